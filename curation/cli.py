@@ -1,0 +1,64 @@
+"""`curate`: the command line. Exit codes: 0 ok, 1 data/verification failure, 2 bad config/usage,
+3 locked, 4 interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from curation import __version__
+from curation.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError
+
+
+def _quiet_datatrove(verbose: bool) -> None:
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="INFO" if verbose else "WARNING")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from curation.config import load_job
+    from curation.pipeline import run_job
+
+    job = load_job(args.job)
+    path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose)
+    print(path)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="curate", description="Curate Taiwan Traditional-Chinese text into versioned CPT/SFT releases.")
+    parser.add_argument("--version", action="version", version=f"twcurate {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show datatrove's progress logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run a CPT curation job and publish a release",
+                         description="Read every source of JOB, normalize and filter, write Parquet shards, rejects, stats and "
+                                     "manifest.json to <output>/<name>/<version>/. Prints the release path as its last line.")
+    run.add_argument("job", help="job config (YAML)")
+    run.add_argument("--force", action="store_true", help="replace an existing release of the same version")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run, skipping finished tasks")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_datatrove(args.verbose)
+    try:
+        return args.func(args)
+    except CurateError as e:
+        print(f"curate: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("curate: interrupted; rerun with --resume to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except FileNotFoundError as e:
+        print(f"curate: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

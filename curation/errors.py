@@ -1,0 +1,25 @@
+"""Errors that map to the documented exit codes of `curate`."""
+
+EXIT_OK = 0
+EXIT_DATA = 1  # data or verification failure
+EXIT_USAGE = 2  # bad config or command line
+EXIT_LOCKED = 3  # another run holds the release lock
+EXIT_INTERRUPTED = 4  # killed / Ctrl-C; rerun with --resume
+
+
+class CurateError(Exception):
+    exit_code = EXIT_DATA
+
+
+class ConfigError(CurateError):
+    """A job config that cannot be run; raised before any work starts."""
+
+    exit_code = EXIT_USAGE
+
+
+class ReleaseExistsError(CurateError):
+    exit_code = EXIT_USAGE
+
+
+class LockedError(CurateError):
+    exit_code = EXIT_LOCKED

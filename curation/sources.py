@@ -1,0 +1,430 @@
+"""Source readers: one datatrove reader step per source kind.
+
+Every reader yields Documents with `id` = "<source>/<id in source>", normalized-later `text`, and metadata
+`source`, `kind`, `license`, plus `url`, `title`, `date` where the format has them. A record that cannot
+be read (bad JSON, invalid UTF-8, missing or mistyped field, truncated archive, empty file) is counted as
+`rejected_<reason>` and written to the run's `rejects/read/` folder with its file and line; the run goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+import fsspec
+import orjson
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers.base import BaseReader
+
+from curation.config import SourceConfig
+from curation.rejects import RejectLog
+
+
+class SourceReader(BaseReader):
+    """Shared file loop: files are split across tasks round-robin, bad records go to the reject log."""
+
+    name = "read"
+
+    def __init__(self, source: SourceConfig, files: list[str], rejects_dir: str):
+        super().__init__()
+        self.source = source
+        self.files = list(files)
+        self.rejects = RejectLog(rejects_dir, source.name)
+        self._file_rejects = 0
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        self.rejects.open_for(rank)
+        try:
+            for path in self.files[rank::world_size]:
+                self.stat_update("input_files")
+                yield from self._read_one(path)
+        finally:
+            self.rejects.close()
+
+    def _read_one(self, path: str) -> Iterator[Document]:
+        self._file_rejects, self._line, docs = 0, 0, 0
+        try:
+            for doc in self.read_file(path):
+                docs += 1
+                self.stat_update(f"source:{self.source.name}/documents")
+                self.update_doc_stats(doc)
+                yield doc
+        except (EOFError, OSError, zlib.error, ET.ParseError, ValueError) as e:
+            # the stream broke part-way (truncated .bz2/.gz, cut-off XML): keep what was read, log where it broke
+            self.reject(path, self._line + 1, "truncated_or_corrupt_file", raw=f"{type(e).__name__}: {e}")
+        if docs == 0 and self._file_rejects == 0:
+            self.reject(path, None, "empty_file")
+
+    def read_file(self, path: str) -> Iterator[Document]:
+        raise NotImplementedError
+
+    # -- helpers for subclasses -------------------------------------------------------------------------
+    def reject(self, file: str, line: int | None, reason: str, field: str | None = None, raw: object = None) -> None:
+        self._file_rejects += 1
+        self.stat_update(f"rejected_{reason}")
+        self.rejects.write(file, line, reason, field, raw)
+
+    def make_document(self, local_id: object, text: str, **meta: object) -> Document:
+        metadata = {"source": self.source.name, "kind": self.source.kind, "license": self.source.license}
+        metadata.update({k: (None if v is None else str(v)) for k, v in meta.items()})
+        return Document(text=text, id=f"{self.source.name}/{local_id}", metadata=metadata)
+
+    def open_binary(self, path: str):
+        return fsspec.open(path, "rb", compression="infer").open()
+
+    def iter_json_lines(self, path: str) -> Iterator[tuple[int, dict]]:
+        """(line number, object) for each well-formed JSON object line; the rest go to rejects."""
+        with self.open_binary(path) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                self._line = lineno
+                if not raw.strip():
+                    continue
+                try:
+                    rec = orjson.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    self.reject(path, lineno, "invalid_utf8", raw=raw)
+                    continue
+                except orjson.JSONDecodeError as e:
+                    self.reject(path, lineno, "malformed_json", raw=raw, field=str(e)[:120])
+                    continue
+                if not isinstance(rec, dict):
+                    self.reject(path, lineno, "not_a_json_object", raw=raw)
+                    continue
+                yield lineno, rec
+
+    def iter_csv_rows(self, path: str) -> Iterator[tuple[int, dict]]:
+        with self.open_binary(path) as fh:
+            def decoded_lines():
+                for lineno, raw in enumerate(fh, start=1):
+                    self._line = lineno
+                    try:
+                        yield raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        self.reject(path, lineno, "invalid_utf8", raw=raw)
+
+            reader = csv.DictReader(decoded_lines())
+            for row in reader:
+                yield reader.line_num, row
+
+    def load_json(self, path: str) -> object | None:
+        with self.open_binary(path) as fh:
+            raw = fh.read()
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            self.reject(path, raw[: e.start].count(b"\n") + 1, "invalid_utf8", raw=raw[max(0, e.start - 200): e.start + 200])
+        except json.JSONDecodeError as e:
+            self.reject(path, e.lineno, "malformed_json", field=f"column {e.colno}: {e.msg}", raw=e.doc[max(0, e.pos - 200): e.pos + 200])
+        return None
+
+    def text_field(self, path: str, line: int, rec: dict, field: str, required: bool = True) -> str | None:
+        """The string in `rec[field]`, or None after logging why it is unusable."""
+        value = rec.get(field)
+        if value is None:
+            if required:
+                self.reject(path, line, "missing_field", field=field, raw=rec)
+            return None
+        if not isinstance(value, str):
+            self.reject(path, line, "wrong_type", field=field, raw=rec)
+            return None
+        if required and not value.strip():
+            self.reject(path, line, "empty_text", field=field, raw=rec)
+            return None
+        return value
+
+
+class RecordReader(SourceReader):
+    """`jsonl` / `parquet` sources (and CSV by extension): one document per record, fields from the config."""
+
+    def records(self, path: str) -> Iterator[tuple[int, dict]]:
+        name = path.lower()
+        if name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            row = 0
+            for batch in pq.ParquetFile(path).iter_batches():
+                for rec in batch.to_pylist():
+                    row += 1
+                    self._line = row
+                    yield row, rec
+        elif re.search(r"\.csv(\.\w+)?$", name):
+            yield from self.iter_csv_rows(path)
+        else:
+            yield from self.iter_json_lines(path)
+
+    def record_to_document(self, path: str, line: int, rec: dict) -> Document | None:
+        s = self.source
+        text = self.text_field(path, line, rec, s.text_field)
+        if text is None:
+            return None
+        local_id = rec.get(s.id_field) if s.id_field else None
+        if s.id_field and local_id in (None, ""):
+            self.reject(path, line, "missing_field", field=s.id_field, raw=rec)
+            return None
+        if local_id is None:
+            local_id = f"{Path(path).name}:{line}"
+        return self.make_document(local_id, text, url=rec.get(s.url_field), title=rec.get(s.title_field), date=rec.get(s.date_field),
+                                  file=Path(path).name, line=line)
+
+    def read_file(self, path: str) -> Iterator[Document]:
+        for line, rec in self.records(path):
+            doc = self.record_to_document(path, line, rec)
+            if doc is not None:
+                yield doc
+
+
+class NewsReader(RecordReader):
+    """News articles: JSONL/CSV with a field mapping, or WARC files whose HTML is turned into text by trafilatura."""
+
+    def read_file(self, path: str) -> Iterator[Document]:
+        if re.search(r"\.warc(\.gz)?$", path.lower()):
+            yield from self.read_warc(path)
+        else:
+            yield from super().read_file(path)
+
+    def read_warc(self, path: str) -> Iterator[Document]:
+        import trafilatura
+        from warcio.archiveiterator import ArchiveIterator
+
+        with open(path, "rb") as fh:
+            for n, record in enumerate(ArchiveIterator(fh), start=1):
+                self._line = n
+                if record.rec_type != "response":
+                    continue
+                ctype = record.http_headers.get_header("Content-Type", "") if record.http_headers else ""
+                if "html" not in ctype:
+                    continue
+                url = record.rec_headers.get_header("WARC-Target-URI")
+                charset = (re.search(r"charset=([\w-]+)", ctype) or [None, "utf-8"])[1]
+                payload = record.content_stream().read()
+                try:
+                    html = payload.decode(charset)
+                except (UnicodeDecodeError, LookupError):
+                    self.reject(path, n, "invalid_encoding", field=f"charset={charset}", raw=url)
+                    continue
+                extracted = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False, include_tables=True)
+                text = getattr(extracted, "text", None) if extracted else None
+                if not text or not text.strip():
+                    self.reject(path, n, "no_text_extracted", raw=url)
+                    continue
+                yield self.make_document(url, text, url=url, title=getattr(extracted, "title", None),
+                                         date=record.rec_headers.get_header("WARC-Date"), file=Path(path).name)
+
+
+class WikiReader(SourceReader):
+    """MediaWiki XML export or dump (`.xml`, `.xml.bz2`), streamed page by page.
+
+    Keeps main-namespace (ns 0) pages; skips redirects and other namespaces (counted). Wikitext becomes
+    plain text: templates, refs, tables, file/category links removed, headings and paragraphs kept.
+    """
+
+    NON_TEXT_LINK = re.compile(r"^\s*:?\s*(file|image|category|media|檔案|文件|图像|圖像|分類|分类)\s*:", re.I)
+
+    def read_file(self, path: str) -> Iterator[Document]:
+        with self.open_binary(path) as fh:
+            for _, elem in ET.iterparse(fh, events=("end",)):
+                if elem.tag.rsplit("}", 1)[-1] != "page":
+                    continue
+                self._line += 1  # pages read so far, reported as the position of a break
+                page = {child.tag.rsplit("}", 1)[-1]: child for child in elem}
+                ns, title = page.get("ns"), page.get("title")
+                rev = page.get("revision")
+                text_el = rev.find("{*}text") if rev is not None else None
+                timestamp = rev.find("{*}timestamp") if rev is not None else None
+                if ns is not None and (ns.text or "0").strip() != "0":
+                    self.stat_update("skipped_namespace")
+                elif "redirect" in page or (text_el is not None and (text_el.text or "").lstrip().upper().startswith("#REDIRECT")):
+                    self.stat_update("skipped_redirect")
+                elif text_el is None or not (text_el.text or "").strip():
+                    self.reject(path, self._line, "missing_field", field="revision/text", raw=title.text if title is not None else None)
+                else:
+                    plain = wikitext_to_text(text_el.text, self.NON_TEXT_LINK)
+                    if plain.strip():
+                        page_id = page["id"].text if "id" in page else self._line
+                        name = title.text if title is not None else ""
+                        yield self.make_document(page_id, plain, title=name, date=timestamp.text if timestamp is not None else None,
+                                                 url=f"https://zh.wikipedia.org/wiki/{name.replace(' ', '_')}")
+                    else:
+                        self.reject(path, self._line, "empty_text", field="revision/text", raw=title.text if title is not None else None)
+                elem.clear()
+
+
+def wikitext_to_text(wikitext: str, non_text_link: re.Pattern) -> str:
+    import mwparserfromhell
+    from mwparserfromhell.nodes import Heading, Tag, Template, Wikilink
+
+    code = mwparserfromhell.parse(wikitext)
+    for node in code.filter(recursive=False, forcetype=(Template, Tag, Wikilink)):
+        if isinstance(node, Template) or (isinstance(node, Tag) and str(node.tag).lower() in {"ref", "table", "gallery", "references", "math"}):
+            _remove(code, node)
+        elif isinstance(node, Wikilink) and non_text_link.match(str(node.title)):
+            _remove(code, node)
+    for heading in code.filter_headings(recursive=False):
+        # headings become their own paragraph: "== 歷史 ==" -> "\n歷史\n"
+        code.replace(heading, f"\n{heading.title.strip_code().strip()}\n")
+    text = code.strip_code(normalize=True, collapse=True, keep_template_params=False)
+    text = re.sub(r"'{2,}", "", text)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _remove(code, node) -> None:
+    try:
+        code.remove(node)
+    except ValueError:
+        pass  # already removed with an enclosing node
+
+
+class LegalReader(SourceReader):
+    """Taiwan law-database JSON exports and court judgments: one document per law or judgment.
+
+    Shapes: the English-key export (`Laws[]` with `LawName`, `LawArticles[].ArticleContent`), the split
+    per-law JSON (`法規名稱`, `法規內容[]` of `編章節` headings and `條號`/`條文內容` articles), and
+    judgments (`JID`, `JTITLE`, `JFULL`). Hard line wraps inside an article are joined; a line break after
+    sentence punctuation is kept as a paragraph break.
+    """
+
+    def read_file(self, path: str) -> Iterator[Document]:
+        if path.lower().endswith((".jsonl", ".jsonl.gz", ".jsonl.bz2", ".jsonl.zst")):
+            records = self.iter_json_lines(path)
+        else:
+            data = self.load_json(path)
+            if data is None:
+                return
+            if isinstance(data, dict) and isinstance(data.get("Laws"), list):
+                data = data["Laws"]
+            records = enumerate(data if isinstance(data, list) else [data], start=1)
+        for n, rec in records:
+            self._line = n
+            doc = self.law_or_judgment(path, n, rec) if isinstance(rec, dict) else self.reject(path, n, "not_a_json_object", raw=rec)
+            if doc is not None:
+                yield doc
+
+    def law_or_judgment(self, path: str, n: int, rec: dict) -> Document | None:
+        if "JFULL" in rec or "JID" in rec:
+            body = self.text_field(path, n, rec, "JFULL")
+            if body is None:
+                return None
+            title = rec.get("JTITLE") or ""
+            return self.make_document(rec.get("JID") or f"{Path(path).name}:{n}", f"{title}\n{join_wraps(body)}".strip(),
+                                      title=title, date=rec.get("JDATE"), doc_type="judgment")
+        if "LawArticles" in rec or "LawName" in rec:
+            name, articles, url, date = rec.get("LawName"), rec.get("LawArticles"), rec.get("LawURL"), rec.get("LawModifiedDate")
+            pieces = self._articles(path, n, articles, "LawArticles", lambda a: (a.get("ArticleNo"), a.get("ArticleContent")))
+        elif "法規內容" in rec or "法規名稱" in rec:
+            name, articles, url, date = rec.get("法規名稱"), rec.get("法規內容"), rec.get("法規網址"), rec.get("最新異動日期")
+            pieces = self._articles(path, n, articles, "法規內容", lambda a: (a.get("條號"), a.get("條文內容") or a.get("編章節")))
+        else:
+            self.reject(path, n, "unknown_legal_shape", raw=rec)
+            return None
+        if not isinstance(name, str) or not name.strip():
+            self.reject(path, n, "missing_field", field="LawName/法規名稱", raw=rec)
+            return None
+        if pieces is None:
+            return None
+        pcode = re.search(r"pcode=(\w+)", url or "")
+        return self.make_document(pcode[1] if pcode else name, name + "\n" + "\n".join(pieces), title=name, url=url, date=date, doc_type="law")
+
+    def _articles(self, path, n, articles, field, unpack) -> list[str] | None:
+        if not isinstance(articles, list) or not articles:
+            self.reject(path, n, "missing_field", field=field)
+            return None
+        out = []
+        for a in articles:
+            number, content = unpack(a) if isinstance(a, dict) else (None, None)
+            if not isinstance(content, str):
+                self.reject(path, n, "wrong_type", field=f"{field}[].content", raw=a)
+                return None
+            content = join_wraps(content)
+            out.append(f"{number.replace(' ', '')}　{content}" if number else content)
+        return out
+
+
+SENTENCE_END = "。！？：；」』）!?:;"
+
+
+def join_wraps(text: str) -> str:
+    """Join hard-wrapped lines (CRLF mid-sentence, as in the law database); keep breaks after sentence ends."""
+    lines = [ln.strip(" \u3000\t") for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    out = ""
+    for ln in lines:
+        if not ln:
+            continue
+        if out and out[-1] not in SENTENCE_END and not (out[-1].isascii() and ln[0].isascii()):
+            out += ln
+        elif out and out[-1] not in SENTENCE_END:
+            out += " " + ln
+        else:
+            out += ("\n" if out else "") + ln
+    return out
+
+
+class SocialReader(SourceReader):
+    """Forum posts with replies: PTT-style JSON (`article_title`, `author`, `date`, `content`,
+    `messages[]` with `push_tag`/`push_userid`/`push_content`), as a JSON list, `{"articles": [...]}`, or JSONL.
+    `include_comments` keeps replies as "推 user: text" lines after the post; generic JSONL posts use `text_field`.
+    """
+
+    def read_file(self, path: str) -> Iterator[Document]:
+        if ".jsonl" in path.lower():
+            posts = self.iter_json_lines(path)
+        else:
+            data = self.load_json(path)
+            if data is None:
+                return
+            if isinstance(data, dict):
+                data = data.get("articles", [data])
+            posts = enumerate(data, start=1)
+        for n, post in posts:
+            self._line = n
+            if not isinstance(post, dict):
+                self.reject(path, n, "not_a_json_object", raw=post)
+                continue
+            doc = self.post_to_document(path, n, post)
+            if doc is not None:
+                yield doc
+
+    def post_to_document(self, path: str, n: int, post: dict) -> Document | None:
+        field = "content" if "content" in post else self.source.text_field
+        body = self.text_field(path, n, post, field)
+        if body is None:
+            return None
+        title = post.get("article_title") or post.get(self.source.title_field) or ""
+        parts = [title, body.strip()] if title else [body.strip()]
+        replies = post.get("messages") or post.get("comments") or []
+        if self.source.include_comments and isinstance(replies, list):
+            lines = []
+            for m in replies:
+                if isinstance(m, dict) and m.get("push_content"):
+                    lines.append(f"{m.get('push_tag', '').strip()} {m.get('push_userid', '')}: {m['push_content'].strip()}".strip())
+                elif isinstance(m, str) and m.strip():
+                    lines.append(m.strip())
+            if lines:
+                parts.append("\n".join(lines))
+        local_id = post.get("article_id") or post.get(self.source.id_field or "id") or f"{Path(path).name}:{n}"
+        return self.make_document(local_id, "\n\n".join(parts), title=title or None, url=post.get("url"), date=post.get("date"),
+                                  author=post.get("author"), board=post.get("board"))
+
+
+READERS: dict[str, type[SourceReader]] = {
+    "wiki": WikiReader,
+    "news": NewsReader,
+    "legal": LegalReader,
+    "social": SocialReader,
+    "jsonl": RecordReader,
+    "parquet": RecordReader,
+}
+
+
+def reader_for(source: SourceConfig, files: list[str], rejects_dir: str) -> SourceReader:
+    return READERS[source.kind](source, files, rejects_dir)

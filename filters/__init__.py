@@ -1,0 +1,1 @@
+"""Filter and transform steps of the CPT path, one module per filter family."""

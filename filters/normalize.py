@@ -1,0 +1,49 @@
+"""Text normalization: the first step after reading, so every filter sees the same clean text."""
+
+from __future__ import annotations
+
+import re
+
+import ftfy
+from datatrove.data import Document
+
+from curation.config import NormalizeConfig
+from filters.base import CurationFilter
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# C0/C1 controls except tab and newline, plus zero-width and BOM characters
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028\u2029\ufeff]")
+SPACES = re.compile(r"[ \t\u00a0]+")
+BLANK_LINES = re.compile(r"\n{3,}")
+# ftfy without its width and quote fixes: full-width CJK punctuation (，。！？（）「」) and “” must survive
+FTFY_CONFIG = ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=False, fix_latin_ligatures=False,
+                                   normalization="NFC", explain=False)
+
+
+def normalize_text(text: str, fix_mojibake: bool = True) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = ANSI_ESCAPE.sub("", text)
+    if fix_mojibake:
+        text = ftfy.fix_text(text, config=FTFY_CONFIG)
+    text = CONTROL.sub("", text)
+    lines = [SPACES.sub(" ", ln).strip(" ") for ln in text.split("\n")]
+    return BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+class TextNormalizer(CurationFilter):
+    """Repairs mojibake (ftfy), removes control characters and ANSI colour codes, unifies line ends and
+    collapses runs of spaces and blank lines. No NFKC: it would turn full-width CJK punctuation into ASCII.
+    Drops a document only when it is shorter than `min_chars` afterwards (reason `too_short`).
+    """
+
+    name = "normalize"
+
+    def __init__(self, config: NormalizeConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        doc.text = normalize_text(doc.text, self.config.fix_mojibake)
+        if len(doc.text) < max(self.config.min_chars, 1):
+            return False, "too_short"
+        return True

@@ -1,0 +1,71 @@
+"""The release manifest, versioned by `schema_version`. Everything a training stage needs to trust a release."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = 1
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Shard(Model):
+    path: str  # relative to the release directory, never outside it
+    format: Literal["parquet", "jsonl"]
+    sha256: str
+    bytes: int
+    documents: int
+    characters: int
+    source: str | None = None
+
+
+class InputFile(Model):
+    path: str
+    bytes: int
+    sha256: str
+
+
+class SourceSummary(Model):
+    name: str
+    kind: str
+    license: str | None
+    weight: float
+    documents: int
+    characters: int
+    input_files: list[InputFile]
+
+
+class StepStats(Model):
+    """One pipeline step: documents in, kept, and dropped by reason, overall and per source."""
+
+    step: str
+    input: int
+    kept: int
+    dropped: int
+    dropped_by_reason: dict[str, int]
+    by_source: dict[str, dict[str, int]]
+    other: dict[str, float] = {}
+
+
+class Manifest(Model):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    kind: Literal["cpt", "sft"]
+    version: str
+    created: str
+    content_hash: str  # sha256 over the sorted (path, sha256) of all shards
+    tool_version: str
+    git_commit: str | None
+    config: dict
+    config_hash: str
+    parent: str | None = None
+    shards: list[Shard]
+    sources: list[SourceSummary]
+    steps: list[StepStats]
+    rejects: dict[str, int]  # malformed input records by reason
+    totals: dict[str, int]
+    mixture_weights: dict[str, float]
