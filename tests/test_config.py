@@ -1,0 +1,75 @@
+import pytest
+import yaml
+
+from curation.cli import main
+from curation.config import load_job
+from curation.errors import ConfigError
+from tests.conftest import DEMO
+
+
+def _job(tmp_path, data) -> str:
+    p = tmp_path / "job.yaml"
+    p.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return str(p)
+
+
+BASE = {"name": "t", "output": "out", "sources": [{"name": "a", "kind": "jsonl", "path": "*.jsonl"}]}
+
+
+def test_demo_config_parses_into_typed_objects():
+    job = load_job(DEMO)
+    assert [s.kind for s in job.sources] == ["wiki", "news", "legal", "social"]
+    assert job.executor.tasks == 2
+    assert job.steps.normalize.enabled is True
+    assert job.output_dir.name == "out"
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    path = _job(tmp_path, {**BASE, "sorces": []})
+    with pytest.raises(ConfigError) as e:
+        load_job(path, check_inputs=False)
+    assert "sorces: unknown key" in str(e.value) and path in str(e.value)
+
+
+def test_unknown_nested_key(tmp_path):
+    path = _job(tmp_path, {**BASE, "sources": [{"name": "a", "kind": "jsonl", "path": "x", "txt_field": "t"}]})
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.txt_field: unknown key"):
+        load_job(path, check_inputs=False)
+
+
+def test_wrong_type_names_key(tmp_path):
+    path = _job(tmp_path, {**BASE, "executor": {"tasks": "many"}})
+    with pytest.raises(ConfigError, match=r"executor\.tasks"):
+        load_job(path, check_inputs=False)
+
+
+def test_bad_kind_and_version(tmp_path):
+    path = _job(tmp_path, {**BASE, "version": "v1", "sources": [{"name": "a", "kind": "pdf", "path": "x"}]})
+    with pytest.raises(ConfigError) as e:
+        load_job(path, check_inputs=False)
+    assert "version" in str(e.value) and "sources[0].kind" in str(e.value)
+
+
+def test_missing_required_key(tmp_path):
+    path = _job(tmp_path, {"name": "t", "sources": BASE["sources"]})
+    with pytest.raises(ConfigError, match=r"output: Field required"):
+        load_job(path, check_inputs=False)
+
+
+def test_missing_input_path_is_an_error_before_work(tmp_path, capsys):
+    path = _job(tmp_path, BASE)
+    assert main(["run", path]) == 2
+    err = capsys.readouterr().err
+    assert "sources[0].path" in err and "no file matches" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_job_file_exit_2(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "job file not found" in capsys.readouterr().err
+
+
+def test_duplicate_source_names(tmp_path):
+    path = _job(tmp_path, {**BASE, "sources": BASE["sources"] * 2})
+    with pytest.raises(ConfigError, match="unique"):
+        load_job(path, check_inputs=False)

@@ -1,0 +1,73 @@
+import json
+import re
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+import yaml
+
+from curation.cli import main
+from tests.conftest import write_job
+
+MARKUP = re.compile(r"\{\{|\}\}|\[\[|\]\]|<ref|\{\||'''|</?[a-zA-Z][^>]*>|\x1b")
+
+
+def test_demo_release_end_to_end(demo_job, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "curation.cli", "run", str(demo_job)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    release = tmp_path / "out" / "demo" / "0.1.0"
+    assert proc.stdout.strip().splitlines()[-1] == str(release)
+    manifest = json.loads((release / "manifest.json").read_text())
+    df = pl.read_parquet(release / "data" / "**" / "*.parquet")
+    counts = dict(df.group_by("source").len().iter_rows())
+    assert counts == {"zhwiki": 4, "news": 16, "laws": 3, "ptt": 6}
+    assert set(df["kind"]) == {"wiki", "news", "legal", "social"}
+    for text in df["text"]:
+        assert not MARKUP.search(text), text[:200]
+        assert "\r" not in text and "  " not in text
+    assert df["id"].n_unique() == df.height
+    assert manifest["totals"]["documents"] == df.height
+    assert {s["name"]: s["documents"] for s in manifest["sources"]} == counts
+    assert all(s["input_files"] for s in manifest["sources"])
+    assert manifest["mixture_weights"]["laws"] == pytest.approx(2 * manifest["mixture_weights"]["news"])
+    normalize = next(s for s in manifest["steps"] if s["step"] == "normalize")
+    assert normalize["input"] == df.height and normalize["by_source"]["ptt"] == {"in": 6, "kept": 6}
+    assert not (tmp_path / "out" / ".work" / "demo" / "0.1.0").exists()
+
+
+def test_release_is_immutable_and_auto_bumps(demo_job, tmp_path, capsys):
+    assert main(["run", str(demo_job)]) == 0
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    assert first.endswith("/demo/0.1.0")
+    assert main(["run", str(demo_job)]) == 0  # version: auto
+    assert capsys.readouterr().out.strip().endswith("/demo/0.1.1")
+    pinned = yaml.safe_load(demo_job.read_text()) | {"version": "0.1.1"}
+    demo_job.write_text(yaml.safe_dump(pinned))
+    assert main(["run", str(demo_job)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["run", str(demo_job), "--force"]) == 0
+
+
+def test_bad_records_end_up_in_release_rejects(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"text": "ok one"}\n{"text": oops}\n{"text": "   "}\n{"text": "ok two"}\n')
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}])
+    assert main(["run", str(job)]) == 0
+    release = tmp_path / "out" / "t" / "0.1.0"
+    assert pl.read_parquet(release / "data" / "**" / "*.parquet").height == 2
+    rejects = [json.loads(line) for line in (release / "rejects" / "read" / "x-00000.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejects] == [(2, "malformed_json"), (3, "empty_text")]
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["rejects"] == {"malformed_json": 1, "empty_text": 1}
+
+
+def test_normalizer_drops_are_written_with_reason(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "長度足夠的一段正常文字。"}\n{"text": "短"}\n', encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], steps={"normalize": {"min_chars": 5}})
+    assert main(["run", str(job)]) == 0
+    release = tmp_path / "out" / "t" / "0.1.0"
+    dropped = pl.read_ndjson(release / "rejects" / "normalize" / "x-00000.jsonl.gz")
+    assert dropped["text"].to_list() == ["短"]
+    assert dropped["metadata"][0]["filter_reason"] == "normalize:too_short"
