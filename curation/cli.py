@@ -27,6 +27,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from curation.annotate import annotate
+    from curation.config import load_job
+
+    job = load_job(args.config, check_inputs=False) if args.config else None
+    if not Path(args.input).is_file():
+        raise CurateError(f"{args.input}: input file not found")
+    counts = annotate(Path(args.input), Path(args.output), job, text_field=args.text_field, id_field=args.id_field)
+    print(f"annotated {counts['written']} documents ({counts['kept']} would be kept, {counts['rejected']} unreadable records "
+          f"in {args.output}.rejects/) -> {args.output}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Curate Taiwan Traditional-Chinese text into versioned CPT/SFT releases.")
     parser.add_argument("--version", action="version", version=f"twcurate {__version__}")
@@ -40,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="replace an existing release of the same version")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run, skipping finished tasks")
     run.set_defaults(func=cmd_run)
+
+    ann = sub.add_parser("annotate", help="label documents with every enabled filter, dropping nothing",
+                         description="Run every enabled filter of the job config (or the defaults) in label-only mode over a "
+                                     "JSONL file and write each document with an `annotations` object: lang, lang_score, "
+                                     "script, hant_ratio, region, ..., plus kept and drop_reason for what `curate run` "
+                                     "would decide. Text is written as the pipeline would release it (normalized).")
+    ann.add_argument("input", help="JSONL with a text field (and id if present)")
+    ann.add_argument("-o", "--output", required=True, help="output JSONL")
+    ann.add_argument("--config", help="job config whose `steps` to use (default: built-in defaults)")
+    ann.add_argument("--text-field", default="text", help="field holding the text (default: text)")
+    ann.add_argument("--id-field", default=None, help="field holding the id (default: id if present, else line number)")
+    ann.set_defaults(func=cmd_annotate)
     return parser
 
 

@@ -56,10 +56,17 @@ def exclusion_writer(rejects_root: Path, step: str) -> JsonlWriter:
 
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
     """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
+    from filters.language import LanguageFilter
     from filters.normalize import TextNormalizer
+    from filters.script import ScriptFilter
 
     s = job.steps
-    candidates = [("normalize", s.normalize, lambda kw: TextNormalizer(s.normalize, **kw))]
+    model_path = job.resolve(s.language.model_path) if s.language.model_path else None
+    candidates = [
+        ("normalize", s.normalize, lambda kw: TextNormalizer(s.normalize, **kw)),
+        ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=model_path, **kw)),
+        ("script", s.script, lambda kw: ScriptFilter(s.script, **kw)),
+    ]
     steps = []
     for name, cfg, make in candidates:
         if not cfg.enabled:

@@ -167,7 +167,7 @@ class RecordReader(SourceReader):
         text = self.text_field(path, line, rec, s.text_field)
         if text is None:
             return None
-        local_id = rec.get(s.id_field) if s.id_field else None
+        local_id = rec.get(s.id_field or "id")
         if s.id_field and local_id in (None, ""):
             self.reject(path, line, "missing_field", field=s.id_field, raw=rec)
             return None

@@ -21,7 +21,8 @@ def test_demo_release_end_to_end(demo_job, tmp_path):
     manifest = json.loads((release / "manifest.json").read_text())
     df = pl.read_parquet(release / "data" / "**" / "*.parquet")
     counts = dict(df.group_by("source").len().iter_rows())
-    assert counts == {"zhwiki": 4, "news": 16, "laws": 3, "ptt": 6}
+    # 4 LibreOffice help pages that were left (mostly) untranslated English are dropped by language ID
+    assert counts == {"zhwiki": 4, "news": 12, "laws": 3, "ptt": 6}
     assert set(df["kind"]) == {"wiki", "news", "legal", "social"}
     for text in df["text"]:
         assert not MARKUP.search(text), text[:200]
@@ -34,6 +35,13 @@ def test_demo_release_end_to_end(demo_job, tmp_path):
     normalize = next(s for s in manifest["steps"] if s["step"] == "normalize")
     assert normalize["input"] == df.height and normalize["by_source"]["ptt"] == {"in": 6, "kept": 6}
     assert not (tmp_path / "out" / ".work" / "demo" / "0.1.0").exists()
+    language = next(s for s in manifest["steps"] if s["step"] == "language")
+    assert language["by_source"]["news"] == {"in": 16, "kept": 12, "dropped_other_language": 4}
+    # the demo converts Simplified/mixed posts and the zh-CN help pages to Taiwan Traditional
+    annotations = [json.loads(a) for a in df["annotations"]]
+    assert {a["script"] for a in annotations} == {"hant"}
+    converted = [a for a, src in zip(annotations, df["source"]) if a.get("converted")]
+    assert len(converted) == 9 and {a["original_script"] for a in converted} == {"hans", "mixed"}
 
 
 def test_release_is_immutable_and_auto_bumps(demo_job, tmp_path, capsys):

@@ -1,0 +1,203 @@
+"""Simplified/Traditional script and Taiwan-vs-mainland phrasing for Chinese documents.
+
+fastText language ID says only "zh"; this step says which script the Han characters are written in and
+whether the wording is Taiwanese (軟體/記憶體/影片/網路) or mainland (軟件/內存/視頻/網絡), which matters
+even for text in Traditional characters (e.g. mechanically converted mainland text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ahocorasick_rs
+import numpy as np
+from functools import cached_property
+from pathlib import Path
+
+from datatrove.data import Document
+
+from curation.config import ScriptConfig
+from filters.base import CurationFilter, annotations
+
+DATA = Path(__file__).parent / "data"
+
+
+def _codepoint_table() -> np.ndarray:
+    """Lookup table from code point to class: 0 other, 1 Traditional-only, 2 Simplified-only."""
+    table = np.zeros(0x40000, dtype=np.uint8)
+    for cls, name in ((1, "hant_only.txt"), (2, "hans_only.txt")):
+        chars = (DATA / name).read_text(encoding="utf-8").strip()
+        table[[ord(c) for c in chars]] = cls
+    return table
+
+
+@dataclass(frozen=True)
+class ScriptCounts:
+    hant: int  # characters written only in Traditional
+    hans: int  # characters written only in Simplified
+
+    @property
+    def distinct(self) -> int:
+        return self.hant + self.hans
+
+    @property
+    def hant_ratio(self) -> float | None:
+        return self.hant / self.distinct if self.distinct else None
+
+
+class ScriptDetector:
+    """Counts Traditional-only and Simplified-only Han characters (tables from OpenCC's character dictionaries;
+    characters valid in both scripts, like 台/干/后/只, are ignored) and labels text hant | hans | mixed | none.
+    Each paragraph is labelled too, so a Traditional article with a Simplified tail comes out `mixed`."""
+
+    def __init__(self, config: ScriptConfig):
+        self.config = config
+
+    @cached_property
+    def _table(self) -> np.ndarray:
+        return _codepoint_table()
+
+    def counts(self, text: str) -> ScriptCounts:
+        cls = self._classes(text)
+        return ScriptCounts(int(np.count_nonzero(cls == 1)), int(np.count_nonzero(cls == 2)))
+
+    def _classes(self, text: str) -> np.ndarray:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        return self._table[np.minimum(codes, len(self._table) - 1)]
+
+    def label(self, counts: ScriptCounts) -> str:
+        c = self.config
+        if counts.distinct < c.min_distinct_chars:
+            return "none"
+        ratio = counts.hant_ratio
+        return "hant" if ratio >= c.hant_min else "hans" if ratio <= c.hans_max else "mixed"
+
+    def detect(self, text: str) -> tuple[str, float | None]:
+        """(script, hant_ratio) of the whole text, `mixed` when paragraphs disagree."""
+        cls = self._classes(text)
+        hant_cum = np.cumsum(cls == 1)
+        hans_cum = np.cumsum(cls == 2)
+        if len(cls) == 0:
+            return "none", None
+        overall = ScriptCounts(int(hant_cum[-1]), int(hans_cum[-1]))
+        script = self.label(overall)
+        if script in ("hant", "hans"):
+            # paragraph boundaries: the newline positions; judge each long-enough paragraph on its own
+            ends = np.append(np.flatnonzero(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) == 10), len(cls) - 1)
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            for a, b in zip(starts, ends):
+                if b - a < self.config.paragraph_min_chars:
+                    continue
+                before_t = hant_cum[a - 1] if a else 0
+                before_s = hans_cum[a - 1] if a else 0
+                label = self.label(ScriptCounts(int(hant_cum[b] - before_t), int(hans_cum[b] - before_s)))
+                if label not in ("none", script):
+                    return "mixed", overall.hant_ratio
+        return script, overall.hant_ratio
+
+
+def _load_phrases() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for name in ("region_phrases_opencc.tsv", "region_phrases_reviewed.tsv"):  # reviewed entries override
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#"):
+                phrase, region = line.split("\t")[:2]
+                table[phrase] = region.strip()
+    return {p: r for p, r in table.items() if r in ("tw", "cn")}
+
+
+class TaiwanPhrasingScore:
+    """Counts Taiwan-only vs mainland-only phrases (OpenCC's TWPhrases plus the reviewed list in
+    filters/data/) in Traditional-character text and labels it tw | cn | unknown."""
+
+    def __init__(self, config: ScriptConfig):
+        self.config = config
+
+    @cached_property
+    def _matcher(self) -> tuple[ahocorasick_rs.AhoCorasick, np.ndarray]:
+        phrases = _load_phrases()
+        words = list(phrases)
+        # leftmost-longest, so 以太網路 wins over 網路 at the same position
+        automaton = ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+        return automaton, np.array([phrases[w] == "tw" for w in words], dtype=bool)
+
+    def counts(self, text: str) -> tuple[int, int]:
+        """(Taiwan phrases, mainland phrases) found in the text."""
+        automaton, is_tw = self._matcher
+        hits = [m[0] for m in automaton.find_matches_as_indexes(text)]
+        tw = int(is_tw[hits].sum()) if hits else 0
+        return tw, len(hits) - tw
+
+    def region(self, text: str) -> tuple[str, int, int]:
+        tw, cn = self.counts(text)
+        total = tw + cn
+        if total < self.config.region_min_phrases:
+            return "unknown", tw, cn
+        if tw / total >= self.config.region_margin:
+            return "tw", tw, cn
+        if cn / total >= self.config.region_margin:
+            return "cn", tw, cn
+        return "unknown", tw, cn
+
+
+class ScriptFilter(CurationFilter):
+    """Labels Chinese documents with `script`, `hant_ratio` and `region` and acts on those that are not
+    Taiwan Traditional (script hans or mixed; with `require_region_tw`, also region cn):
+
+    - `drop`: removed with reason `script_hans`, `script_mixed` or `region_cn`;
+    - `convert`: rewritten with OpenCC `s2twp` (Simplified -> Taiwan Traditional with Taiwan phrasing),
+      recording `original_script`, `original_region` and `converted: true`;
+    - `tag`: kept unchanged, labels only.
+    Documents with no script-specific characters (`none`: non-Chinese, or too short to tell) pass.
+    """
+
+    name = "script"
+
+    def __init__(self, config: ScriptConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.detector = ScriptDetector(config)
+        self.phrasing = TaiwanPhrasingScore(config)
+        self._converter = None
+
+    def _to_taiwan(self, text: str) -> str:
+        if self._converter is None:
+            import opencc
+
+            self._converter = opencc.OpenCC("s2twp")
+        return self._converter.convert(text)
+
+    def analyse(self, text: str) -> dict:
+        script, ratio = self.detector.detect(text)
+        if script == "none":
+            region, tw, cn = "unknown", 0, 0
+        else:
+            region, tw, cn = self.phrasing.region(text if script == "hant" else self._to_taiwan_chars(text))
+        return {"script": script, "hant_ratio": None if ratio is None else round(ratio, 4), "region": region,
+                "tw_phrases": tw, "cn_phrases": cn}
+
+    def _to_taiwan_chars(self, text: str) -> str:
+        # phrasing of Simplified text is judged on its character-converted form (s2t, no phrase changes)
+        if not hasattr(self, "_s2t") or self._s2t is None:
+            import opencc
+
+            self._s2t = opencc.OpenCC("s2t")
+        return self._s2t.convert(text)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        ann = annotations(doc)
+        ann.update(self.analyse(doc.text))
+        reason = None
+        if ann["script"] in ("hans", "mixed"):
+            reason = f"script_{ann['script']}"
+        elif self.config.require_region_tw and ann["region"] == "cn":
+            reason = "region_cn"
+        if reason is None or self.config.action == "tag":
+            return True
+        if self.config.action == "drop":
+            return False, reason
+        doc.text = self._to_taiwan(doc.text)
+        ann["original_script"], ann["original_region"], ann["converted"] = ann["script"], ann["region"], True
+        ann.update(self.analyse(doc.text))
+        self.stat_update(f"converted_{reason}")
+        return True
