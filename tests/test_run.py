@@ -33,7 +33,7 @@ def test_demo_release_end_to_end(demo_job, tmp_path):
     assert all(s["input_files"] for s in manifest["sources"])
     assert manifest["mixture_weights"]["laws"] == pytest.approx(2 * manifest["mixture_weights"]["news"])
     normalize = next(s for s in manifest["steps"] if s["step"] == "normalize")
-    assert normalize["input"] == df.height and normalize["by_source"]["ptt"] == {"in": 6, "kept": 6}
+    assert normalize["input"] == 29 and normalize["by_source"]["ptt"] == {"in": 6, "kept": 6}
     assert not (tmp_path / "out" / ".work" / "demo" / "0.1.0").exists()
     language = next(s for s in manifest["steps"] if s["step"] == "language")
     assert language["by_source"]["news"] == {"in": 16, "kept": 12, "dropped_other_language": 4}
