@@ -7,7 +7,8 @@ Writes:
   hant_only.txt  Han characters that exist only in Traditional writing: keys of TSCharacters whose
                  Simplified form differs and that are not themselves listed as a Simplified form.
   hans_only.txt  Han characters that exist only in Simplified writing: keys of STCharacters that are not
-                 among their own Traditional candidates (so 台/干/后/只/里, valid in both, are excluded).
+                 among their own Traditional candidates (so 台/干/后/只/里, valid in both, are excluded), nor
+                 Taiwan standard forms from TWVariants (群, 著).
   region_phrases_opencc.tsv  mainland phrase (key of TWPhrases) -> cn, Taiwan phrase (its values) -> tw.
 """
 
@@ -28,7 +29,10 @@ def main(dictionary: Path) -> None:
     st = dict(entries(dictionary / "STCharacters.txt"))
     ts = dict(entries(dictionary / "TSCharacters.txt"))
     simplified_forms = {v for vals in ts.values() for v in vals}
-    traditional_forms = {v for vals in st.values() for v in vals}
+    # Taiwan's standard forms (群 for 羣, 裡 for 裏, 著 for 着) are Traditional in Taiwan even where OpenCC's
+    # generic Traditional uses another variant
+    taiwan_forms = {v for _, vals in entries(dictionary / "TWVariants.txt") for v in vals}
+    traditional_forms = {v for vals in st.values() for v in vals} | taiwan_forms
     hant = sorted(k for k, vals in ts.items() if len(k) == 1 and k not in vals and k not in st and k not in simplified_forms)
     hans = sorted(k for k, vals in st.items() if len(k) == 1 and k not in vals and k not in ts and k not in traditional_forms)
     (HERE / "hant_only.txt").write_text("".join(hant) + "\n", encoding="utf-8")
