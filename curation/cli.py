@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from curation import __version__
-from curation.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError
+from curation.errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError, UsageError
 
 
 def _quiet_datatrove(verbose: bool) -> None:
@@ -42,6 +42,33 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_manifest(args: argparse.Namespace) -> int:
+    import json
+
+    import manifests
+    from manifests.diff import format_diff, format_show
+
+    if args.action == "show":
+        m = manifests.load(args.paths[0])
+        print(m.model_dump_json(indent=2) if args.json else format_show(m))
+        return EXIT_OK
+    if args.action == "verify":
+        problems = manifests.verify(args.paths[0])
+        if problems:
+            print(f"{args.paths[0]}: {len(problems)} problem(s):")
+            for p in problems:
+                print(f"  {p}")
+            return EXIT_DATA
+        m = manifests.load(args.paths[0])
+        print(f"{args.paths[0]}: ok, {len(m.shards)} shards match ({m.content_hash[:16]}…)")
+        return EXIT_OK
+    if len(args.paths) != 2:
+        raise UsageError("manifest diff needs OLD and NEW")
+    d = manifests.diff(manifests.load(args.paths[0]), manifests.load(args.paths[1]))
+    print(json.dumps(d, ensure_ascii=False, indent=2) if args.json else format_diff(d))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Curate Taiwan Traditional-Chinese text into versioned CPT/SFT releases.")
     parser.add_argument("--version", action="version", version=f"twcurate {__version__}")
@@ -67,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     ann.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     ann.add_argument("--id-field", default=None, help="field holding the id (default: id if present, else line number)")
     ann.set_defaults(func=cmd_annotate)
+    man = sub.add_parser("manifest", help="show, verify or diff release manifests",
+                         description="show PATH: summary of a release; verify PATH: re-hash every shard (exit 1 and a list "
+                                     "of what differs); diff OLD NEW: documents, tokens, sources and filter rates that changed. "
+                                     "PATH is a release directory or its manifest.json.")
+    man.add_argument("action", choices=["show", "verify", "diff"])
+    man.add_argument("paths", nargs="+", metavar="PATH")
+    man.add_argument("--json", action="store_true", help="machine-readable output (show, diff)")
+    man.set_defaults(func=cmd_manifest)
     return parser
 
 
@@ -82,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("curate: interrupted; rerun with --resume to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         print(f"curate: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -86,6 +86,7 @@ class JobConfig(Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     steps: StepsConfig = StepsConfig()
     executor: ExecutorConfig = ExecutorConfig()
+    tokenizer: str | None = None  # local tokenizer.json: token counts in the manifest
     base_dir: str = "."  # set by load_job to the directory of the job file
 
     @field_validator("version")
@@ -152,6 +153,8 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
         for i, src in enumerate(job.sources):
             if not job.source_files(src):
                 raise ConfigError(f"{path}: sources[{i}].path: no file matches {src.path!r} (resolved to {job.resolve(src.path)})")
+        if job.tokenizer and not job.resolve(job.tokenizer).is_file():
+            raise ConfigError(f"{path}: tokenizer: file not found: {job.tokenizer}")
         if job.steps.language.model_path and not job.resolve(job.steps.language.model_path).is_file():
             raise ConfigError(f"{path}: steps.language.model_path: file not found: {job.steps.language.model_path}")
     return job

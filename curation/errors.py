@@ -23,3 +23,7 @@ class ReleaseExistsError(CurateError):
 
 class LockedError(CurateError):
     exit_code = EXIT_LOCKED
+
+
+class UsageError(CurateError):
+    exit_code = EXIT_USAGE

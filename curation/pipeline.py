@@ -23,7 +23,7 @@ from curation.release import ReleaseLayout, resolve_version
 from curation.sources import reader_for
 from filters.base import ANNOTATIONS
 from manifests.schema import Manifest, SourceSummary, StepStats
-from manifests.writer import content_hash, describe_input, describe_shard, git_commit, now_utc, write_manifest
+from manifests.writer import content_hash, describe_input, describe_shard, git_commit, load_tokenizer, now_utc, totals, write_manifest
 
 SHARD_COLUMNS = ["id", "text", "source", "kind", "license", "url", "title", "date"]
 SHARD_SCHEMA = pa.schema([(c, pa.string()) for c in SHARD_COLUMNS] + [("annotations", pa.string()), ("metadata", pa.string())])
@@ -140,13 +140,14 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
 
 
 def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[StepStats]) -> Manifest:
-    shards = [describe_shard(release_dir, p) for p in sorted((release_dir / "data").rglob("*.parquet"))]
+    tokenizer, tokenizer_info = load_tokenizer(job.resolve(job.tokenizer) if job.tokenizer else None)
+    shards = [describe_shard(release_dir, p, tokenizer) for p in sorted((release_dir / "data").rglob("*.parquet"))]
     sources = []
     for src in job.sources:
         mine = [s for s in shards if s.source == src.name]
         sources.append(SourceSummary(name=src.name, kind=src.kind, license=src.license, weight=src.weight,
                                      documents=sum(s.documents for s in mine), characters=sum(s.characters for s in mine),
-                                     input_files=[describe_input(f) for f in job.source_files(src)]))
+                                     input_files=[describe_input(f, Path(job.base_dir)) for f in job.source_files(src)]))
     weighted = {s.name: s.weight for s in sources if s.documents}
     total_weight = sum(weighted.values()) or 1.0
     rejects: dict[str, int] = defaultdict(int)
@@ -157,6 +158,5 @@ def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[
     return Manifest(name=job.name, kind="cpt", version=version, created=now_utc(), content_hash=content_hash(shards),
                     tool_version=__version__, git_commit=git_commit(), config=job.as_dict(), config_hash=job.config_hash(),
                     shards=shards, sources=sources, steps=steps, rejects=dict(rejects),
-                    totals={"documents": sum(s.documents for s in shards), "characters": sum(s.characters for s in shards),
-                            "shards": len(shards)},
+                    totals=totals(shards), tokenizer=tokenizer_info,
                     mixture_weights={k: round(v / total_weight, 6) for k, v in weighted.items()})

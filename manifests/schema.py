@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pathlib import PurePosixPath
+
+from pydantic import BaseModel, ConfigDict, field_validator
 
 SCHEMA_VERSION = 1
 
@@ -20,7 +22,29 @@ class Shard(Model):
     bytes: int
     documents: int
     characters: int
-    source: str | None = None
+    tokens: int | None = None  # when a tokenizer is configured
+    source: str | None = None  # CPT: the source all its documents come from
+    split: str | None = None  # SFT: train | validation
+
+    @field_validator("path")
+    @classmethod
+    def _inside_release(cls, v: str) -> str:
+        p = PurePosixPath(v)
+        if p.is_absolute() or ".." in p.parts or "\\" in v:
+            raise ValueError(f"shard path {v!r} points outside the release")
+        return v
+
+
+class TokenizerInfo(Model):
+    path: str
+    sha256: str
+
+
+class SftInfo(Model):
+    message_format: Literal["messages"] = "messages"  # rows hold `messages`: [{role, content}, ...]
+    splits: dict[str, int]
+    categories: dict[str, int]
+    generation: dict = {}  # model, parameters, prompts and seeds used
 
 
 class InputFile(Model):
@@ -69,3 +93,5 @@ class Manifest(Model):
     rejects: dict[str, int]  # malformed input records by reason
     totals: dict[str, int]
     mixture_weights: dict[str, float]
+    tokenizer: TokenizerInfo | None = None
+    sft: SftInfo | None = None

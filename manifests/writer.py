@@ -22,17 +22,39 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def describe_shard(release_dir: Path, path: Path) -> Shard:
-    table = pq.read_table(path, columns=["text", "source"])
-    chars = sum(len(t) for t in table.column("text").to_pylist())
-    sources = set(table.column("source").to_pylist())
+def shard_texts(table) -> list[str]:
+    """The text a shard trains on: `text` (CPT) or the joined message contents (SFT)."""
+    if "text" in table.column_names:
+        return table.column("text").to_pylist()
+    return ["\n".join(m["content"] for m in msgs) for msgs in table.column("messages").to_pylist()]
+
+
+def describe_shard(release_dir: Path, path: Path, tokenizer=None, split: str | None = None) -> Shard:
+    table = pq.read_table(path)
+    texts = shard_texts(table)
+    tokens = sum(len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)) if tokenizer else None
+    sources = set(table.column("source").to_pylist()) if "source" in table.column_names else set()
     return Shard(path=path.relative_to(release_dir).as_posix(), format="parquet", sha256=sha256_file(path),
-                 bytes=path.stat().st_size, documents=table.num_rows, characters=chars,
-                 source=sources.pop() if len(sources) == 1 else None)
+                 bytes=path.stat().st_size, documents=table.num_rows, characters=sum(map(len, texts)), tokens=tokens,
+                 source=sources.pop() if len(sources) == 1 else None, split=split)
 
 
-def describe_input(path: Path) -> InputFile:
-    return InputFile(path=str(path), bytes=path.stat().st_size, sha256=sha256_file(path))
+def load_tokenizer(path: Path | None):
+    """A local `tokenizer.json` (Hugging Face tokenizers); never fetched from a hub."""
+    if path is None:
+        return None, None
+    from tokenizers import Tokenizer
+
+    from manifests.schema import TokenizerInfo
+
+    return Tokenizer.from_file(str(path)), TokenizerInfo(path=str(path), sha256=sha256_file(path))
+
+
+def describe_input(path: Path, base_dir: Path) -> InputFile:
+    """Input files are recorded relative to the job file's directory, so checkouts in different places compare equal."""
+    import os
+
+    return InputFile(path=Path(os.path.relpath(path, base_dir)).as_posix(), bytes=path.stat().st_size, sha256=sha256_file(path))
 
 
 def content_hash(shards: list[Shard]) -> str:
@@ -40,6 +62,13 @@ def content_hash(shards: list[Shard]) -> str:
     for s in sorted(shards, key=lambda s: s.path):
         h.update(f"{s.path}\t{s.sha256}\n".encode())
     return h.hexdigest()
+
+
+def totals(shards: list[Shard]) -> dict[str, int]:
+    out = {"documents": sum(s.documents for s in shards), "characters": sum(s.characters for s in shards), "shards": len(shards)}
+    if shards and all(s.tokens is not None for s in shards):
+        out["tokens"] = sum(s.tokens for s in shards)
+    return out
 
 
 def git_commit() -> str | None:
@@ -60,3 +89,61 @@ def write_manifest(release_dir: Path, manifest: Manifest) -> Path:
     tmp.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+SFT_ROLES = {"system", "user", "assistant"}
+
+
+def split_of(record_id: str, validation_fraction: float) -> str:
+    """Deterministic split by id hash, so a record never moves between splits across reruns."""
+    bucket = int(hashlib.sha256(record_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "validation" if bucket < validation_fraction else "train"
+
+
+def write_sft_release(records: list[dict], release_dir: Path, name: str, version: str, config: dict,
+                      validation_fraction: float = 0.05, generation: dict | None = None, tokenizer_path: Path | None = None,
+                      steps: list | None = None) -> Path:
+    """Write chat-format SFT records ({id, messages: [{role, content}], category, ...}) as train/validation
+    Parquet shards plus manifest into `release_dir` (which must not exist yet; the caller publishes it)."""
+    import json
+
+    import pyarrow as pa
+
+    from manifests.schema import Manifest, SftInfo
+
+    by_split: dict[str, list[dict]] = {"train": [], "validation": []}
+    categories: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        msgs = rec.get("messages")
+        if not isinstance(msgs, list) or not msgs or not all(
+                isinstance(m, dict) and m.get("role") in SFT_ROLES and isinstance(m.get("content"), str) for m in msgs):
+            raise ValueError(f"record {i} ({rec.get('id')}): messages must be a non-empty list of {{role, content}} with roles {sorted(SFT_ROLES)}")
+        row = {"id": str(rec["id"]), "messages": [{"role": m["role"], "content": m["content"]} for m in msgs],
+               "category": rec.get("category") or "unknown", "source": rec.get("source"),
+               "metadata": json.dumps({k: v for k, v in rec.items() if k not in {"id", "messages", "category", "source"}},
+                                      ensure_ascii=False, default=str)}
+        by_split[split_of(row["id"], validation_fraction)].append(row)
+        categories[row["category"]] = categories.get(row["category"], 0) + 1
+    tokenizer, tokenizer_info = load_tokenizer(tokenizer_path)
+    shards = []
+    for split, rows in by_split.items():
+        if not rows:
+            continue
+        path = release_dir / "data" / split / "00000.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(sorted(rows, key=lambda r: r["id"])), path)
+        shards.append(describe_shard(release_dir, path, tokenizer, split=split))
+    manifest = Manifest(name=name, kind="sft", version=version, created=now_utc(), content_hash=content_hash(shards),
+                        tool_version=_tool_version(), git_commit=git_commit(), config=config,
+                        config_hash=hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
+                        shards=shards, sources=[], steps=steps or [], rejects={}, totals=totals(shards), mixture_weights={},
+                        tokenizer=tokenizer_info,
+                        sft=SftInfo(splits={s: len(r) for s, r in by_split.items()}, categories=dict(sorted(categories.items())),
+                                    generation=generation or {}))
+    return write_manifest(release_dir, manifest)
+
+
+def _tool_version() -> str:
+    from curation import __version__
+
+    return __version__

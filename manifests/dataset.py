@@ -1,0 +1,51 @@
+"""Loading a release into Hugging Face `datasets` for training, after verifying its shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from manifests.reader import load, manifest_path, verify
+
+
+class ReleaseVerificationError(ValueError):
+    pass
+
+
+def to_dataset(path: str | Path, split: str | None = None, streaming: bool = False, weighted: bool = False,
+               seed: int = 0, check: bool = True):
+    """A `datasets.Dataset` (or `IterableDataset` with `streaming=True`) over a release's shards.
+
+    - `split`: SFT releases: "train" or "validation"; CPT releases have one split and ignore it.
+    - `weighted`: CPT only: one dataset per source, interleaved with the manifest's `mixture_weights`
+      as sampling probabilities (`datasets.interleave_datasets`, "all_exhausted").
+    - `check`: re-hash every shard first and refuse a release that does not match its manifest.
+    """
+    import datasets
+
+    mpath = manifest_path(path)
+    release = mpath.parent
+    manifest = load(mpath)
+    if check and (problems := verify(mpath)):
+        raise ReleaseVerificationError(f"{release}: release does not match its manifest:\n  " + "\n  ".join(problems))
+    shards = manifest.shards
+    if manifest.kind == "sft":
+        split = split or "train"
+        shards = [s for s in shards if s.split == split]
+        if not shards:
+            raise ValueError(f"{release}: no shards for split {split!r} (have {sorted({s.split for s in manifest.shards})})")
+
+    def load_files(files: list[str]):
+        return datasets.load_dataset("parquet", data_files=files, split="train", streaming=streaming)
+
+    if not shards:
+        raise ValueError(f"{release}: release has no shards")
+    if weighted and manifest.kind == "cpt":
+        groups: dict[str, list[str]] = {}
+        for s in shards:
+            groups.setdefault(s.source or "", []).append(str(release / s.path))
+        names = [n for n in groups if manifest.mixture_weights.get(n)]
+        probs = [manifest.mixture_weights[n] for n in names]
+        total = sum(probs)
+        return datasets.interleave_datasets([load_files(groups[n]) for n in names], probabilities=[p / total for p in probs],
+                                            seed=seed, stopping_strategy="all_exhausted")
+    return load_files([str(release / s.path) for s in shards])

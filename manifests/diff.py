@@ -1,0 +1,108 @@
+"""What changed between two releases: documents, tokens, sources, inputs and filter rates."""
+
+from __future__ import annotations
+
+from manifests.schema import Manifest, StepStats
+
+
+def _rate(step: StepStats) -> float:
+    return step.dropped / step.input if step.input else 0.0
+
+
+def _source_inputs(m: Manifest) -> dict[str, dict[str, str]]:
+    return {s.name: {f.path: f.sha256 for f in s.input_files} for s in m.sources}
+
+
+def diff(old: Manifest, new: Manifest) -> dict:
+    """A JSON-ready description of the change from `old` to `new`."""
+    out: dict = {"old": f"{old.name} {old.version}", "new": f"{new.name} {new.version}",
+                 "content_changed": old.content_hash != new.content_hash, "config_changed": old.config_hash != new.config_hash}
+    out["totals"] = {k: {"old": old.totals.get(k), "new": new.totals.get(k), "delta": (new.totals.get(k) or 0) - (old.totals.get(k) or 0)}
+                     for k in ("documents", "characters", "tokens") if k in old.totals or k in new.totals}
+    old_src, new_src = {s.name: s for s in old.sources}, {s.name: s for s in new.sources}
+    out["sources_added"] = sorted(set(new_src) - set(old_src))
+    out["sources_removed"] = sorted(set(old_src) - set(new_src))
+    changed = {}
+    old_inputs, new_inputs = _source_inputs(old), _source_inputs(new)
+    for name in sorted(set(old_src) & set(new_src)):
+        a, b = old_src[name], new_src[name]
+        entry = {}
+        if a.documents != b.documents:
+            entry["documents"] = {"old": a.documents, "new": b.documents, "delta": b.documents - a.documents}
+        if a.license != b.license:
+            entry["license"] = {"old": a.license, "new": b.license}
+        fa, fb = old_inputs[name], new_inputs[name]
+        files = {"added": sorted(set(fb) - set(fa)), "removed": sorted(set(fa) - set(fb)),
+                 "modified": sorted(p for p in set(fa) & set(fb) if fa[p] != fb[p])}
+        if any(files.values()):
+            entry["input_files"] = files
+        if entry:
+            changed[name] = entry
+    out["sources_changed"] = changed
+    old_steps, new_steps = {s.step: s for s in old.steps}, {s.step: s for s in new.steps}
+    rates = {}
+    for step in [s.step for s in new.steps] + [s for s in old_steps if s not in new_steps]:
+        a, b = old_steps.get(step), new_steps.get(step)
+        ra, rb = (_rate(a) if a else None), (_rate(b) if b else None)
+        reasons = sorted(set(a.dropped_by_reason if a else {}) | set(b.dropped_by_reason if b else {}))
+        by_reason = {r: {"old": a.dropped_by_reason.get(r, 0) if a else None, "new": b.dropped_by_reason.get(r, 0) if b else None}
+                     for r in reasons}
+        if ra != rb or any(v["old"] != v["new"] for v in by_reason.values()):
+            rates[step] = {"drop_rate": {"old": ra, "new": rb}, "dropped_by_reason": by_reason}
+    out["filter_rates_changed"] = rates
+    return out
+
+
+def format_diff(d: dict) -> str:
+    lines = [f"{d['old']} -> {d['new']}" + ("" if d["content_changed"] else "  (identical content)")]
+    for k, v in d["totals"].items():
+        lines.append(f"  {k}: {v['old']} -> {v['new']} ({v['delta']:+d})")
+    for name in d["sources_added"]:
+        lines.append(f"  + source {name}")
+    for name in d["sources_removed"]:
+        lines.append(f"  - source {name}")
+    for name, entry in d["sources_changed"].items():
+        lines.append(f"  ~ source {name}:")
+        if "documents" in entry:
+            e = entry["documents"]
+            lines.append(f"      documents {e['old']} -> {e['new']} ({e['delta']:+d})")
+        if "license" in entry:
+            lines.append(f"      license {entry['license']['old']!r} -> {entry['license']['new']!r}")
+        for kind, paths in entry.get("input_files", {}).items():
+            for p in paths:
+                lines.append(f"      input {kind}: {p}")
+    for step, entry in d["filter_rates_changed"].items():
+        r = entry["drop_rate"]
+        fmt = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
+        lines.append(f"  step {step}: drop rate {fmt(r['old'])} -> {fmt(r['new'])}")
+        for reason, v in entry["dropped_by_reason"].items():
+            if v["old"] != v["new"]:
+                lines.append(f"      {reason}: {v['old']} -> {v['new']}")
+    if d["config_changed"]:
+        lines.append("  config changed")
+    return "\n".join(lines)
+
+
+def format_show(m: Manifest) -> str:
+    lines = [f"{m.name} {m.version} ({m.kind}), created {m.created}, schema {m.schema_version}",
+             f"content {m.content_hash[:16]}…  config {m.config_hash[:16]}…  tool {m.tool_version} ({(m.git_commit or '?')[:10]})",
+             "totals: " + ", ".join(f"{k} {v:,}" for k, v in m.totals.items())]
+    if m.parent:
+        lines.append(f"parent: {m.parent}")
+    if m.sources:
+        lines.append("sources:")
+        for s in m.sources:
+            weight = m.mixture_weights.get(s.name)
+            lines.append(f"  {s.name:<12} {s.kind:<7} {s.documents:>8,} docs {s.characters:>12,} chars  "
+                         f"weight {weight if weight is not None else '-'}  license {s.license or '-'}")
+    if m.steps:
+        lines.append("steps (in -> kept, dropped by reason):")
+        for st in m.steps:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(st.dropped_by_reason.items())) or "-"
+            lines.append(f"  {st.step:<14} {st.input:>8,} -> {st.kept:>8,}   {reasons}")
+    if m.rejects:
+        lines.append("malformed input: " + ", ".join(f"{k} {v}" for k, v in sorted(m.rejects.items())))
+    if m.sft:
+        lines.append(f"sft: splits {m.sft.splits}, categories {m.sft.categories}")
+    lines.append(f"shards: {len(m.shards)}")
+    return "\n".join(lines)
