@@ -67,10 +67,30 @@ class ScriptConfig(Strict):
     require_region_tw: bool = False  # also treat Traditional with mainland phrasing (region cn) as not-TW
 
 
+class DedupConfig(Strict):
+    enabled: bool = False
+    exact: bool = True  # identical normalized text (whitespace, punctuation, width, case and script folded)
+    near: bool = True  # MinHash LSH near-duplicates
+    ngram: int = Field(default=5, ge=1)  # shingle size in tokens (a CJK character or a Latin word)
+    num_perm: int = Field(default=256, ge=8)
+    bands: int = Field(default=32, ge=1)
+    rows: int = Field(default=8, ge=1)  # bands * rows must not exceed num_perm
+    threshold: float = Field(default=0.8, gt=0, le=1)  # estimated Jaccard for a candidate pair to count as duplicate
+    seed: int = 1
+    source_priority: list[str] = []  # survivor order across sources; unlisted sources follow in config order
+    against: str | None = None  # a previous release: also remove documents that near-duplicate it
+
+    @property
+    def lsh_threshold(self) -> float:
+        """Jaccard at which a pair becomes an LSH candidate with probability 1/2: (1/bands)^(1/rows)."""
+        return (1 / self.bands) ** (1 / self.rows)
+
+
 class StepsConfig(Strict):
     normalize: NormalizeConfig = NormalizeConfig()
     language: LanguageConfig = LanguageConfig()
     script: ScriptConfig = ScriptConfig()
+    dedup: DedupConfig = DedupConfig()
 
 
 class ExecutorConfig(Strict):
@@ -133,6 +153,9 @@ def parse_job(data: object, where: str, base_dir: Path) -> JobConfig:
         raise ConfigError(_format_validation_error(e, where)) from None
     except TypeError as e:  # e.g. a key given twice as base_dir
         raise ConfigError(f"{where}: {e}") from None
+    d = job.steps.dedup
+    if d.bands * d.rows > d.num_perm:
+        raise ConfigError(f"{where}: steps.dedup: bands * rows = {d.bands * d.rows} exceeds num_perm = {d.num_perm}")
     names = [s.name for s in job.sources]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: sources: names must be unique, got {names}")
@@ -155,6 +178,9 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
                 raise ConfigError(f"{path}: sources[{i}].path: no file matches {src.path!r} (resolved to {job.resolve(src.path)})")
         if job.tokenizer and not job.resolve(job.tokenizer).is_file():
             raise ConfigError(f"{path}: tokenizer: file not found: {job.tokenizer}")
+        against = job.steps.dedup.against
+        if job.steps.dedup.enabled and against and not (job.resolve(against) / "dedup" / "index.npz").is_file():
+            raise ConfigError(f"{path}: steps.dedup.against: no dedup index in {against} (dedup/index.npz)")
         if job.steps.language.model_path and not job.resolve(job.steps.language.model_path).is_file():
             raise ConfigError(f"{path}: steps.language.model_path: file not found: {job.steps.language.model_path}")
     return job

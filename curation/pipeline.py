@@ -78,14 +78,31 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
     return steps
 
 
-def build_cpt_pipeline(job: JobConfig, staging: Path) -> list[tuple[str, PipelineStep]]:
+def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: Path | None) -> list[tuple[str, PipelineStep]]:
+    """Stage 1: read every source, filter, (fingerprint for dedup), write shards to `shard_dir`."""
+    from filters.dedup import DedupSignatures, source_ranks
+
     steps: list[tuple[str, PipelineStep]] = []
     for src in job.sources:
         files = [str(f) for f in job.source_files(src)]
         steps.append((f"read:{src.name}", reader_for(src, files, str(staging / "rejects" / "read"))))
     steps += filter_steps(job, staging / "rejects")
-    steps.append(("write", ShardWriter(str(staging / "data"))))
+    if sig_dir is not None:
+        ranks = source_ranks(job.steps.dedup, [s.name for s in job.sources])
+        steps.append(("dedup_signatures", DedupSignatures(job.steps.dedup, str(sig_dir), ranks)))
+    steps.append(("write", ShardWriter(str(shard_dir))))
     return steps
+
+
+def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool) -> None:
+    executor = LocalPipelineExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    # datatrove logs every task at INFO to stderr; keep that in the run's log folder unless asked for
+    with open(logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else sys.stderr):
+        executor.run()
+    incomplete = executor.get_incomplete_ranks(range(tasks))
+    if incomplete:
+        raise CurateError(f"{name}: tasks {incomplete} did not complete; see {logs}/logs and rerun with --resume")
 
 
 def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
@@ -110,36 +127,56 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
                                  other={k: v for k, v in c.items() if k.startswith("skipped_") or k == "input_files"}))
         else:
             reasons = {k[len("dropped_"):]: int(v) for k, v in c.items() if k.startswith("dropped_")}
+            other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed") or k.startswith("converted_")}
             out.append(StepStats(step=label, input=int(c.get("total", 0)), kept=int(c.get("forwarded", 0)), dropped=int(c.get("dropped", 0)),
-                                 dropped_by_reason=reasons, by_source=dict(by_source)))
+                                 dropped_by_reason=reasons, by_source=dict(by_source), other=other))
     return out
 
 
 def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bool = True) -> Path:
     """Run the CPT job and publish `<output>/<name>/<version>/`; returns that path."""
+    from filters.dedup import DedupClusters, DedupFilter, LshBuckets, StagedShardReader
+
     version = resolve_version(job.output_dir, job.name, job.version)
     layout = ReleaseLayout(job.output_dir, job.name, version)
     layout.prepare(force=force, resume=resume)
-    named = build_cpt_pipeline(job, layout.staging)
-    labels = [n for n, _ in named]
-    executor = LocalPipelineExecutor([s for _, s in named], tasks=job.executor.tasks, workers=job.executor.workers,
-                                     logging_dir=str(layout.logs), skip_completed=True)
-    # datatrove logs every task at INFO to stderr; keep that in the run's log folder unless asked for
-    layout.logs.mkdir(parents=True, exist_ok=True)
-    with open(layout.logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else sys.stderr):
-        executor.run()
-    incomplete = executor.get_incomplete_ranks(range(job.executor.tasks))
-    if incomplete:
-        raise CurateError(f"tasks {incomplete} did not complete; see {layout.logs}/logs and rerun with --resume")
-    steps = collect_step_stats(layout.logs, labels)[:-1]  # the writer's counts repeat the last filter's
-    manifest = build_manifest(job, version, layout.staging, steps)
+    dedup = job.steps.dedup
+    tasks, workers = job.executor.tasks, job.executor.workers
+    work = layout.work
+    named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
+                               work / "dedup" / "signatures" if dedup.enabled else None)
+    _run_stage("read and filter", [s for _, s in named], tasks, workers, layout.logs, quiet)
+    steps = collect_step_stats(layout.logs, [n for n, _ in named])
+    steps = [s for s in steps if s.step not in ("write", "dedup_signatures")]  # the writer repeats the last filter's counts
+    parent = None
+    if dedup.enabled:
+        print(f"dedup: {dedup.bands} bands x {dedup.rows} rows of {dedup.num_perm} permutations: pairs become candidates "
+              f"around Jaccard {dedup.lsh_threshold:.3f}; duplicates at estimated Jaccard >= {dedup.threshold}", file=sys.stderr)
+        sig_dir, pair_dir, removed = work / "dedup" / "signatures", work / "dedup" / "pairs", work / "dedup" / "removed.parquet"
+        parent_index = None
+        if dedup.against:
+            parent = str(job.resolve(dedup.against))
+            parent_index = str(Path(parent) / "dedup" / "index.npz")
+        bucket_tasks = max(1, min(dedup.bands, tasks))
+        _run_stage("lsh buckets", [LshBuckets(dedup, str(sig_dir), str(pair_dir))], bucket_tasks, workers, work / "logs-buckets", quiet)
+        _run_stage("dedup clusters", [DedupClusters(dedup, str(sig_dir), str(pair_dir), str(layout.staging / "dedup"), str(removed),
+                                                    parent_index)], 1, 1, work / "logs-clusters", quiet)
+        final = [StagedShardReader(str(work / "stage1")),
+                 DedupFilter(str(removed), exclusion_writer=exclusion_writer(layout.staging / "rejects", "dedup")),
+                 ShardWriter(str(layout.staging / "data"))]
+        _run_stage("dedup filter", final, tasks, workers, work / "logs-filter", quiet)
+        dedup_stats = collect_step_stats(work / "logs-filter", ["staged", "dedup", "write"])[1]
+        cluster_counts = collect_step_stats(work / "logs-clusters", ["clusters"])[0]
+        dedup_stats.other = {"lsh_threshold": round(dedup.lsh_threshold, 4), **cluster_counts.other}
+        steps.append(dedup_stats)
+    manifest = build_manifest(job, version, layout.staging, steps, parent)
     write_manifest(layout.staging, manifest)
     (layout.staging / "stats").mkdir(exist_ok=True)
     (layout.staging / "stats" / "steps.json").write_text(json.dumps([s.model_dump() for s in steps], ensure_ascii=False, indent=2))
     return layout.publish()
 
 
-def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[StepStats]) -> Manifest:
+def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[StepStats], parent: str | None = None) -> Manifest:
     tokenizer, tokenizer_info = load_tokenizer(job.resolve(job.tokenizer) if job.tokenizer else None)
     shards = [describe_shard(release_dir, p, tokenizer) for p in sorted((release_dir / "data").rglob("*.parquet"))]
     sources = []
@@ -158,5 +195,5 @@ def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[
     return Manifest(name=job.name, kind="cpt", version=version, created=now_utc(), content_hash=content_hash(shards),
                     tool_version=__version__, git_commit=git_commit(), config=job.as_dict(), config_hash=job.config_hash(),
                     shards=shards, sources=sources, steps=steps, rejects=dict(rejects),
-                    totals=totals(shards), tokenizer=tokenizer_info,
+                    totals=totals(shards), tokenizer=tokenizer_info, parent=parent,
                     mixture_weights={k: round(v / total_weight, 6) for k, v in weighted.items()})

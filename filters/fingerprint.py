@@ -1,0 +1,158 @@
+"""Text fingerprints for deduplication: normalized form, exact hash and MinHash signature, all vectorized.
+
+Normalization (for hashing only; the released text is untouched): full-width ASCII to ASCII, ASCII case
+folded, Traditional-only characters mapped to their Simplified form (so a converted copy still matches),
+punctuation, symbols and whitespace removed. Tokens are single CJK characters and whole Latin/digit words;
+shingles are `ngram` consecutive tokens. The signature is one-permutation MinHash with rotation
+densification (Li et al. 2012; Shrivastava & Li 2014): each shingle hash is computed once and falls into one
+of `num_perm` bins, so cost grows with the number of shingles, not shingles x permutations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from functools import cached_property
+
+import numpy as np
+
+
+TABLE_SIZE = 0x40000
+EMPTY = np.uint32(0xFFFFFFFF)
+MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A strong 64-bit mixer; numpy uint64 arithmetic wraps modulo 2**64 as wanted."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def normalization_table() -> np.ndarray:
+    """Code point -> normalized code point (0 = dropped for hashing)."""
+    import opencc
+
+    table = np.arange(TABLE_SIZE, dtype=np.uint32)
+    for cp in range(TABLE_SIZE):
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        if cat[0] in "PZSC":  # punctuation, separators, symbols, controls
+            table[cp] = 0
+    table[0xFF01:0xFF5F] = np.where(table[0xFF01:0xFF5F] == 0, 0, np.arange(0x21, 0x7F, dtype=np.uint32))
+    table[ord("A"): ord("Z") + 1] = np.arange(ord("a"), ord("z") + 1)
+    table[0xFF21:0xFF3B] = np.arange(ord("a"), ord("z") + 1)
+    # every Han character OpenCC simplifies (character by character, one per line so no phrase rules apply)
+    han = [chr(cp) for r in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)) for cp in range(*r)]
+    simplified = opencc.OpenCC("t2s").convert("\n".join(han)).split("\n")
+    for t, s in zip(han, simplified):
+        if len(s) == 1 and s != t:
+            table[ord(t)] = ord(s)
+    return table
+
+
+class TextFingerprint:
+    def __init__(self, ngram: int = 5, num_perm: int = 256, seed: int = 1):
+        self.ngram = ngram
+        self.num_perm = num_perm
+        self.seed = seed
+
+    @cached_property
+    def table(self) -> np.ndarray:
+        return normalization_table()
+
+    @cached_property
+    def _is_word(self) -> np.ndarray:
+        """Code points that join into words (Latin letters and digits); everything else is a token on its own."""
+        w = np.zeros(TABLE_SIZE, dtype=bool)
+        w[ord("0"): ord("9") + 1] = True
+        w[ord("a"): ord("z") + 1] = True
+        w[0xC0:0x250] = True
+        return w
+
+    @cached_property
+    def _salts(self) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        return rng.integers(1, 2**63, size=self.ngram + 2, dtype=np.uint64) | np.uint64(1)
+
+    def normalized(self, text: str) -> np.ndarray:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        norm = self.table[np.minimum(codes, TABLE_SIZE - 1)]
+        return norm[norm != 0]
+
+    def exact_hash(self, norm: np.ndarray) -> int:
+        return int.from_bytes(hashlib.blake2b(norm.tobytes(), digest_size=8).digest(), "little")
+
+    def shingle_hashes(self, text: str) -> tuple[np.ndarray, int]:
+        """(64-bit hash of each distinct shingle, exact hash of the normalized text)."""
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        norm_all = self.table[np.minimum(codes, TABLE_SIZE - 1)]
+        keep = norm_all != 0
+        is_word = self._is_word[norm_all] & keep
+        # a token starts at every kept non-word code point and at the first code point of a word run
+        prev_word = np.concatenate(([False], is_word[:-1]))
+        prev_kept = np.concatenate(([False], keep[:-1]))
+        starts = keep & ~(is_word & prev_word & prev_kept)
+        norm = norm_all[keep]
+        exact = self.exact_hash(norm)
+        if norm.size == 0:
+            return np.empty(0, dtype=np.uint64), exact
+        start_idx = np.flatnonzero(starts[keep])
+        values = _splitmix64(norm.astype(np.uint64))
+        with np.errstate(over="ignore"):
+            # position-dependent mixing inside a word, then sum per token
+            pos = np.arange(norm.size) - np.maximum.accumulate(np.where(starts[keep], np.arange(norm.size), 0))
+            values = values * (pos.astype(np.uint64) * np.uint64(2) + np.uint64(1))
+            tokens = _splitmix64(np.add.reduceat(values, start_idx))
+            n = self.ngram
+            if tokens.size <= n:
+                shingles = np.array([np.sum(tokens * self._salts[: tokens.size])], dtype=np.uint64)
+            else:
+                m = tokens.size - n + 1
+                shingles = np.zeros(m, dtype=np.uint64)
+                for k in range(n):  # n vector ops over all shingles, not a loop per shingle
+                    shingles += tokens[k: k + m] * self._salts[k]
+        return np.unique(_splitmix64(shingles)), exact
+
+    def signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(signatures uint32 [len(texts), num_perm], exact hashes uint64 [len(texts)]) for a batch."""
+        K = self.num_perm
+        parts, exact = [], np.empty(len(texts), dtype=np.uint64)
+        for i, t in enumerate(texts):
+            h, exact[i] = self.shingle_hashes(t)
+            parts.append(h)
+        sizes = np.array([p.size for p in parts])
+        sig = np.full(len(texts) * K, EMPTY, dtype=np.uint32)
+        if sizes.sum():
+            h = np.concatenate(parts)
+            doc = np.repeat(np.arange(len(texts)), sizes)
+            bins = ((h >> np.uint64(32)) % np.uint64(K)).astype(np.int64)
+            np.minimum.at(sig, doc * K + bins, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        sig = sig.reshape(len(texts), K)
+        return self._densify(sig, sizes > 0), exact
+
+    @staticmethod
+    def _densify(sig: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
+        """Empty bins borrow the value of the next non-empty bin to the right (circular), salted by distance,
+        so two documents with the same content get the same values in the same empty bins."""
+        out = sig.copy()
+        todo = (out == EMPTY) & nonempty[:, None]
+        src = sig.astype(np.uint64)
+        for dist in range(1, sig.shape[1]):
+            if not todo.any():
+                break
+            shifted = np.roll(src, -dist, axis=1)
+            fill = todo & (shifted != np.uint64(EMPTY))
+            if fill.any():
+                with np.errstate(over="ignore"):
+                    salted = (shifted + np.uint64(dist) * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFE)
+                out[fill] = salted[fill].astype(np.uint32)
+                todo &= ~fill
+        return out
+
+
+def estimate_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of equal signature entries: an estimate of the Jaccard similarity of the shingle sets."""
+    return (a == b).mean(axis=-1)
