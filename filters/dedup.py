@@ -215,13 +215,13 @@ class DedupClusters(PipelineStep):
         parent = self._parent()
         if parent is None or not len(s.get("ids", [])):
             return []
-        from datasketch import LeanMinHash, MinHashLSH
+        from datasketch import MinHashLSH
 
         cfg = self.config
         lsh = MinHashLSH(num_perm=cfg.num_perm, params=(cfg.bands, cfg.rows))
         exact_index = {int(e): str(i) for i, e in zip(parent["ids"], parent["exact"])}
         for i, sig in enumerate(parent["sigs"]):
-            lsh.insert(str(i), LeanMinHash(seed=cfg.seed, hashvalues=sig.astype(np.uint64)), check_duplication=False)
+            lsh.insert(str(i), _lean(sig, cfg.seed), check_duplication=False)
         rows = []
         for i, doc_id in enumerate(s["ids"]):
             if doc_id in removed:
@@ -232,7 +232,7 @@ class DedupClusters(PipelineStep):
                 continue
             if not cfg.near:
                 continue
-            hits = lsh.query(LeanMinHash(seed=cfg.seed, hashvalues=s["sigs"][i].astype(np.uint64)))
+            hits = lsh.query(_lean(s["sigs"][i], cfg.seed))
             best = max(((estimate_similarity(s["sigs"][i], parent["sigs"][int(h)]), int(h)) for h in hits), default=(0.0, -1))
             if best[0] >= cfg.threshold:
                 rows.append({"removed_id": doc_id, "kept_id": str(parent["ids"][best[1]]), "removed_source": s["source"][i],
@@ -250,6 +250,14 @@ class DedupClusters(PipelineStep):
             ids, sigs, exact = np.concatenate([parent["ids"], ids]), np.concatenate([parent["sigs"], sigs]), np.concatenate([parent["exact"], exact])
         np.savez(Path(self.out_dir) / "index.npz", ids=ids, sigs=sigs, exact=exact,
                  params=np.array([self.config.ngram, K, self.config.seed]))
+
+
+def _lean(sig: np.ndarray, seed: int):
+    """Our 32-bit one-permutation signature as a datasketch LeanMinHash; the LSH index only bands and
+    compares the values, so the 32-bit storage scheme is the one that matches."""
+    from datasketch import LeanMinHash
+
+    return LeanMinHash(seed=seed, hashvalues=sig.astype(np.uint64), scheme="affine32")
 
 
 class StagedShardReader(BaseReader):
