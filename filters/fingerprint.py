@@ -77,61 +77,70 @@ class TextFingerprint:
         rng = np.random.default_rng(self.seed)
         return rng.integers(1, 2**63, size=self.ngram + 2, dtype=np.uint64) | np.uint64(1)
 
-    def normalized(self, text: str) -> np.ndarray:
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        norm = self.table[np.minimum(codes, TABLE_SIZE - 1)]
-        return norm[norm != 0]
-
-    def exact_hash(self, norm: np.ndarray) -> int:
+    @staticmethod
+    def exact_hash(norm: np.ndarray) -> int:
         return int.from_bytes(hashlib.blake2b(norm.tobytes(), digest_size=8).digest(), "little")
 
     def shingle_hashes(self, text: str) -> tuple[np.ndarray, int]:
-        """(64-bit hash of each distinct shingle, exact hash of the normalized text)."""
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        """(64-bit hash of each distinct shingle, exact hash of the normalized text) of one document."""
+        hashes, _, exact = self._batch_shingles([text])
+        return np.unique(hashes), int(exact[0])
+
+    def _batch_shingles(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Shingle hashes of a whole batch at once: (hashes, document index of each hash, exact hash per document).
+        Every step is one numpy operation over all characters of the batch."""
+        n_docs = len(texts)
+        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n_docs)
+        codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        doc_of_char = np.repeat(np.arange(n_docs), lengths)
         norm_all = self.table[np.minimum(codes, TABLE_SIZE - 1)]
         keep = norm_all != 0
         is_word = self._is_word[norm_all] & keep
         # a token starts at every kept non-word code point and at the first code point of a word run
-        prev_word = np.concatenate(([False], is_word[:-1]))
-        prev_kept = np.concatenate(([False], keep[:-1]))
-        starts = keep & ~(is_word & prev_word & prev_kept)
-        norm = norm_all[keep]
-        exact = self.exact_hash(norm)
+        joined = np.concatenate(([False], is_word[:-1])) if len(is_word) else is_word
+        doc_starts = np.cumsum(lengths)[:-1]
+        joined[doc_starts[doc_starts < len(joined)]] = False
+        starts_all = keep & ~(is_word & joined)
+        norm, doc_k, starts = norm_all[keep], doc_of_char[keep], starts_all[keep]
+        bounds = np.searchsorted(doc_k, np.arange(n_docs + 1))
+        exact = np.fromiter((self.exact_hash(norm[bounds[i]:bounds[i + 1]]) for i in range(n_docs)), dtype=np.uint64, count=n_docs)
         if norm.size == 0:
-            return np.empty(0, dtype=np.uint64), exact
-        start_idx = np.flatnonzero(starts[keep])
-        values = _splitmix64(norm.astype(np.uint64))
+            return np.empty(0, np.uint64), np.empty(0, np.int64), exact
+        start_idx = np.flatnonzero(starts)
         with np.errstate(over="ignore"):
-            # position-dependent mixing inside a word, then sum per token
-            pos = np.arange(norm.size) - np.maximum.accumulate(np.where(starts[keep], np.arange(norm.size), 0))
-            values = values * (pos.astype(np.uint64) * np.uint64(2) + np.uint64(1))
+            # position-dependent mixing inside a word, then one hash per token
+            idx = np.arange(norm.size)
+            pos = idx - np.maximum.accumulate(np.where(starts, idx, 0))
+            values = _splitmix64(norm.astype(np.uint64)) * (pos.astype(np.uint64) * np.uint64(2) + np.uint64(1))
             tokens = _splitmix64(np.add.reduceat(values, start_idx))
+            doc_of_token = doc_k[start_idx]
             n = self.ngram
-            if tokens.size <= n:
-                shingles = np.array([np.sum(tokens * self._salts[: tokens.size])], dtype=np.uint64)
-            else:
-                m = tokens.size - n + 1
-                shingles = np.zeros(m, dtype=np.uint64)
-                for k in range(n):  # n vector ops over all shingles, not a loop per shingle
-                    shingles += tokens[k: k + m] * self._salts[k]
-        return np.unique(_splitmix64(shingles)), exact
+            m = max(tokens.size - n + 1, 0)
+            shingles = np.zeros(m, dtype=np.uint64)
+            for k in range(n):  # n vector operations over all shingles of the batch
+                shingles += tokens[k: k + m] * self._salts[k]
+            same_doc = doc_of_token[:m] == doc_of_token[n - 1: n - 1 + m]
+            hashes, owners = [shingles[same_doc]], [doc_of_token[:m][same_doc]]
+            # documents with fewer than n tokens: one shingle of all their tokens
+            per_doc = np.bincount(doc_of_token, minlength=n_docs)
+            tok_bounds = np.concatenate(([0], np.cumsum(per_doc)))
+            for d in np.flatnonzero((per_doc > 0) & (per_doc < n)):
+                t = tokens[tok_bounds[d]: tok_bounds[d + 1]]
+                hashes.append(np.array([np.sum(t * self._salts[: t.size])], dtype=np.uint64))
+                owners.append(np.array([d]))
+        return _splitmix64(np.concatenate(hashes)), np.concatenate(owners), exact
 
     def signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(signatures uint32 [len(texts), num_perm], exact hashes uint64 [len(texts)]) for a batch."""
         K = self.num_perm
-        parts, exact = [], np.empty(len(texts), dtype=np.uint64)
-        for i, t in enumerate(texts):
-            h, exact[i] = self.shingle_hashes(t)
-            parts.append(h)
-        sizes = np.array([p.size for p in parts])
+        h, doc, exact = self._batch_shingles(texts)
         sig = np.full(len(texts) * K, EMPTY, dtype=np.uint32)
-        if sizes.sum():
-            h = np.concatenate(parts)
-            doc = np.repeat(np.arange(len(texts)), sizes)
+        if h.size:
             bins = ((h >> np.uint64(32)) % np.uint64(K)).astype(np.int64)
             np.minimum.at(sig, doc * K + bins, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
         sig = sig.reshape(len(texts), K)
-        return self._densify(sig, sizes > 0), exact
+        nonempty = np.bincount(doc, minlength=len(texts)) > 0
+        return self._densify(sig, nonempty), exact
 
     @staticmethod
     def _densify(sig: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
