@@ -36,13 +36,16 @@ class CurationFilter(BaseFilter):
                 self.stat_update("total", f"source:{source}/in")
                 with self.track_time():
                     keep, reason = get_filter_result(self.filter(doc))
+                chars = len(doc.text)
                 if keep:
                     self.stat_update("forwarded", f"source:{source}/kept")
+                    self.stat_update(f"source:{source}/chars_kept", value=chars)
                     self.update_doc_stats(doc)
                     yield doc
                     continue
                 reason = reason or "filtered"
                 self.stat_update("dropped", f"dropped_{reason}", f"source:{source}/dropped_{reason}")
+                self.stat_update(f"source:{source}/chars_dropped_{reason}", value=chars)
                 if self.label_only:
                     doc.metadata.setdefault("drop_reason", f"{self.name}:{reason}")
                     yield doc

@@ -33,10 +33,13 @@ def test_demo_release_end_to_end(demo_job, tmp_path):
     assert all(s["input_files"] for s in manifest["sources"])
     assert manifest["mixture_weights"]["laws"] == pytest.approx(2 * manifest["mixture_weights"]["news"])
     normalize = next(s for s in manifest["steps"] if s["step"] == "normalize")
-    assert normalize["input"] == 29 and normalize["by_source"]["ptt"] == {"in": 6, "kept": 6}
+    assert normalize["input"] == 29 and normalize["by_source"]["ptt"] == {"in": 6, "kept": 6, "chars_kept": 2122}  # 2,250 read, less ANSI colour codes and indentation
     assert not (tmp_path / "out" / ".work" / "demo" / "0.1.0").exists()
     language = next(s for s in manifest["steps"] if s["step"] == "language")
-    assert language["by_source"]["news"] == {"in": 16, "kept": 12, "dropped_other_language": 4}
+    news = language["by_source"]["news"]
+    assert {k: v for k, v in news.items() if not k.startswith("chars")} == {"in": 16, "kept": 12, "dropped_other_language": 4}
+    assert news["chars_kept"] + news["chars_dropped_other_language"] == sum(
+        s["by_source"]["news"]["chars_kept"] for s in manifest["steps"] if s["step"] == "normalize")
     # the demo converts Simplified/mixed posts and the zh-CN help pages to Taiwan Traditional
     annotations = [json.loads(a) for a in df["annotations"]]
     assert {a["script"] for a in annotations} == {"hant"}
