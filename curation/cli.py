@@ -69,6 +69,66 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from curation import stats
+
+    release, manifest = stats.release_dir(args.release)
+    tables = {"funnel": stats.funnel(manifest), "drops": stats.drop_reasons(manifest),
+              "scores": stats.score_quantiles(release), "steps": stats.stats_table(manifest)}
+    if args.compare:
+        _, other = stats.release_dir(args.compare)
+        tables["compare"] = stats.compare(other, manifest)
+    if args.json:
+        import json
+
+        print(json.dumps({k: v.to_dicts() for k, v in tables.items()}, ensure_ascii=False, indent=2))
+    elif args.csv:
+        print(tables["compare" if args.compare else "steps"].write_csv(), end="")
+    else:
+        with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
+            print(f"{manifest.name} {manifest.version}: funnel per source (documents after each step)")
+            print(tables["funnel"])
+            print("dropped by step, reason and source")
+            print(tables["drops"])
+            if tables["scores"].height:
+                print("score quantiles (kept and dropped documents)")
+                print(tables["scores"])
+            if args.compare:
+                print(f"drop rates compared with {args.compare}")
+                print(tables["compare"])
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from curation import stats
+
+    release, _ = stats.release_dir(args.release)
+    docs = stats.sample(release, step=args.step, reason=args.reason, source=args.source, kept=args.kept, n=args.n, seed=args.seed)
+    if not docs:
+        print("no matching documents")
+        return EXIT_OK
+    for d in docs:
+        text = " ".join(d["text"].split())
+        text = text if len(text) <= args.width else text[: args.width - 1] + "…"
+        print(f"── {d['id']}  source={d['source']}  " + (f"{d['step']}:{d['reason']}" if d["reason"] else "kept"))
+        print(f"   {json.dumps(d['annotations'], ensure_ascii=False)}")
+        print(f"   {text}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from curation.report import build_report
+
+    print(build_report(args.release, Path(args.output)))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Curate Taiwan Traditional-Chinese text into versioned CPT/SFT releases.")
     parser.add_argument("--version", action="version", version=f"twcurate {__version__}")
@@ -94,6 +154,35 @@ def build_parser() -> argparse.ArgumentParser:
     ann.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     ann.add_argument("--id-field", default=None, help="field holding the id (default: id if present, else line number)")
     ann.set_defaults(func=cmd_annotate)
+    st = sub.add_parser("stats", help="funnel, drop reasons and score distributions of a release",
+                        description="Per source: documents after each step; dropped documents by step, reason and source; "
+                                    "quantiles of the annotation scores. --compare OTHER adds the change of every drop rate.")
+    st.add_argument("release")
+    st.add_argument("--compare", metavar="OTHER_RELEASE")
+    fmt = st.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="all tables as JSON")
+    fmt.add_argument("--csv", action="store_true", help="the step x source x reason table (or the comparison) as CSV")
+    st.set_defaults(func=cmd_stats)
+
+    ins = sub.add_parser("inspect", help="sample dropped (or kept) documents with their annotations",
+                         description="Print a repeatable sample of documents a step dropped, with annotations and shortened text.")
+    ins.add_argument("release")
+    ins.add_argument("--step", help="step name, e.g. language, script, dedup")
+    ins.add_argument("--reason", help="drop reason, e.g. other_language, script_hans")
+    ins.add_argument("--source", help="source name")
+    ins.add_argument("--kept", action="store_true", help="sample kept documents instead")
+    ins.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    ins.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    ins.add_argument("--width", type=int, default=160, help="characters of text to show (default 160)")
+    ins.set_defaults(func=cmd_inspect)
+
+    rep = sub.add_parser("report", help="write a self-contained HTML report of a release",
+                         description="Funnel chart, per-source drop reasons, score histograms, example snippets of the top drop "
+                                     "reasons and, when the release has a parent, the comparison. Works offline (plotly.js embedded).")
+    rep.add_argument("release")
+    rep.add_argument("-o", "--output", required=True, help="HTML file to write")
+    rep.set_defaults(func=cmd_report)
+
     man = sub.add_parser("manifest", help="show, verify or diff release manifests",
                          description="show PATH: summary of a release; verify PATH: re-hash every shard (exit 1 and a list "
                                      "of what differs); diff OLD NEW: documents, tokens, sources and filter rates that changed. "

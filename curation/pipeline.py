@@ -21,6 +21,7 @@ from curation.config import JobConfig
 from curation.errors import CurateError
 from curation.release import ReleaseLayout, resolve_version
 from curation.sources import reader_for
+from curation.stats import write_stats
 from filters.base import ANNOTATIONS
 from manifests.schema import Manifest, SourceSummary, StepStats
 from manifests.writer import content_hash, describe_input, describe_shard, git_commit, load_tokenizer, now_utc, totals, write_manifest
@@ -95,11 +96,17 @@ def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: 
 
 
 def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool) -> None:
+    from tqdm import tqdm
+
     executor = LocalPipelineExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True)
     logs.mkdir(parents=True, exist_ok=True)
-    # datatrove logs every task at INFO to stderr; keep that in the run's log folder unless asked for
-    with open(logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else sys.stderr):
-        executor.run()
+    terminal = sys.stderr
+    # a progress line per stage on a terminal only; cron and Airflow logs stay clean
+    with tqdm(total=tasks, desc=name, unit="task", file=terminal, disable=not terminal.isatty(), leave=False) as bar:
+        # datatrove logs every task at INFO to stderr; keep that in the run's log folder unless asked for
+        with open(logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else terminal):
+            executor.run()
+        bar.update(tasks)
     incomplete = executor.get_incomplete_ranks(range(tasks))
     if incomplete:
         raise CurateError(f"{name}: tasks {incomplete} did not complete; see {logs}/logs and rerun with --resume")
@@ -171,7 +178,7 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
         steps.append(dedup_stats)
     manifest = build_manifest(job, version, layout.staging, steps, parent)
     write_manifest(layout.staging, manifest)
-    (layout.staging / "stats").mkdir(exist_ok=True)
+    write_stats(layout.staging, manifest)
     (layout.staging / "stats" / "steps.json").write_text(json.dumps([s.model_dump() for s in steps], ensure_ascii=False, indent=2))
     return layout.publish()
 

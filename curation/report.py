@@ -1,0 +1,92 @@
+"""`curate report`: one self-contained HTML file (plotly's JS embedded, no CDN) about a release's filtering."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import plotly.graph_objects as go
+import polars as pl
+
+from curation.stats import compare, drop_reasons, dropped_documents, funnel, kept_documents, release_dir, sample
+
+SCORE_PLOTS = ["lang_score", "hant_ratio", "quality_score", "spam_score", "toxicity_score"]
+
+
+def _table(df: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if v is None else (f'{v:.4f}' if isinstance(v, float) else str(v)))}</td>"
+                                    for v in row) + "</tr>" for row in df.iter_rows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def funnel_figure(f: pl.DataFrame) -> go.Figure:
+    stages = [c for c in f.columns if c != "source"]
+    fig = go.Figure([go.Scatter(x=stages, y=list(row[1:]), mode="lines+markers", name=row[0]) for row in f.iter_rows()])
+    fig.update_layout(title="Documents per source after each step", yaxis_title="documents", height=420)
+    return fig
+
+
+def reasons_figure(reasons: pl.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    if reasons.height:
+        labelled = reasons.with_columns((pl.col("step") + ":" + pl.col("reason")).alias("label"))
+        for source in sorted(labelled["source"].unique()):
+            part = labelled.filter(pl.col("source") == source)
+            fig.add_bar(x=part["label"].to_list(), y=part["documents"].to_list(), name=source)
+    fig.update_layout(barmode="stack", title="Dropped documents by reason and source", height=420)
+    return fig
+
+
+def score_figures(docs: list[dict]) -> list[go.Figure]:
+    figs = []
+    for name in SCORE_PLOTS:
+        kept = [d["annotations"][name] for d in docs if d["reason"] is None and isinstance(d["annotations"].get(name), (int, float))]
+        dropped = [d["annotations"][name] for d in docs if d["reason"] is not None and isinstance(d["annotations"].get(name), (int, float))]
+        if not kept and not dropped:
+            continue
+        fig = go.Figure([go.Histogram(x=kept, name="kept", opacity=0.7, nbinsx=40),
+                         go.Histogram(x=dropped, name="dropped", opacity=0.7, nbinsx=40)])
+        fig.update_layout(barmode="overlay", title=f"{name} distribution", height=320)
+        figs.append(fig)
+    return figs
+
+
+def build_report(path: str | Path, output: Path) -> Path:
+    release, manifest = release_dir(path)
+    docs = kept_documents(release) + dropped_documents(release)
+    figures = [funnel_figure(funnel(manifest)), reasons_figure(drop_reasons(manifest)), *score_figures(docs)]
+    parts = [f"<h1>{html.escape(manifest.name)} {html.escape(manifest.version)}</h1>",
+             f"<p>{manifest.kind} release created {html.escape(manifest.created)}; {manifest.totals.get('documents', 0):,} documents, "
+             f"{manifest.totals.get('characters', 0):,} characters in {len(manifest.shards)} shards.</p>",
+             "<h2>Funnel</h2>", _table(funnel(manifest))]
+    for i, fig in enumerate(figures):
+        # the first figure carries plotly.js inline; the rest reuse it, so the file works offline
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"chart-{i}"))
+        if i == 1:
+            parts.append("<h2>Top drop reasons</h2>")
+            parts.append(_reason_examples(release, drop_reasons(manifest)))
+    parent = Path(manifest.parent) if manifest.parent else None
+    if parent and (parent / "manifest.json").is_file():
+        from manifests import load
+
+        parts += [f"<h2>Compared with parent {html.escape(str(parent))}</h2>", _table(compare(load(parent), manifest))]
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}blockquote{color:#444;border-left:3px solid #ccc;"
+             "margin:4px 0;padding-left:8px}")
+    output.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>twcurate report {html.escape(manifest.name)} "
+                      f"{html.escape(manifest.version)}</title><style>{style}</style></head><body>{''.join(parts)}</body></html>",
+                      encoding="utf-8")
+    return output
+
+
+def _reason_examples(release: Path, reasons: pl.DataFrame, per_reason: int = 2) -> str:
+    if not reasons.height:
+        return "<p>No document was dropped.</p>"
+    totals = reasons.group_by("step", "reason").agg(pl.col("documents").sum()).sort("documents", descending=True).head(10)
+    out = []
+    for step, reason, n in totals.iter_rows():
+        examples = sample(release, step=step, reason=reason, n=per_reason, seed=0)
+        snippets = "".join(f"<blockquote><b>{html.escape(d['id'])}</b>: {html.escape(d['text'][:200])}…</blockquote>" for d in examples)
+        out.append(f"<h3>{html.escape(step)}: {html.escape(reason)} ({n})</h3>{snippets}")
+    return "".join(out)

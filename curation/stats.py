@@ -1,0 +1,143 @@
+"""Filter statistics of a release: per step x source x reason tables, funnels, score distributions, samples.
+
+Everything is read from the release itself (manifest, `stats/steps.parquet`, shards and `rejects/`) with polars.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import polars as pl
+
+from manifests import load
+from manifests.schema import Manifest
+
+SCORES = ["lang_score", "hant_ratio", "tw_phrases", "cn_phrases", "quality_score", "spam_score", "toxicity_score"]
+QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
+
+
+def stats_table(manifest: Manifest) -> pl.DataFrame:
+    """One row per step, source, outcome and reason: documents and characters."""
+    rows = []
+    for st in manifest.steps:
+        for source, counts in st.by_source.items():
+            if st.step.startswith("read:"):
+                rows.append((st.step, source, "kept", None, counts.get("documents", 0), None))
+                continue
+            rows.append((st.step, source, "kept", None, counts.get("kept", 0), counts.get("chars_kept")))
+            for key, n in counts.items():
+                if key.startswith("dropped_"):
+                    reason = key[len("dropped_"):]
+                    rows.append((st.step, source, "dropped", reason, n, counts.get(f"chars_dropped_{reason}")))
+        if st.step.startswith("read:"):
+            source = st.step[len("read:"):]
+            for reason, n in st.dropped_by_reason.items():
+                rows.append((st.step, source, "rejected", reason, n, None))
+    return pl.DataFrame(rows, schema={"step": pl.String, "source": pl.String, "outcome": pl.String, "reason": pl.String,
+                                      "documents": pl.Int64, "characters": pl.Int64}, orient="row")
+
+
+def write_stats(release_dir: Path, manifest: Manifest) -> Path:
+    path = release_dir / "stats" / "steps.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stats_table(manifest).write_parquet(path)
+    return path
+
+
+def funnel(manifest: Manifest) -> pl.DataFrame:
+    """Documents per source after each step: read, then every filter in order; `kept` is in the release."""
+    steps = [s for s in manifest.steps if not s.step.startswith("read:")]
+    rows = []
+    for src in manifest.sources:
+        read = next((s for s in manifest.steps if s.step == f"read:{src.name}"), None)
+        row = {"source": src.name, "read": read.kept if read else 0}
+        for st in steps:
+            row[st.step] = st.by_source.get(src.name, {}).get("kept", 0)
+        row["kept"] = src.documents
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def drop_reasons(manifest: Manifest) -> pl.DataFrame:
+    t = stats_table(manifest).filter(pl.col("outcome") != "kept")
+    return t.group_by("step", "reason", "source").agg(pl.col("documents").sum()).sort("documents", descending=True)
+
+
+def _read_json_lines(files: list[Path]) -> list[dict]:
+    import gzip
+
+    out = []
+    for f in files:
+        opener = gzip.open if f.suffix == ".gz" else open
+        with opener(f, "rt", encoding="utf-8") as fh:
+            out += [json.loads(line) for line in fh if line.strip()]
+    return out
+
+
+def dropped_documents(release: Path, step: str | None = None) -> list[dict]:
+    """Documents the filters dropped: {id, text, source, step, reason, annotations}."""
+    files = sorted((release / "rejects").glob(f"{step or '*'}/*.jsonl.gz"))
+    docs = []
+    for rec in _read_json_lines(files):
+        meta = rec.get("metadata", {})
+        step_name, _, reason = (meta.get("filter_reason") or ":").partition(":")
+        docs.append({"id": rec["id"], "text": rec["text"], "source": meta.get("source"), "step": step_name, "reason": reason,
+                     "annotations": meta.get("annotations", {})})
+    return docs
+
+
+def kept_documents(release: Path) -> list[dict]:
+    files = sorted((release / "data").rglob("*.parquet"))
+    if not files:
+        return []
+    df = pl.read_parquet(files)
+    return [{"id": r["id"], "text": r["text"], "source": r["source"], "step": None, "reason": None,
+             "annotations": json.loads(r["annotations"] or "{}")} for r in df.iter_rows(named=True)]
+
+
+def score_quantiles(release: Path) -> pl.DataFrame:
+    """Quantiles of every numeric annotation over all documents the filters saw (kept and dropped)."""
+    docs = kept_documents(release) + dropped_documents(release)
+    rows = []
+    for name in SCORES:
+        values = [d["annotations"][name] for d in docs if isinstance(d["annotations"].get(name), (int, float))]
+        if not values:
+            continue
+        s = pl.Series(values, dtype=pl.Float64)
+        rows.append({"score": name, "n": len(values), **{f"p{int(q * 100)}": s.quantile(q, "nearest") for q in QUANTILES}})
+    return pl.DataFrame(rows)
+
+
+def compare(old: Manifest, new: Manifest) -> pl.DataFrame:
+    """Drop rate of every step x reason in both releases and the change."""
+    def rates(m: Manifest) -> dict[tuple[str, str], float]:
+        out = {}
+        for st in m.steps:
+            if st.step.startswith("read:"):
+                continue
+            out[(st.step, "(all)")] = st.dropped / st.input if st.input else 0.0
+            for reason, n in st.dropped_by_reason.items():
+                out[(st.step, reason)] = n / st.input if st.input else 0.0
+        return out
+
+    a, b = rates(old), rates(new)
+    rows = [{"step": k[0], "reason": k[1], "old_rate": a.get(k), "new_rate": b.get(k),
+             "change": (b.get(k) or 0.0) - (a.get(k) or 0.0)} for k in sorted(set(a) | set(b))]
+    return pl.DataFrame(rows)
+
+
+def sample(release: Path, step: str | None = None, reason: str | None = None, source: str | None = None,
+           kept: bool = False, n: int = 20, seed: int = 0) -> list[dict]:
+    """Up to n documents, dropped (default) or kept, matching the filters; repeatable for a given seed."""
+    docs = kept_documents(release) if kept else dropped_documents(release, step)
+    docs = [d for d in docs if (reason is None or d["reason"] == reason) and (source is None or d["source"] == source)]
+    docs.sort(key=lambda d: d["id"])
+    return random.Random(seed).sample(docs, min(n, len(docs)))
+
+
+def release_dir(path: str | Path) -> tuple[Path, Manifest]:
+    p = Path(path)
+    p = p.parent if p.is_file() else p
+    return p, load(p)
