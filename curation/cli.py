@@ -194,11 +194,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sigterm_as_interrupt() -> None:
+    """Airflow and systemd stop a task with SIGTERM. Raising inside whatever datatrove or multiprocessing is
+    doing can deadlock, so stop at once, like kill -9 but with exit code 4: finished tasks are recorded by
+    datatrove, the lock is stale (its process is gone) and `--resume` continues where the run stopped."""
+    import os
+    import signal
+
+    def handler(signum, frame):
+        try:
+            import multiprocess
+
+            for child in multiprocess.active_children():
+                child.terminate()
+        finally:
+            os.write(2, b"curate: terminated; rerun with --resume to continue\n")
+            os._exit(EXIT_INTERRUPTED)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _quiet_datatrove(args.verbose)
     try:
+        _sigterm_as_interrupt()
+        args = build_parser().parse_args(argv)
+        _quiet_datatrove(args.verbose)
         return args.func(args)
     except CurateError as e:
         print(f"curate: error: {e}", file=sys.stderr)

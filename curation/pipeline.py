@@ -141,10 +141,30 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
 
 
 def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bool = True) -> Path:
-    """Run the CPT job and publish `<output>/<name>/<version>/`; returns that path."""
-    from filters.dedup import DedupClusters, DedupFilter, LshBuckets, StagedShardReader
+    """Run the CPT job and publish `<output>/<name>/<version>/`; returns that path.
+
+    Holds the release lock for the whole run and logs JSON events to `<output>/logs/<name>-<version>.jsonl`."""
+    from curation.runlog import ReleaseLock, RunLog, new_run_id
 
     version = resolve_version(job.output_dir, job.name, job.version)
+    run_id = new_run_id()
+    log = RunLog(job.output_dir / "logs" / f"{job.name}-{version}.jsonl", run_id, name=job.name, version=version)
+    with ReleaseLock(job.output_dir / ".work" / job.name / f"{version}.lock", run_id) as lock:
+        if lock.stale_taken_over:
+            log.event("stale_lock_taken_over", previous=lock.stale_taken_over)
+        log.event("start", resume=resume, force=force, config_hash=job.config_hash())
+        try:
+            path = _run_locked(job, version, force, resume, quiet, log)
+        except BaseException as e:
+            log.event("failed", error=f"{type(e).__name__}: {e}")
+            raise
+        log.event("published", path=str(path))
+        return path
+
+
+def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: bool, log) -> Path:
+    from filters.dedup import DedupClusters, DedupFilter, LshBuckets, StagedShardReader
+
     layout = ReleaseLayout(job.output_dir, job.name, version)
     layout.prepare(force=force, resume=resume)
     dedup = job.steps.dedup
@@ -153,6 +173,7 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
     named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
                                work / "dedup" / "signatures" if dedup.enabled else None)
     _run_stage("read and filter", [s for _, s in named], tasks, workers, layout.logs, quiet)
+    log.event("stage_done", stage="read and filter")
     steps = collect_step_stats(layout.logs, [n for n, _ in named])
     steps = [s for s in steps if s.step not in ("write", "dedup_signatures")]  # the writer repeats the last filter's counts
     parent = None
@@ -172,6 +193,7 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
                  DedupFilter(str(removed), exclusion_writer=exclusion_writer(layout.staging / "rejects", "dedup")),
                  ShardWriter(str(layout.staging / "data"))]
         _run_stage("dedup filter", final, tasks, workers, work / "logs-filter", quiet)
+        log.event("stage_done", stage="dedup")
         dedup_stats = collect_step_stats(work / "logs-filter", ["staged", "dedup", "write"])[1]
         cluster_counts = collect_step_stats(work / "logs-clusters", ["clusters"])[0]
         dedup_stats.other = {"lsh_threshold": round(dedup.lsh_threshold, 4), **cluster_counts.other}

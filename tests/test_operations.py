@@ -1,0 +1,103 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import manifests
+from curation.cli import main
+from tests.conftest import SAMPLES, write_job
+
+
+def big_job(tmp_path, n=6000):
+    pages = [json.loads(line)["content"] for line in (SAMPLES / "news/libreoffice-help-zh-tw.jsonl").read_text(encoding="utf-8").splitlines()]
+    for part in range(4):
+        with open(tmp_path / f"in{part}.jsonl", "w", encoding="utf-8") as f:
+            for i in range(n // 4):
+                k = part * n + i
+                f.write(json.dumps({"id": f"d{k}", "text": f"第{k}篇：" + pages[k % len(pages)][k % 50:]}, ensure_ascii=False) + "\n")
+    return write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(tmp_path / "in*.jsonl")}],
+                     steps={"dedup": {"enabled": True}}, executor={"tasks": 4, "workers": 1})
+
+
+def curate(*args):
+    # its own session, so the test can kill the whole job (datatrove's multiprocess manager included) as a
+    # scheduler does
+    return subprocess.Popen([sys.executable, "-m", "curation.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: int = 300) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def test_kill_9_then_resume_gives_the_same_release(tmp_path):
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "killed").mkdir()
+    clean_job, killed_job = big_job(tmp_path / "clean"), big_job(tmp_path / "killed")
+    code, err = finish(curate("run", str(clean_job)))
+    assert code == 0, err
+    clean = manifests.load(tmp_path / "clean/out/t/0.1.0")
+
+    proc = curate("run", str(killed_job))
+    completions = tmp_path / "killed/out/.work/t/0.1.0/logs/completions"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (completions.is_dir() and len(list(completions.iterdir())) >= 1):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill -9 part-way through the first stage
+    proc.communicate()
+    done_at_kill = len(list(completions.iterdir()))
+    assert 1 <= done_at_kill < 4, done_at_kill  # killed with work left: some tasks finished, some not
+    assert not (tmp_path / "killed/out/t/0.1.0").exists()  # no half-written release
+
+    code, err = finish(curate("run", str(killed_job), "--resume"))
+    assert code == 0, err
+    again = manifests.load(tmp_path / "killed/out/t/0.1.0")
+    assert again.content_hash == clean.content_hash
+    assert again.totals == clean.totals
+    assert manifests.verify(tmp_path / "killed/out/t/0.1.0") == []
+
+
+def test_concurrent_run_is_refused_with_exit_3(tmp_path, capsys):
+    job = big_job(tmp_path, n=400)
+    lock = tmp_path / "out/.work/t/0.1.0.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.parent.mkdir(parents=True)
+        lock.write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename, "run_id": "other"}))
+        assert main(["run", str(job)]) == 3
+        assert "locked by run other" in capsys.readouterr().err
+        assert not (tmp_path / "out/t/0.1.0").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
+    job = big_job(tmp_path, n=400)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = tmp_path / "out/.work/t/0.1.0.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename, "run_id": "crashed"}))
+    assert main(["run", str(job)]) == 0
+    assert not lock.exists()
+    events = [json.loads(line) for line in (tmp_path / "out/logs/t-0.1.0.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["stale_lock_taken_over", "start", "stage_done", "stage_done", "published"]
+    assert len({e["run_id"] for e in events}) == 1 and events[0]["previous"]["run_id"] == "crashed"
+
+
+def test_sigterm_exits_4_and_resume_finishes(tmp_path):
+    job = big_job(tmp_path)
+    proc = curate("run", str(job))
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / "out/.work/t/0.1.0/logs").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    code, err = finish(proc, 120)
+    assert code == 4 and "--resume" in err
+    assert not (tmp_path / "out/t/0.1.0").exists()
+    assert finish(curate("run", str(job), "--resume"))[0] == 0
+    assert manifests.verify(tmp_path / "out/t/0.1.0") == []
