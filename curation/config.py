@@ -94,9 +94,15 @@ class StepsConfig(Strict):
 
 
 class ExecutorConfig(Strict):
-    kind: Literal["local"] = "local"
+    """Where tasks run. `local`: datatrove's local executor (processes on this machine). `ray`: datatrove's Ray
+    executor, on the cluster at `ray_address` or on a Ray started locally. The job is otherwise the same."""
+
+    kind: Literal["local", "ray"] = "local"
     tasks: int = Field(default=1, ge=1)
     workers: int = Field(default=1, ge=1)
+    ray_address: str | None = None  # e.g. "ray://head:10001" or "auto"; None starts a local Ray
+    cpus_per_task: int = Field(default=1, ge=1)
+    mem_per_cpu_gb: float = Field(default=1.0, gt=0)
 
 
 class JobConfig(Strict):

@@ -17,7 +17,7 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.pipeline.writers.parquet import ParquetWriter
 
 from curation import __version__
-from curation.config import JobConfig
+from curation.config import ExecutorConfig, JobConfig
 from curation.errors import CurateError
 from curation.release import ReleaseLayout, resolve_version
 from curation.sources import reader_for
@@ -95,10 +95,25 @@ def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: 
     return steps
 
 
-def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool) -> None:
+def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int, workers: int, logs: Path):
+    """The datatrove executor the config names; every stage of a job runs on it."""
+    if config.kind == "ray":
+        import ray
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        if not ray.is_initialized():
+            ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False,
+                     **({} if config.ray_address else {"num_cpus": max(workers, config.cpus_per_task)}))
+        return RayPipelineExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True,
+                                   cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb)
+    return LocalPipelineExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True)
+
+
+def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool,
+               config: ExecutorConfig) -> None:
     from tqdm import tqdm
 
-    executor = LocalPipelineExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True)
+    executor = make_executor(config, steps, tasks, workers, logs)
     logs.mkdir(parents=True, exist_ok=True)
     terminal = sys.stderr
     # a progress line per stage on a terminal only; cron and Airflow logs stay clean
@@ -172,7 +187,7 @@ def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: 
     work = layout.work
     named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
                                work / "dedup" / "signatures" if dedup.enabled else None)
-    _run_stage("read and filter", [s for _, s in named], tasks, workers, layout.logs, quiet)
+    _run_stage("read and filter", [s for _, s in named], tasks, workers, layout.logs, quiet, job.executor)
     log.event("stage_done", stage="read and filter")
     steps = collect_step_stats(layout.logs, [n for n, _ in named])
     steps = [s for s in steps if s.step not in ("write", "dedup_signatures")]  # the writer repeats the last filter's counts
@@ -186,13 +201,14 @@ def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: 
             parent = str(job.resolve(dedup.against))
             parent_index = str(Path(parent) / "dedup" / "index.npz")
         bucket_tasks = max(1, min(dedup.bands, tasks))
-        _run_stage("lsh buckets", [LshBuckets(dedup, str(sig_dir), str(pair_dir))], bucket_tasks, workers, work / "logs-buckets", quiet)
+        _run_stage("lsh buckets", [LshBuckets(dedup, str(sig_dir), str(pair_dir))], bucket_tasks, workers, work / "logs-buckets",
+                   quiet, job.executor)
         _run_stage("dedup clusters", [DedupClusters(dedup, str(sig_dir), str(pair_dir), str(layout.staging / "dedup"), str(removed),
-                                                    parent_index)], 1, 1, work / "logs-clusters", quiet)
+                                                    parent_index)], 1, 1, work / "logs-clusters", quiet, job.executor)
         final = [StagedShardReader(str(work / "stage1")),
                  DedupFilter(str(removed), exclusion_writer=exclusion_writer(layout.staging / "rejects", "dedup")),
                  ShardWriter(str(layout.staging / "data"))]
-        _run_stage("dedup filter", final, tasks, workers, work / "logs-filter", quiet)
+        _run_stage("dedup filter", final, tasks, workers, work / "logs-filter", quiet, job.executor)
         log.event("stage_done", stage="dedup")
         dedup_stats = collect_step_stats(work / "logs-filter", ["staged", "dedup", "write"])[1]
         cluster_counts = collect_step_stats(work / "logs-clusters", ["clusters"])[0]
