@@ -21,9 +21,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from curation.config import load_job
     from curation.pipeline import run_job
 
+    from pathlib import Path
+
+    from curation.release import released_versions
+
     job = load_job(args.job)
-    path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose)
-    print(path)
+    since = Path(args.since).resolve() if args.since else None
+    if since is None and job.incremental:
+        versions = released_versions(job.output_dir, job.name)
+        since = job.output_dir / job.name / versions[-1] if versions else None
+    if since is not None and not (since / "manifest.json").is_file():
+        raise UsageError(f"--since {since}: not a release (no manifest.json)")
+    path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose, since=since)
+    print(path if path else f"no new release: nothing new since {since}")
     return EXIT_OK
 
 
@@ -141,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("job", help="job config (YAML)")
     run.add_argument("--force", action="store_true", help="replace an existing release of the same version")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run, skipping finished tasks")
+    run.add_argument("--since", metavar="RELEASE", help="incremental: read only input files RELEASE did not record, dedup "
+                                                           "against it, and carry its shards into the new release")
     run.set_defaults(func=cmd_run)
 
     ann = sub.add_parser("annotate", help="label documents with every enabled filter, dropping nothing",

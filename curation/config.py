@@ -113,6 +113,8 @@ class JobConfig(Strict):
     steps: StepsConfig = StepsConfig()
     executor: ExecutorConfig = ExecutorConfig()
     tokenizer: str | None = None  # local tokenizer.json: token counts in the manifest
+    incremental: bool = False  # read only files the newest release in `output` did not record (same as --since it)
+    incremental_carry: Literal["hardlink", "copy"] = "hardlink"  # how the parent's shards enter the new release
     base_dir: str = "."  # set by load_job to the directory of the job file
 
     @field_validator("version")

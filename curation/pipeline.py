@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -79,13 +81,14 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
     return steps
 
 
-def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: Path | None) -> list[tuple[str, PipelineStep]]:
+def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: Path | None,
+                       inputs: dict[str, list[Path]]) -> list[tuple[str, PipelineStep]]:
     """Stage 1: read every source, filter, (fingerprint for dedup), write shards to `shard_dir`."""
     from filters.dedup import DedupSignatures, source_ranks
 
     steps: list[tuple[str, PipelineStep]] = []
     for src in job.sources:
-        files = [str(f) for f in job.source_files(src)]
+        files = [str(f) for f in inputs[src.name]]
         steps.append((f"read:{src.name}", reader_for(src, files, str(staging / "rejects" / "read"))))
     steps += filter_steps(job, staging / "rejects")
     if sig_dir is not None:
@@ -155,10 +158,55 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
     return out
 
 
-def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bool = True) -> Path:
+def new_input_files(job: JobConfig, parent: Path) -> dict[str, list[Path]]:
+    """Per source, the input files the parent release did not record (new, or changed since: other sha256)."""
+    from manifests import load
+    from manifests.writer import sha256_file
+
+    seen = {s.name: {(f.path, f.sha256) for f in s.input_files} for s in load(parent).sources}
+    out = {}
+    for src in job.sources:
+        files = job.source_files(src)
+        known = seen.get(src.name, set())
+        out[src.name] = [f for f in files if (Path(os.path.relpath(f, job.base_dir)).as_posix(), sha256_file(f)) not in known]
+    return out
+
+
+def carry_parent_shards(parent: Path, staging: Path, mode: str) -> None:
+    """Bring the parent's shards into this release (hard link when possible, else copy) under
+    `data/<source>/parent-<version>-<file>` so the new release holds old and new documents and stays self-contained."""
+    from manifests import load
+
+    m = load(parent)
+    for shard in m.shards:
+        src = parent / shard.path
+        rel = Path(shard.path)
+        dst = staging / rel.parent / f"parent-{m.version}-{rel.name}"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "hardlink":
+            try:
+                os.link(src, dst)
+                continue
+            except OSError:
+                pass  # another filesystem: fall back to a copy
+        shutil.copy2(src, dst)
+
+
+def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bool = True, since: Path | None = None) -> Path | None:
     """Run the CPT job and publish `<output>/<name>/<version>/`; returns that path.
 
+    With `since` (a previous release), only input files that release did not record are read, new documents are
+    deduplicated against it, and its shards are carried into the new release; returns None when nothing is new.
     Holds the release lock for the whole run and logs JSON events to `<output>/logs/<name>-<version>.jsonl`."""
+    inputs = {src.name: job.source_files(src) for src in job.sources}
+    if since is not None:
+        inputs = new_input_files(job, since)
+        if not any(inputs.values()):
+            print(f"nothing new since {since}: every input file is recorded there", file=sys.stderr)
+            return None
+        if job.steps.dedup.enabled:
+            job = job.model_copy(update={"steps": job.steps.model_copy(update={
+                "dedup": job.steps.dedup.model_copy(update={"against": str(since)})})})
     from curation.runlog import ReleaseLock, RunLog, new_run_id
 
     version = resolve_version(job.output_dir, job.name, job.version)
@@ -169,7 +217,7 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
             log.event("stale_lock_taken_over", previous=lock.stale_taken_over)
         log.event("start", resume=resume, force=force, config_hash=job.config_hash())
         try:
-            path = _run_locked(job, version, force, resume, quiet, log)
+            path = _run_locked(job, version, force, resume, quiet, log, inputs, since)
         except BaseException as e:
             log.event("failed", error=f"{type(e).__name__}: {e}")
             raise
@@ -177,7 +225,8 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
         return path
 
 
-def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: bool, log) -> Path:
+def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: bool, log, inputs: dict[str, list[Path]],
+                since: Path | None) -> Path:
     from filters.dedup import DedupClusters, DedupFilter, LshBuckets, StagedShardReader
 
     layout = ReleaseLayout(job.output_dir, job.name, version)
@@ -186,7 +235,7 @@ def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: 
     tasks, workers = job.executor.tasks, job.executor.workers
     work = layout.work
     named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
-                               work / "dedup" / "signatures" if dedup.enabled else None)
+                               work / "dedup" / "signatures" if dedup.enabled else None, inputs)
     _run_stage("read and filter", [s for _, s in named], tasks, workers, layout.logs, quiet, job.executor)
     log.event("stage_done", stage="read and filter")
     steps = collect_step_stats(layout.logs, [n for n, _ in named])
@@ -214,6 +263,9 @@ def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: 
         cluster_counts = collect_step_stats(work / "logs-clusters", ["clusters"])[0]
         dedup_stats.other = {"lsh_threshold": round(dedup.lsh_threshold, 4), **cluster_counts.other}
         steps.append(dedup_stats)
+    if since is not None:
+        carry_parent_shards(since, layout.staging, job.incremental_carry)
+        parent = str(since)
     manifest = build_manifest(job, version, layout.staging, steps, parent)
     write_manifest(layout.staging, manifest)
     write_stats(layout.staging, manifest)
