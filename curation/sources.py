@@ -9,7 +9,6 @@ be read (bad JSON, invalid UTF-8, missing or mistyped field, truncated archive, 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -261,7 +260,7 @@ class WikiReader(SourceReader):
 
 def wikitext_to_text(wikitext: str, non_text_link: re.Pattern) -> str:
     import mwparserfromhell
-    from mwparserfromhell.nodes import Heading, Tag, Template, Wikilink
+    from mwparserfromhell.nodes import Tag, Template, Wikilink
 
     code = mwparserfromhell.parse(wikitext)
     for node in code.filter(recursive=False, forcetype=(Template, Tag, Wikilink)):

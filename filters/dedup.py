@@ -164,14 +164,13 @@ class DedupClusters(PipelineStep):
         s = load_signatures(Path(self.sig_dir))
         n = len(s.get("ids", []))
         uf = UnionFind(n)
-        similarity: dict[tuple[int, int], float] = {}
         if n and cfg.near:
             pairs = np.concatenate([np.load(f) for f in sorted(Path(self.pair_dir).glob("*.npy"))] or [np.empty((0, 2), np.int64)])
             if len(pairs):
                 pairs = np.unique(np.sort(pairs, axis=1), axis=0)
                 est = estimate_similarity(s["sigs"][pairs[:, 0]], s["sigs"][pairs[:, 1]])
                 self.stat_update("candidate_pairs", value=len(pairs))
-                for (a, b), e in zip(pairs[est >= cfg.threshold], est[est >= cfg.threshold]):
+                for a, b in pairs[est >= cfg.threshold]:
                     uf.union(int(a), int(b))
                 self.stat_update("verified_pairs", value=int((est >= cfg.threshold).sum()))
         if n and cfg.exact:

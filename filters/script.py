@@ -158,14 +158,17 @@ class ScriptFilter(CurationFilter):
         self.config = config
         self.detector = ScriptDetector(config)
         self.phrasing = TaiwanPhrasingScore(config)
-        self._converter = None
+        self._converters: dict = {}  # OpenCC converters, created on first use in each worker
 
-    def _to_taiwan(self, text: str) -> str:
-        if self._converter is None:
+    def _convert(self, config: str, text: str) -> str:
+        if config not in self._converters:
             import opencc
 
-            self._converter = opencc.OpenCC("s2twp")
-        return self._converter.convert(text)
+            self._converters[config] = opencc.OpenCC(config)
+        return self._converters[config].convert(text)
+
+    def _to_taiwan(self, text: str) -> str:
+        return self._convert("s2twp", text)
 
     def analyse(self, text: str) -> dict:
         script, ratio = self.detector.detect(text)
@@ -178,11 +181,7 @@ class ScriptFilter(CurationFilter):
 
     def _to_taiwan_chars(self, text: str) -> str:
         # phrasing of Simplified text is judged on its character-converted form (s2t, no phrase changes)
-        if not hasattr(self, "_s2t") or self._s2t is None:
-            import opencc
-
-            self._s2t = opencc.OpenCC("s2t")
-        return self._s2t.convert(text)
+        return self._convert("s2t", text)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         ann = annotations(doc)

@@ -84,7 +84,7 @@ def test_resumed_run_gives_the_same_release(tmp_path, two_sources, monkeypatch):
         yield
 
     monkeypatch.setattr(DedupClusters, "run", crash)
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="killed"):
         run_job(job)
     assert not (tmp_path / "crash" / "out" / "t" / "0.1.0").exists()  # nothing half-written is published
     monkeypatch.setattr(DedupClusters, "run", original)
