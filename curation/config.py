@@ -97,12 +97,17 @@ class ExecutorConfig(Strict):
     """Where tasks run. `local`: datatrove's local executor (processes on this machine). `ray`: datatrove's Ray
     executor, on the cluster at `ray_address` or on a Ray started locally. The job is otherwise the same."""
 
-    kind: Literal["local", "ray"] = "local"
+    kind: Literal["local", "ray", "slurm"] = "local"
     tasks: int = Field(default=1, ge=1)
     workers: int = Field(default=1, ge=1)
     ray_address: str | None = None  # e.g. "ray://head:10001" or "auto"; None starts a local Ray
     cpus_per_task: int = Field(default=1, ge=1)
     mem_per_cpu_gb: float = Field(default=1.0, gt=0)
+    # slurm only: every stage is an array job, chained with afterok; a last job publishes the release
+    partition: str | None = None
+    time: str = "04:00:00"
+    sbatch_args: dict[str, str] = {}
+    venv_path: str | None = None  # the venv the Slurm jobs activate (default: the one running curate)
 
 
 class JobConfig(Strict):

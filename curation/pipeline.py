@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 import os
 import shutil
 import sys
@@ -210,6 +211,11 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
     from curation.runlog import ReleaseLock, RunLog, new_run_id
 
     version = resolve_version(job.output_dir, job.name, job.version)
+    if job.executor.kind == "slurm":
+        ids = submit_to_slurm(job, version, force, resume, inputs, since)
+        print(f"submitted Slurm jobs {', '.join(ids)}; the release appears at "
+              f"{job.output_dir / job.name / version} when the last one finishes", file=sys.stderr)
+        return None
     run_id = new_run_id()
     log = RunLog(job.output_dir / "logs" / f"{job.name}-{version}.jsonl", run_id, name=job.name, version=version)
     with ReleaseLock(job.output_dir / ".work" / job.name / f"{version}.lock", run_id) as lock:
@@ -225,40 +231,49 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
         return path
 
 
-def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: bool, log, inputs: dict[str, list[Path]],
-                since: Path | None) -> Path:
+@dataclass
+class Stage:
+    """One datatrove executor run: its steps, how many tasks, where its logs and completions go."""
+
+    name: str
+    steps: list[PipelineStep]
+    tasks: int
+    logs: Path
+
+
+def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Path]]) -> tuple[list[Stage], list[str]]:
+    """The stages of a CPT run and the step labels of the first one (read, filter, write; with dedup:
+    fingerprint, LSH buckets, clusters, filter)."""
     from filters.dedup import DedupClusters, DedupFilter, LshBuckets, StagedShardReader
 
-    layout = ReleaseLayout(job.output_dir, job.name, version)
-    layout.prepare(force=force, resume=resume)
-    dedup = job.steps.dedup
-    tasks, workers = job.executor.tasks, job.executor.workers
-    work = layout.work
+    dedup, tasks, work = job.steps.dedup, job.executor.tasks, layout.work
     named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
                                work / "dedup" / "signatures" if dedup.enabled else None, inputs)
-    _run_stage("read and filter", [s for _, s in named], tasks, workers, layout.logs, quiet, job.executor)
-    log.event("stage_done", stage="read and filter")
-    steps = collect_step_stats(layout.logs, [n for n, _ in named])
-    steps = [s for s in steps if s.step not in ("write", "dedup_signatures")]  # the writer repeats the last filter's counts
-    parent = None
+    stages = [Stage("read and filter", [s for _, s in named], tasks, layout.logs)]
     if dedup.enabled:
         print(f"dedup: {dedup.bands} bands x {dedup.rows} rows of {dedup.num_perm} permutations: pairs become candidates "
               f"around Jaccard {dedup.lsh_threshold:.3f}; duplicates at estimated Jaccard >= {dedup.threshold}", file=sys.stderr)
         sig_dir, pair_dir, removed = work / "dedup" / "signatures", work / "dedup" / "pairs", work / "dedup" / "removed.parquet"
-        parent_index = None
-        if dedup.against:
-            parent = str(job.resolve(dedup.against))
-            parent_index = str(Path(parent) / "dedup" / "index.npz")
-        bucket_tasks = max(1, min(dedup.bands, tasks))
-        _run_stage("lsh buckets", [LshBuckets(dedup, str(sig_dir), str(pair_dir))], bucket_tasks, workers, work / "logs-buckets",
-                   quiet, job.executor)
-        _run_stage("dedup clusters", [DedupClusters(dedup, str(sig_dir), str(pair_dir), str(layout.staging / "dedup"), str(removed),
-                                                    parent_index)], 1, 1, work / "logs-clusters", quiet, job.executor)
-        final = [StagedShardReader(str(work / "stage1")),
-                 DedupFilter(str(removed), exclusion_writer=exclusion_writer(layout.staging / "rejects", "dedup")),
-                 ShardWriter(str(layout.staging / "data"))]
-        _run_stage("dedup filter", final, tasks, workers, work / "logs-filter", quiet, job.executor)
-        log.event("stage_done", stage="dedup")
+        parent_index = str(job.resolve(dedup.against) / "dedup" / "index.npz") if dedup.against else None
+        stages += [
+            Stage("lsh buckets", [LshBuckets(dedup, str(sig_dir), str(pair_dir))], max(1, min(dedup.bands, tasks)), work / "logs-buckets"),
+            Stage("dedup clusters", [DedupClusters(dedup, str(sig_dir), str(pair_dir), str(layout.staging / "dedup"), str(removed),
+                                                   parent_index)], 1, work / "logs-clusters"),
+            Stage("dedup filter", [StagedShardReader(str(work / "stage1")),
+                                   DedupFilter(str(removed), exclusion_writer=exclusion_writer(layout.staging / "rejects", "dedup")),
+                                   ShardWriter(str(layout.staging / "data"))], tasks, work / "logs-filter"),
+        ]
+    return stages, [n for n, _ in named]
+
+
+def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], since: Path | None) -> Path:
+    """After the last stage: merge stats, carry parent shards, write manifest and stats, publish the release."""
+    layout = ReleaseLayout(job.output_dir, job.name, version)
+    work, dedup = layout.work, job.steps.dedup
+    steps = collect_step_stats(layout.logs, stage1_labels)
+    steps = [s for s in steps if s.step not in ("write", "dedup_signatures")]  # the writer repeats the last filter's counts
+    parent = str(job.resolve(dedup.against)) if dedup.enabled and dedup.against else None
+    if dedup.enabled:
         dedup_stats = collect_step_stats(work / "logs-filter", ["staged", "dedup", "write"])[1]
         cluster_counts = collect_step_stats(work / "logs-clusters", ["clusters"])[0]
         dedup_stats.other = {"lsh_threshold": round(dedup.lsh_threshold, 4), **cluster_counts.other}
@@ -271,6 +286,57 @@ def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: 
     write_stats(layout.staging, manifest)
     (layout.staging / "stats" / "steps.json").write_text(json.dumps([s.model_dump() for s in steps], ensure_ascii=False, indent=2))
     return layout.publish()
+
+
+class FinalizeRelease(PipelineStep):
+    """The last Slurm job of a run: `finalize_release` once every stage before it has finished."""
+
+    name = "finalize release"
+    type = "📦 - RELEASE"
+
+    def __init__(self, job: JobConfig, version: str, stage1_labels: list[str], since: str | None):
+        super().__init__()
+        self.job, self.version, self.stage1_labels, self.since = job, version, stage1_labels, since
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        path = finalize_release(self.job, self.version, self.stage1_labels, Path(self.since) if self.since else None)
+        self.stat_update("published")
+        print(path)
+        return
+        yield
+
+
+def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: bool, log, inputs: dict[str, list[Path]],
+                since: Path | None) -> Path:
+    layout = ReleaseLayout(job.output_dir, job.name, version)
+    layout.prepare(force=force, resume=resume)
+    stages, labels = plan_stages(job, layout, inputs)
+    for stage in stages:
+        _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor)
+        log.event("stage_done", stage=stage.name)
+    return finalize_release(job, version, labels, since)
+
+
+def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inputs: dict[str, list[Path]],
+                    since: Path | None) -> list[str]:
+    """Submit every stage plus the finalize job as Slurm array jobs chained with afterok dependencies
+    (datatrove's Slurm executor); returns the job ids. The release appears when the last job ends."""
+    from datatrove.executor.slurm import SlurmPipelineExecutor
+
+    layout = ReleaseLayout(job.output_dir, job.name, version)
+    layout.prepare(force=force, resume=resume)
+    stages, labels = plan_stages(job, layout, inputs)
+    stages.append(Stage("finalize", [FinalizeRelease(job, version, labels, str(since) if since else None)], 1, layout.work / "logs-finalize"))
+    cfg, previous, executors = job.executor, None, []
+    for i, stage in enumerate(stages):
+        previous = SlurmPipelineExecutor(
+            pipeline=stage.steps, tasks=stage.tasks, workers=cfg.workers, logging_dir=str(stage.logs), depends=previous,
+            job_name=f"{job.name}-{version}-{i}-{stage.name.replace(' ', '-')}", partition=cfg.partition, time=cfg.time,
+            cpus_per_task=cfg.cpus_per_task, mem_per_cpu_gb=cfg.mem_per_cpu_gb, sbatch_args=dict(cfg.sbatch_args),
+            venv_path=cfg.venv_path or sys.prefix, slurm_logs_folder=str(stage.logs / "slurm"), skip_completed=True)
+        executors.append(previous)
+    previous.run()  # launches the chain: each stage's dependencies are submitted first
+    return [str(e.job_id) for e in executors]
 
 
 def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[StepStats], parent: str | None = None) -> Manifest:
