@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from dataclasses import dataclass
 import os
 import shutil
@@ -332,7 +333,8 @@ def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inp
         previous = SlurmPipelineExecutor(
             pipeline=stage.steps, tasks=stage.tasks, workers=cfg.workers, logging_dir=str(stage.logs), depends=previous,
             job_name=f"{job.name}-{version}-{i}-{stage.name.replace(' ', '-')}", partition=cfg.partition, time=cfg.time,
-            cpus_per_task=cfg.cpus_per_task, mem_per_cpu_gb=cfg.mem_per_cpu_gb, sbatch_args=dict(cfg.sbatch_args),
+            # sbatch wants whole units ("2G", not "1.5G")
+            cpus_per_task=cfg.cpus_per_task, mem_per_cpu_gb=math.ceil(cfg.mem_per_cpu_gb), sbatch_args=dict(cfg.sbatch_args),
             venv_path=str(Path(cfg.venv_path or sys.prefix) / "bin" / "activate"), slurm_logs_folder=str(stage.logs / "slurm"), skip_completed=True)
         executors.append(previous)
     previous.run()  # launches the chain: each stage's dependencies are submitted first

@@ -65,3 +65,35 @@ def test_slurm_scripts_and_emulated_run_equal_the_local_release(demo_job, tmp_pa
     local = manifests.load(run_job(load_job(local_job)))
     assert on_slurm.content_hash == local.content_hash
     assert [s.model_dump() for s in on_slurm.steps] == [s.model_dump() for s in local.steps]
+
+
+def slurm_is_up() -> bool:
+    import shutil
+
+    if shutil.which("sinfo") is None:
+        return False
+    out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+    return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mix", "alloc"))
+
+
+def test_real_single_node_slurm_run_equals_local(demo_job, tmp_path):
+    """Against the single-node Slurm that .ci/slurm-up starts (Debian's slurm-wlm with munge)."""
+    import time
+
+    import pytest
+
+    if not slurm_is_up():
+        pytest.skip("no Slurm cluster reachable (.ci/slurm-up starts one)")
+    data = yaml.safe_load(demo_job.read_text()) | {"version": "0.1.0"}
+    slurm_job = tmp_path / "slurm.yaml"
+    slurm_job.write_text(yaml.safe_dump(data | {"output": str(tmp_path / "slurm"), "executor": {
+        "kind": "slurm", "tasks": 2, "workers": 2, "partition": "cpu", "time": "00:10:00", "mem_per_cpu_gb": 1}}, allow_unicode=True))
+    local_job = tmp_path / "local.yaml"
+    local_job.write_text(yaml.safe_dump(data | {"output": str(tmp_path / "local")}, allow_unicode=True))
+    assert run_job(load_job(slurm_job)) is None
+    release = tmp_path / "slurm/demo/0.1.0"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (release / "manifest.json").exists():
+        time.sleep(1)
+    assert (release / "manifest.json").exists(), "the Slurm jobs did not publish the release; see " + str(tmp_path / "slurm/.work")
+    assert manifests.load(release).content_hash == manifests.load(run_job(load_job(local_job))).content_hash
