@@ -139,6 +139,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from curation.classifier import train
+
+    if not Path(args.labeled).is_file():
+        raise UsageError(f"{args.labeled}: file not found")
+    r = train(Path(args.labeled), Path(args.output), args.text_field, args.label_field, args.positive, args.holdout, args.seed,
+              args.epochs)
+    print(f"trained on {r['train']} records, held out {r['test']}: {r['positive']} precision {r['precision']:.3f} "
+          f"recall {r['recall']:.3f} F1 {r['f1']:.3f} -> {args.output}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Curate Taiwan Traditional-Chinese text into versioned CPT/SFT releases.")
     parser.add_argument("--version", action="version", version=f"twcurate {__version__}")
@@ -194,6 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("release")
     rep.add_argument("-o", "--output", required=True, help="HTML file to write")
     rep.set_defaults(func=cmd_report)
+
+    tc = sub.add_parser("train-classifier", help="train a fastText text classifier (toxicity, spam) from labeled JSONL",
+                        description="Train a fastText supervised model on LABELED (JSONL with text and label fields), report "
+                                    "precision/recall/F1 of the positive label on a deterministic held-out split, save it to -o. "
+                                    "Use it with steps.toxicity.model_path.")
+    tc.add_argument("labeled")
+    tc.add_argument("-o", "--output", required=True)
+    tc.add_argument("--text-field", default="text")
+    tc.add_argument("--label-field", default="label")
+    tc.add_argument("--positive", default="toxic", help="label whose precision/recall is reported (default toxic)")
+    tc.add_argument("--holdout", type=float, default=0.2)
+    tc.add_argument("--seed", type=int, default=0)
+    tc.add_argument("--epochs", type=int, default=25)
+    tc.set_defaults(func=cmd_train_classifier)
 
     man = sub.add_parser("manifest", help="show, verify or diff release manifests",
                          description="show PATH: summary of a release; verify PATH: re-hash every shard (exit 1 and a list "

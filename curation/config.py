@@ -86,10 +86,51 @@ class DedupConfig(Strict):
         return (1 / self.bands) ** (1 / self.rows)
 
 
+class PiiConfig(Strict):
+    enabled: bool = True
+    kinds: list[Literal["tw_id", "phone", "email", "credit_card", "ip"]] = ["tw_id", "phone", "email", "credit_card", "ip"]
+
+
+class QualityConfig(Strict):
+    """Character-based heuristics for CJK text; defaults chosen on real clean text (bench/RESULTS.md)."""
+
+    enabled: bool = True
+    min_chars: int = Field(default=50, ge=0)
+    min_cjk_ratio: float = Field(default=0.2, ge=0, le=1)  # CJK characters / non-space characters
+    max_symbol_ratio: float = Field(default=0.15, ge=0, le=1)  # symbols (Unicode S*) / non-space characters
+    max_punctuation_ratio: float = Field(default=0.35, ge=0, le=1)
+    min_sentence_end_ratio: float = Field(default=0.1, ge=0, le=1)  # lines ending in 。！？!?.… etc., docs with >= 5 lines
+    max_duplicate_line_ratio: float = Field(default=0.3, ge=0, le=1)  # characters in repeated lines
+    max_top_ngram_ratio: float = Field(default=0.2, ge=0, le=1)  # characters covered by the most frequent 4-gram
+    max_bullet_line_ratio: float = Field(default=0.9, ge=0, le=1)
+    max_short_line_ratio: float = Field(default=0.7, ge=0, le=1)  # lines of <= 8 characters: navigation menus
+    max_mojibake_ratio: float = Field(default=0.01, ge=0, le=1)  # U+FFFD and mojibake sequences / characters
+
+
+class SpamConfig(Strict):
+    enabled: bool = True
+    lexicon: str | None = None  # extra TSV (term, category, weight) besides filters/data/spam_lexicon.tsv
+    threshold: float = Field(default=3.0, gt=0)  # spam_score at or above: spam
+    max_contact_per_1k: float = Field(default=4.0, gt=0)  # contact handles per 1,000 characters counted in full above this
+
+
+class ToxicityConfig(Strict):
+    enabled: bool = True
+    lexicon: str | None = None  # extra TSV besides filters/data/toxicity_lexicon.tsv
+    model_path: str | None = None  # a fastText classifier from `curate train-classifier` (labels toxic / clean)
+    positive_label: str = "toxic"
+    threshold: float = Field(default=0.5, gt=0, le=1)
+    lexicon_hits_per_1k: float = Field(default=2.0, gt=0)  # lexicon hits per 1,000 characters that make a document toxic
+
+
 class StepsConfig(Strict):
     normalize: NormalizeConfig = NormalizeConfig()
     language: LanguageConfig = LanguageConfig()
     script: ScriptConfig = ScriptConfig()
+    pii: PiiConfig = PiiConfig()
+    quality: QualityConfig = QualityConfig()
+    spam: SpamConfig = SpamConfig()
+    toxicity: ToxicityConfig = ToxicityConfig()
     dedup: DedupConfig = DedupConfig()
 
 
@@ -194,6 +235,10 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
         against = job.steps.dedup.against
         if job.steps.dedup.enabled and against and not (job.resolve(against) / "dedup" / "index.npz").is_file():
             raise ConfigError(f"{path}: steps.dedup.against: no dedup index in {against} (dedup/index.npz)")
+        for key, value in (("steps.toxicity.model_path", job.steps.toxicity.model_path), ("steps.toxicity.lexicon", job.steps.toxicity.lexicon),
+                           ("steps.spam.lexicon", job.steps.spam.lexicon)):
+            if value and not job.resolve(value).is_file():
+                raise ConfigError(f"{path}: {key}: file not found: {value}")
         if job.steps.language.model_path and not job.resolve(job.steps.language.model_path).is_file():
             raise ConfigError(f"{path}: steps.language.model_path: file not found: {job.steps.language.model_path}")
     return job

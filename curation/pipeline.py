@@ -63,14 +63,23 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
     """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
     from filters.language import LanguageFilter
     from filters.normalize import TextNormalizer
+    from filters.pii import PiiRedactor
+    from filters.quality import QualityFilter
     from filters.script import ScriptFilter
+    from filters.spam import SpamFilter
+    from filters.toxicity import ToxicityFilter
 
     s = job.steps
-    model_path = job.resolve(s.language.model_path) if s.language.model_path else None
-    candidates = [
+    path = lambda p: job.resolve(p) if p else None  # noqa: E731 - config paths are relative to the job file
+    candidates = [  # pipeline order: PII right after normalizing, so no later reject file holds the original values
         ("normalize", s.normalize, lambda kw: TextNormalizer(s.normalize, **kw)),
-        ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=model_path, **kw)),
+        ("pii", s.pii, lambda kw: PiiRedactor(s.pii, **kw)),
+        ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=path(s.language.model_path), **kw)),
         ("script", s.script, lambda kw: ScriptFilter(s.script, **kw)),
+        ("quality", s.quality, lambda kw: QualityFilter(s.quality, **kw)),
+        ("spam", s.spam, lambda kw: SpamFilter(s.spam, lexicon_path=path(s.spam.lexicon), **kw)),
+        ("toxicity", s.toxicity, lambda kw: ToxicityFilter(s.toxicity, lexicon_path=path(s.toxicity.lexicon),
+                                                           model_path=path(s.toxicity.model_path), **kw)),
     ]
     steps = []
     for name, cfg, make in candidates:
@@ -91,7 +100,7 @@ def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: 
     steps: list[tuple[str, PipelineStep]] = []
     for src in job.sources:
         files = [str(f) for f in inputs[src.name]]
-        steps.append((f"read:{src.name}", reader_for(src, files, str(staging / "rejects" / "read"))))
+        steps.append((f"read:{src.name}", reader_for(src, files, str(staging / "rejects" / "read"), redact=job.steps.pii.enabled)))
     steps += filter_steps(job, staging / "rejects")
     if sig_dir is not None:
         ranks = source_ranks(job.steps.dedup, [s.name for s in job.sources])

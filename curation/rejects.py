@@ -15,9 +15,10 @@ class RejectLog:
     Opened lazily so the owning pipeline step stays picklable for datatrove's executors.
     """
 
-    def __init__(self, directory: str | Path, source: str):
+    def __init__(self, directory: str | Path, source: str, redact: bool = False):
         self.directory = Path(directory)
         self.source = source
+        self.redact = redact  # replace personal data in `raw` (the PII step is on): rejects live in the release
         self._fh = None
         self._rank = None
 
@@ -33,6 +34,10 @@ class RejectLog:
             raw = raw.decode("utf-8", errors="backslashreplace")
         elif raw is not None and not isinstance(raw, str):
             raw = orjson.dumps(raw, default=str).decode()
+        if isinstance(raw, str) and self.redact:
+            from filters.pii import redact
+
+            raw = redact(raw)[0]
         rec = {"source": self.source, "file": file, "line": line, "field": field, "reason": reason,
                "raw": raw[:RAW_LIMIT] if isinstance(raw, str) else raw}
         self._fh.write(orjson.dumps(rec) + b"\n")

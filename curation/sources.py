@@ -30,11 +30,11 @@ class SourceReader(BaseReader):
 
     name = "read"
 
-    def __init__(self, source: SourceConfig, files: list[str], rejects_dir: str):
+    def __init__(self, source: SourceConfig, files: list[str], rejects_dir: str, redact: bool = False):
         super().__init__()
         self.source = source
         self.files = list(files)
-        self.rejects = RejectLog(rejects_dir, source.name)
+        self.rejects = RejectLog(rejects_dir, source.name, redact=redact)
         self._file_rejects = 0
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -425,5 +425,6 @@ READERS: dict[str, type[SourceReader]] = {
 }
 
 
-def reader_for(source: SourceConfig, files: list[str], rejects_dir: str) -> SourceReader:
-    return READERS[source.kind](source, files, rejects_dir)
+def reader_for(source: SourceConfig, files: list[str], rejects_dir: str, redact: bool = False) -> SourceReader:
+    """The reader for `source.kind`; with `redact`, raw records in the reject log have personal data replaced."""
+    return READERS[source.kind](source, files, rejects_dir, redact)

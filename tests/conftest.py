@@ -24,8 +24,9 @@ def demo_job(tmp_path: Path) -> Path:
 
 
 def write_job(tmp_path: Path, sources: list[dict], steps: dict | None = None, **extra) -> Path:
-    # language and script steps off unless a test asks for them: reader/normalizer tests use short or English text
-    all_steps = {"language": {"enabled": False}, "script": {"enabled": False}} | (steps or {})
+    # content filters off unless a test asks for them: reader/normalizer tests use short or English text
+    off = {"enabled": False}
+    all_steps = {"language": off, "script": off, "quality": off, "spam": off, "toxicity": off} | (steps or {})
     data = {"name": "t", "version": "0.1.0", "output": str(tmp_path / "out"), "sources": sources, "steps": all_steps, **extra}
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump(data, allow_unicode=True))

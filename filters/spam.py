@@ -1,0 +1,68 @@
+"""Advertising and spam: gambling, loans, sex services and investment scams, in Traditional and Simplified."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from datatrove.data import Document
+
+from curation.config import SpamConfig
+from filters.base import CurationFilter, annotations
+from filters.lexicon import Lexicon
+
+DATA = Path(__file__).parent / "data"
+# contact handles: LINE IDs, URLs, Taiwan mobile numbers, QR / WeChat / Telegram bait
+CONTACT = re.compile(
+    r"(?:line\s*(?:id)?\s*[:：@]\s*[@\w.-]{3,})|(?:[加＋+]\s*(?:賴|赖|line|LINE|微信|wechat|tg|telegram))"
+    r"|https?://\S+|www\.\S+|(?<!\d)09\d{2}[- ]?\d{3}[- ]?\d{3}(?!\d)|(?:掃|扫)(?:碼|码)|QR\s*code",
+    re.IGNORECASE,
+)
+# keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
+# no sentence punctuation (a legitimate enumeration sits inside a sentence)
+STUFFED_LINE = re.compile(r"^(?:[^|｜、,，/#。！？!?]{1,10}[|｜、,，/#]\s*){9,}[^|｜、,，/#。！？!?]{1,10}$")
+
+
+class SpamFilter(CurationFilter):
+    """Scores each document: lexicon weights (filters/data/spam_lexicon.tsv and `lexicon`) + contact handles
+    beyond `max_contact_per_1k` per 1,000 characters + keyword-stuffed lines; at `threshold` or above the
+    document is spam and dropped with the reason of its strongest signal (`spam_gambling`, `spam_loan`,
+    `spam_sex`, `spam_scam`, `spam_contact`, `keyword_stuffing`). Annotates `spam`, `spam_score`, `spam_signals`.
+    Each lexicon term counts once: ads list many distinct terms and contact bait, while a news report about a
+    gambling ring repeats a few general words (娛樂城, 博弈), which carry low weights."""
+
+    name = "spam"
+
+    def __init__(self, config: SpamConfig, lexicon_path: Path | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.lexicon = Lexicon(DATA / "spam_lexicon.tsv", *([lexicon_path] if lexicon_path else []))
+
+    def signals(self, text: str) -> dict[str, float]:
+        lexicon_score, categories = self.lexicon.score(text, distinct=True)
+        per_1k = 1000 / max(len(text), 200)  # texts under 200 characters count as 200
+        contacts = len(CONTACT.findall(text))
+        contact_density = contacts * per_1k
+        stuffed = sum(bool(STUFFED_LINE.match(line.strip())) for line in text.split("\n") if len(line) < 400)
+        out = {f"spam_{c}": float(n) for c, n in categories.items()}
+        out["lexicon"] = lexicon_score
+        out["contact"] = max(0.0, contact_density - self.config.max_contact_per_1k) / self.config.max_contact_per_1k * 2 + (
+            1.0 if contacts and lexicon_score else 0.0)
+        out["keyword_stuffing"] = 2.0 * stuffed
+        return out
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        sig = self.signals(doc.text)
+        score = sig["lexicon"] + sig["contact"] + sig["keyword_stuffing"]
+        ann = annotations(doc)
+        ann["spam_score"] = round(score, 3)
+        ann["spam"] = score >= self.config.threshold
+        ann["spam_signals"] = {k: v for k, v in sig.items() if v}
+        if not ann["spam"]:
+            return True
+        categories = {k: v for k, v in sig.items() if k.startswith("spam_")}
+        if sig["keyword_stuffing"] >= max(sig["lexicon"], sig["contact"]):
+            return False, "keyword_stuffing"
+        if categories:
+            return False, max(categories, key=categories.get)
+        return False, "spam_contact"
