@@ -17,7 +17,8 @@ from pathlib import Path
 from lxml import html as lxml_html
 
 DATA = Path(__file__).parent / "data"
-PACKAGES = ["libreoffice-help-zh-tw", "libreoffice-help-zh-cn", "debian-reference-zh-tw", "manpages-zh"]
+PACKAGES = ["libreoffice-help-zh-tw", "libreoffice-help-zh-cn", "debian-reference-zh-tw", "debian-reference-zh-cn", "manpages-zh",
+            "gnome-user-docs"]
 
 
 def ensure_packages() -> Path:
@@ -48,9 +49,26 @@ def libreoffice_help(lang: str) -> list[str]:
     return docs
 
 
-def debian_reference_tw() -> list[str]:
+def gnome_help_cn() -> list[str]:
+    """GNOME desktop help, zh_CN (gnome-user-docs, CC BY-SA 3.0): paragraph text of each Mallard page."""
+    from lxml import etree
+
     docs = []
-    for p in sorted((ensure_packages() / "usr/share/debian-reference").glob("*.zh-tw.html")):
+    for p in sorted((ensure_packages() / "usr/share/help/zh_CN").rglob("*.page")):
+        try:
+            tree = etree.parse(str(p))
+        except etree.XMLSyntaxError:
+            continue
+        paras = [" ".join("".join(x.itertext()).split()) for x in tree.iter("{http://projectmallard.org/1.0/}p")]
+        text = "\n".join(x for x in paras if x)
+        if text:
+            docs.append(text)
+    return docs
+
+
+def debian_reference_tw(lang: str = "zh-tw") -> list[str]:
+    docs = []
+    for p in sorted((ensure_packages() / "usr/share/debian-reference").glob(f"*.{lang}.html")):
         tree = lxml_html.parse(str(p))
         for sec in tree.xpath('//div[@class="section"]'):
             text = "\n".join(" ".join(x.text_content().split()) for x in sec.xpath("./p"))
@@ -101,3 +119,36 @@ def gettext_docs(lang: str, size: int = 400, limit: int = 60) -> list[str]:
 
 def chunk(text: str, size: int) -> str:
     return text[:size]
+
+
+def chunk_paragraphs(text: str, size: int = 800) -> list[str]:
+    """Consecutive paragraphs joined up to about `size` characters."""
+    out, cur = [], ""
+    for para in text.split("\n"):
+        if cur and len(cur) + len(para) > size:
+            out.append(cur)
+            cur = ""
+        cur = f"{cur}\n{para}" if cur else para
+    if cur:
+        out.append(cur)
+    return out
+
+
+def clean_zh_corpus(limit: int = 20_000, size: int = 220) -> list[tuple[str, str]]:
+    """(origin, text) of real, human-written, edited Chinese documents (what a reader calls clean): LibreOffice help
+    zh-TW / zh-CN, Debian Reference zh-TW and manpages-zh, cut into ~800-character chunks of whole paragraphs; only
+    chunks whose Han characters are >= 50 and >= half of Han + Latin letters (not code or English leftovers), plus
+    the translated messages of the installed zh_TW / zh_CN gettext catalogs joined into documents."""
+    sources = [("libreoffice-zh-TW", libreoffice_help("zh-TW")), ("libreoffice-zh-CN", libreoffice_help("zh-CN")),
+               ("debian-reference-zh-TW", debian_reference_tw()), ("debian-reference-zh-CN", debian_reference_tw("zh-cn")),
+               ("gnome-help-zh_CN", gnome_help_cn()), ("manpages-zh_TW", manpages("zh_TW")), ("manpages-zh_CN", manpages("zh_CN")),
+               ("gettext-zh_TW", gettext_docs("zh_TW", size, 100_000)), ("gettext-zh_CN", gettext_docs("zh_CN", size, 100_000))]
+    docs = []
+    for origin, texts in sources:
+        for t in texts:
+            for c in chunk_paragraphs(t, size):
+                han = han_count(c)
+                if han >= 50 and han >= (han + len(re.findall(r"[A-Za-z]", c))) / 2:
+                    docs.append((origin, c))
+    random.Random(0).shuffle(docs)
+    return docs[:limit]

@@ -100,8 +100,9 @@ class QualityConfig(Strict):
     max_symbol_ratio: float = Field(default=0.15, ge=0, le=1)  # symbols (Unicode S*) / non-space characters
     max_punctuation_ratio: float = Field(default=0.35, ge=0, le=1)
     min_sentence_end_ratio: float = Field(default=0.1, ge=0, le=1)  # lines ending in 。！？!?.… etc., docs with >= 5 lines
+    prose_line_chars: int = Field(default=15, ge=1)  # ... whose lines average fewer characters than this
     max_duplicate_line_ratio: float = Field(default=0.3, ge=0, le=1)  # characters in repeated lines
-    max_top_ngram_ratio: float = Field(default=0.2, ge=0, le=1)  # characters covered by the most frequent 4-gram
+    max_top_ngram_ratio: float = Field(default=0.3, ge=0, le=1)  # characters covered by the most frequent 4-gram
     max_bullet_line_ratio: float = Field(default=0.9, ge=0, le=1)
     max_short_line_ratio: float = Field(default=0.7, ge=0, le=1)  # lines of <= 8 characters: navigation menus
     max_mojibake_ratio: float = Field(default=0.01, ge=0, le=1)  # U+FFFD and mojibake sequences / characters

@@ -20,10 +20,17 @@ FTFY_CONFIG = ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=Fals
                                    normalization="NFC", explain=False)
 
 
+# UTF-8 read as Latin-1/cp1252 always leaves characters of U+0080..U+00FF (or cp1252's €‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ)
+# behind; text without any of them has nothing for ftfy to repair, which is most Chinese text
+MOJIBAKE_HINT = re.compile("[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e"
+                           "\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd]")
+
+
 def normalize_text(text: str, fix_mojibake: bool = True) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = ANSI_ESCAPE.sub("", text)
-    if fix_mojibake:
+    if "\x1b" in text:
+        text = ANSI_ESCAPE.sub("", text)
+    if fix_mojibake and MOJIBAKE_HINT.search(text):
         text = ftfy.fix_text(text, config=FTFY_CONFIG)
     text = CONTROL.sub("", text)
     lines = [SPACES.sub(" ", ln).strip(" ") for ln in text.split("\n")]

@@ -55,29 +55,30 @@ def luhn(number: str) -> bool:
     return total % 10 == 0
 
 
+# one pass over the text: at each position the first alternative that matches wins (emails before the digit
+# patterns they may contain, IDs and cards before phone numbers)
+PATTERNS = (("email", EMAIL, "<EMAIL>", None), ("tw_id", TW_ID, "<TW_ID>", valid_tw_id), ("credit_card", CARD, "<CREDIT_CARD>", luhn),
+            ("ip", IPV4, "<IP>", None), ("phone", PHONE, "<PHONE>", None))
+ANY = re.compile("|".join(f"(?P<{kind}>{pattern.pattern})" for kind, pattern, _, _ in PATTERNS))
+PLACEHOLDER = {kind: (placeholder, check) for kind, _, placeholder, check in PATTERNS}
+MAYBE_PII = re.compile(r"@|\d[\d.\- ]{5,}")  # every pattern needs an @ or a run of 6+ digits, dots, dashes, spaces
+
+
 def redact(text: str, kinds: set[str] | None = None) -> tuple[str, list[str]]:
-    """(text with placeholders, sorted kinds found). Order matters: IDs and cards before phones."""
+    """(text with placeholders, sorted kinds found); values failing their checksum are left as they are."""
+    if not MAYBE_PII.search(text):
+        return text, []
     found: set[str] = set()
 
-    def sub(pattern: re.Pattern, kind: str, placeholder: str, check=None):
-        nonlocal text
-        if kinds is not None and kind not in kinds:
-            return
+    def repl(m: re.Match) -> str:
+        kind = m.lastgroup
+        placeholder, check = PLACEHOLDER[kind]
+        if (kinds is not None and kind not in kinds) or (check is not None and not check(m.group())):
+            return m.group()
+        found.add(kind)
+        return placeholder
 
-        def repl(m: re.Match) -> str:
-            if check is not None and not check(m.group()):
-                return m.group()
-            found.add(kind)
-            return placeholder
-
-        text = pattern.sub(repl, text)
-
-    sub(EMAIL, "email", "<EMAIL>")
-    sub(TW_ID, "tw_id", "<TW_ID>", valid_tw_id)
-    sub(CARD, "credit_card", "<CREDIT_CARD>", luhn)
-    sub(IPV4, "ip", "<IP>")
-    sub(PHONE, "phone", "<PHONE>")
-    return text, sorted(found)
+    return ANY.sub(repl, text), sorted(found)
 
 
 class PiiRedactor(CurationFilter):

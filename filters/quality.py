@@ -49,7 +49,7 @@ class TextStats:
         if len(ns) >= 8:
             grams = (ns[:-3] << np.uint64(42)) | (ns[1:-2] << np.uint64(28)) | (ns[2:-1] << np.uint64(14)) | ns[3:]
             _, counts = np.unique(grams, return_counts=True)
-            top = int(counts.max()) * 4 if counts.max() > 1 else 0
+            top = min(int(counts.max()) * 4, len(ns)) if counts.max() > 1 else 0  # overlapping hits cover at most the text
         return cls(chars=len(cp), nonspace=int((~space).sum()), cjk=int(_cjk(cp).sum()), symbols=int(symbol_table[clipped].sum()),
                    punctuation=int(punct_table[clipped].sum()), lines=lines, top_ngram_chars=top,
                    mojibake=len(MOJIBAKE.findall(text)))
@@ -97,7 +97,8 @@ class QualityFilter(CurationFilter):
             ("low_cjk_ratio", s.cjk / nonspace < c.min_cjk_ratio),
             ("too_many_symbols", s.symbols / nonspace > c.max_symbol_ratio),
             ("too_much_punctuation", s.punctuation / nonspace > c.max_punctuation_ratio),
-            ("few_sentence_ends", n_lines >= 5 and ends / n_lines < c.min_sentence_end_ratio),
+            # lines that neither end like sentences nor are long enough to be prose: menus, tag clouds, link lists
+            ("few_sentence_ends", n_lines >= 5 and ends / n_lines < c.min_sentence_end_ratio and line_chars / n_lines < c.prose_line_chars),
             ("duplicate_lines", dup_chars / line_chars > c.max_duplicate_line_ratio),
             ("repetitive_ngrams", s.top_ngram_chars / nonspace > c.max_top_ngram_ratio),
             ("bullet_list", n_lines >= 5 and bullets / n_lines > c.max_bullet_line_ratio),

@@ -1,0 +1,177 @@
+import gzip
+import json
+
+import pytest
+from datatrove.data import Document
+
+from curation.cli import main
+from curation.config import PiiConfig, QualityConfig, SpamConfig, ToxicityConfig
+from filters.pii import PiiRedactor, luhn, redact, valid_tw_id
+from filters.quality import QualityFilter
+from filters.spam import SpamFilter
+from filters.toxicity import ToxicityFilter
+from tests.conftest import SAMPLES, write_job
+
+LAW = json.loads((SAMPLES / "legal/moj-law-export.json").read_text(encoding="utf-8"))["Laws"][0]
+LAW_TEXT = LAW["LawName"] + "\n" + "\n".join(f"{a['ArticleNo']}　{a['ArticleContent']}" for a in LAW["LawArticles"])
+NEWS = [json.loads(line)["content"] for line in (SAMPLES / "news/libreoffice-help-zh-tw.jsonl").read_text(encoding="utf-8").splitlines()]
+QUOTE = "行政院長在記者會上表示：「我們會持續檢討政策，並且傾聽民眾的聲音。」他也強調，政府將在下個月提出具體方案，供各界討論。"
+NUMBERS_TABLE = "\n".join(["年度　營收（億元）　成長率", "2019　1,234　3.2%", "2020　1,301　5.4%", "2021　1,455　11.8%",
+                           "2022　1,502　3.2%", "2023　1,610　7.2%", "上表為本公司近五年營收，資料來源為年度財報。"])
+
+
+def doc(text: str) -> Document:
+    return Document(text=text, id="x", metadata={"source": "s"})
+
+
+def quality(text: str, **cfg):
+    d = doc(text)
+    return QualityFilter(QualityConfig(**cfg)).filter(d), d.metadata["annotations"]
+
+
+# -- quality -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", [LAW_TEXT, QUOTE * 2, NUMBERS_TABLE, *NEWS[1:4]])
+def test_clean_legal_news_quotes_and_tables_survive(text):
+    result, ann = quality(text)
+    assert result is True and ann["quality"] == "ok" and ann["quality_reasons"] == []
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("太短了。", "too_short"),
+    ("Hello world. This page is mostly English text with just 一點中文 inside it for the test. " * 2, "low_cjk_ratio"),
+    ("★☆★☆★☆★☆ 限時 ★☆★☆★☆ 優惠 ★☆★☆★☆★☆ 免費 ★☆★☆★☆★☆ 送 ★☆★☆★☆★☆★☆★☆", "too_many_symbols"),
+    ("！！！？？？，，，。。。、、、」」」「「「！！？？。。，，、、；；：：…… 好" * 2, "too_much_punctuation"),
+    ("\n".join(["首頁 產品介紹 關於我們 最新消息", "服務項目 客戶案例 常見問題", "聯絡我們 隱私權政策 網站地圖",
+                "登入會員 註冊帳號 購物車", "熱門商品 新品上市 特價專區", "追蹤我們 臉書粉絲團 官方帳號"]), "few_sentence_ends"),
+    ("這是一段重複的內容，會一直出現。\n" * 8 + "只有這一行不同。", "duplicate_lines"),
+    ("好棒棒好棒棒" * 30, "repetitive_ngrams"),
+    ("\n".join(f"• 第{i}項商品，限時特價。" for i in range(12)), "bullet_list"),
+    ("\n".join(["首頁", "新聞", "體育", "財經", "娛樂", "科技", "生活", "國際", "社會", "地方", "影音", "專題"]) + "\n本網站內容版權所有。", "navigation_menu"),
+    ("這段文字的編碼壞掉了：锟斤拷锟斤拷烫烫烫，還有 Ã¤Ã¶Ã¼ 等亂碼出現在文章裡面。" * 2, "mojibake"),
+])
+def test_each_quality_reason_fires(text, reason):
+    result, ann = quality(text)
+    assert result is not True and reason in ann["quality_reasons"], ann
+    assert ann["quality"] == "low" and ann["quality_score"] < 1
+
+
+def test_quality_thresholds_are_config():
+    text = "好棒棒好棒棒" * 30
+    assert quality(text, max_top_ngram_ratio=1.0)[0] is True
+    assert quality("太短了。", min_chars=3)[0] is True
+
+
+# -- spam --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,reason", [
+    ("最新娛樂城首儲送1000，百家樂真人荷官，體驗金免費領，加賴 @abc123 立即加入！", "spam_gambling"),
+    ("急用錢？免押免保，當日撥款，信用瑕疵也可以，加LINE：loan888", "spam_loan"),
+    ("约炮 外约 定点茶，私讯我 微信", "spam_sex"),
+    ("保證獲利！帶單老師每天報飆股，穩賺不賠，月入十萬不是夢", "spam_scam"),
+    ("熱門關鍵字\n" + "\n".join(["台北|新北|桃園|台中|台南|高雄|基隆|新竹|嘉義|苗栗|彰化"] * 2), "keyword_stuffing"),
+])
+def test_spam_reasons_fire(text, reason):
+    d = doc(text)
+    assert SpamFilter(SpamConfig()).filter(d) == (False, reason)
+    assert d.metadata["annotations"]["spam"] is True and d.metadata["annotations"]["spam_score"] >= 3
+
+
+@pytest.mark.parametrize("text", [
+    "警方今日破獲一個非法線上博弈集團，該集團經營娛樂城網站，涉嫌洗錢。檢方表示將依賭博罪起訴相關人員，並呼籲民眾切勿參與博弈。",
+    LAW_TEXT, QUOTE, NUMBERS_TABLE, "本法所稱之地方，包括台北、新北、桃園、台中、台南、高雄、基隆、新竹、嘉義、苗栗等縣市。", *NEWS])
+def test_news_about_gambling_and_clean_text_are_not_spam(text):
+    d = doc(text)
+    assert SpamFilter(SpamConfig()).filter(d) is True and d.metadata["annotations"]["spam"] is False
+
+
+# -- toxicity ----------------------------------------------------------------------------------------
+def test_toxicity_lexicon_in_both_scripts():
+    for text in ("幹你娘咧，這什麼爛東西，白痴才會買", "操你妈的，王八蛋，滚蛋"):
+        d = doc(text)
+        assert ToxicityFilter(ToxicityConfig()).filter(d) == (False, "toxic_lexicon")
+        assert d.metadata["annotations"]["toxic"] is True
+    for text in (LAW_TEXT, QUOTE, *NEWS):
+        d = doc(text)
+        assert ToxicityFilter(ToxicityConfig()).filter(d) is True and d.metadata["annotations"]["toxic"] is False
+
+
+def test_classifier_training_round_trip(tmp_path, capsys):
+    """Hand-made labeled set (no labeled Chinese toxicity corpus is available here): insults built from the
+    lexicon's words in sentence frames vs. clean sentences from the bundled samples."""
+    import random
+
+    rng = random.Random(0)
+    insults = ["白痴", "智障", "腦殘", "王八蛋", "廢物", "人渣", "賤人", "去死"]
+    frames = ["你這個{}，閉嘴啦", "{}才會這樣想，{}", "真是{}一個，{}", "滾開，{}，{}"]
+    clean = [s for t in NEWS for s in t.replace("。", "。\n").split("\n") if len(s) > 12]
+    rows = [{"text": rng.choice(frames).format(rng.choice(insults), rng.choice(insults)), "label": "toxic"} for _ in range(150)]
+    rows += [{"text": s, "label": "clean"} for s in clean[:150]]
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    model = tmp_path / "tox.bin"
+    assert main(["train-classifier", str(labeled), "-o", str(model), "--epochs", "20"]) == 0
+    out = capsys.readouterr().out
+    precision = float(out.split("precision ")[1].split()[0])
+    recall = float(out.split("recall ")[1].split()[0])
+    assert precision > 0.9 and recall > 0.9 and model.stat().st_size > 1000
+    f = ToxicityFilter(ToxicityConfig(model_path=str(model), lexicon_hits_per_1k=1000), model_path=model)
+    d = doc("你這個人渣，真是廢物一個")
+    assert f.filter(d) == (False, "toxic_classifier") and d.metadata["annotations"]["toxicity_score"] > 0.5
+    assert f.filter(doc(clean[-1])) is True
+
+
+def test_train_classifier_rejects_bad_input(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a", "label": "x"}\n{"text": 1}\n')
+    assert main(["train-classifier", str(bad), "-o", str(tmp_path / "m.bin")]) == 1
+    assert "bad.jsonl:2" in capsys.readouterr().err
+
+
+# -- PII ---------------------------------------------------------------------------------------------
+def test_checksums():
+    assert valid_tw_id("A123456789") and not valid_tw_id("A123456788")
+    assert valid_tw_id("A800000014")  # new-format resident certificate
+    assert valid_tw_id("AC01234567")  # old-format resident certificate
+    assert not valid_tw_id("A323456789")
+    assert luhn("4111 1111 1111 1111") and not luhn("4111 1111 1111 1112")
+
+
+def test_redaction_output():
+    text = ("聯絡我：0912-345-678 或 (02)2345-6789，信箱 abc.def@example.com.tw，身分證 A123456789，"
+            "卡號 4111 1111 1111 1111，IP 192.168.1.10。無效：A123456788、4111 1111 1111 1112、第123條、1,234 元。")
+    out, kinds = redact(text)
+    assert out == ("聯絡我：<PHONE> 或 <PHONE>，信箱 <EMAIL>，身分證 <TW_ID>，卡號 <CREDIT_CARD>，IP <IP>。"
+                   "無效：A123456788、4111 1111 1111 1112、第123條、1,234 元。")
+    assert kinds == ["credit_card", "email", "ip", "phone", "tw_id"]
+    d = doc(text)
+    assert PiiRedactor(PiiConfig(kinds=["email"])).filter(d) is True
+    assert "<EMAIL>" in d.text and "0912-345-678" in d.text and d.metadata["annotations"]["pii"] == ["email"]
+
+
+def test_nothing_written_to_a_release_keeps_the_original_values(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([
+        json.dumps({"text": "Call me at 0912-345-678 or mail abc@example.com, this is an English post."}),
+        '{"text": "broken line with 0987-654-321 and A123456789',
+        json.dumps({"text": "我的電話是 0912-345-678，身分證 A123456789，請保密。這是一段中文的內容，足夠長來判斷語言。"}, ensure_ascii=False),
+    ]) + "\n", encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], steps={"language": {"enabled": True}})
+    assert main(["run", str(job)]) == 0
+    release = tmp_path / "out/t/0.1.0"
+    written = b""
+    for f in release.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            written += gzip.decompress(data) if f.suffix == ".gz" else data
+    for secret in (b"0912-345-678", b"0987-654-321", b"A123456789", b"abc@example.com"):
+        assert secret not in written
+    assert b"<PHONE>" in written and b"<TW_ID>" in written
+
+
+def test_annotate_has_content_filter_fields(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "q", "text": QUOTE * 2}, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    assert main(["annotate", str(src), "-o", str(out)]) == 0
+    ann = json.loads(out.read_text(encoding="utf-8"))["annotations"]
+    assert {"quality", "quality_reasons", "spam", "spam_score", "toxic", "toxicity_score", "pii"} <= set(ann)
+    assert ann["kept"] is True
