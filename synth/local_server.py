@@ -40,7 +40,8 @@ class LocalLLMServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--host", "127.0.0.1",
-                                      "--port", str(self.port), "--n_ctx", "4096", "--model_alias", "gemma3-270m"],
+                                      "--port", str(self.port), "--n_ctx", "4096", "--model_alias", "gemma3-270m",
+                                      "--chat_format", "gemma"],
                                      stdout=log, stderr=log)
         deadline = time.time() + 180
         while time.time() < deadline:

@@ -16,14 +16,22 @@ from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, Leng
 from synth.tasks import PROMPTS, TASKS, Request, Task, extract_json, read_jsonl, repair_messages
 
 
-async def generate(client: LLMClient, task: Task, request: Request) -> tuple[dict | None, dict | None]:
+def json_params(mode: str, task: Task) -> dict:
+    if mode == "json_object":
+        return {"response_format": {"type": "json_object"}}
+    if mode == "json_object_schema":
+        return {"response_format": {"type": "json_object", "schema": task.schema()}}
+    return {}
+
+
+async def generate(client: LLMClient, task: Task, request: Request, json_mode: str = "none") -> tuple[dict | None, dict | None]:
     """(record, None) or (None, failure with the raw reply). Invalid JSON gets one repair request."""
     try:
-        reply = await client.chat(request.messages)
+        reply = await client.chat(request.messages, **json_params(json_mode, task))
         obj = extract_json(reply.text)
         problem = task.validate(obj)
         if problem:
-            repaired = await client.chat(repair_messages(request, task, reply.text))
+            repaired = await client.chat(repair_messages(request, task, reply.text), **json_params(json_mode, task))
             obj = extract_json(repaired.text)
             problem = task.validate(obj)
             if problem:
@@ -33,8 +41,8 @@ async def generate(client: LLMClient, task: Task, request: Request) -> tuple[dic
         return None, {"id": request.id, "task": task.name, "reason": "llm_error", "error": str(e)}
 
 
-async def generate_all(client: LLMClient, work: list[tuple[Task, Request]]) -> list[tuple[dict | None, dict | None]]:
-    return await asyncio.gather(*(generate(client, task, request) for task, request in work))
+async def generate_all(client: LLMClient, work: list[tuple[Task, Request]], json_mode: str) -> list[tuple[dict | None, dict | None]]:
+    return await asyncio.gather(*(generate(client, task, request, json_mode) for task, request in work))
 
 
 def seed_texts(job: SynthJobConfig) -> list[str]:
@@ -70,13 +78,16 @@ def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
     cache = job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite"
     server = LocalLLMServer(job.resolve(job.llm.local_model_path) if job.llm.local_model_path else None, job.llm.local_port,
                             layout.work / "llm-server.log") if job.llm.base_url == "local" else contextlib.nullcontext()
+    json_mode = job.llm.json_mode
+    if json_mode == "auto":
+        json_mode = "json_object_schema" if job.llm.base_url == "local" else "none"
     with server as srv:
         base_url = srv.base_url if job.llm.base_url == "local" else job.llm.base_url
 
         async def main():
             client = LLMClient(job.llm, base_url, cache)
             try:
-                return await generate_all(client, work), client.usage
+                return await generate_all(client, work, json_mode), client.usage
             finally:
                 await client.close()
 
@@ -107,7 +118,8 @@ def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
     generation = {"model": job.llm.model, "base_url": job.llm.base_url, "parameters": {"temperature": job.llm.temperature,
                   "max_tokens": job.llm.max_tokens, "seed": job.llm.seed}, "prompts_sha256": prompts,
                   "inputs": {t.input: hashlib.sha256(job.resolve(t.input).read_bytes()).hexdigest() for t in job.tasks if job.resolve(t.input).is_file()},
-                  "requests": len(work), "generated": len(generated), "failures": dict(Counter(f["reason"] for f in failures)),
+                  "json_mode": json_mode, "requests": len(work), "generated": len(generated),
+                  "generated_by_task": dict(Counter(r["task"] for r in generated)), "failures": dict(Counter(f["reason"] for f in failures)),
                   "gates": dict(gate_counts), "kept": len(kept),
                   "usage": {"network_requests": usage.requests, "cached": usage.cached, "retries": usage.retries,
                             "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,

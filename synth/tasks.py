@@ -13,6 +13,8 @@ import orjson
 from curation.config import SynthTaskConfig
 
 PROMPTS = Path(__file__).parent / "prompts"
+# the placeholder values of the JSON format examples in the prompt templates
+TEMPLATE_PLACEHOLDERS = {"新的指令", "對應的回答", "改寫後的問題", "改寫後的回答", "中文指令", "中文回答", "問題", "答案", "new"}
 
 
 @dataclass
@@ -35,17 +37,23 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def extract_json(text: str) -> dict | None:
-    """The JSON object in a reply: the whole reply, a ```json fence, or the outermost {...}."""
+    """The JSON object in a reply: the whole reply, a ```json fence, or the first {...} that parses."""
     candidates = [text.strip()]
     fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)
     if fence:
-        candidates.append(fence.group(1))
-    if "{" in text and "}" in text:
-        candidates.append(text[text.index("{"): text.rindex("}") + 1])
+        candidates.append(fence.group(1).strip())
     for c in candidates:
         try:
             obj = json.loads(c)
         except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(obj, dict):
+            return obj
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):  # small models wrap or repeat the object: take the first one that parses
+        try:
+            obj, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
             continue
         if isinstance(obj, dict):
             return obj
@@ -68,6 +76,11 @@ class Task:
     def requests(self, source: Path) -> list[Request]:
         raise NotImplementedError
 
+    def schema(self) -> dict:
+        """JSON schema of the expected reply, for servers that constrain output to it."""
+        return {"type": "object", "required": list(self.keys),
+                "properties": {k: {"type": "string", "minLength": 2} for k in self.keys}}
+
     def validate(self, obj: dict | None) -> str | None:
         """None when the object has every key as a non-empty string, else what is wrong."""
         if obj is None:
@@ -75,6 +88,8 @@ class Task:
         for key in self.keys:
             if not isinstance(obj.get(key), str) or not obj[key].strip():
                 return f"missing_{key}"
+            if obj[key].strip() in TEMPLATE_PLACEHOLDERS:
+                return "template_echo"  # the model copied the format example instead of answering
         return None
 
     def record(self, request: Request, obj: dict) -> dict:
