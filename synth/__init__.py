@@ -1,1 +1,2 @@
-"""LLM synthesis for SFT data (issue 7). Not built yet: nothing here is used by the CPT path."""
+"""SFT synthesis: the LLM client (client.py), tasks and their prompts (tasks.py, prompts/), quality gates (gates.py),
+the bundled local llama.cpp server (local_server.py) and the `curate synth` runner (run.py)."""

@@ -46,6 +46,7 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a killed process, no fsync per reply
         self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
 
     @staticmethod
@@ -122,16 +123,19 @@ class LLMClient:
                 await self.limiter.acquire(estimate)
                 self.usage.requests += 1
                 try:
-                    resp = await self.api.chat.completions.create(model=self.config.model, messages=messages, **params)
-                    text = resp.choices[0].message.content or ""
-                    usage = resp.usage
-                    reply = {"text": text, "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-                             "completion_tokens": getattr(usage, "completion_tokens", 0) or 0}
+                    # the raw response, read as JSON: the SDK's typed models cost more CPU than the request itself
+                    raw = await self.api.chat.completions.with_raw_response.create(model=self.config.model, messages=messages, **params)
+                    body = json.loads(raw.http_response.content)
+                    text = body["choices"][0]["message"].get("content") or ""
+                    usage = body.get("usage") or {}
+                    reply = {"text": text, "prompt_tokens": usage.get("prompt_tokens") or 0,
+                             "completion_tokens": usage.get("completion_tokens") or 0}
                     self.cache.put(key, reply)
                     self.usage.prompt_tokens += reply["prompt_tokens"]
                     self.usage.completion_tokens += reply["completion_tokens"]
                     return Reply(**reply, cached=False)
-                except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError) as e:
+                except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
+                        json.JSONDecodeError) as e:  # a cut-off body is as transient as a dropped connection
                     name = type(e).__name__
                     self.usage.errors[name] = self.usage.errors.get(name, 0) + 1
                     if attempt == self.config.max_retries:
@@ -139,7 +143,7 @@ class LLMClient:
                         raise LLMError(f"{name} after {attempt + 1} attempts: {e}") from e
                     delay = self._retry_after(e) or min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** attempt)
                     delay *= 1 + random.random() * 0.25  # jitter, so retries of many requests do not align
-                except (openai.APIStatusError, ValueError, AttributeError, IndexError) as e:  # 4xx or a body we cannot read
+                except (openai.APIStatusError, ValueError, KeyError, TypeError, IndexError) as e:  # 4xx or a body we cannot read
                     name = type(e).__name__
                     self.usage.errors[name] = self.usage.errors.get(name, 0) + 1
                     self.usage.failures += 1

@@ -3,7 +3,8 @@
 A real HTTP server on 127.0.0.1 that answers /v1/chat/completions with a JSON object in Taiwan Traditional Chinese
 derived from the prompt, and injects faults on the first attempt of any prompt carrying a marker:
 [429] rate limit with Retry-After, [500] server error, [slow] longer than the client timeout, [drop] the
-connection closed without a reply, [badjson] a reply whose content is not JSON (the client must repair),
+connection closed without a reply, [badbody] a 200 whose body is cut-off JSON, [badjson] a reply whose content is
+not JSON (the client must repair),
 [always500] fails every time. It counts requests so tests can assert how many reached it."""
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ SENTENCES = ["臺灣的捷運系統讓通勤更方便", "使用者可以在設�
 
 
 class Stub:
-    def __init__(self, timeout_marker_delay: float = 3.0):
+    def __init__(self, timeout_marker_delay: float = 3.0, latency: float = 0.0):
+        self.latency = latency  # fixed service time per request (benchmarks)
         self.requests = 0
         self.attempts: dict[str, int] = {}
         self.delay = timeout_marker_delay
@@ -42,6 +44,8 @@ class Stub:
                     stub.requests += 1
                     attempt = stub.attempts[key] = stub.attempts.get(key, 0) + 1
                 first = attempt == 1
+                if stub.latency:
+                    time.sleep(stub.latency)
                 if "[always500]" in prompt:
                     return self._send(500, {"error": {"message": "always failing"}})
                 if first and "[429]" in prompt:
@@ -52,6 +56,14 @@ class Stub:
                     time.sleep(stub.delay)
                 if first and "[drop]" in prompt:
                     self.connection.close()
+                    return
+                if first and "[badbody]" in prompt:  # HTTP 200 whose body is not JSON at all
+                    data = b'{"id": "x", "choices": [{"message": {"content": "trunc'
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                     return
                 if first and "[badjson]" in prompt and "不是有效的 JSON" not in prompt:
                     return self._reply("好的，以下是新的問答：指令是說明捷運，回答是很方便。")
@@ -83,6 +95,7 @@ class Stub:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
 
+        ThreadingHTTPServer.request_queue_size = 128  # room for every concurrent client connection
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

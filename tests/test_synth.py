@@ -39,17 +39,17 @@ def synth_job(tmp_path, base_url: str, tasks: list[dict], **extra) -> str:
 
 def test_every_injected_fault_is_handled_and_the_run_completes(tmp_path):
     seeds = write_seeds(tmp_path, ["正常的問題", "[429] 限流的問題", "[500] 伺服器錯誤的問題", "[slow] 逾時的問題", "[drop] 斷線的問題",
-                                   "[badjson] 格式錯誤的問題", "[always500] 一直失敗的問題"])
+                                   "[badjson] 格式錯誤的問題", "[always500] 一直失敗的問題", "[badbody] 回應被截斷的問題"])
     with Stub() as stub:
         job = load_synth_job(synth_job(tmp_path, stub.base_url, [{"kind": "paraphrase", "input": seeds, "count": 1}]))
         release = run_synth(job)
     m = manifests.load(release)
     gen = m.sft.generation
-    assert gen["requests"] == 7 and gen["generated"] == 6  # every fault recovered except the permanent one
+    assert gen["requests"] == 8 and gen["generated"] == 7  # every fault recovered except the permanent one
     assert gen["failures"] == {"llm_error": 1}
     usage = gen["usage"]
-    assert usage["retries"] >= 4 + 2  # 429, 500, timeout, dropped connection once each; [always500] twice
-    assert {"RateLimitError", "InternalServerError", "APITimeoutError", "APIConnectionError"} <= set(usage["errors"])
+    assert usage["retries"] >= 5 + 2  # 429, 500, timeout, dropped connection, cut-off body once each; [always500] twice
+    assert {"RateLimitError", "InternalServerError", "APITimeoutError", "APIConnectionError", "JSONDecodeError"} <= set(usage["errors"])
     failures = [json.loads(line) for line in (release / "rejects/failures.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(f["id"], f["reason"]) for f in failures] == [("paraphrase/s6/0", "llm_error")]
     assert manifests.verify(release) == []
