@@ -9,7 +9,6 @@ The stand-in is tests/llm_stub.py (a real HTTP server on 127.0.0.1 answering in 
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path

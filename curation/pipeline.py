@@ -5,59 +5,25 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import dataclass
 import os
 import shutil
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-import pyarrow as pa
-from datatrove.data import Document
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.writers.jsonl import JsonlWriter
-from datatrove.pipeline.writers.parquet import ParquetWriter
 
 from curation import __version__
 from curation.config import ExecutorConfig, JobConfig
 from curation.errors import CurateError
 from curation.release import ReleaseLayout, resolve_version
+from curation.shards import ShardWriter, exclusion_writer
 from curation.sources import reader_for
 from curation.stats import write_stats
-from filters.base import ANNOTATIONS
 from manifests.schema import Manifest, SourceSummary, StepStats
 from manifests.writer import content_hash, describe_input, describe_shard, git_commit, load_tokenizer, now_utc, totals, write_manifest
-
-SHARD_COLUMNS = ["id", "text", "source", "kind", "license", "url", "title", "date"]
-SHARD_SCHEMA = pa.schema([(c, pa.string()) for c in SHARD_COLUMNS] + [("annotations", pa.string()), ("metadata", pa.string())])
-
-
-def shard_row(_writer, doc: Document) -> dict:
-    meta = dict(doc.metadata)
-    row = {"id": doc.id, "text": doc.text}
-    for col in SHARD_COLUMNS[2:]:
-        value = meta.pop(col, None)
-        row[col] = None if value is None else str(value)
-    row["annotations"] = orjson.dumps(meta.pop(ANNOTATIONS, {})).decode()
-    row["metadata"] = orjson.dumps(meta, default=str).decode()
-    return row
-
-
-class ShardWriter(ParquetWriter):
-    """Writes kept documents as Parquet shards: `data/<source>/<task>.parquet`, fixed columns
-    (id, text, source, kind, license, url, title, date) plus `annotations` and remaining `metadata` as JSON."""
-
-    name = "write shards"
-
-    def __init__(self, folder: str):
-        super().__init__(folder, output_filename="${source}/${rank}.parquet", adapter=shard_row, schema=SHARD_SCHEMA)
-
-
-def exclusion_writer(rejects_root: Path, step: str) -> JsonlWriter:
-    return JsonlWriter(str(rejects_root / step), output_filename="${source}-${rank}.jsonl.gz")
-
 
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
     """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
