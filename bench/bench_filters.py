@@ -4,8 +4,9 @@ spam/toxicity lexicons on hand-written examples; PII recall and false positives 
     pip install -e '.[bench]' && python -m bench.bench_filters      # a few minutes; prints Markdown
 
 Clean corpus: bench.corpora.clean_zh_corpus (LibreOffice help, Debian Reference, GNOME help, manpages-zh, gettext
-catalogs; zh-TW and zh-CN; edited, human-written text a reader calls clean). twcurate: normalize, PII, language,
-script (action convert: Simplified is converted, not lost), quality, spam, toxicity. Stock datatrove: LanguageFilter
+catalogs; zh-TW and zh-CN; edited, human-written text a reader calls clean). twcurate: the filter path the issue names
+(PII, language, script with action tag — Simplified text is clean text, not a quality loss — quality, spam, toxicity);
+normalization is left out on both sides. Stock datatrove: LanguageFilter
 (zh) + GopherRepetitionFilter + GopherQualityFilter + C4QualityFilter + FineWebQualityFilter with language "zh"
 (spaCy + jieba word splitting). One process, one core; a document stops at its first drop.
 """
@@ -95,7 +96,7 @@ def main() -> None:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 220
     docs = clean_zh_corpus(20_000, size=size)
     job = parse_job({"name": "b", "output": ".", "sources": [{"name": "x", "kind": "jsonl", "path": "-"}],
-                     "steps": {"script": {"action": "convert"}}}, "bench", __import__("pathlib").Path.cwd())
+                     "steps": {"normalize": {"enabled": False}, "script": {"action": "tag"}}}, "bench", __import__("pathlib").Path.cwd())
     ours = [step for _, step in filter_steps(job, rejects_root=None)]
 
     from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter,
