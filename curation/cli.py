@@ -251,19 +251,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (Linux); empty elsewhere."""
+    import os
+
+    parent_of = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    parent_of[int(entry)] = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parent_of.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
 def _sigterm_as_interrupt() -> None:
     """Airflow and systemd stop a task with SIGTERM. Raising inside whatever datatrove or multiprocessing is
     doing can deadlock, so stop at once, like kill -9 but with exit code 4: finished tasks are recorded by
-    datatrove, the lock is stale (its process is gone) and `--resume` continues where the run stopped."""
+    datatrove, the lock is stale (its process is gone) and `--resume` continues where the run stopped. Worker and
+    manager processes go first, so none is left holding the job's files or pipes."""
     import os
     import signal
 
     def handler(signum, frame):
         try:
-            import multiprocess
-
-            for child in multiprocess.active_children():
-                child.terminate()
+            for pid in _descendants(os.getpid()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         finally:
             os.write(2, b"curate: terminated; rerun with --resume to continue\n")
             os._exit(EXIT_INTERRUPTED)

@@ -52,7 +52,7 @@ class LanguageConfig(Strict):
     label_prefix: str = "__label__"
     languages: list[str] = ["zh"]  # labels to keep, after the prefix (GlotLID: e.g. "cmn_Hani")
     threshold: float = Field(default=0.5, ge=0, le=1)
-    sample_chars: int = Field(default=2000, gt=0)  # long documents are scored on this many characters
+    sample_chars: int = Field(default=600, gt=0)  # long documents are scored on this many characters (head, middle, tail)
 
 
 class ScriptConfig(Strict):

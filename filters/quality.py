@@ -21,9 +21,7 @@ BULLET = re.compile(r"^\s*(?:[•·‧●○◦▪▫►▶◆◇■□・\-*+]|
 MOJIBAKE = re.compile(r"\ufffd|锟斤拷|烫烫烫|屯屯屯|Ã.|Â.|â€.|å[\x80-\xbf]|ç[\x80-\xbf]|é[\x80-\xbf]")
 
 
-def _cjk(cp: np.ndarray) -> np.ndarray:
-    return ((cp >= 0x4E00) & (cp <= 0x9FFF)) | ((cp >= 0x3400) & (cp <= 0x4DBF)) | ((cp >= 0xF900) & (cp <= 0xFAFF)) \
-        | ((cp >= 0x3040) & (cp <= 0x30FF)) | ((cp >= 0xAC00) & (cp <= 0xD7AF))
+PUNCT, SYMBOL, CJK = 1, 2, 4  # bit flags of the character class table
 
 
 @dataclass
@@ -38,9 +36,9 @@ class TextStats:
     mojibake: int
 
     @classmethod
-    def of(cls, text: str, punct_table: np.ndarray, symbol_table: np.ndarray) -> TextStats:
+    def of(cls, text: str, flags_table: np.ndarray) -> TextStats:
         cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        clipped = np.minimum(cp, len(punct_table) - 1)
+        flags = flags_table[np.minimum(cp, len(flags_table) - 1)]
         space = (cp == 32) | (cp == 10) | (cp == 9) | (cp == 0x3000)
         lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
         # the most frequent character 4-gram (spaces removed), as Gopher's top n-gram rule, in characters
@@ -48,23 +46,26 @@ class TextStats:
         top = 0
         if len(ns) >= 8:
             grams = (ns[:-3] << np.uint64(42)) | (ns[1:-2] << np.uint64(28)) | (ns[2:-1] << np.uint64(14)) | ns[3:]
-            _, counts = np.unique(grams, return_counts=True)
-            top = min(int(counts.max()) * 4, len(ns)) if counts.max() > 1 else 0  # overlapping hits cover at most the text
-        return cls(chars=len(cp), nonspace=int((~space).sum()), cjk=int(_cjk(cp).sum()), symbols=int(symbol_table[clipped].sum()),
-                   punctuation=int(punct_table[clipped].sum()), lines=lines, top_ngram_chars=top,
-                   mojibake=len(MOJIBAKE.findall(text)))
+            grams.sort()
+            run_ends = np.append(np.flatnonzero(grams[1:] != grams[:-1]), len(grams) - 1)
+            longest = int(np.diff(np.concatenate(([-1], run_ends))).max())
+            top = min(longest * 4, len(ns)) if longest > 1 else 0  # overlapping hits cover at most the text
+        return cls(chars=len(cp), nonspace=int((~space).sum()), cjk=int(np.count_nonzero(flags & CJK)),
+                   symbols=int(np.count_nonzero(flags & SYMBOL)), punctuation=int(np.count_nonzero(flags & PUNCT)),
+                   lines=lines, top_ngram_chars=top, mojibake=len(MOJIBAKE.findall(text)))
 
 
-def _category_tables() -> tuple[np.ndarray, np.ndarray]:
+def _class_table() -> np.ndarray:
+    """Code point -> PUNCT | SYMBOL | CJK flags (CJK: Han, kana and Hangul, as characters of CJK text)."""
     import unicodedata
 
-    punct = np.zeros(0x30000, dtype=bool)
-    symbol = np.zeros(0x30000, dtype=bool)
+    table = np.zeros(0x30000, dtype=np.uint8)
     for cp in range(0x30000):
         cat = unicodedata.category(chr(cp))
-        punct[cp] = cat[0] == "P"
-        symbol[cp] = cat[0] == "S"
-    return punct, symbol
+        table[cp] = PUNCT if cat[0] == "P" else SYMBOL if cat[0] == "S" else 0
+    for lo, hi in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x3040, 0x30FF), (0xAC00, 0xD7AF), (0x20000, 0x2FFFF)):
+        table[lo: hi + 1] |= CJK
+    return table
 
 
 class QualityFilter(CurationFilter):
@@ -77,7 +78,7 @@ class QualityFilter(CurationFilter):
     def __init__(self, config: QualityConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self._tables = None
+        self._table = None
 
     def checks(self, s: TextStats) -> list[tuple[str, bool]]:
         c = self.config
@@ -107,9 +108,9 @@ class QualityFilter(CurationFilter):
         ]
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if self._tables is None:
-            self._tables = _category_tables()
-        results = self.checks(TextStats.of(doc.text, *self._tables))
+        if self._table is None:
+            self._table = _class_table()
+        results = self.checks(TextStats.of(doc.text, self._table))
         reasons = [name for name, failed in results if failed]
         ann = annotations(doc)
         ann["quality"] = "low" if reasons else "ok"

@@ -74,25 +74,21 @@ class ScriptDetector:
 
     def detect(self, text: str) -> tuple[str, float | None]:
         """(script, hant_ratio) of the whole text, `mixed` when paragraphs disagree."""
-        cls = self._classes(text)
-        hant_cum = np.cumsum(cls == 1)
-        hans_cum = np.cumsum(cls == 2)
-        if len(cls) == 0:
-            return "none", None
-        overall = ScriptCounts(int(hant_cum[-1]), int(hans_cum[-1]))
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        cls = self._table[np.minimum(codes, len(self._table) - 1)]
+        overall = ScriptCounts(int(np.count_nonzero(cls == 1)), int(np.count_nonzero(cls == 2)))
         script = self.label(overall)
-        if script in ("hant", "hans"):
-            # paragraph boundaries: the newline positions; judge each long-enough paragraph on its own
-            ends = np.append(np.flatnonzero(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) == 10), len(cls) - 1)
-            starts = np.concatenate(([0], ends[:-1] + 1))
-            for a, b in zip(starts, ends):
-                if b - a < self.config.paragraph_min_chars:
-                    continue
-                before_t = hant_cum[a - 1] if a else 0
-                before_s = hans_cum[a - 1] if a else 0
-                label = self.label(ScriptCounts(int(hant_cum[b] - before_t), int(hans_cum[b] - before_s)))
-                if label not in ("none", script):
-                    return "mixed", overall.hant_ratio
+        # a paragraph can only disagree if the document has characters of the other script at all
+        if script not in ("hant", "hans") or min(overall.hant, overall.hans) == 0:
+            return script, overall.hant_ratio
+        starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1))
+        starts = starts[starts < len(codes)]
+        lengths = np.diff(np.append(starts, len(codes)))
+        hant = np.add.reduceat((cls == 1).astype(np.int64), starts)
+        hans = np.add.reduceat((cls == 2).astype(np.int64), starts)
+        for t, h, n in zip(hant.tolist(), hans.tolist(), lengths.tolist()):
+            if n > self.config.paragraph_min_chars and self.label(ScriptCounts(t, h)) not in ("none", script):
+                return "mixed", overall.hant_ratio
         return script, overall.hant_ratio
 
 

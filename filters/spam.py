@@ -14,8 +14,10 @@ from filters.lexicon import Lexicon
 DATA = Path(__file__).parent / "data"
 # contact handles: LINE IDs, URLs, Taiwan mobile numbers, QR / WeChat / Telegram bait
 CONTACT = re.compile(
+    # the lookahead lists every alternative's first character, so the engine skips other positions at once
+    r"(?=[lL加＋+hHwW0掃扫qQ])(?:"
     r"(?:line\s*(?:id)?\s*[:：@]\s*[@\w.-]{3,})|(?:[加＋+]\s*(?:賴|赖|line|LINE|微信|wechat|tg|telegram))"
-    r"|https?://\S+|www\.\S+|(?<!\d)09\d{2}[- ]?\d{3}[- ]?\d{3}(?!\d)|(?:掃|扫)(?:碼|码)|QR\s*code",
+    r"|https?://\S+|www\.\S+|(?<!\d)09\d{2}[- ]?\d{3}[- ]?\d{3}(?!\d)|(?:掃|扫)(?:碼|码)|QR\s*code)",
     re.IGNORECASE,
 )
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
