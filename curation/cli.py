@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     ann.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     ann.add_argument("--id-field", default=None, help="field holding the id (default: id if present, else line number)")
     ann.set_defaults(func=cmd_annotate)
+
     sy = sub.add_parser("synth", help="generate, gate and release SFT data with an LLM",
                         description="Run the synthesis tasks of JOB (self_instruct, paraphrase, translate, doc_qa) against an "
                                     "OpenAI-compatible server (llm.base_url: local starts the bundled llama.cpp server), parse "

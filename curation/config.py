@@ -152,25 +152,11 @@ class ExecutorConfig(Strict):
     venv_path: str | None = None  # the venv the Slurm jobs activate (default: the one running curate)
 
 
-class JobConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    version: str = "auto"
-    output: str
-    sources: list[SourceConfig] = Field(min_length=1)
-    steps: StepsConfig = StepsConfig()
-    executor: ExecutorConfig = ExecutorConfig()
-    tokenizer: str | None = None  # local tokenizer.json: token counts in the manifest
-    incremental: bool = False  # read only files the newest release in `output` did not record (same as --since it)
-    incremental_carry: Literal["hardlink", "copy"] = "hardlink"  # how the parent's shards enter the new release
-    base_dir: str = "."  # set by load_job to the directory of the job file
+class JobFile(Strict):
+    """What every job file has: relative paths resolve against the file's own directory."""
 
-    @field_validator("version")
-    @classmethod
-    def _semver_or_auto(cls, v: str) -> str:
-        parts = v.split(".")
-        if v != "auto" and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
-            raise ValueError(f"must be 'auto' or MAJOR.MINOR.PATCH, got {v!r}")
-        return v
+    base_dir: str = "."  # set by the loader to the directory of the job file
+    output: str
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -180,11 +166,30 @@ class JobConfig(Strict):
     def output_dir(self) -> Path:
         return self.resolve(self.output)
 
-    def source_files(self, source: SourceConfig) -> list[Path]:
-        return sorted(Path(p) for p in glob.glob(str(self.resolve(source.path)), recursive=True) if Path(p).is_file())
-
     def as_dict(self) -> dict:
         return self.model_dump(mode="json", exclude={"base_dir"})
+
+
+class JobConfig(JobFile):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = "auto"
+    sources: list[SourceConfig] = Field(min_length=1)
+    steps: StepsConfig = StepsConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    tokenizer: str | None = None  # local tokenizer.json: token counts in the manifest
+    incremental: bool = False  # read only files the newest release in `output` did not record (same as --since it)
+    incremental_carry: Literal["hardlink", "copy"] = "hardlink"  # how the parent's shards enter the new release
+
+    @field_validator("version")
+    @classmethod
+    def _semver_or_auto(cls, v: str) -> str:
+        parts = v.split(".")
+        if v != "auto" and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
+            raise ValueError(f"must be 'auto' or MAJOR.MINOR.PATCH, got {v!r}")
+        return v
+
+    def source_files(self, source: SourceConfig) -> list[Path]:
+        return sorted(Path(p) for p in glob.glob(str(self.resolve(source.path)), recursive=True) if Path(p).is_file())
 
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
@@ -217,16 +222,19 @@ def parse_job(data: object, where: str, base_dir: Path) -> JobConfig:
     return job
 
 
-def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
-    """Read and validate a job file; with `check_inputs`, every source path must match at least one file."""
-    path = Path(path)
+def read_yaml(path: Path) -> object:
     if not path.is_file():
         raise ConfigError(f"{path}: job file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    job = parse_job(data, str(path), path.resolve().parent)
+
+
+def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
+    """Read and validate a job file; with `check_inputs`, every source path must match at least one file."""
+    path = Path(path)
+    job = parse_job(read_yaml(path), str(path), path.resolve().parent)
     if check_inputs:
         for i, src in enumerate(job.sources):
             if not job.source_files(src):
@@ -293,38 +301,20 @@ class GatesConfig(Strict):
     redact_pii: bool = True
 
 
-class SynthJobConfig(Strict):
+class SynthJobConfig(JobFile):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     version: str = "auto"
-    output: str
     llm: LLMConfig = LLMConfig()
     tasks: list[SynthTaskConfig] = Field(min_length=1)
     gates: GatesConfig = GatesConfig()
     validation_fraction: float = Field(default=0.1, ge=0, lt=1)
     export: list[Literal["alpaca", "sharegpt"]] = []
     system_prompt: str = "你是使用臺灣正體中文與臺灣慣用語回答的助理。"
-    base_dir: str = "."
-
-    def resolve(self, path: str) -> Path:
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
-
-    @property
-    def output_dir(self) -> Path:
-        return self.resolve(self.output)
-
-    def as_dict(self) -> dict:
-        return self.model_dump(mode="json", exclude={"base_dir"})
 
 
 def load_synth_job(path: str | Path) -> SynthJobConfig:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: job file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the job file must be a YAML mapping")
     try:
