@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers.base import BaseReader
+from datatrove.utils.batching import batched
 
 from curation.config import DedupConfig
 from filters.base import ANNOTATIONS, CurationFilter
@@ -49,9 +50,7 @@ class DedupSignatures(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         ids, sigs, exact, meta = [], [], [], []
-        batch: list[Document] = []
-
-        def flush():
+        for batch in batched(data or [], BATCH):  # signatures are computed a batch at a time, vectorized
             with self.track_time():
                 s, e = self.fingerprint.signatures([d.text for d in batch])
             sigs.append(s)
@@ -61,19 +60,8 @@ class DedupSignatures(PipelineStep):
                 ann = d.metadata.get(ANNOTATIONS, {})
                 meta.append((self.ranks.get(d.metadata.get("source"), len(self.ranks)), -float(ann.get("quality_score", 0.0)),
                              d.metadata.get("date") or "~", d.metadata.get("source") or ""))
-            batch.clear()
-
-        for doc in data or []:
-            batch.append(doc)
-            self.stat_update("documents")
-            if len(batch) >= BATCH:
-                pending = list(batch)
-                flush()
-                yield from pending
-        if batch:
-            pending = list(batch)
-            flush()
-            yield from pending
+            self.stat_update("documents", value=len(batch))
+            yield from batch
         K = self.config.num_perm
         Path(self.directory).mkdir(parents=True, exist_ok=True)
         np.savez(Path(self.directory) / f"{rank:05d}.npz", ids=np.array(ids, dtype=str),
