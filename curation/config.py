@@ -53,6 +53,8 @@ class LanguageConfig(Strict):
     languages: list[str] = ["zh"]  # labels to keep, after the prefix (GlotLID: e.g. "cmn_Hani")
     threshold: float = Field(default=0.5, ge=0, le=1)
     sample_chars: int = Field(default=600, gt=0)  # long documents are scored on this many characters (head, middle, tail)
+    cjk_majority: float = Field(default=0.4, gt=0, le=1)  # Han share of letters (a word of an alphabet = 1) from which text is zh
+    max_kana_hangul: float = Field(default=0.05, ge=0, le=1)  # ... unless kana/Hangul exceed this share (Japanese, Korean)
 
 
 class ScriptConfig(Strict):
@@ -60,7 +62,9 @@ class ScriptConfig(Strict):
     hant_min: float = Field(default=0.9, ge=0, le=1)  # hant_ratio at or above: hant
     hans_max: float = Field(default=0.1, ge=0, le=1)  # hant_ratio at or below: hans; between: mixed
     min_distinct_chars: int = Field(default=3, ge=1)  # fewer script-specific characters: script "none"
-    paragraph_min_chars: int = Field(default=20, ge=1)  # paragraphs judged on their own for "mixed"
+    paragraph_min_chars: int = Field(default=20, ge=1)  # paragraphs longer than this are judged on their own for "mixed"
+    paragraph_min_script_chars: int = Field(default=5, ge=1)  # ... when they hold at least this many script-specific characters
+    mixed_paragraph_share: float = Field(default=0.05, gt=0, le=1)  # mixed: other-script paragraphs hold this share of them
     region_min_phrases: int = Field(default=2, ge=1)  # phrase hits needed before region is tw or cn
     region_margin: float = Field(default=0.6, gt=0.5, le=1)  # share of hits one side needs to win
     action: Literal["drop", "convert", "tag"] = "drop"  # for Chinese that is not Taiwan Traditional
@@ -96,10 +100,11 @@ class QualityConfig(Strict):
 
     enabled: bool = True
     min_chars: int = Field(default=50, ge=0)
-    min_cjk_ratio: float = Field(default=0.2, ge=0, le=1)  # CJK characters / non-space characters
+    min_cjk_ratio: float = Field(default=0.2, ge=0, le=1)  # CJK characters / non-space characters, a Latin word counted as one
     max_symbol_ratio: float = Field(default=0.15, ge=0, le=1)  # symbols (Unicode S*) / non-space characters
     max_punctuation_ratio: float = Field(default=0.35, ge=0, le=1)
-    min_sentence_end_ratio: float = Field(default=0.1, ge=0, le=1)  # lines ending in 。！？!?.… etc., docs with >= 5 lines
+    max_link_ratio: float = Field(default=0.8, ge=0, le=1)  # URL characters / non-space characters above this: link_heavy
+    min_sentence_end_ratio: float = Field(default=0.1, ge=0, le=1)  # lines ending in 。！？!?.… or reading as a clause, docs with >= 5 lines
     prose_line_chars: int = Field(default=15, ge=1)  # ... whose lines average fewer characters than this
     max_duplicate_line_ratio: float = Field(default=0.3, ge=0, le=1)  # characters in repeated lines
     max_top_ngram_ratio: float = Field(default=0.3, ge=0, le=1)  # characters covered by the most frequent 4-gram

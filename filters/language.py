@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 from datatrove.data import Document
@@ -22,6 +23,24 @@ def default_model_path() -> Path:
     return path
 
 
+URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+KANA_HANGUL = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff]")
+# a word of an alphabetic script (Latin, Cyrillic, ...) weighs as much as one Han character: "Shai
+# Gilgeous-Alexander" in an NBA post is two names, not 21 letters of evidence against Chinese
+ALPHA_WORD = re.compile(r"[^\W\d_\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+")
+
+
+def script_shares(text: str) -> tuple[int, float, float]:
+    """(units, Han share, kana + Hangul share) of the text, where a unit is a Han, kana or Hangul character or
+    one word of an alphabetic script; digits, punctuation and symbols are not evidence."""
+    han, kana_hangul = len(HAN.findall(text)), len(KANA_HANGUL.findall(text))
+    units = han + kana_hangul + len(ALPHA_WORD.findall(text))
+    if not units:
+        return 0, 0.0, 0.0
+    return units, han / units, kana_hangul / units
+
+
 def text_sample(text: str, size: int) -> str:
     """At most `size` characters: head, middle and tail of long documents, so cost stays flat with length.
     fastText reads one line per prediction, so newlines become spaces."""
@@ -36,8 +55,12 @@ class LanguageFilter(CurationFilter):
     """Keeps documents whose top fastText label is in `languages` with probability ≥ `threshold`.
 
     Annotates `lang` (label without prefix) and `lang_score`. Drops with reason `other_language` (confident,
-    but not a kept language) or `low_confidence`. Any fastText LID model works through `model_path` and
-    `label_prefix` (lid.176.bin/ftz: `__label__zh`; GlotLID/OpenLID: `__label__cmn_Hani`, ...).
+    but not a kept language), `low_confidence`, `url_only` (nothing but links) or `no_letters` (digits, symbols).
+    URLs are removed before prediction (they read as English). Text whose letters are at least `cjk_majority`
+    Han (an alphabetic word counting as one letter), with at most `max_kana_hangul` kana/Hangul, is `zh` without asking the model (`lang_rule: han_majority`):
+    fastText misreads short Chinese, and short Chinese is what forum pushes and LINE messages look like; its
+    `lang_score` is then the Han share. Any fastText LID model works through `model_path` and `label_prefix`
+    (lid.176.bin/ftz: `__label__zh`; GlotLID/OpenLID: `__label__cmn_Hani`, ...).
     """
 
     name = "language"
@@ -64,11 +87,23 @@ class LanguageFilter(CurationFilter):
         return labels[0].removeprefix(self.config.label_prefix), float(min(scores[0], 1.0))
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        lang, score = self.predict(doc.text)
         ann = annotations(doc)
+        c = self.config
+        prose = text_sample(URL.sub(" ", doc.text), c.sample_chars)
+        units, han, kana_hangul = script_shares(prose)
+        if units == 0:
+            # nothing but links, digits and symbols: not a language at all, and its own reason so it can be counted
+            ann["lang"], ann["lang_score"] = "none", 0.0
+            return False, "url_only" if URL.search(doc.text) else "no_letters"
+        if "zh" in c.languages and han >= c.cjk_majority and kana_hangul <= c.max_kana_hangul:
+            # fastText is unreliable on short Chinese (a 25-character line scored Turkish at 0.99); text whose
+            # letters are mostly Han, with no Japanese kana or Korean Hangul to speak of, is Chinese
+            ann["lang"], ann["lang_score"], ann["lang_rule"] = "zh", round(han, 4), "han_majority"
+            return True
+        lang, score = self.predict(prose)
         ann["lang"], ann["lang_score"] = lang, round(score, 4)
-        if lang not in self.config.languages:
+        if lang not in c.languages:
             return False, "other_language"
-        if score < self.config.threshold:
+        if score < c.threshold:
             return False, "low_confidence"
         return True

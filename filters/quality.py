@@ -17,6 +17,14 @@ from curation.config import QualityConfig
 from filters.base import CurationFilter, annotations
 
 SENTENCE_ENDS = tuple("。！？!?.…；;：:」』”）)》>")
+# Forum posts (PTT) and chat break lines where prose would put a comma or full stop; a line with a few Han
+# characters and a grammatical particle reads as a clause, while menu items and tag lists (關於我們, 熱門商品) have none
+CLAUSE_PARTICLES = frozenset("的了是嗎吧啊呢就也都很在有不這那說到把被跟得著過還沒")
+URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S+", re.IGNORECASE)
+# a separator line (=====) or a run of ？？？？ is one piece of decoration, not dozens of symbols; box drawing
+# (─│┼) is the border of a table (a law's staffing table), not text at all
+SYMBOL_RUN = re.compile(r"([^\w\s])\1{2,}")
+BOX_DRAWING = re.compile(r"[\u2500-\u257f]+")
 BULLET = re.compile(r"^\s*(?:[•·‧●○◦▪▫►▶◆◇■□・\-*+]|\d{1,3}[.、)]|[（(]\d{1,3}[)）]|[一二三四五六七八九十]+、)\s*")
 MOJIBAKE = re.compile(r"\ufffd|锟斤拷|烫烫烫|屯屯屯|Ã.|Â.|â€.|å[\x80-\xbf]|ç[\x80-\xbf]|é[\x80-\xbf]")
 
@@ -34,9 +42,15 @@ class TextStats:
     lines: list[str]
     top_ngram_chars: int
     mojibake: int
+    latin_letters: int
+    latin_words: int
+    url_chars: int  # characters inside URLs, which are removed before everything else is counted
 
     @classmethod
     def of(cls, text: str, flags_table: np.ndarray) -> TextStats:
+        with_urls = len(text)
+        text = URL.sub("", text) if "://" in text or "www." in text else text
+        text = SYMBOL_RUN.sub(r"\1", BOX_DRAWING.sub(" ", text))
         cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         flags = flags_table[np.minimum(cp, len(flags_table) - 1)]
         space = (cp == 32) | (cp == 10) | (cp == 9) | (cp == 0x3000)
@@ -50,9 +64,14 @@ class TextStats:
             run_ends = np.append(np.flatnonzero(grams[1:] != grams[:-1]), len(grams) - 1)
             longest = int(np.diff(np.concatenate(([-1], run_ends))).max())
             top = min(longest * 4, len(ns)) if longest > 1 else 0  # overlapping hits cover at most the text
+        # Latin words, so "low CJK ratio" weighs a word like a character: player names in an NBA thread are not English text
+        ascii_letter = ((cp | 32) >= 97) & ((cp | 32) <= 122)
+        latin_words = int(np.count_nonzero(ascii_letter[1:] & ~ascii_letter[:-1])) + int(ascii_letter[:1].sum())
+        latin_letters = int(ascii_letter.sum())
         return cls(chars=len(cp), nonspace=int((~space).sum()), cjk=int(np.count_nonzero(flags & CJK)),
+                   latin_letters=latin_letters, latin_words=latin_words,
                    symbols=int(np.count_nonzero(flags & SYMBOL)), punctuation=int(np.count_nonzero(flags & PUNCT)),
-                   lines=lines, top_ngram_chars=top, mojibake=len(MOJIBAKE.findall(text)))
+                   lines=lines, top_ngram_chars=top, mojibake=len(MOJIBAKE.findall(text)), url_chars=with_urls - len(cp))
 
 
 def _class_table() -> np.ndarray:
@@ -69,9 +88,11 @@ def _class_table() -> np.ndarray:
 
 
 class QualityFilter(CurationFilter):
-    """Drops low-quality pages: too short, too little CJK, symbol- or punctuation-heavy, few lines ending like
-    sentences, many repeated lines, one 4-gram repeated over much of the text, bullet-list or navigation-menu
-    pages, mojibake. Annotates `quality` (ok | low), `quality_reasons` and `quality_score` (share of checks passed)."""
+    """Drops low-quality pages: mostly links, too short, too little CJK, symbol- or punctuation-heavy, few lines
+    that end like sentences or read like clauses (forum posts break lines instead of ending sentences; menus and
+    tag lists do neither), many repeated lines, one 4-gram repeated over much of the text, bullet-list or navigation-menu
+    pages, mojibake. URLs are cut out before the ratios are counted, so links in a post do not make it "not
+    Chinese". Annotates `quality` (ok | low), `quality_reasons` and `quality_score` (share of checks passed)."""
 
     name = "quality"
 
@@ -89,13 +110,15 @@ class QualityFilter(CurationFilter):
             if ln in seen and len(ln) > 1:
                 dup_chars += len(ln)
             seen.add(ln)
-        ends = sum(ln.endswith(SENTENCE_ENDS) for ln in s.lines)
+        ends = sum(ln.endswith(SENTENCE_ENDS) or (len(ln) >= 4 and not CLAUSE_PARTICLES.isdisjoint(ln)) for ln in s.lines)
         bullets = sum(bool(BULLET.match(ln)) for ln in s.lines)
         short = sum(len(ln) <= 8 for ln in s.lines)
         nonspace = max(s.nonspace, 1)
         return [
+            # a link dump, or a caption with its links whose text alone is too short: counted apart from short text
+            ("link_heavy", s.url_chars > 0 and (s.chars < c.min_chars or s.url_chars / (s.url_chars + nonspace) > c.max_link_ratio)),
             ("too_short", s.chars < c.min_chars),
-            ("low_cjk_ratio", s.cjk / nonspace < c.min_cjk_ratio),
+            ("low_cjk_ratio", s.cjk / max(nonspace - s.latin_letters + s.latin_words, 1) < c.min_cjk_ratio),
             ("too_many_symbols", s.symbols / nonspace > c.max_symbol_ratio),
             ("too_much_punctuation", s.punctuation / nonspace > c.max_punctuation_ratio),
             # lines that neither end like sentences nor are long enough to be prose: menus, tag clouds, link lists

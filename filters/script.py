@@ -48,7 +48,7 @@ class ScriptCounts:
 class ScriptDetector:
     """Counts Traditional-only and Simplified-only Han characters (tables from OpenCC's character dictionaries;
     characters valid in both scripts, like 台/干/后/只, are ignored) and labels text hant | hans | mixed | none.
-    Each paragraph is labelled too, so a Traditional article with a Simplified tail comes out `mixed`."""
+    Paragraphs are labelled too, so a Traditional article with a Simplified section comes out `mixed`."""
 
     def __init__(self, config: ScriptConfig):
         self.config = config
@@ -73,7 +73,11 @@ class ScriptDetector:
         return "hant" if ratio >= c.hant_min else "hans" if ratio <= c.hans_max else "mixed"
 
     def detect(self, text: str) -> tuple[str, float | None]:
-        """(script, hant_ratio) of the whole text, `mixed` when paragraphs disagree."""
+        """(script, hant_ratio) of the whole text; `mixed` also when paragraphs of the other script hold at least
+        `mixed_paragraph_share` of the document's script-specific characters (a Traditional article with a
+        Simplified section). A paragraph counts as the other script only when it is clearly so (hans_max/hant_min)
+        on at least `paragraph_min_script_chars` characters: one 并 or 干 in a Traditional law paragraph is a
+        legitimate Taiwan form or a variant, not mixing."""
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         cls = self._table[np.minimum(codes, len(self._table) - 1)]
         overall = ScriptCounts(int(np.count_nonzero(cls == 1)), int(np.count_nonzero(cls == 2)))
@@ -81,14 +85,19 @@ class ScriptDetector:
         # a paragraph can only disagree if the document has characters of the other script at all
         if script not in ("hant", "hans") or min(overall.hant, overall.hans) == 0:
             return script, overall.hant_ratio
+        other = "hans" if script == "hant" else "hant"
         starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1))
         starts = starts[starts < len(codes)]
         lengths = np.diff(np.append(starts, len(codes)))
         hant = np.add.reduceat((cls == 1).astype(np.int64), starts)
         hans = np.add.reduceat((cls == 2).astype(np.int64), starts)
+        c = self.config
+        other_chars = 0
         for t, h, n in zip(hant.tolist(), hans.tolist(), lengths.tolist()):
-            if n > self.config.paragraph_min_chars and self.label(ScriptCounts(t, h)) not in ("none", script):
-                return "mixed", overall.hant_ratio
+            if n > c.paragraph_min_chars and t + h >= c.paragraph_min_script_chars and self.label(ScriptCounts(t, h)) == other:
+                other_chars += t + h
+        if other_chars and other_chars >= c.mixed_paragraph_share * overall.distinct:
+            return "mixed", overall.hant_ratio
         return script, overall.hant_ratio
 
 

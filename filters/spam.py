@@ -12,14 +12,23 @@ from filters.base import CurationFilter, annotations
 from filters.lexicon import Lexicon
 
 DATA = Path(__file__).parent / "data"
-# contact handles: LINE IDs, URLs, Taiwan mobile numbers, QR / WeChat / Telegram bait
+# Contact handles: ways to reach the advertiser (LINE/WeChat/QQ/Telegram IDs and add-friend links, 加賴, phone
+# numbers, QR bait). Plain links are not contacts: forum posts link pictures and videos (imgur, twimg, youtu.be)
+# far more often than ads do, so links count only next to lexicon terms (LINKS below) and link-heavy documents
+# are the quality step's `link_heavy`.
 CONTACT = re.compile(
     # the lookahead lists every alternative's first character, so the engine skips other positions at once
-    r"(?=[lL加＋+hHwW0掃扫qQ])(?:"
-    r"(?:line\s*(?:id)?\s*[:：@]\s*[@\w.-]{3,})|(?:[加＋+]\s*(?:賴|赖|line|LINE|微信|wechat|tg|telegram))"
-    r"|https?://\S+|www\.\S+|(?<!\d)09\d{2}[- ]?\d{3}[- ]?\d{3}(?!\d)|(?:掃|扫)(?:碼|码)|QR\s*code)",
+    r"(?=[lL加＋+微wWvV薇威qQ扣tT0掃扫])(?:"
+    r"line\s*(?:id)?\s*[:：@]\s*[@\w.-]{3,}"
+    r"|[加＋+]\s*(?:賴|赖|line|微信|wechat|vx|v信|薇信|威信|qq|扣扣|tg|telegram)"
+    # an ID after a colon or 號/id (微信號 abc123), or QQ digits: not the word WeChat in a how-to
+    r"|(?:微信|wechat|vx|v信|薇信|威信|qq|扣扣)\s*(?:(?:號|号|id)\s*[:：]?|[:：])\s*[A-Za-z0-9_-]{5,}|(?:qq|扣扣)\s*\d{5,}"
+    r"|(?:line\.me/(?:R/)?ti/|lin\.ee/|t\.me/|wa\.me/|qm\.qq\.com)\S*"
+    r"|(?<!\d)09\d{2}[- ]?\d{3}[- ]?\d{3}(?!\d)|\+886[- ]?9\d{2}[- ]?\d{3}[- ]?\d{3}"
+    r"|(?:掃|扫)(?:碼|码)|QR\s*code)",
     re.IGNORECASE,
 )
+LINKS = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
 STUFFED_LINE = re.compile(r"^(?:[^|｜、,，/#。！？!?]{1,10}[|｜、,，/#]\s*){9,}[^|｜、,，/#。！？!?]{1,10}$")
@@ -27,7 +36,8 @@ STUFFED_LINE = re.compile(r"^(?:[^|｜、,，/#。！？!?]{1,10}[|｜、,，/#]
 
 class SpamFilter(CurationFilter):
     """Scores each document: lexicon weights (filters/data/spam_lexicon.tsv and `lexicon`) + contact handles
-    beyond `max_contact_per_1k` per 1,000 characters + keyword-stuffed lines; at `threshold` or above the
+    (IDs, add-friend links, phone numbers; not plain links) beyond `max_contact_per_1k` per 1,000 characters,
+    one more point when a contact or link sits beside lexicon terms + keyword-stuffed lines; at `threshold` or above the
     document is spam and dropped with the reason of its strongest signal (`spam_gambling`, `spam_loan`,
     `spam_sex`, `spam_scam`, `spam_contact`, `keyword_stuffing`). Annotates `spam`, `spam_score`, `spam_signals`.
     Each lexicon term counts once: ads list many distinct terms and contact bait, while a news report about a
@@ -44,12 +54,13 @@ class SpamFilter(CurationFilter):
         lexicon_score, categories = self.lexicon.score(text, distinct=True)
         per_1k = 1000 / max(len(text), 200)  # texts under 200 characters count as 200
         contacts = len(CONTACT.findall(text))
+        links = len(LINKS.findall(text))
         contact_density = contacts * per_1k
         stuffed = sum(bool(STUFFED_LINE.match(line.strip())) for line in text.split("\n") if len(line) < 400)
         out = {f"spam_{c}": float(n) for c, n in categories.items()}
         out["lexicon"] = lexicon_score
         out["contact"] = max(0.0, contact_density - self.config.max_contact_per_1k) / self.config.max_contact_per_1k * 2 + (
-            1.0 if contacts and lexicon_score else 0.0)
+            1.0 if (contacts or links) and lexicon_score else 0.0)
         out["keyword_stuffing"] = 2.0 * stuffed
         return out
 

@@ -175,3 +175,31 @@ def test_annotate_has_content_filter_fields(tmp_path):
     ann = json.loads(out.read_text(encoding="utf-8"))["annotations"]
     assert {"quality", "quality_reasons", "spam", "spam_score", "toxic", "toxicity_score", "pii"} <= set(ann)
     assert ann["kept"] is True
+
+
+# -- forum and LINE text (issue #18) -------------------------------------------------------------------
+# Written for these tests in the shape of PTT posts: picture links and line-broken clauses
+PICTURE_POST = ("如題，今天去逛展場看到這個模型\nhttps://i.imgur.com/k7pnaG8.jpeg\nhttps://pbs.twimg.com/media/GfO7Hx3a.jpg\n"
+                "做工真的很細緻\n連背面都有上色\nhttps://youtu.be/DLkNQgh4Ons\n不知道之後會不會再版\n有人也有買的嗎")
+FORUM_LINES = "\n".join(["如題", "我一開始覺得這遊戲怎麼會紅", "玩了以後才發現", "這遊戲實在太神了", "明明就是黑白的",
+                         "我怎麼看到了顏色", "最重要的是劇情", "到底是誰寫的這麼好"])
+
+
+def test_picture_links_are_not_contact_handles():
+    d = doc(PICTURE_POST)
+    assert SpamFilter(SpamConfig()).filter(d) is True
+    assert "contact" not in d.metadata["annotations"]["spam_signals"]
+    # a LINE ID, an add-friend link and a phone number are
+    ad = "想賺錢的朋友加賴 @money888 或 https://line.me/R/ti/p/@money888 電話 0912-345-678 " * 2
+    assert SpamFilter(SpamConfig()).filter(doc(ad)) == (False, "spam_contact")
+
+
+def test_forum_posts_survive_quality():
+    for text in (PICTURE_POST, FORUM_LINES):
+        result, ann = quality(text)
+        assert result is True, ann
+
+
+def test_links_with_little_text_are_link_heavy():
+    result, ann = quality("好文分享\nhttps://today.line.me/TW/article/qYNNpG?utm_source=lineshare\nhttps://goo.gl/E14XtA")
+    assert result == (False, "link_heavy")

@@ -50,10 +50,32 @@ def test_lid_labels_real_text():
 
 
 def test_lid_threshold_edges():
-    text = LAW
-    score = LanguageFilter(LanguageConfig()).predict(text)[1]
-    assert LanguageFilter(LanguageConfig(threshold=round(score, 4) - 0.0001)).filter(doc(text)) is True
-    assert LanguageFilter(LanguageConfig(threshold=min(1.0, score + 0.0001))).filter(doc(text)) == (False, "low_confidence")
+    text, cfg = ENGLISH, {"languages": ["en"]}  # Chinese is decided by the Han-majority rule, not the threshold
+    score = LanguageFilter(LanguageConfig(**cfg)).predict(text)[1]
+    assert LanguageFilter(LanguageConfig(threshold=round(score, 4) - 0.0001, **cfg)).filter(doc(text)) is True
+    assert LanguageFilter(LanguageConfig(threshold=min(1.0, score + 0.0001), **cfg)).filter(doc(text)) == (False, "low_confidence")
+
+
+@pytest.mark.parametrize("text", [
+    "3、燒烤時戴隱形眼鏡遇高溫會使隱形眼鏡熔化而致盲",  # issue #18: fastText says tr at 0.987
+    "好",
+    "PG Shai Gilgeous-Alexander 今天狀況很好，雷霆主場贏了",  # names in Latin letters count as words
+    "https://i.imgur.com/abc.jpeg\n如題，走在路上看到有人舉梗圖",  # the link is not read as English
+])
+def test_short_chinese_is_chinese(text):
+    d = doc(text)
+    assert LanguageFilter(LanguageConfig()).filter(d) is True
+    assert d.metadata["annotations"]["lang"] == "zh"
+
+
+def test_links_only_and_other_languages_have_their_reasons():
+    lid = LanguageFilter(LanguageConfig())
+    assert lid.filter(doc("https://i.imgur.com/abc.jpeg\nhttps://youtu.be/xyz")) == (False, "url_only")
+    assert lid.filter(doc("1234 5678 !!!")) == (False, "no_letters")
+    # kana keeps Japanese out of the rule, and the model says ja
+    assert lid.filter(doc("学園アイドルマスターより新作アパレルが登場決定、詳細は来月公開予定です")) == (False, "other_language")
+    assert lid.filter(doc("안녕하세요 오늘 날씨가 정말 좋네요")) == (False, "other_language")
+    assert lid.filter(doc(ENGLISH)) == (False, "other_language")
 
 
 def test_lid_empty_and_newlines():
@@ -84,6 +106,24 @@ def test_script_labels_real_text():
     assert det.detect(ENGLISH) == ("none", None)
     assert det.detect("")[0] == "none"
     assert det.detect("人口")[0] == "none"  # characters shared by both scripts say nothing
+
+
+# Written for this test in the shape of 戒嚴法 (issue #17): a Traditional law whose article uses 并 (並), which
+# OpenCC lists as a Simplified form but Taiwan's older statutes print; its paragraph is 8 Traditional-only : 1.
+VARIANT_LAW = ("第三條　主管機關得檢查出入港口之船舶及其貨物，必要時并得暫停其裝卸。\n"
+               "第四條　前條之檢查，應製作紀錄，並於檢查後三日內通知貨物所有人；所有人對檢查結果有異議者，"
+               "得於收受通知後十日內向主管機關申請複查。\n")
+
+
+def test_traditional_law_with_a_variant_character_is_kept():
+    det = ScriptDetector(ScriptConfig())
+    first = VARIANT_LAW.split("\n")[0]
+    assert det.label(det.counts(first)) == "mixed"  # the paragraph alone sits below hant_min: what used to drop the law
+    assert det.detect(VARIANT_LAW)[0] == "hant"
+    assert ScriptFilter(ScriptConfig()).filter(doc(VARIANT_LAW)) is True
+    # real mixing still counts: the same law followed by a Simplified paragraph of its own
+    simplified = opencc.OpenCC("t2s").convert(VARIANT_LAW.split("\n")[1])
+    assert det.detect(VARIANT_LAW + simplified)[0] == "mixed"
 
 
 def test_taiwan_variants_are_not_simplified():

@@ -40,11 +40,19 @@ def test_synth_demo_against_the_real_local_model(tmp_path, demo_job, capsys):
     release = Path(capsys.readouterr().out.strip().splitlines()[-1])
     gen = manifests.load(release).sft.generation
     assert gen["json_mode"] == "json_object_schema" and gen["usage"]["network_requests"] >= gen["requests"] == 12
-    assert set(gen["generated_by_task"]) == {"self_instruct", "paraphrase", "translate", "doc_qa"}  # every task parsed replies
+    # The machinery, not the model's luck: a 270M model's text depends on the CPU llama.cpp was built for and on
+    # thread timing, so whether a given task's replies parse is not asserted here (parse rates: bench/RESULTS.md).
+    # Every task sent its requests, and every request ended either parsed or in failures with a reason.
+    tasks = {"self_instruct", "paraphrase", "translate", "doc_qa"}
+    assert set(gen["requests_by_task"]) == tasks and all(n > 0 for n in gen["requests_by_task"].values())
+    for task in tasks:
+        assert gen["generated_by_task"].get(task, 0) + gen["failures_by_task"].get(task, 0) == gen["requests_by_task"][task]
     assert gen["generated"] + sum(gen["failures"].values()) == gen["requests"]
     assert sum(gen["gates"].values()) + gen["kept"] == gen["generated"]
     assert manifests.verify(release) == [] and (release / "exports/sharegpt.jsonl").exists()
     failures = [json.loads(line) for line in (release / "rejects/failures.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(failures) == sum(gen["failures"].values())
+    assert all(f["reason"] and f["task"] in tasks for f in failures)
     assert all("raw" in f for f in failures if f["reason"] != "llm_error")  # failures keep the model's raw reply
     # the server was stopped: nothing listens on its port any more
     with socket.socket() as s:
