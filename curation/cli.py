@@ -70,7 +70,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
                 print(f"  {p}")
             return EXIT_DATA
         m = manifests.load(args.paths[0])
-        print(f"{args.paths[0]}: ok, {len(m.shards)} shards match ({m.content_hash[:16]}…)")
+        print(f"{args.paths[0]}: ok, {len(m.shards)} shards and {len(m.files)} other files match ({m.content_hash[:16]}…)")
         return EXIT_OK
     if len(args.paths) != 2:
         raise UsageError("manifest diff needs OLD and NEW")
@@ -242,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     tc.set_defaults(func=cmd_train_classifier)
 
     man = sub.add_parser("manifest", help="show, verify or diff release manifests",
-                         description="show PATH: summary of a release; verify PATH: re-hash every shard (exit 1 and a list "
-                                     "of what differs); diff OLD NEW: documents, tokens, sources and filter rates that changed. "
+                         description="show PATH: summary of a release; verify PATH: re-hash every shard and every "
+                                     "other file: index, clusters, stats, rejects, exports (exit 1 and a list of what differs); diff OLD NEW: documents, tokens, sources and filter rates that changed. "
                                      "PATH is a release directory or its manifest.json.")
     man.add_argument("action", choices=["show", "verify", "diff"])
     man.add_argument("paths", nargs="+", metavar="PATH")

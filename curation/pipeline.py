@@ -23,7 +23,7 @@ from curation.shards import ShardWriter, exclusion_writer
 from curation.sources import reader_for
 from curation.stats import write_stats
 from manifests.schema import Manifest, SourceSummary, StepStats
-from manifests.writer import content_hash, describe_input, describe_shard, git_commit, load_tokenizer, now_utc, totals, write_manifest
+from manifests.writer import content_hash, describe_input, describe_shard, git_commit, load_tokenizer, now_utc, seal_release, totals, write_manifest
 
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
     """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
@@ -261,6 +261,7 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
     write_manifest(layout.staging, manifest)
     write_stats(layout.staging, manifest)
     (layout.staging / "stats" / "steps.json").write_text(json.dumps([s.model_dump() for s in steps], ensure_ascii=False, indent=2))
+    seal_release(layout.staging)
     return layout.publish()
 
 

@@ -25,26 +25,29 @@ def load(path: str | Path) -> Manifest:
 
 
 def verify(path: str | Path) -> list[str]:
-    """Re-hash every shard; return a list of problems (empty when the release is intact)."""
+    """Re-hash every shard and every other listed file (dedup index and clusters, stats, rejects, exports);
+    return a list of problems (empty when the release is intact): missing, changed or unlisted files."""
     p = manifest_path(path)
     release = p.parent.resolve()
     manifest = load(p)
     problems = []
     listed = set()
-    for shard in manifest.shards:
-        f = (release / shard.path).resolve()
+    for entry, what in [(s, "shard") for s in manifest.shards] + [(f, "file") for f in manifest.files]:
+        f = (release / entry.path).resolve()
         listed.add(f)
         if release not in f.parents:
-            problems.append(f"{shard.path}: points outside the release")
+            problems.append(f"{entry.path}: points outside the release")
         elif not f.is_file():
-            problems.append(f"{shard.path}: missing")
-        elif f.stat().st_size != shard.bytes:
-            problems.append(f"{shard.path}: size {f.stat().st_size} != {shard.bytes} in manifest")
-        elif sha256_file(f) != shard.sha256:
-            problems.append(f"{shard.path}: sha256 differs from manifest")
-    data_dir = release / "data"
-    if data_dir.is_dir():
-        for f in sorted(data_dir.rglob("*")):
-            if f.is_file() and f.resolve() not in listed:
-                problems.append(f"{f.relative_to(release).as_posix()}: shard not in manifest")
+            problems.append(f"{entry.path}: {what} missing")
+        elif f.stat().st_size != entry.bytes:
+            problems.append(f"{entry.path}: {what} size {f.stat().st_size} != {entry.bytes} in manifest")
+        elif sha256_file(f) != entry.sha256:
+            problems.append(f"{entry.path}: {what} sha256 differs from manifest")
+    # schema 1 manifests listed shards only: for them, only data/ can be checked for unlisted files
+    scope = release if manifest.schema_version >= 2 else release / "data"
+    if scope.is_dir():
+        for f in sorted(scope.rglob("*")):
+            if f.is_file() and f.resolve() not in listed and f.resolve() != p.resolve():
+                rel = f.relative_to(release).as_posix()
+                problems.append(f"{rel}: {'shard' if rel.startswith('data/') else 'file'} not in manifest")
     return problems

@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `files` lists every non-shard file of the release (index, clusters, stats, rejects, exports)
 
 
 class Model(BaseModel):
@@ -33,6 +33,14 @@ class Shard(Model):
         if p.is_absolute() or ".." in p.parts or "\\" in v:
             raise ValueError(f"shard path {v!r} points outside the release")
         return v
+
+
+class ReleaseFile(Model):
+    """A file of the release that is not a shard: dedup index and clusters, stats, rejects, exports."""
+
+    path: str
+    bytes: int
+    sha256: str
 
 
 class TokenizerInfo(Model):
@@ -95,3 +103,4 @@ class Manifest(Model):
     mixture_weights: dict[str, float]
     tokenizer: TokenizerInfo | None = None
     sft: SftInfo | None = None
+    files: list[ReleaseFile] = []  # schema 2: everything else the release holds, so verify covers every byte

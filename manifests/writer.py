@@ -83,6 +83,22 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def seal_release(release_dir: Path) -> Path:
+    """List every file of the finished release that is not a shard or the manifest itself (dedup index and
+    clusters, stats, rejects, exports) with its size and sha256 in `files`, so `verify` covers all of it.
+    Called last, once nothing else will be written into the release."""
+    from manifests.schema import ReleaseFile
+
+    manifest = Manifest.model_validate_json((release_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    shards = {s.path for s in manifest.shards}
+    files = []
+    for f in sorted(release_dir.rglob("*")):
+        rel = f.relative_to(release_dir).as_posix()
+        if f.is_file() and rel not in shards and rel != MANIFEST_NAME:
+            files.append(ReleaseFile(path=rel, bytes=f.stat().st_size, sha256=sha256_file(f)))
+    return write_manifest(release_dir, manifest.model_copy(update={"files": files}))
+
+
 def write_manifest(release_dir: Path, manifest: Manifest) -> Path:
     path = release_dir / MANIFEST_NAME
     tmp = path.with_suffix(".json.tmp")

@@ -67,7 +67,7 @@ def export(records: list[dict], folder: Path) -> None:
 
 
 def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
-    from manifests.writer import write_sft_release
+    from manifests.writer import seal_release, write_sft_release
     from synth.local_server import LocalLLMServer
 
     version = resolve_version(job.output_dir, job.name, job.version)
@@ -129,6 +129,7 @@ def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
     write_sft_release(kept, staging, job.name, version, job.as_dict(), job.validation_fraction, generation)
     if job.export:
         export(kept, staging / "exports")
+    seal_release(staging)
     path = layout.publish()
     print(json.dumps({"requests": len(work), "network_requests": usage.requests, "cached": usage.cached, "kept": len(kept),
                       "failures": len(failures), "gates": dict(gate_counts)}, ensure_ascii=False), flush=True)
