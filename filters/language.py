@@ -10,6 +10,7 @@ from datatrove.data import Document
 
 from curation.config import LanguageConfig
 from filters.base import CurationFilter, annotations
+from filters.patterns import URL
 
 
 def default_model_path() -> Path:
@@ -23,7 +24,6 @@ def default_model_path() -> Path:
     return path
 
 
-URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 KANA_HANGUL = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff]")
 # a word of an alphabetic script (Latin, Cyrillic, ...) weighs as much as one Han character: "Shai

@@ -15,12 +15,12 @@ from datatrove.data import Document
 
 from curation.config import QualityConfig
 from filters.base import CurationFilter, annotations
+from filters.patterns import URL
 
 SENTENCE_ENDS = tuple("。！？!?.…；;：:」』”）)》>")
 # Forum posts (PTT) and chat break lines where prose would put a comma or full stop; a line with a few Han
 # characters and a grammatical particle reads as a clause, while menu items and tag lists (關於我們, 熱門商品) have none
 CLAUSE_PARTICLES = frozenset("的了是嗎吧啊呢就也都很在有不這那說到把被跟得著過還沒")
-URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S+", re.IGNORECASE)
 # a separator line (=====) or a run of ？？？？ is one piece of decoration, not dozens of symbols; box drawing
 # (─│┼) is the border of a table (a law's staffing table), not text at all
 SYMBOL_RUN = re.compile(r"([^\w\s])\1{2,}")

@@ -10,11 +10,12 @@ from datatrove.data import Document
 from curation.config import SpamConfig
 from filters.base import CurationFilter, annotations
 from filters.lexicon import Lexicon
+from filters.patterns import URL
 
 DATA = Path(__file__).parent / "data"
 # Contact handles: ways to reach the advertiser (LINE/WeChat/QQ/Telegram IDs and add-friend links, 加賴, phone
 # numbers, QR bait). Plain links are not contacts: forum posts link pictures and videos (imgur, twimg, youtu.be)
-# far more often than ads do, so links count only next to lexicon terms (LINKS below) and link-heavy documents
+# far more often than ads do, so links count only next to lexicon terms (filters.patterns.URL) and link-heavy documents
 # are the quality step's `link_heavy`.
 CONTACT = re.compile(
     # the lookahead lists every alternative's first character, so the engine skips other positions at once
@@ -28,7 +29,6 @@ CONTACT = re.compile(
     r"|(?:掃|扫)(?:碼|码)|QR\s*code)",
     re.IGNORECASE,
 )
-LINKS = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
 STUFFED_LINE = re.compile(r"^(?:[^|｜、,，/#。！？!?]{1,10}[|｜、,，/#]\s*){9,}[^|｜、,，/#。！？!?]{1,10}$")
@@ -54,7 +54,7 @@ class SpamFilter(CurationFilter):
         lexicon_score, categories = self.lexicon.score(text, distinct=True)
         per_1k = 1000 / max(len(text), 200)  # texts under 200 characters count as 200
         contacts = len(CONTACT.findall(text))
-        links = len(LINKS.findall(text))
+        links = len(URL.findall(text))
         contact_density = contacts * per_1k
         stuffed = sum(bool(STUFFED_LINE.match(line.strip())) for line in text.split("\n") if len(line) < 400)
         out = {f"spam_{c}": float(n) for c, n in categories.items()}
