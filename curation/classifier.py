@@ -1,4 +1,9 @@
-"""`curate train-classifier`: a fastText supervised classifier (toxicity, spam, ...) from labeled JSONL."""
+"""`curate train-classifier RECIPE.yaml`: a fastText classifier (spam, toxicity, ...) built from a committed recipe.
+
+A recipe names the labeled JSONL sets, which rows of each are train / dev / test, the fastText hyperparameters and the
+seed; training is single-threaded and seeded, so the same recipe over the same files gives the same model bytes.
+The threshold is chosen on the dev rows only; test rows are scored for the model card's numbers and never trained on.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,109 @@ import hashlib
 import random
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from curation.errors import CurateError
-from filters.toxicity import classifier_tokens
+from filters.textclassifier import FEATURES_VERSION, ModelCard, features
 
 
-def load_labeled(path: Path, text_field: str, label_field: str) -> list[tuple[str, str]]:
-    rows = []
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HashSplit(Strict):
+    """A fixed split for a set that ships without one: each row goes by a seeded hash of its text (shares of the
+    rest go to test)."""
+
+    seed: int = 13
+    train: float = Field(default=0.7, gt=0, lt=1)
+    dev: float = Field(default=0.1, ge=0, lt=1)
+
+
+class LabeledSet(Strict):
+    """One JSONL file: `part` when the file is itself a split, or `split` to cut it by hash. `label` forces every row
+    to one label (e.g. clean text as negatives). `parts` picks which parts of a hashed split to use."""
+
+    path: str
+    name: str | None = None
+    part: Literal["train", "dev", "test"] | None = None
+    split: HashSplit | None = None
+    parts: list[Literal["train", "dev", "test"]] = ["train", "dev", "test"]
+    label: int | str | None = None
+    max_rows: int | None = Field(default=None, gt=0)
+
+    def display(self) -> str:
+        return self.name or self.path
+
+
+class FastTextParams(Strict):
+    epoch: int = 5
+    lr: float = 0.1
+    wordNgrams: int = 2
+    dim: int = 50
+    minCount: int = 1
+    minn: int = 0
+    maxn: int = 0
+    bucket: int = 500_000
+    loss: Literal["softmax", "ova", "hs"] = "softmax"
+
+
+class ThresholdRule(Strict):
+    """How the threshold is chosen on the dev rows: the F1-best one, or the lowest whose precision reaches `value`;
+    with `max_clean_flagged`, only among thresholds that flag at most that share of the recipe's `clean` documents.
+    Labeled sets are half positive; a corpus is not, and a threshold tuned on them alone drops clean articles."""
+
+    rule: Literal["max_f1", "min_precision"] = "max_f1"
+    value: float = Field(default=0.95, gt=0, le=1)
+    max_clean_flagged: float | None = Field(default=None, ge=0, le=1)
+
+
+class Recipe(Strict):
+    name: str
+    positive_label: str = "positive"
+    negative_label: str = "negative"
+    positive_values: list[int | str] = [1]  # values of `label_field` that mean positive
+    text_field: str = "text"
+    label_field: str = "label"
+    license: str = ""  # of the trained model, from the sets' licenses
+    seed: int = 0
+    sets: list[LabeledSet]
+    evaluate: list[LabeledSet] = []  # test data for the card's numbers; also scored as an OpenCC s2twp copy
+    clean: list[LabeledSet] = []  # unlabeled clean documents (every row counts as negative) for `max_clean_flagged`
+    fasttext: FastTextParams = FastTextParams()
+    quantize: bool = True
+    quantize_cutoff: int = 100_000
+    threshold: ThresholdRule = ThresholdRule()
+    chunk_chars: int = Field(default=300, gt=0)
+
+
+def load_recipe(path: Path) -> Recipe:
+    try:
+        return Recipe.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise CurateError(f"{path}: recipe not found") from None
+    except (yaml.YAMLError, ValidationError) as e:
+        raise CurateError(f"{path}: invalid recipe: {e}") from None
+
+
+def _hash_part(text: str, split: HashSplit) -> str:
+    h = int(hashlib.sha256(f"{split.seed}:{text}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "train" if h < split.train else "dev" if h < split.train + split.dev else "test"
+
+
+def read_set(s: LabeledSet, recipe: Recipe, data_root: Path) -> dict[str, list[tuple[str, bool]]]:
+    """Rows of one set by part: (text, is_positive). A malformed row stops training with file, line and field:
+    a model trained on silently fewer rows than its recipe says cannot be rebuilt bit for bit."""
+    path = (data_root / s.path) if not Path(s.path).is_absolute() else Path(s.path)
+    if not path.is_file():
+        raise CurateError(f"{path}: labeled set not found (recipe set {s.display()!r}; data root {data_root})")
+    positives = {str(v) for v in recipe.positive_values}
+    out: dict[str, list[tuple[str, bool]]] = {"train": [], "dev": [], "test": []}
+    n_rows = 0
     for n, line in enumerate(path.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
@@ -22,50 +121,109 @@ def load_labeled(path: Path, text_field: str, label_field: str) -> list[tuple[st
             rec = orjson.loads(line)
         except orjson.JSONDecodeError as e:
             raise CurateError(f"{path}:{n}: malformed JSON: {e}") from None
-        text, label = rec.get(text_field), rec.get(label_field)
-        if not isinstance(text, str) or label in (None, ""):
-            raise CurateError(f"{path}:{n}: needs a string {text_field!r} and a {label_field!r}")
-        rows.append((text, str(label).replace(" ", "_")))
-    if len({label for _, label in rows}) < 2:
-        raise CurateError(f"{path}: needs at least two labels, found {sorted({label for _, label in rows})}")
-    return rows
+        text = rec.get(recipe.text_field) if isinstance(rec, dict) else None
+        label = s.label if s.label is not None else (rec.get(recipe.label_field) if isinstance(rec, dict) else None)
+        if not isinstance(text, str):
+            raise CurateError(f"{path}:{n}: field {recipe.text_field!r} must be a string")
+        if label is None or label == "":
+            raise CurateError(f"{path}:{n}: field {recipe.label_field!r} is missing")
+        part = s.part or (_hash_part(text, s.split) if s.split else "train")
+        if part in s.parts:
+            out[part].append((text, str(label) in positives))
+        n_rows += 1
+        if s.max_rows and n_rows >= s.max_rows:
+            break
+    return out
 
 
-def split(rows: list[tuple[str, str]], holdout: float, seed: int) -> tuple[list, list]:
-    """Deterministic held-out split by hash of the text, so the same file always splits the same way."""
-    train, test = [], []
-    for row in rows:
-        h = int(hashlib.sha256(f"{seed}:{row[0]}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (test if h < holdout else train).append(row)
-    return train, test
-
-
-def train(path: Path, output: Path, text_field: str = "text", label_field: str = "label", positive: str = "toxic",
-          holdout: float = 0.2, seed: int = 0, epochs: int = 25) -> dict:
-    """Train, evaluate on the held-out split, save; returns precision/recall/F1 of `positive` and counts."""
-    import fasttext
-
-    rows = load_labeled(path, text_field, label_field)
-    train_rows, test_rows = split(rows, holdout, seed)
-    if not train_rows or not test_rows:
-        raise CurateError(f"{path}: too few records for a {holdout:.0%} held-out split ({len(rows)} records)")
-    random.Random(seed).shuffle(train_rows)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as f:
-        for text, label in train_rows:
-            f.write(f"__label__{label} {classifier_tokens(text)}\n")
-        train_file = f.name
-    model = fasttext.train_supervised(input=train_file, epoch=epochs, wordNgrams=2, minCount=1, lr=0.5, seed=seed, thread=1,
-                                      verbose=0)
-    Path(train_file).unlink()
-    tp = fp = fn = 0
-    for text, label in test_rows:
-        pred = model.predict(classifier_tokens(text))[0][0].removeprefix("__label__")
-        tp += pred == positive and label == positive
-        fp += pred == positive and label != positive
-        fn += pred != positive and label == positive
+def prf(gold: list[bool], pred: list[bool]) -> dict[str, float]:
+    tp = sum(g and p for g, p in zip(gold, pred))
+    fp = sum(p and not g for g, p in zip(gold, pred))
+    fn = sum(g and not p for g, p in zip(gold, pred))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    output.parent.mkdir(parents=True, exist_ok=True)
-    model.save_model(str(output))
-    return {"train": len(train_rows), "test": len(test_rows), "positive": positive, "precision": precision, "recall": recall, "f1": f1}
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "rows": len(gold),
+            "positives": sum(gold)}
+
+
+def choose_threshold(gold: list[bool], probs: list[float], rule: ThresholdRule, clean_probs: list[float] = ()) -> float:
+    candidates = [round(0.05 * i, 2) for i in range(1, 20)]
+    if rule.max_clean_flagged is not None and clean_probs:
+        candidates = [t for t in candidates if sum(p >= t for p in clean_probs) / len(clean_probs) <= rule.max_clean_flagged]
+        candidates = candidates or [0.95]
+    if rule.rule == "min_precision":
+        ok = [t for t in candidates if prf(gold, [p >= t for p in probs])["precision"] >= rule.value]
+        return min(ok) if ok else candidates[-1]
+    return max(candidates, key=lambda t: (prf(gold, [p >= t for p in probs])["f1"], -t))
+
+
+def train(recipe: Recipe, data_root: Path, output_dir: Path, recipe_path: str = "") -> ModelCard:
+    """Train, choose the threshold on dev, quantize, evaluate, write `<name>.ftz` and `<name>.json` to output_dir."""
+    import fasttext
+
+    from filters.textclassifier import TextClassifier
+
+    parts: dict[str, list[tuple[str, bool]]] = {"train": [], "dev": [], "test": []}
+    counts = []
+    for s in recipe.sets:
+        got = read_set(s, recipe, data_root)
+        for part in ("train", "dev"):
+            parts[part] += got[part]
+        counts.append({"set": s.display(), "train": len(got["train"]), "dev": len(got["dev"]),
+                       "positives": sum(p for _, p in got["train"] + got["dev"])})
+    if not parts["train"] or not any(p for _, p in parts["train"]) or all(p for _, p in parts["train"]):
+        raise CurateError(f"recipe {recipe.name!r}: training rows need both labels ({len(parts['train'])} rows)")
+    if not parts["dev"]:
+        raise CurateError(f"recipe {recipe.name!r}: no dev rows to choose the threshold on; give a set `part: dev` or a `split`")
+    rows = parts["train"][:]
+    random.Random(recipe.seed).shuffle(rows)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        train_file = Path(tmp) / "train.txt"
+        with open(train_file, "w", encoding="utf-8") as f:
+            for text, positive in rows:
+                label = recipe.positive_label if positive else recipe.negative_label
+                f.write(f"__label__{label} {features(text)}\n")
+        try:
+            model = fasttext.train_supervised(input=str(train_file), seed=recipe.seed, thread=1, verbose=0,
+                                              **recipe.fasttext.model_dump())
+        except RuntimeError as e:  # fastText diverges ("Encountered NaN") when lr is too high for the data
+            raise CurateError(f"recipe {recipe.name!r}: fastText training failed ({e}); lower fasttext.lr "
+                              f"(now {recipe.fasttext.lr})") from None
+        if recipe.quantize:
+            model.quantize(input=str(train_file), qnorm=True, retrain=False, cutoff=recipe.quantize_cutoff)
+    model_file = f"{recipe.name}.ftz" if recipe.quantize else f"{recipe.name}.bin"
+    model.save_model(str(output_dir / model_file))
+    card = ModelCard(name=recipe.name, model_file=model_file, positive_label=recipe.positive_label, threshold=0.5,
+                     features=FEATURES_VERSION, chunk_chars=recipe.chunk_chars, trained_on=counts, license=recipe.license,
+                     recipe=recipe_path, sha256=hashlib.sha256((output_dir / model_file).read_bytes()).hexdigest())
+    card_path = output_dir / f"{recipe.name}.json"
+    card.dump(card_path)
+    clf = TextClassifier(card_path)
+    dev_probs = [clf.probability(t) for t, _ in parts["dev"]]
+    clean = [t for s in recipe.clean for rows in read_set(s.model_copy(update={"label": 0}), recipe, data_root).values()
+             for t, _ in rows]
+    clean_probs = [clf.probability(t) for t in clean]
+    card.threshold = choose_threshold([p for _, p in parts["dev"]], dev_probs, recipe.threshold, clean_probs)
+    card.metrics = {"dev": prf([p for _, p in parts["dev"]], [x >= card.threshold for x in dev_probs])}
+    if clean:
+        card.metrics["clean flagged (threshold choice)"] = {
+            "documents": len(clean), "flagged": round(sum(p >= card.threshold for p in clean_probs) / len(clean), 4)}
+    card.metrics.update(evaluate(clf, recipe, data_root, card.threshold))
+    card.dump(card_path)
+    return card
+
+
+def evaluate(clf, recipe: Recipe, data_root: Path, threshold: float) -> dict[str, dict]:
+    """Precision/recall/F1 at `threshold` on each `evaluate` set, and on its OpenCC s2twp (Taiwan) copy."""
+    import opencc
+
+    s2twp = opencc.OpenCC("s2twp")
+    out = {}
+    for s in recipe.evaluate:
+        rows = [r for part in read_set(s, recipe, data_root).values() for r in part]
+        gold = [p for _, p in rows]
+        out[s.display()] = prf(gold, [clf.probability(t) >= threshold for t, _ in rows])
+        out[s.display() + " (s2twp)"] = prf(gold, [clf.probability(s2twp.convert(t)) >= threshold for t, _ in rows])
+    return out

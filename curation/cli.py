@@ -140,16 +140,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
-    from curation.classifier import train
+    from curation.classifier import load_recipe, train
 
-    if not Path(args.labeled).is_file():
-        raise UsageError(f"{args.labeled}: file not found")
-    r = train(Path(args.labeled), Path(args.output), args.text_field, args.label_field, args.positive, args.holdout, args.seed,
-              args.epochs)
-    print(f"trained on {r['train']} records, held out {r['test']}: {r['positive']} precision {r['precision']:.3f} "
-          f"recall {r['recall']:.3f} F1 {r['f1']:.3f} -> {args.output}")
+    data_root = Path(args.data_root or os.environ.get("TWCURATE_REAL_DATA") or "../shared/data/real")
+    card = train(load_recipe(Path(args.recipe)), data_root, Path(args.output), recipe_path=args.recipe)
+    print(f"{card.name}: {card.model_file} (sha256 {card.sha256[:12]}), threshold {card.threshold} chosen on dev")
+    for name, m in card.metrics.items():
+        if "precision" in m:
+            print(f"  {name}: precision {m['precision']:.3f} recall {m['recall']:.3f} F1 {m['f1']:.3f} ({m['rows']} rows)")
+        else:
+            print(f"  {name}: {m}")
+    print(f"-> {Path(args.output) / (card.name + '.json')} (use it as steps.spam.model_path or steps.toxicity.model_path)")
     return EXIT_OK
 
 
@@ -227,18 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", required=True, help="HTML file to write")
     rep.set_defaults(func=cmd_report)
 
-    tc = sub.add_parser("train-classifier", help="train a fastText text classifier (toxicity, spam) from labeled JSONL",
-                        description="Train a fastText supervised model on LABELED (JSONL with text and label fields), report "
-                                    "precision/recall/F1 of the positive label on a deterministic held-out split, save it to -o. "
-                                    "Use it with steps.toxicity.model_path.")
-    tc.add_argument("labeled")
-    tc.add_argument("-o", "--output", required=True)
-    tc.add_argument("--text-field", default="text")
-    tc.add_argument("--label-field", default="label")
-    tc.add_argument("--positive", default="toxic", help="label whose precision/recall is reported (default toxic)")
-    tc.add_argument("--holdout", type=float, default=0.2)
-    tc.add_argument("--seed", type=int, default=0)
-    tc.add_argument("--epochs", type=int, default=25)
+    tc = sub.add_parser("train-classifier", help="train a fastText classifier (spam, toxicity) from a recipe",
+                        description="Train the fastText classifier a RECIPE (YAML) describes: labeled JSONL sets and their "
+                                    "train/dev/test parts, hyperparameters, seed, threshold rule. Writes NAME.bin (or .ftz) "
+                                    "and its model card NAME.json to -o, with precision/recall/F1 on the recipe's test sets. "
+                                    "The shipped models' recipes are filters/models/*.recipe.yaml.")
+    tc.add_argument("recipe")
+    tc.add_argument("-o", "--output", required=True, help="directory for the model and its card")
+    tc.add_argument("--data-root", help="where the recipe's relative set paths start "
+                                        "(default $TWCURATE_REAL_DATA, else ../shared/data/real)")
     tc.set_defaults(func=cmd_train_classifier)
 
     man = sub.add_parser("manifest", help="show, verify or diff release manifests",

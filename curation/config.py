@@ -116,17 +116,27 @@ class QualityConfig(Strict):
 class SpamConfig(Strict):
     enabled: bool = True
     lexicon: str | None = None  # extra TSV (term, category, weight) besides filters/data/spam_lexicon.tsv
-    threshold: float = Field(default=3.0, gt=0)  # spam_score at or above: spam
+    threshold: float = Field(default=3.0, gt=0)  # rule score (lexicon + contacts + stuffing) at or above: spam
     max_contact_per_1k: float = Field(default=4.0, gt=0)  # contact handles per 1,000 characters counted in full above this
+    classifier: bool = True  # the fastText spam/ad classifier: the shipped filters/models/spam.json, or model_path
+    model_path: str | None = None  # a model card (.json) from `curate train-classifier`; null: the shipped model
+    classifier_threshold: float | None = Field(default=None, gt=0, le=1)  # null: the card's, chosen on dev data
+    # the classifier alone drops at this probability; between classifier_threshold and this it needs a lexicon term
+    classifier_alone: float = Field(default=0.9, gt=0, le=1)
 
 
 class ToxicityConfig(Strict):
     enabled: bool = True
     lexicon: str | None = None  # extra TSV besides filters/data/toxicity_lexicon.tsv
-    model_path: str | None = None  # a fastText classifier from `curate train-classifier` (labels toxic / clean)
-    positive_label: str = "toxic"
-    threshold: float = Field(default=0.5, gt=0, le=1)
-    lexicon_hits_per_1k: float = Field(default=2.0, gt=0)  # lexicon hits per 1,000 characters that make a document toxic
+    classifier: bool = True  # the fastText toxicity classifier: the shipped filters/models/toxicity.json, or model_path
+    model_path: str | None = None  # a model card (.json) from `curate train-classifier`; null: the shipped model
+    threshold: float | None = Field(default=None, gt=0, le=1)  # classifier probability; null: the card's, chosen on dev
+    # the classifier alone drops at this probability; between threshold and this it needs a lexicon hit: on real forum
+    # and LINE text the COLD-trained model flags political rants and rumours that hold no insult (bench/RESULTS.md)
+    classifier_alone: float = Field(default=0.99, gt=0, le=1)
+    # weighted lexicon hits per 1,000 characters (texts under 200 characters count as 200) that drop a document on their
+    # own: a run of slurs and insults, not one 白痴 in a forum post (the classifier judges those)
+    lexicon_hits_per_1k: float = Field(default=10.0, gt=0)
 
 
 class StepsConfig(Strict):

@@ -43,7 +43,8 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
         ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=path(s.language.model_path), **kw)),
         ("script", s.script, lambda kw: ScriptFilter(s.script, **kw)),
         ("quality", s.quality, lambda kw: QualityFilter(s.quality, **kw)),
-        ("spam", s.spam, lambda kw: SpamFilter(s.spam, lexicon_path=path(s.spam.lexicon), **kw)),
+        ("spam", s.spam, lambda kw: SpamFilter(s.spam, lexicon_path=path(s.spam.lexicon),
+                                                   model_path=path(s.spam.model_path), **kw)),
         ("toxicity", s.toxicity, lambda kw: ToxicityFilter(s.toxicity, lexicon_path=path(s.toxicity.lexicon),
                                                            model_path=path(s.toxicity.model_path), **kw)),
     ]

@@ -11,6 +11,7 @@ from curation.config import SpamConfig
 from filters.base import CurationFilter, annotations
 from filters.lexicon import Lexicon
 from filters.patterns import URL
+from filters.textclassifier import load_classifier
 
 DATA = Path(__file__).parent / "data"
 # Contact handles: ways to reach the advertiser (LINE/WeChat/QQ/Telegram IDs and add-friend links, 加賴, phone
@@ -35,20 +36,25 @@ STUFFED_LINE = re.compile(r"^(?:[^|｜、,，/#。！？!?]{1,10}[|｜、,，/#]
 
 
 class SpamFilter(CurationFilter):
-    """Scores each document: lexicon weights (filters/data/spam_lexicon.tsv and `lexicon`) + contact handles
+    """Two layers. Rules (high precision, and the explanation in `spam_signals`): lexicon weights (filters/data/spam_lexicon.tsv and `lexicon`) + contact handles
     (IDs, add-friend links, phone numbers; not plain links) beyond `max_contact_per_1k` per 1,000 characters,
     one more point when a contact or link sits beside lexicon terms + keyword-stuffed lines; at `threshold` or above the
     document is spam and dropped with the reason of its strongest signal (`spam_gambling`, `spam_loan`,
-    `spam_sex`, `spam_scam`, `spam_contact`, `keyword_stuffing`). Annotates `spam`, `spam_score`, `spam_signals`.
+    `spam_sex`, `spam_scam`, `spam_contact`, `keyword_stuffing`). Classifier: the fastText model (shipped
+    filters/models/spam.json, trained on QQ group ads, or `model_path`) catches ads the rules score too low; it drops a
+    document the rules kept, as `spam_classifier`, at `classifier_alone` (0.9) on its own, or at the card's threshold
+    (or `classifier_threshold`) when the rules saw any signal (a term, a contact beside one). Annotates `spam`, `spam_score`, `spam_signals`, `spam_probability`.
     Each lexicon term counts once: ads list many distinct terms and contact bait, while a news report about a
     gambling ring repeats a few general words (娛樂城, 博弈), which carry low weights."""
 
     name = "spam"
 
-    def __init__(self, config: SpamConfig, lexicon_path: Path | None = None, **kwargs):
+    def __init__(self, config: SpamConfig, lexicon_path: Path | None = None, model_path: Path | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.lexicon = Lexicon(DATA / "spam_lexicon.tsv", *([lexicon_path] if lexicon_path else []))
+        self.classifier = load_classifier("spam", config.classifier, model_path)
+        self.classifier_threshold = config.classifier_threshold or (self.classifier.card.threshold if self.classifier else 1.0)
 
     def signals(self, text: str) -> dict[str, float]:
         lexicon_score, categories = self.lexicon.score(text, distinct=True)
@@ -71,7 +77,13 @@ class SpamFilter(CurationFilter):
         ann["spam_score"] = round(score, 3)
         ann["spam"] = score >= self.config.threshold
         ann["spam_signals"] = {k: v for k, v in sig.items() if v}
+        prob = self.classifier.probability(doc.text) if self.classifier else None
+        if prob is not None:
+            ann["spam_probability"] = round(prob, 4)
         if not ann["spam"]:
+            if prob is not None and (prob >= self.config.classifier_alone or (prob >= self.classifier_threshold and score > 0)):
+                ann["spam"] = True
+                return False, "spam_classifier"
             return True
         categories = {k: v for k, v in sig.items() if k.startswith("spam_")}
         if sig["keyword_stuffing"] >= max(sig["lexicon"], sig["contact"]):

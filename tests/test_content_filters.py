@@ -87,43 +87,11 @@ def test_news_about_gambling_and_clean_text_are_not_spam(text):
 def test_toxicity_lexicon_in_both_scripts():
     for text in ("幹你娘咧，這什麼爛東西，白痴才會買", "操你妈的，王八蛋，滚蛋"):
         d = doc(text)
-        assert ToxicityFilter(ToxicityConfig()).filter(d) == (False, "toxic_lexicon")
+        assert ToxicityFilter(ToxicityConfig(classifier=False, lexicon_hits_per_1k=2)).filter(d) == (False, "toxic_lexicon")
         assert d.metadata["annotations"]["toxic"] is True
     for text in (LAW_TEXT, QUOTE, *NEWS):
         d = doc(text)
         assert ToxicityFilter(ToxicityConfig()).filter(d) is True and d.metadata["annotations"]["toxic"] is False
-
-
-def test_classifier_training_round_trip(tmp_path, capsys):
-    """Hand-made labeled set (no labeled Chinese toxicity corpus is available here): insults built from the
-    lexicon's words in sentence frames vs. clean sentences from the bundled samples."""
-    import random
-
-    rng = random.Random(0)
-    insults = ["白痴", "智障", "腦殘", "王八蛋", "廢物", "人渣", "賤人", "去死"]
-    frames = ["你這個{}，閉嘴啦", "{}才會這樣想，{}", "真是{}一個，{}", "滾開，{}，{}"]
-    clean = [s for t in NEWS for s in t.replace("。", "。\n").split("\n") if len(s) > 12]
-    rows = [{"text": rng.choice(frames).format(rng.choice(insults), rng.choice(insults)), "label": "toxic"} for _ in range(150)]
-    rows += [{"text": s, "label": "clean"} for s in clean[:150]]
-    labeled = tmp_path / "labeled.jsonl"
-    labeled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    model = tmp_path / "tox.bin"
-    assert main(["train-classifier", str(labeled), "-o", str(model), "--epochs", "20"]) == 0
-    out = capsys.readouterr().out
-    precision = float(out.split("precision ")[1].split()[0])
-    recall = float(out.split("recall ")[1].split()[0])
-    assert precision > 0.9 and recall > 0.9 and model.stat().st_size > 1000
-    f = ToxicityFilter(ToxicityConfig(model_path=str(model), lexicon_hits_per_1k=1000), model_path=model)
-    d = doc("你這個人渣，真是廢物一個")
-    assert f.filter(d) == (False, "toxic_classifier") and d.metadata["annotations"]["toxicity_score"] > 0.5
-    assert f.filter(doc(clean[-1])) is True
-
-
-def test_train_classifier_rejects_bad_input(tmp_path, capsys):
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"text": "a", "label": "x"}\n{"text": 1}\n')
-    assert main(["train-classifier", str(bad), "-o", str(tmp_path / "m.bin")]) == 1
-    assert "bad.jsonl:2" in capsys.readouterr().err
 
 
 # -- PII ---------------------------------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""Spam and toxicity on real labeled Chinese sets: lexicon alone, classifier alone, and the step as configured
+(combined), on each test split and on its OpenCC s2twp copy; share of clean zh-TW documents flagged; µs/document.
+
+    python bench/eval_classifiers.py [--data-root ../shared/data/real]   (or $TWCURATE_REAL_DATA)
+
+Test splits: cold/test, toxicn/test, and the seeded 20% test parts of swsr, qq_group_ads and sms written in the recipes
+(filters/models/*.recipe.yaml). Prints a markdown table; sets absent here are skipped and named."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import opencc
+import orjson
+from datatrove.data import Document
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from curation.classifier import LabeledSet, load_recipe, prf, read_set  # noqa: E402
+from curation.config import SpamConfig, ToxicityConfig  # noqa: E402
+from filters.spam import SpamFilter  # noqa: E402
+from filters.toxicity import ToxicityFilter  # noqa: E402
+
+MODELS = Path(__file__).resolve().parents[1] / "filters" / "models"
+SPLIT = {"seed": 13, "train": 0.7, "dev": 0.1}
+TESTS = {
+    "toxicity": [("cold/test", {"path": "cold/test.jsonl", "part": "test"}),
+                 ("toxicn/test", {"path": "toxicn/test.jsonl", "part": "test"}),
+                 ("swsr/test 20%", {"path": "swsr/all.jsonl", "split": SPLIT, "parts": ["test"]})],
+    "spam": [("sms/test 20%", {"path": "sms_spam_80w_subset/all.jsonl", "split": SPLIT, "parts": ["test"]}),
+             ("qq_group_ads/test 20%", {"path": "qq_group_ads/all.jsonl", "split": SPLIT, "parts": ["test"]}),
+             ("game_chat_ads/dev", {"path": "game_chat_ads/dev.jsonl", "part": "test", "max_rows": 5000})],
+}
+CLEAN = [("wiki", "drcd_wiki_zh_tw/drcd_articles.jsonl"), ("news", "tw_news/news_articles.jsonl"),
+         ("ptt_news", "tw_news/ptt_news_reposts.jsonl")]
+
+
+def judge(kind: str, text: str) -> tuple[bool, bool, bool]:
+    """(lexicon alone, classifier alone, step as configured) for one text."""
+    d = Document(text=text, id="x")
+    if kind == "toxicity":
+        step = STEPS["toxicity"]
+        combined = step.filter(d) is not True
+        a = d.metadata["annotations"]
+        weight, _ = step.lexicon.score(text)
+        lexicon = weight * 1000 / max(len(text), 200) >= step.config.lexicon_hits_per_1k
+        return lexicon, a["toxicity_score"] >= step.threshold, combined
+    step = STEPS["spam"]
+    combined = step.filter(d) is not True
+    a = d.metadata["annotations"]
+    return a["spam_score"] >= step.config.threshold, a.get("spam_probability", 0) >= step.classifier_threshold, combined
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-root", default=os.environ.get("TWCURATE_REAL_DATA", "../shared/data/real"))
+    root = Path(ap.parse_args().data_root)
+    s2twp = opencc.OpenCC("s2twp")
+    print("| model | set | rows | layer | precision | recall | F1 | F1 on s2twp copy |\n|---|---|---|---|---|---|---|---|")
+    for kind, sets in TESTS.items():
+        recipe = load_recipe(MODELS / f"{kind}.recipe.yaml")
+        for name, spec in sets:
+            try:
+                rows = [r for part in read_set(LabeledSet(**spec), recipe, root).values() for r in part]
+            except Exception as e:  # noqa: BLE001 - an absent set is reported, not fatal
+                print(f"| {kind} | {name} | skipped: {e} |")
+                continue
+            gold = [g for _, g in rows]
+            orig = [judge(kind, t) for t, _ in rows]
+            tw = [judge(kind, s2twp.convert(t)) for t, _ in rows]
+            for i, layer in enumerate(("lexicon", "classifier", "combined (step)")):
+                m, m2 = prf(gold, [o[i] for o in orig]), prf(gold, [o[i] for o in tw])
+                print(f"| {kind} | {name} | {len(rows)} | {layer} | {m['precision']:.3f} | {m['recall']:.3f} | "
+                      f"{m['f1']:.3f} | {m2['f1']:.3f} |")
+    print("\n| clean set | documents | toxicity step flags | spam step flags | classifier µs/doc (tox, spam) |\n|---|---|---|---|---|")
+    for name, rel in CLEAN:
+        path = root / rel
+        if not path.is_file():
+            print(f"| {name} | absent |")
+            continue
+        texts = [orjson.loads(line)["text"] for line in path.read_bytes().splitlines() if line.strip()]
+        flags, cost = {}, {}
+        for kind in ("toxicity", "spam"):
+            t0 = time.perf_counter()
+            flags[kind] = sum(judge(kind, t)[2] for t in texts)
+            clf = STEPS[kind].classifier
+            t1 = time.perf_counter()
+            for t in texts:
+                clf.probability(t)
+            cost[kind] = (time.perf_counter() - t1) / len(texts) * 1e6
+        print(f"| {name} | {len(texts)} | {flags['toxicity']} ({flags['toxicity'] / len(texts):.2%}) | "
+              f"{flags['spam']} ({flags['spam'] / len(texts):.2%}) | {cost['toxicity']:.0f}, {cost['spam']:.0f} |")
+    return 0
+
+
+STEPS = {"toxicity": ToxicityFilter(ToxicityConfig()), "spam": SpamFilter(SpamConfig())}
+
+if __name__ == "__main__":
+    sys.exit(main())

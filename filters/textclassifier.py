@@ -1,0 +1,161 @@
+"""fastText text classifiers for the spam and toxicity steps: the features both training and scoring use, and the
+model card that travels with each model (threshold, labels, what it was trained on)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import orjson
+
+MODELS = Path(__file__).parent / "models"
+FEATURES_VERSION = "cjk-char+t2s+num/1"
+
+CJK = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
+# A run of digits, or of x standing for digits (the SMS spam set replaced every digit of its spam rows with x; a model
+# that learns "contains x" learns the data set, not spam). Both become one length-bucketed number token. An x inside a
+# Latin word (box, vx) is a letter and stays.
+NUMBER = re.compile(r"(?<![A-Za-z0-9])(?:[0-9０-９]|[xX](?![a-wyzA-WYZ]))+(?:[.,:/-][0-9xX]+)*")
+
+
+@lru_cache(maxsize=1)
+def traditional_to_simplified() -> dict[int, str]:
+    """Character-level OpenCC t2s table. Folding every Han character to one script makes a zh-TW document score like
+    the Simplified text the labeled sets hold; character level (not phrases) keeps it a cheap `str.translate`."""
+    import opencc
+
+    chars = [chr(c) for c in range(0x3400, 0xA000)] + [chr(c) for c in range(0xF900, 0xFB00)]
+    folded = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
+    return {ord(a): b for a, b in zip(chars, folded) if len(b) == 1 and a != b}
+
+
+def _number_token(m: re.Match) -> str:
+    n = sum(ch.isalnum() for ch in m.group())
+    return f" <num{1 if n == 1 else 2 if n == 2 else 4 if n <= 4 else 8 if n <= 8 else 16}> "
+
+
+def features(text: str) -> str:
+    """One line of fastText input: Han folded to Simplified, lower-cased, numbers as `<numN>` (N = length bucket),
+    every Han character a token of its own, so fastText's word n-grams act as character n-grams."""
+    text = text.translate(traditional_to_simplified()).lower()
+    text = NUMBER.sub(_number_token, text)
+    return " ".join(CJK.sub(r" \1 ", text).split())
+
+
+def chunks(text: str, size: int) -> list[str]:
+    """Paragraph-aligned pieces of about `size` characters. The labeled sets are comments and messages; a long
+    document is scored piece by piece so a 5,000-character article is judged on text shaped like the training data."""
+    out, cur = [], ""
+    for para in text.split("\n"):
+        para = para.strip()
+        while len(para) > size:
+            out.append(para[:size])
+            para = para[size:]
+        if cur and len(cur) + len(para) > size:
+            out.append(cur)
+            cur = ""
+        cur = f"{cur}\n{para}" if cur else para
+    if cur.strip():
+        out.append(cur)
+    return out or [""]
+
+
+@dataclass
+class ModelCard:
+    """What travels with a model (`<name>.json` beside the model file): the positive label, the threshold chosen on
+    dev data, the feature version it expects, and the recipe, data sets and measured numbers behind it."""
+
+    name: str
+    model_file: str
+    positive_label: str
+    threshold: float
+    features: str = FEATURES_VERSION
+    chunk_chars: int = 300
+    trained_on: list[dict] = field(default_factory=list)
+    license: str = ""
+    recipe: str = ""
+    sha256: str = ""
+    metrics: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        data = orjson.loads(path.read_bytes())
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def dump(self, path: Path) -> None:
+        path.write_bytes(orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+def shipped_card(name: str) -> Path | None:
+    """The card of the model shipped in the package (filters/models/<name>.json), or None when it is not installed."""
+    path = MODELS / f"{name}.json"
+    return path if path.is_file() and (MODELS / ModelCard.load(path).model_file).is_file() else None
+
+
+class TextClassifier:
+    """A fastText model and its card. `probability(text)` is the positive label's probability for a document: the
+    mean over its chunks weighted by their Han characters, so one flagged sentence in a long article does not condemn the article, while
+    a document that is an ad or a rant throughout scores as its pieces do."""
+
+    def __init__(self, card_path: Path):
+        self.card_path = Path(card_path)
+        self.card = ModelCard.load(self.card_path)
+        if self.card.features != FEATURES_VERSION:
+            raise ValueError(f"{self.card_path}: model expects features {self.card.features!r}, this twcurate makes "
+                             f"{FEATURES_VERSION!r}; retrain it with `curate train-classifier`")
+        self.model_path = self.card_path.parent / self.card.model_file
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            import fasttext
+
+            fasttext.FastText.eprint = lambda *_: None  # silence the load-time warning about the deprecated API
+            self._model = fasttext.load_model(str(self.model_path))
+        return self._model
+
+    def chunk_probabilities(self, text: str) -> list[tuple[int, float]]:
+        """(Han characters, probability) per chunk: the models learned from Chinese and cannot judge other text, so a
+        chunk weighs by its Han characters, and one that is not mostly Han (an English paragraph quoting a Chinese
+        term) is not scored."""
+        pieces = [p for p in chunks(text, self.card.chunk_chars)
+                  if len(CJK.findall(p)) >= 0.3 * max(len("".join(p.split())), 1)]
+        if not pieces:
+            return []
+        labels, probs = self.model.predict([features(p) for p in pieces], k=-1)
+        target = "__label__" + self.card.positive_label
+        out = []
+        for piece, ls, ps in zip(pieces, labels, probs):
+            p = next((float(pr) for lb, pr in zip(ls, ps) if lb == target), 0.0)
+            out.append((len(CJK.findall(piece)), min(p, 1.0)))
+        return out
+
+    def probability(self, text: str) -> float:
+        scored = self.chunk_probabilities(text)
+        return sum(n * p for n, p in scored) / sum(n for n, _ in scored) if scored else 0.0
+
+
+def load_classifier(name: str, enabled: bool, model_path: str | Path | None) -> TextClassifier | None:
+    """The classifier a step uses: the model at `model_path` (its card `.json`, or the model file with the card beside
+    it), else the one shipped as filters/models/<name>.json. A configured path that does not exist is an error; a
+    shipped model that is not installed means the lexicon layer works alone, with a warning, so a stripped-down
+    install still runs."""
+    if not enabled:
+        return None
+    if model_path is not None:
+        path = Path(model_path)
+        card = path if path.suffix == ".json" else path.with_suffix(".json")
+        if not card.is_file():
+            raise FileNotFoundError(f"{name} classifier: {card} not found (give the model card .json that "
+                                    f"`curate train-classifier` writes beside the model)")
+        return TextClassifier(card)
+    card = shipped_card(name)
+    if card is None:
+        from datatrove.utils.logging import logger
+
+        logger.warning(f"{name}: no shipped classifier in {MODELS}; the lexicon layer works alone")
+        return None
+    return TextClassifier(card)
