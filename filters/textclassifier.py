@@ -121,16 +121,17 @@ class TextClassifier:
         """(Han characters, probability) per chunk: the models learned from Chinese and cannot judge other text, so a
         chunk weighs by its Han characters, and one that is not mostly Han (an English paragraph quoting a Chinese
         term) is not scored."""
-        pieces = [p for p in chunks(text, self.card.chunk_chars)
-                  if len(CJK.findall(p)) >= 0.3 * max(len("".join(p.split())), 1)]
-        if not pieces:
+        han = [(p, len(CJK.findall(p))) for p in chunks(text, self.card.chunk_chars)]
+        han = [(p, n) for p, n in han if n >= 0.3 * max(len("".join(p.split())), 1)]
+        if not han:
             return []
+        pieces = [p for p, _ in han]
         labels, probs = self.model.predict([features(p) for p in pieces], k=-1)
         target = "__label__" + self.card.positive_label
         out = []
-        for piece, ls, ps in zip(pieces, labels, probs):
+        for (_, n), ls, ps in zip(han, labels, probs):
             p = next((float(pr) for lb, pr in zip(ls, ps) if lb == target), 0.0)
-            out.append((len(CJK.findall(piece)), min(p, 1.0)))
+            out.append((n, min(p, 1.0)))
         return out
 
     def probability(self, text: str) -> float:
