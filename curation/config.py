@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curation.errors import ConfigError
+from manifests.tokens import DEFAULT_TOKENIZER, NONE as NO_TOKENIZER, SHIPPED as SHIPPED_TOKENIZERS, is_shipped
 
 
 class Strict(BaseModel):
@@ -172,10 +173,25 @@ class JobFile(Strict):
 
     base_dir: str = "."  # set by the loader to the directory of the job file
     output: str
+    # token counts per document, shard, source and release: a tokenizer an installed package ships
+    # (manifests.tokens.SHIPPED: qwen2.5, qwen3.6), a local tokenizer.json, or `none`
+    tokenizer: str = DEFAULT_TOKENIZER
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    def tokenizer_spec(self) -> str | None:
+        """What the writers count with: a shipped name, an absolute tokenizer.json path, or None."""
+        if self.tokenizer == NO_TOKENIZER:
+            return None
+        return self.tokenizer if is_shipped(self.tokenizer) else str(self.resolve(self.tokenizer))
+
+    def check_tokenizer(self, where: str) -> None:
+        spec = self.tokenizer_spec()
+        if spec and not is_shipped(spec) and not Path(spec).is_file():
+            raise ConfigError(f"{where}: tokenizer: {self.tokenizer!r} is not a shipped tokenizer "
+                              f"({', '.join(SHIPPED_TOKENIZERS)}), 'none', or an existing tokenizer.json")
 
     @property
     def output_dir(self) -> Path:
@@ -191,7 +207,6 @@ class JobConfig(JobFile):
     sources: list[SourceConfig] = Field(min_length=1)
     steps: StepsConfig = StepsConfig()
     executor: ExecutorConfig = ExecutorConfig()
-    tokenizer: str | None = None  # local tokenizer.json: token counts in the manifest
     incremental: bool = False  # read only files the newest release in `output` did not record (same as --since it)
     incremental_carry: Literal["hardlink", "copy"] = "hardlink"  # how the parent's shards enter the new release
 
@@ -254,8 +269,7 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
         for i, src in enumerate(job.sources):
             if not job.source_files(src):
                 raise ConfigError(f"{path}: sources[{i}].path: no file matches {src.path!r} (resolved to {job.resolve(src.path)})")
-        if job.tokenizer and not job.resolve(job.tokenizer).is_file():
-            raise ConfigError(f"{path}: tokenizer: file not found: {job.tokenizer}")
+        job.check_tokenizer(str(path))
         against = job.steps.dedup.against
         if job.steps.dedup.enabled and against and not (job.resolve(against) / "dedup" / "index.npz").is_file():
             raise ConfigError(f"{path}: steps.dedup.against: no dedup index in {against} (dedup/index.npz)")
@@ -336,6 +350,7 @@ def load_synth_job(path: str | Path) -> SynthJobConfig:
         job = SynthJobConfig(**data, base_dir=str(path.resolve().parent))
     except ValidationError as e:
         raise ConfigError(_format_validation_error(e, str(path))) from None
+    job.check_tokenizer(str(path))
     for i, task in enumerate(job.tasks):
         if not job.resolve(task.input).exists():
             raise ConfigError(f"{path}: tasks[{i}].input: not found: {task.input}")

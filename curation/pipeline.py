@@ -23,7 +23,9 @@ from curation.shards import ShardWriter, exclusion_writer
 from curation.sources import reader_for
 from curation.stats import write_stats
 from manifests.schema import Manifest, SourceSummary, StepStats
-from manifests.writer import content_hash, describe_input, describe_shard, git_commit, load_tokenizer, now_utc, seal_release, totals, write_manifest
+from manifests.tokens import token_counter
+from manifests.writer import (content_hash, describe_input, describe_shard, git_commit, now_utc, seal_release, tokenizer_info, totals,
+                              write_manifest)
 
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
     """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
@@ -72,7 +74,7 @@ def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: 
     if sig_dir is not None:
         ranks = source_ranks(job.steps.dedup, [s.name for s in job.sources])
         steps.append(("dedup_signatures", DedupSignatures(job.steps.dedup, str(sig_dir), ranks)))
-    steps.append(("write", ShardWriter(str(shard_dir))))
+    steps.append(("write", ShardWriter(str(shard_dir), job.tokenizer_spec())))
     return steps
 
 
@@ -238,7 +240,7 @@ def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Pa
                                                    parent_index)], 1, work / "logs-clusters"),
             Stage("dedup filter", [StagedShardReader(str(work / "stage1")),
                                    DedupFilter(str(removed), exclusion_writer=exclusion_writer(layout.staging / "rejects", "dedup")),
-                                   ShardWriter(str(layout.staging / "data"))], tasks, work / "logs-filter"),
+                                   ShardWriter(str(layout.staging / "data"), job.tokenizer_spec())], tasks, work / "logs-filter"),
         ]
     return stages, [n for n, _ in named]
 
@@ -319,13 +321,14 @@ def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inp
 
 
 def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[StepStats], parent: str | None = None) -> Manifest:
-    tokenizer, tokenizer_info = load_tokenizer(job.resolve(job.tokenizer) if job.tokenizer else None)
-    shards = [describe_shard(release_dir, p, tokenizer) for p in sorted((release_dir / "data").rglob("*.parquet"))]
+    counter = token_counter(job.tokenizer_spec())
+    shards = [describe_shard(release_dir, p, counter) for p in sorted((release_dir / "data").rglob("*.parquet"))]
     sources = []
     for src in job.sources:
         mine = [s for s in shards if s.source == src.name]
         sources.append(SourceSummary(name=src.name, kind=src.kind, license=src.license, weight=src.weight,
                                      documents=sum(s.documents for s in mine), characters=sum(s.characters for s in mine),
+                                     tokens=sum(s.tokens for s in mine) if counter else None,
                                      input_files=[describe_input(f, Path(job.base_dir)) for f in job.source_files(src)]))
     weighted = {s.name: s.weight for s in sources if s.documents}
     total_weight = sum(weighted.values()) or 1.0
@@ -337,5 +340,5 @@ def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[
     return Manifest(name=job.name, kind="cpt", version=version, created=now_utc(), content_hash=content_hash(shards),
                     tool_version=__version__, git_commit=git_commit(), config=job.as_dict(), config_hash=job.config_hash(),
                     shards=shards, sources=sources, steps=steps, rejects=dict(rejects),
-                    totals=totals(shards), tokenizer=tokenizer_info, parent=parent,
+                    totals=totals(shards), tokenizer=tokenizer_info(counter), parent=parent,
                     mixture_weights={k: round(v / total_weight, 6) for k, v in weighted.items()})

@@ -13,15 +13,19 @@ from datatrove.pipeline.writers.parquet import ParquetWriter
 from filters.base import ANNOTATIONS
 
 SHARD_COLUMNS = ["id", "text", "source", "kind", "license", "url", "title", "date"]
-SHARD_SCHEMA = pa.schema([(c, pa.string()) for c in SHARD_COLUMNS] + [("annotations", pa.string()), ("metadata", pa.string())])
+SHARD_SCHEMA = pa.schema([(c, pa.string()) for c in SHARD_COLUMNS] + [("tokens", pa.int64()), ("annotations", pa.string()),
+                                                                        ("metadata", pa.string())])
 
 
-def shard_row(_writer, doc: Document) -> dict:
+def shard_row(writer: "ShardWriter", doc: Document) -> dict:
     meta = dict(doc.metadata)
     row = {"id": doc.id, "text": doc.text}
     for col in SHARD_COLUMNS[2:]:
         value = meta.pop(col, None)
         row[col] = None if value is None else str(value)
+    # a staged shard read back (dedup) already carries the count, made by the same writer configuration
+    tokens = meta.pop("tokens", None)
+    row["tokens"] = tokens if tokens is not None or writer.counter is None else writer.counter.count(doc.text)
     row["annotations"] = orjson.dumps(meta.pop(ANNOTATIONS, {})).decode()
     row["metadata"] = orjson.dumps(meta, default=str).decode()
     return row
@@ -29,12 +33,28 @@ def shard_row(_writer, doc: Document) -> dict:
 
 class ShardWriter(ParquetWriter):
     """Writes kept documents as Parquet shards: `data/<source>/<task>.parquet`, fixed columns
-    (id, text, source, kind, license, url, title, date) plus `annotations` and remaining `metadata` as JSON."""
+    (id, text, source, kind, license, url, title, date), `tokens` (per document, counted here so a release
+    costs no second pass over its text; null without a tokenizer), and `annotations` and remaining `metadata`
+    as JSON. The Parquet metadata names the tokenizer the counts were made with."""
 
     name = "write shards"
 
-    def __init__(self, folder: str):
-        super().__init__(folder, output_filename="${source}/${rank}.parquet", adapter=shard_row, schema=SHARD_SCHEMA)
+    def __init__(self, folder: str, tokenizer: str | None = None):
+        from manifests.tokens import NONE, PARQUET_KEY, tokenizer_id
+
+        self.tokenizer = None if tokenizer in (None, NONE) else tokenizer
+        stamp = {PARQUET_KEY: tokenizer_id(self.tokenizer).key.encode()} if self.tokenizer else None
+        super().__init__(folder, output_filename="${source}/${rank}.parquet", adapter=shard_row,
+                         schema=SHARD_SCHEMA.with_metadata(stamp) if stamp else SHARD_SCHEMA)
+        self._counter = None
+
+    @property
+    def counter(self):
+        if self._counter is None and self.tokenizer:  # loaded in the task, not pickled with the step
+            from manifests.tokens import TokenCounter
+
+            self._counter = TokenCounter(self.tokenizer)
+        return self._counter
 
 
 def exclusion_writer(rejects_root: Path, step: str) -> JsonlWriter:

@@ -29,6 +29,8 @@ def diff(old: Manifest, new: Manifest) -> dict:
         entry = {}
         if a.documents != b.documents:
             entry["documents"] = {"old": a.documents, "new": b.documents, "delta": b.documents - a.documents}
+        if a.tokens != b.tokens:
+            entry["tokens"] = {"old": a.tokens, "new": b.tokens, "delta": (b.tokens or 0) - (a.tokens or 0)}
         if a.license != b.license:
             entry["license"] = {"old": a.license, "new": b.license}
         fa, fb = old_inputs[name], new_inputs[name]
@@ -39,6 +41,9 @@ def diff(old: Manifest, new: Manifest) -> dict:
         if entry:
             changed[name] = entry
     out["sources_changed"] = changed
+    tok = lambda m: m.tokenizer and (m.tokenizer.name, m.tokenizer.sha256)  # noqa: E731
+    if tok(old) != tok(new):
+        out["tokenizer_changed"] = {"old": old.tokenizer and old.tokenizer.name, "new": new.tokenizer and new.tokenizer.name}
     old_steps, new_steps = {s.step: s for s in old.steps}, {s.step: s for s in new.steps}
     rates = {}
     for step in [s.step for s in new.steps] + [s for s in old_steps if s not in new_steps]:
@@ -63,9 +68,10 @@ def format_diff(d: dict) -> str:
         lines.append(f"  - source {name}")
     for name, entry in d["sources_changed"].items():
         lines.append(f"  ~ source {name}:")
-        if "documents" in entry:
-            e = entry["documents"]
-            lines.append(f"      documents {e['old']} -> {e['new']} ({e['delta']:+d})")
+        for key in ("documents", "tokens"):
+            if key in entry:
+                e = entry[key]
+                lines.append(f"      {key} {e['old']} -> {e['new']} ({e['delta']:+d})")
         if "license" in entry:
             lines.append(f"      license {entry['license']['old']!r} -> {entry['license']['new']!r}")
         for kind, paths in entry.get("input_files", {}).items():
@@ -78,6 +84,9 @@ def format_diff(d: dict) -> str:
         for reason, v in entry["dropped_by_reason"].items():
             if v["old"] != v["new"]:
                 lines.append(f"      {reason}: {v['old']} -> {v['new']}")
+    if "tokenizer_changed" in d:
+        t = d["tokenizer_changed"]
+        lines.append(f"  tokenizer {t['old']} -> {t['new']}: token counts are not comparable")
     if d["config_changed"]:
         lines.append("  config changed")
     return "\n".join(lines)
@@ -87,13 +96,16 @@ def format_show(m: Manifest) -> str:
     lines = [f"{m.name} {m.version} ({m.kind}), created {m.created}, schema {m.schema_version}",
              f"content {m.content_hash[:16]}…  config {m.config_hash[:16]}…  tool {m.tool_version} ({(m.git_commit or '?')[:10]})",
              "totals: " + ", ".join(f"{k} {v:,}" for k, v in m.totals.items())]
+    lines.append(f"tokenizer: {m.tokenizer.name or m.tokenizer.path} (sha256 {m.tokenizer.sha256[:12]}…)" if m.tokenizer
+                 else "tokenizer: none (no token counts)")
     if m.parent:
         lines.append(f"parent: {m.parent}")
     if m.sources:
         lines.append("sources:")
         for s in m.sources:
             weight = m.mixture_weights.get(s.name)
-            lines.append(f"  {s.name:<12} {s.kind:<7} {s.documents:>8,} docs {s.characters:>12,} chars  "
+            tokens = f"{s.tokens:>12,} tokens" if s.tokens is not None else f"{'-':>12} tokens"
+            lines.append(f"  {s.name:<12} {s.kind:<7} {s.documents:>8,} docs {s.characters:>12,} chars {tokens}  "
                          f"weight {weight if weight is not None else '-'}  license {s.license or '-'}")
     if m.steps:
         lines.append("steps (in -> kept, dropped by reason):")

@@ -8,7 +8,9 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-SCHEMA_VERSION = 2  # 2: `files` lists every non-shard file of the release (index, clusters, stats, rejects, exports)
+# 2: `files` lists every non-shard file of the release (index, clusters, stats, rejects, exports)
+# 3: tokens by default: `tokenizer.name`, tokens per source; shards carry a per-document `tokens` column
+SCHEMA_VERSION = 3
 
 
 class Model(BaseModel):
@@ -22,7 +24,7 @@ class Shard(Model):
     bytes: int
     documents: int
     characters: int
-    tokens: int | None = None  # when a tokenizer is configured
+    tokens: int | None = None  # null only with `tokenizer: none`
     source: str | None = None  # CPT: the source all its documents come from
     split: str | None = None  # SFT: train | validation
 
@@ -44,7 +46,8 @@ class ReleaseFile(Model):
 
 
 class TokenizerInfo(Model):
-    path: str
+    name: str | None = None  # schema 3: a shipped tokenizer (qwen2.5, qwen3.6) or the tokenizer.json file name
+    path: str  # shipped: the vocabulary inside its package; else the tokenizer.json as configured
     sha256: str
 
 
@@ -68,6 +71,7 @@ class SourceSummary(Model):
     weight: float
     documents: int
     characters: int
+    tokens: int | None = None  # schema 3
     input_files: list[InputFile]
 
 

@@ -7,9 +7,11 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from manifests.schema import InputFile, Manifest, Shard
+from manifests.schema import InputFile, Manifest, Shard, TokenizerInfo
+from manifests.tokens import PARQUET_KEY, TokenCounter, token_counter
 
 MANIFEST_NAME = "manifest.json"
 
@@ -29,25 +31,29 @@ def shard_texts(table) -> list[str]:
     return ["\n".join(m["content"] for m in msgs) for msgs in table.column("messages").to_pylist()]
 
 
-def describe_shard(release_dir: Path, path: Path, tokenizer=None, split: str | None = None) -> Shard:
+def shard_tokens(table, texts: list[str], counter: TokenCounter | None) -> int | None:
+    """The shard's tokens: the writer's per-document `tokens` column when the shard says it was counted with
+    this very tokenizer (no second pass), else counted now (shards carried from a release counted otherwise)."""
+    if counter is None:
+        return None
+    stamp = (table.schema.metadata or {}).get(PARQUET_KEY)
+    if "tokens" in table.column_names and stamp == counter.id.key.encode() and table.column("tokens").null_count == 0:
+        return int(pc.sum(table.column("tokens")).as_py() or 0)
+    return sum(counter.count_batch(texts))
+
+
+def describe_shard(release_dir: Path, path: Path, counter: TokenCounter | None = None, split: str | None = None) -> Shard:
     table = pq.read_table(path)
     texts = shard_texts(table)
-    tokens = sum(len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)) if tokenizer else None
+    tokens = shard_tokens(table, texts, counter)
     sources = set(table.column("source").to_pylist()) if "source" in table.column_names else set()
     return Shard(path=path.relative_to(release_dir).as_posix(), format="parquet", sha256=sha256_file(path),
                  bytes=path.stat().st_size, documents=table.num_rows, characters=sum(map(len, texts)), tokens=tokens,
                  source=sources.pop() if len(sources) == 1 else None, split=split)
 
 
-def load_tokenizer(path: Path | None):
-    """A local `tokenizer.json` (Hugging Face tokenizers); never fetched from a hub."""
-    if path is None:
-        return None, None
-    from tokenizers import Tokenizer
-
-    from manifests.schema import TokenizerInfo
-
-    return Tokenizer.from_file(str(path)), TokenizerInfo(path=str(path), sha256=sha256_file(path))
+def tokenizer_info(counter: TokenCounter | None) -> TokenizerInfo | None:
+    return TokenizerInfo(name=counter.id.name, path=counter.id.path, sha256=counter.id.sha256) if counter else None
 
 
 def describe_input(path: Path, base_dir: Path) -> InputFile:
@@ -110,6 +116,17 @@ def write_manifest(release_dir: Path, manifest: Manifest) -> Path:
 SFT_ROLES = {"system", "user", "assistant"}
 
 
+def _sft_schema():
+    import pyarrow as pa
+
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    return pa.schema([("id", pa.string()), ("messages", pa.list_(message)), ("category", pa.string()), ("source", pa.string()),
+                      ("tokens", pa.int64()), ("metadata", pa.string())])
+
+
+SFT_SCHEMA = _sft_schema()
+
+
 def split_of(record_id: str, validation_fraction: float) -> str:
     """Deterministic split by id hash, so a record never moves between splits across reruns."""
     bucket = int(hashlib.sha256(record_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
@@ -117,10 +134,11 @@ def split_of(record_id: str, validation_fraction: float) -> str:
 
 
 def write_sft_release(records: list[dict], release_dir: Path, name: str, version: str, config: dict,
-                      validation_fraction: float = 0.05, generation: dict | None = None, tokenizer_path: Path | None = None,
+                      validation_fraction: float = 0.05, generation: dict | None = None, tokenizer: str | None = None,
                       steps: list | None = None) -> Path:
     """Write chat-format SFT records ({id, messages: [{role, content}], category, ...}) as train/validation
-    Parquet shards plus manifest into `release_dir` (which must not exist yet; the caller publishes it)."""
+    Parquet shards plus manifest into `release_dir` (which must not exist yet; the caller publishes it).
+    `tokenizer`: a shipped name or tokenizer.json path (manifests.tokens); each row gets its `tokens`."""
     import json
 
     import pyarrow as pa
@@ -140,20 +158,27 @@ def write_sft_release(records: list[dict], release_dir: Path, name: str, version
                                       ensure_ascii=False, default=str)}
         by_split[split_of(row["id"], validation_fraction)].append(row)
         categories[row["category"]] = categories.get(row["category"], 0) + 1
-    tokenizer, tokenizer_info = load_tokenizer(tokenizer_path)
+    counter = token_counter(tokenizer)
     shards = []
     for split, rows in by_split.items():
         if not rows:
             continue
+        rows.sort(key=lambda r: r["id"])
+        counts = counter.count_batch(["\n".join(m["content"] for m in r["messages"]) for r in rows]) if counter else [None] * len(rows)
+        for row, n in zip(rows, counts):
+            row["tokens"] = n
+        table = pa.Table.from_pylist(rows, schema=SFT_SCHEMA)
+        if counter:
+            table = table.replace_schema_metadata({PARQUET_KEY: counter.id.key.encode()})
         path = release_dir / "data" / split / "00000.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(sorted(rows, key=lambda r: r["id"])), path)
-        shards.append(describe_shard(release_dir, path, tokenizer, split=split))
+        pq.write_table(table, path)
+        shards.append(describe_shard(release_dir, path, counter, split=split))
     manifest = Manifest(name=name, kind="sft", version=version, created=now_utc(), content_hash=content_hash(shards),
                         tool_version=_tool_version(), git_commit=git_commit(), config=config,
                         config_hash=hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
                         shards=shards, sources=[], steps=steps or [], rejects={}, totals=totals(shards), mixture_weights={},
-                        tokenizer=tokenizer_info,
+                        tokenizer=tokenizer_info(counter),
                         sft=SftInfo(splits={s: len(r) for s, r in by_split.items()}, categories=dict(sorted(categories.items())),
                                     generation=generation or {}))
     return write_manifest(release_dir, manifest)

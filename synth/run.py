@@ -126,7 +126,8 @@ def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
                   "usage": {"network_requests": usage.requests, "cached": usage.cached, "retries": usage.retries,
                             "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                             "estimated_cost": round(usage.cost(job.llm), 6), "errors": usage.errors}}
-    write_sft_release(kept, staging, job.name, version, job.as_dict(), job.validation_fraction, generation)
+    write_sft_release(kept, staging, job.name, version, job.as_dict(), job.validation_fraction, generation,
+                      tokenizer=job.tokenizer_spec())
     if job.export:
         export(kept, staging / "exports")
     seal_release(staging)

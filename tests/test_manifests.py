@@ -104,6 +104,8 @@ def test_diff_reports_exactly_the_changed_source(tmp_path, capsys, samples_copy)
     assert d["sources_added"] == [] and d["sources_removed"] == []
     assert list(d["sources_changed"]) == ["ptt"]
     assert d["sources_changed"]["ptt"]["documents"] == {"old": 6, "new": 5, "delta": -1}
+    removed_tokens = d["sources_changed"]["ptt"]["tokens"]["delta"]
+    assert removed_tokens < 0 and d["totals"]["tokens"]["delta"] == removed_tokens
     assert d["sources_changed"]["ptt"]["input_files"]["modified"] == ["samples/social/ptt-linux.json"]
     assert d["config_changed"] is False
     assert main(["manifest", "diff", old, new, "--json"]) == 0
@@ -111,6 +113,7 @@ def test_diff_reports_exactly_the_changed_source(tmp_path, capsys, samples_copy)
     assert main(["manifest", "diff", old, new]) == 0
     text = capsys.readouterr().out
     assert "~ source ptt" in text and "documents 6 -> 5 (-1)" in text and "source news" not in text
+    assert f"({removed_tokens:+d})" in text
 
 
 def test_diff_reports_filter_rate_change(demo_job, capsys):
@@ -136,9 +139,14 @@ def test_token_counts_with_a_local_tokenizer(demo_job, tmp_path, capsys):
     tok.save(str(tmp_path / "tokenizer.json"))
     data = yaml.safe_load(demo_job.read_text()) | {"tokenizer": str(tmp_path / "tokenizer.json")}
     demo_job.write_text(yaml.safe_dump(data, allow_unicode=True))
-    m = manifests.load(run_demo(demo_job, capsys))
+    release = run_demo(demo_job, capsys)
+    m = manifests.load(release)
     assert all(s.tokens and s.tokens > 0 for s in m.shards)
     assert m.totals["tokens"] == sum(s.tokens for s in m.shards) and m.tokenizer.sha256
+    assert m.tokenizer.name == "tokenizer.json"
+    local = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    shard = pl.read_parquet(f"{release}/{m.shards[0].path}")
+    assert shard["tokens"].to_list() == [len(local.encode(t, add_special_tokens=False).ids) for t in shard["text"]]
 
 
 def test_sft_release_loads_as_chat_rows(tmp_path):
