@@ -57,7 +57,20 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
     import manifests
     from manifests.diff import format_diff, format_show
+    from manifests.mixture import format_mixture, is_mixture, load_mixture, mixture_json
 
+    if is_mixture(args.paths[0]) and args.action in ("show", "verify"):
+        mixture = load_mixture(args.paths[0])
+        if args.action == "show":
+            print(mixture_json(mixture) if args.json else format_mixture(mixture))
+            return EXIT_OK
+        problems = manifests.verify(args.paths[0])
+        for p in [f"{args.paths[0]}: {len(problems)} problem(s):"] * bool(problems) + [f"  {p}" for p in problems]:
+            print(p)
+        if not problems:
+            releases = len({c.path for c in mixture.components})
+            print(f"{args.paths[0]}: ok, {releases} pinned release(s) match their content hashes and manifests ({mixture.content_hash[:16]}…)")
+        return EXIT_DATA if problems else EXIT_OK
     if args.action == "show":
         m = manifests.load(args.paths[0])
         print(m.model_dump_json(indent=2) if args.json else format_show(m))
@@ -76,6 +89,17 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         raise UsageError("manifest diff needs OLD and NEW")
     d = manifests.diff(manifests.load(args.paths[0]), manifests.load(args.paths[1]))
     print(json.dumps(d, ensure_ascii=False, indent=2) if args.json else format_diff(d))
+    return EXIT_OK
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    from curation.config import load_mix
+    from curation.mix import run_mix
+    from manifests.mixture import format_mixture, load_mixture
+
+    path = run_mix(load_mix(args.mix), force=args.force)
+    print(format_mixture(load_mixture(path)), file=sys.stderr)
+    print(path)
     return EXIT_OK
 
 
@@ -242,10 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(default $TWCURATE_REAL_DATA, else ../shared/data/real)")
     tc.set_defaults(func=cmd_train_classifier)
 
-    man = sub.add_parser("manifest", help="show, verify or diff release manifests",
-                         description="show PATH: summary of a release; verify PATH: re-hash every shard and every "
-                                     "other file: index, clusters, stats, rejects, exports (exit 1 and a list of what differs); diff OLD NEW: documents, tokens, sources and filter rates that changed. "
-                                     "PATH is a release directory or its manifest.json.")
+    mx = sub.add_parser("mix", help="pin several releases into one token-budget mixture for training",
+                        description="Read MIX.yaml: releases (CPT or SFT) with per-source epochs, token targets, weights of "
+                                    "total_tokens, or caps. Verifies and pins each release by content hash and writes "
+                                    "<output>/<name>/<version>/mixture.json: per component the shards, available and contributed "
+                                    "tokens and documents. manifests.to_dataset(MIXTURE) loads it. Prints the mixture path last.")
+    mx.add_argument("mix")
+    mx.add_argument("--force", action="store_true", help="replace an existing mixture version")
+    mx.set_defaults(func=cmd_mix)
+
+    man = sub.add_parser("manifest", help="show, verify or diff release manifests and mixtures",
+                         description="show PATH: summary of a release or mixture; verify PATH: re-hash every shard and every "
+                                     "other file: index, clusters, stats, rejects, exports (exit 1 and a list of what differs); "
+                                     "for a mixture: every pinned release against its pin and its own manifest; "
+                                     "diff OLD NEW: documents, tokens, sources and filter rates that changed. "
+                                     "PATH is a release or mixture directory, or its manifest.json / mixture.json.")
     man.add_argument("action", choices=["show", "verify", "diff"])
     man.add_argument("paths", nargs="+", metavar="PATH")
     man.add_argument("--json", action="store_true", help="machine-readable output (show, diff)")

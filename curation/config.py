@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curation.errors import ConfigError
+from manifests.mixture import Share
 from manifests.tokens import DEFAULT_TOKENIZER, NONE as NO_TOKENIZER, SHIPPED as SHIPPED_TOKENIZERS, is_shipped
 
 
@@ -173,13 +174,25 @@ class JobFile(Strict):
 
     base_dir: str = "."  # set by the loader to the directory of the job file
     output: str
-    # token counts per document, shard, source and release: a tokenizer an installed package ships
-    # (manifests.tokens.SHIPPED: qwen2.5, qwen3.6), a local tokenizer.json, or `none`
-    tokenizer: str = DEFAULT_TOKENIZER
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output)
+
+    def as_dict(self) -> dict:
+        return self.model_dump(mode="json", exclude={"base_dir"})
+
+
+class ReleaseJobFile(JobFile):
+    """A job that writes shards: they carry token counts."""
+
+    # token counts per document, shard, source and release: a tokenizer an installed package ships
+    # (manifests.tokens.SHIPPED: qwen2.5, qwen3.6), a local tokenizer.json, or `none`
+    tokenizer: str = DEFAULT_TOKENIZER
 
     def tokenizer_spec(self) -> str | None:
         """What the writers count with: a shipped name, an absolute tokenizer.json path, or None."""
@@ -193,15 +206,8 @@ class JobFile(Strict):
             raise ConfigError(f"{where}: tokenizer: {self.tokenizer!r} is not a shipped tokenizer "
                               f"({', '.join(SHIPPED_TOKENIZERS)}), 'none', or an existing tokenizer.json")
 
-    @property
-    def output_dir(self) -> Path:
-        return self.resolve(self.output)
 
-    def as_dict(self) -> dict:
-        return self.model_dump(mode="json", exclude={"base_dir"})
-
-
-class JobConfig(JobFile):
+class JobConfig(ReleaseJobFile):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     version: str = "auto"
     sources: list[SourceConfig] = Field(min_length=1)
@@ -330,7 +336,7 @@ class GatesConfig(Strict):
     redact_pii: bool = True
 
 
-class SynthJobConfig(JobFile):
+class SynthJobConfig(ReleaseJobFile):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     version: str = "auto"
     llm: LLMConfig = LLMConfig()
@@ -358,3 +364,39 @@ def load_synth_job(path: str | Path) -> SynthJobConfig:
         if not job.resolve(eval_set).is_file():
             raise ConfigError(f"{path}: gates.eval_sets[{i}]: not found: {eval_set}")
     return job
+
+
+class MixReleaseConfig(Share):
+    """One release of a mixture. Its own epochs/tokens/weight/max_tokens apply to each of its sources unless
+    `sources` names them (then only those sources, each with its own share)."""
+
+    path: str  # the release directory
+    content_hash: str | None = None  # pin: the mix fails unless the release still has this content hash
+    sources: dict[str, Share] | None = None
+
+
+class MixConfig(JobFile):
+    """`curate mix`: several releases (CPT or SFT) into one token-budget mixture (manifests.mixture)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = "auto"
+    seed: int = 0
+    total_tokens: int | None = Field(default=None, ge=0)  # what `weight` shares divide
+    releases: list[MixReleaseConfig] = Field(min_length=1)
+
+    _semver_or_auto = field_validator("version")(JobConfig._semver_or_auto.__func__)
+
+
+def load_mix(path: str | Path) -> MixConfig:
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the mix file must be a YAML mapping")
+    try:
+        mix = MixConfig(**data, base_dir=str(path.resolve().parent))
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, str(path))) from None
+    for i, rel in enumerate(mix.releases):
+        if not (mix.resolve(rel.path) / "manifest.json").is_file():
+            raise ConfigError(f"{path}: releases[{i}].path: not a release (no manifest.json): {rel.path}")
+    return mix

@@ -13,19 +13,20 @@ def parse_semver(v: str) -> tuple[int, int, int] | None:
     return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else None  # type: ignore[return-value]
 
 
-def released_versions(output: Path, name: str) -> list[str]:
+def released_versions(output: Path, name: str, marker: str = "manifest.json") -> list[str]:
+    """Published versions of `name`: directories holding `marker` (a release's manifest.json, a mixture's mixture.json)."""
     root = output / name
     if not root.is_dir():
         return []
-    found = [(parse_semver(d.name), d.name) for d in root.iterdir() if (d / "manifest.json").is_file()]
+    found = [(parse_semver(d.name), d.name) for d in root.iterdir() if (d / marker).is_file()]
     return [v for key, v in sorted(f for f in found if f[0])]
 
 
-def resolve_version(output: Path, name: str, version: str) -> str:
+def resolve_version(output: Path, name: str, version: str, marker: str = "manifest.json") -> str:
     """`auto` bumps the patch number of the newest release in `output` (0.1.0 when there is none)."""
     if version != "auto":
         return version
-    existing = released_versions(output, name)
+    existing = released_versions(output, name, marker)
     if not existing:
         return "0.1.0"
     major, minor, patch = parse_semver(existing[-1])

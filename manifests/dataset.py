@@ -12,16 +12,28 @@ class ReleaseVerificationError(ValueError):
 
 
 def to_dataset(path: str | Path, split: str | None = None, streaming: bool = False, weighted: bool = False,
-               seed: int = 0, check: bool = True):
+               seed: int | None = None, check: bool = True):
     """A `datasets.Dataset` (or `IterableDataset` with `streaming=True`) over a release's shards.
 
     - `split`: SFT releases: "train" or "validation"; CPT releases have one split and ignore it.
     - `weighted`: CPT only: one dataset per source, interleaved with the manifest's `mixture_weights`
       as sampling probabilities (`datasets.interleave_datasets`, "all_exhausted").
     - `check`: re-hash every shard first and refuse a release that does not match its manifest.
+
+    A mixture (a directory with mixture.json, from `curate mix`) loads as one in-memory `Dataset` of the chosen
+    documents with their repeats, in an order shuffled by `seed` (default: the mixture's own): columns id, release,
+    component, source, text (CPT rows), messages (SFT rows), tokens. `check` verifies every pinned release.
     """
     import datasets
 
+    from manifests.mixture import is_mixture, mixture_table
+
+    if is_mixture(path):
+        if streaming:
+            raise ValueError(f"{path}: a mixture loads in memory; streaming is for single releases")
+        if check and (problems := verify(path)):
+            raise ReleaseVerificationError(f"{path}: mixture's pinned releases do not match:\n  " + "\n  ".join(problems))
+        return datasets.Dataset(mixture_table(path, seed=seed))
     mpath = manifest_path(path)
     release = mpath.parent
     manifest = load(mpath)
@@ -47,5 +59,5 @@ def to_dataset(path: str | Path, split: str | None = None, streaming: bool = Fal
         probs = [manifest.mixture_weights[n] for n in names]
         total = sum(probs)
         return datasets.interleave_datasets([load_files(groups[n]) for n in names], probabilities=[p / total for p in probs],
-                                            seed=seed, stopping_strategy="all_exhausted")
+                                            seed=seed or 0, stopping_strategy="all_exhausted")
     return load_files([str(release / s.path) for s in shards])

@@ -26,7 +26,12 @@ def load(path: str | Path) -> Manifest:
 
 def verify(path: str | Path) -> list[str]:
     """Re-hash every shard and every other listed file (dedup index and clusters, stats, rejects, exports);
-    return a list of problems (empty when the release is intact): missing, changed or unlisted files."""
+    return a list of problems (empty when the release is intact): missing, changed or unlisted files.
+    For a mixture: its pinned releases (manifests.mixture.verify_mixture)."""
+    from manifests.mixture import is_mixture, verify_mixture
+
+    if is_mixture(path):
+        return verify_mixture(path)
     p = manifest_path(path)
     release = p.parent.resolve()
     manifest = load(p)

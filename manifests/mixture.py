@@ -1,0 +1,300 @@
+"""Token-budget mixtures: what a training stage consumes when it trains on several releases at once.
+
+A mixture pins releases (CPT or SFT) by content hash and says, per component (a CPT release's source, or an SFT
+release's split), exactly which shards it draws from and how many documents and tokens it contributes. The
+documents are chosen by a rule, not listed: order a component's documents by sha256(f"{seed}:{id}"), take whole
+passes over all of them (epochs), then the longest prefix of that order that fits the remaining token budget. The
+loader applies the same rule and refuses a mixture whose counts it cannot reproduce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from manifests.reader import load, verify
+from manifests.schema import Manifest, TokenizerInfo
+
+MIXTURE_NAME = "mixture.json"
+MIXTURE_SCHEMA_VERSION = 1
+ORDER_RULE = "sha256(f'{seed}:{id}') ascending; whole passes for whole epochs, then the longest prefix within the rest of the budget"
+
+
+class Share(BaseModel):
+    """How much of a component goes into the mixture: `epochs` (passes over it, fractions allowed), `tokens`
+    (an absolute budget) or `weight` (a share of the mixture's `total_tokens`); `max_tokens` caps any of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    epochs: float | None = Field(default=None, ge=0)
+    tokens: int | None = Field(default=None, ge=0)
+    weight: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "Share":
+        given = [k for k in ("epochs", "tokens", "weight") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of epochs, tokens, weight (got {', '.join(given)})")
+        return self
+
+
+class PinnedShard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str  # inside its release
+    sha256: str
+    documents: int
+    tokens: int
+
+
+class Component(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    release: str  # "<name> <version>"
+    path: str  # the release directory, relative to the mixture directory
+    content_hash: str  # the release's content hash at mixing time: the pin
+    kind: str  # cpt | sft
+    source: str | None = None  # CPT: the source
+    split: str | None = None  # SFT: train | validation
+    shards: list[PinnedShard]
+    available_documents: int
+    available_tokens: int
+    requested: Share
+    target_tokens: int
+    documents: int  # chosen, counting repeats
+    tokens: int  # contributed, counting repeats
+    epochs: float  # tokens / available_tokens
+    weight: float  # tokens / all tokens of the mixture
+
+
+class MixtureManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = MIXTURE_SCHEMA_VERSION
+    kind: str = "mixture"
+    name: str
+    version: str
+    created: str
+    seed: int
+    order: str = ORDER_RULE
+    tokenizer: TokenizerInfo
+    total_tokens: int | None  # the budget `weight` shares divide, when given
+    components: list[Component]
+    totals: dict[str, int]
+    content_hash: str  # sha256 over the pins and the choice: what a training run trained on
+    config: dict
+    tool_version: str
+
+
+def order_key(seed: int, doc_id: str) -> bytes:
+    return hashlib.sha256(f"{seed}:{doc_id}".encode()).digest()
+
+
+def choose(ids: list[str], tokens: list[int], target: int, seed: int) -> list[int]:
+    """Row indices (repeats allowed) of the documents the rule picks for a `target` token budget."""
+    order = sorted(range(len(ids)), key=lambda i: order_key(seed, ids[i]))
+    available = sum(tokens)
+    if available == 0:
+        return []
+    passes, rest = divmod(target, available)
+    chosen = order * passes
+    spent = 0
+    for i in order:
+        if spent + tokens[i] > rest:
+            break
+        spent += tokens[i]
+        chosen.append(i)
+    return chosen
+
+
+def component_rows(release_dir: Path, manifest: Manifest, shards: list) -> pa.Table:
+    """id, tokens and the training columns of a component's shards, in shard order."""
+    columns = ["id", "tokens", "text", "source"] if manifest.kind == "cpt" else ["id", "tokens", "messages", "source"]
+    tables = [pq.read_table(release_dir / s.path, columns=columns) for s in shards]
+    table = pa.concat_tables(tables)
+    if table.column("tokens").null_count:
+        raise ValueError(f"{release_dir}: shards have no per-document token counts (release made with `tokenizer: none` "
+                         f"or before schema 3): release it again with a tokenizer to mix it by tokens")
+    return table
+
+
+def _components_of(manifest: Manifest, sources: dict[str, Share] | None, share: Share) -> list[tuple[str | None, str | None, Share, list]]:
+    if manifest.kind == "sft":
+        if sources:
+            raise ValueError(f"{manifest.name} {manifest.version}: an SFT release has no sources; give epochs/tokens/weight for the release")
+        return [(None, "train", share, [s for s in manifest.shards if s.split == "train"])]
+    names = [s.name for s in manifest.sources]
+    if sources:
+        unknown = sorted(set(sources) - set(names))
+        if unknown:
+            raise ValueError(f"{manifest.name} {manifest.version}: no source {', '.join(unknown)} (has {', '.join(names)})")
+        picked = [(n, sources[n]) for n in names if n in sources]
+    else:
+        if share.tokens is not None or share.weight is not None:
+            raise ValueError(f"{manifest.name} {manifest.version}: tokens/weight for a whole CPT release is ambiguous; "
+                             f"give them per source under `sources:`")
+        picked = [(n, share) for n in names]
+    return [(n, None, sh, [s for s in manifest.shards if s.source == n]) for n, sh in picked]
+
+
+def build_mixture(releases: list[tuple[Path, str | None, Share, dict[str, Share] | None]], mixture_dir: Path, *, name: str,
+                  version: str, seed: int, total_tokens: int | None, config: dict, created: str, tool_version: str) -> MixtureManifest:
+    """`releases`: (release directory, pinned content hash or None, release-level share, per-source shares or None).
+    Every release is verified first; all must count tokens with the same tokenizer."""
+    planned, tokenizer = [], None
+    for release_dir, pin, share, sources in releases:
+        if problems := verify(release_dir):
+            raise ValueError(f"{release_dir}: release does not match its manifest:\n  " + "\n  ".join(problems))
+        m = load(release_dir)
+        if pin and pin != m.content_hash:
+            raise ValueError(f"{release_dir}: content hash {m.content_hash} is not the pinned {pin}")
+        if m.tokenizer is None:
+            raise ValueError(f"{release_dir}: release has no token counts (tokenizer: none); release it with a tokenizer to mix it")
+        if tokenizer and (tokenizer.sha256 != m.tokenizer.sha256):
+            raise ValueError(f"{release_dir}: counted with {m.tokenizer.name} but the mixture's other releases with "
+                             f"{tokenizer.name}: token budgets would not add up")
+        tokenizer = tokenizer or m.tokenizer
+        for source, split, sh, shards in _components_of(m, sources, share):
+            planned.append((release_dir, m, source, split, sh, shards))
+    if any(sh.weight is not None for *_, sh, _ in planned) and total_tokens is None:
+        raise ValueError("a component gives `weight`: the mixture needs `total_tokens` to divide")
+    weight_sum = sum(sh.weight or 0 for *_, sh, _ in planned)
+    components = []
+    for release_dir, m, source, split, sh, shards in planned:
+        table = component_rows(release_dir, m, shards)
+        ids, tokens = table.column("id").to_pylist(), table.column("tokens").to_pylist()
+        available = sum(tokens)
+        if sh.tokens is not None:
+            target = sh.tokens
+        elif sh.weight is not None:
+            target = round(total_tokens * sh.weight / weight_sum) if weight_sum else 0
+        else:
+            target = round(available * (1.0 if sh.epochs is None else sh.epochs))
+        if sh.max_tokens is not None:
+            target = min(target, sh.max_tokens)
+        chosen = choose(ids, tokens, target, seed)
+        got = sum(tokens[i] for i in chosen)
+        components.append(Component(
+            release=f"{m.name} {m.version}", path=Path(os.path.relpath(release_dir.resolve(), mixture_dir.resolve())).as_posix(),
+            content_hash=m.content_hash, kind=m.kind, source=source, split=split,
+            shards=[PinnedShard(path=s.path, sha256=s.sha256, documents=s.documents, tokens=s.tokens or 0) for s in shards],
+            available_documents=len(ids), available_tokens=available, requested=sh, target_tokens=target,
+            documents=len(chosen), tokens=got, epochs=round(got / available, 6) if available else 0.0, weight=0.0))
+    total = sum(c.tokens for c in components)
+    components = [c.model_copy(update={"weight": round(c.tokens / total, 6) if total else 0.0}) for c in components]
+    h = hashlib.sha256(f"seed={seed}\n".encode())
+    for c in components:
+        h.update(f"{c.content_hash}\t{c.source}\t{c.split}\t{c.documents}\t{c.tokens}\n".encode())
+    return MixtureManifest(name=name, version=version, created=created, seed=seed, tokenizer=tokenizer, total_tokens=total_tokens,
+                           components=components, totals={"tokens": total, "documents": sum(c.documents for c in components),
+                                                          "components": len(components)},
+                           content_hash=h.hexdigest(), config=config, tool_version=tool_version)
+
+
+def write_mixture(mixture_dir: Path, mixture: MixtureManifest) -> Path:
+    path = mixture_dir / MIXTURE_NAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(mixture.model_dump_json(indent=2), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def is_mixture(path: str | Path) -> bool:
+    p = Path(path)
+    return (p / MIXTURE_NAME).is_file() if p.is_dir() else p.name == MIXTURE_NAME
+
+
+def load_mixture(path: str | Path) -> MixtureManifest:
+    p = Path(path)
+    p = p / MIXTURE_NAME if p.is_dir() else p
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no mixture here")
+    mixture = MixtureManifest.model_validate_json(p.read_text(encoding="utf-8"))
+    if mixture.schema_version > MIXTURE_SCHEMA_VERSION:
+        raise ValueError(f"{p}: mixture schema_version {mixture.schema_version} is newer than this tool reads")
+    return mixture
+
+
+def mixture_dir_of(path: str | Path) -> Path:
+    p = Path(path)
+    return (p if p.is_dir() else p.parent).resolve()
+
+
+def verify_mixture(path: str | Path) -> list[str]:
+    """Problems with a mixture: a pinned release missing, changed (content hash), or not matching its own
+    manifest; a pinned shard no longer in its release."""
+    mixture, root = load_mixture(path), mixture_dir_of(path)
+    problems, seen = [], set()
+    for c in mixture.components:
+        release_dir = (root / c.path).resolve()
+        where = f"{c.release} ({c.path})"
+        if release_dir in seen:
+            continue
+        seen.add(release_dir)
+        try:
+            m = load(release_dir)
+        except (FileNotFoundError, ValueError) as e:
+            problems.append(f"{where}: pinned release unreadable: {e}")
+            continue
+        if m.content_hash != c.content_hash:
+            problems.append(f"{where}: content hash {m.content_hash[:16]}… is not the pinned {c.content_hash[:16]}…")
+        problems += [f"{where}: {p}" for p in verify(release_dir)]
+        for comp in (x for x in mixture.components if (root / x.path).resolve() == release_dir):
+            on_disk = {s.path: s.sha256 for s in m.shards}
+            problems += [f"{where}: pinned shard {s.path} {'changed' if s.path in on_disk else 'missing'}"
+                         for s in comp.shards if on_disk.get(s.path) != s.sha256]
+    return problems
+
+
+def mixture_table(path: str | Path, seed: int | None = None) -> pa.Table:
+    """Every chosen document (repeats included) with `release`, `component` and the columns of both kinds
+    (`text` for CPT rows, `messages` for SFT rows, the other null), shuffled by `seed` (default: the mixture's)."""
+    mixture, root = load_mixture(path), mixture_dir_of(path)
+    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    parts = []
+    for c in mixture.components:
+        release_dir = (root / c.path).resolve()
+        m = load(release_dir)
+        table = component_rows(release_dir, m, c.shards)
+        chosen = choose(table.column("id").to_pylist(), table.column("tokens").to_pylist(), c.target_tokens, mixture.seed)
+        picked = table.take(pa.array(chosen, type=pa.int64()))
+        got = pc_sum(picked.column("tokens"))
+        if len(chosen) != c.documents or got != c.tokens:
+            raise ValueError(f"{c.release} {c.source or c.split}: chose {len(chosen)} documents / {got} tokens, the mixture "
+                             f"says {c.documents} / {c.tokens}")
+        n = picked.num_rows
+        label = f"{m.name}/{c.source or c.split}"
+        parts.append(pa.table({
+            "id": picked.column("id"), "release": pa.array([c.release] * n), "component": pa.array([label] * n),
+            "source": picked.column("source").cast(pa.string()),
+            "text": picked.column("text") if "text" in picked.column_names else pa.nulls(n, pa.string()),
+            "messages": picked.column("messages").cast(message) if "messages" in picked.column_names else pa.nulls(n, message),
+            "tokens": picked.column("tokens")}))
+    table = pa.concat_tables(parts)
+    order = np.random.default_rng(mixture.seed if seed is None else seed).permutation(table.num_rows)
+    return table.take(pa.array(order, type=pa.int64()))
+
+
+def pc_sum(column) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.sum(column).as_py() or 0)
+
+
+def format_mixture(m: MixtureManifest) -> str:
+    lines = [f"{m.name} {m.version} (mixture), created {m.created}, seed {m.seed}",
+             f"content {m.content_hash[:16]}…  tokenizer {m.tokenizer.name} (sha256 {m.tokenizer.sha256[:12]}…)",
+             f"totals: {m.totals['tokens']:,} tokens, {m.totals['documents']:,} documents, {m.totals['components']} components",
+             "components (release, source/split: available -> contributed):"]
+    for c in m.components:
+        lines.append(f"  {c.release:<20} {c.source or c.split:<12} {c.available_tokens:>12,} -> {c.tokens:>12,} tokens "
+                     f"({c.documents:,} docs, {c.epochs:.2f} epochs, weight {c.weight:.4f})  pin {c.content_hash[:12]}…")
+    return "\n".join(lines)
+
+
+def mixture_json(m: MixtureManifest) -> str:
+    return json.dumps(m.model_dump(mode="json"), ensure_ascii=False, indent=2)
