@@ -136,6 +136,10 @@ class ToxicityConfig(Strict):
     # the classifier alone drops at this probability; between threshold and this it needs a lexicon hit: on real forum
     # and LINE text the COLD-trained model flags political rants and rumours that hold no insult (bench/RESULTS.md)
     classifier_alone: float = Field(default=0.99, gt=0, le=1)
+    # what counts as a lexicon hit beside the classifier: words aimed at someone (insults, slurs), summed weight at least
+    # this; bare profanity (靠北, 幹) and one mild insult (白痴 0.7) are everyday zh-TW forum talk, not hate or abuse
+    corroborating_categories: list[str] = ["insult", "slur"]
+    corroborating_weight: float = Field(default=1.0, ge=0)
     # weighted lexicon hits per 1,000 characters (texts under 200 characters count as 200) that drop a document on their
     # own: a run of slurs and insults, not one 白痴 in a forum post (the classifier judges those)
     lexicon_hits_per_1k: float = Field(default=10.0, gt=0)

@@ -19,8 +19,10 @@ class ToxicityFilter(CurationFilter):
     - classifier: the fastText model (shipped filters/models/toxicity.json, trained on COLD + SWSR, or `model_path`)
       scores the document (text folded to one script first, so zh-TW scores like the Simplified training data). It drops
       a document as `toxic_classifier` at `classifier_alone` (0.99) on its own, or at the card's threshold (or
-      `threshold`) when the lexicon also has a hit: on real forum text the model alone flags political rants that
-      hold no insult, and the lexicon alone flags one 白痴 in an ordinary post; together they agree with a reader.
+      `threshold`) when the lexicon corroborates: words aimed at someone (`corroborating_categories`: insults,
+      slurs) of summed weight >= `corroborating_weight` (one 腦殘, not one 白痴). On real forum text the model alone
+      flags political rants that hold no insult, and with any hit it flagged posts whose only "hit" was 靠北 or a
+      news report of 比中指: profanity is how zh-TW forums talk, not what makes text abusive.
     - lexicon (filters/data/toxicity_lexicon.tsv plus `lexicon`): high-precision terms. Weighted hits per 1,000
       characters at or above `lexicon_hits_per_1k` drop a document on their own (`toxic_lexicon`); below that they are
       the explanation shown in `toxicity_hits`. One 白痴 in a forum post is the classifier's call, not the lexicon's.
@@ -44,7 +46,9 @@ class ToxicityFilter(CurationFilter):
         ann = annotations(doc)
         ann["toxicity_score"] = round(prob if prob is not None else min(1.0, density / self.config.lexicon_hits_per_1k), 4)
         ann["toxicity_hits"] = dict(categories)
-        classifier_toxic = prob is not None and (prob >= self.config.classifier_alone or (prob >= self.threshold and weight > 0))
+        directed = sum(self.lexicon.weight_by_category(doc.text)[c] for c in self.config.corroborating_categories) if prob else 0.0
+        corroborated = weight > 0 and directed >= self.config.corroborating_weight
+        classifier_toxic = prob is not None and (prob >= self.config.classifier_alone or (prob >= self.threshold and corroborated))
         ann["toxic"] = lexicon_toxic or classifier_toxic
         if lexicon_toxic:
             return False, "toxic_lexicon"
