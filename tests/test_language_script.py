@@ -61,6 +61,7 @@ def test_lid_threshold_edges():
     "好",
     "PG Shai Gilgeous-Alexander 今天狀況很好，雷霆主場贏了",  # names in Latin letters count as words
     "https://i.imgur.com/abc.jpeg\n如題，走在路上看到有人舉梗圖",  # the link is not read as English
+    "http://t.cn/Ai9w7874照片也刪了，好像掛個女孩子照片就能讓別人攻擊她",  # a link ends where Chinese text starts
 ])
 def test_short_chinese_is_chinese(text):
     d = doc(text)
