@@ -85,6 +85,9 @@ class DedupConfig(Strict):
     seed: int = 1
     source_priority: list[str] = []  # survivor order across sources; unlisted sources follow in config order
     against: str | None = None  # a previous release: also remove documents that near-duplicate it
+    # each band's hashes are split into this many hash ranges; one LSH task holds one (band, range) shard at a time,
+    # about 16 bytes x documents / hash_ranges (bench/RESULTS.md, issue 14)
+    hash_ranges: int = Field(default=4, ge=1)
 
     @property
     def lsh_threshold(self) -> float:
@@ -281,8 +284,10 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
                 raise ConfigError(f"{path}: sources[{i}].path: no file matches {src.path!r} (resolved to {job.resolve(src.path)})")
         job.check_tokenizer(str(path))
         against = job.steps.dedup.against
-        if job.steps.dedup.enabled and against and not (job.resolve(against) / "dedup" / "index.npz").is_file():
-            raise ConfigError(f"{path}: steps.dedup.against: no dedup index in {against} (dedup/index.npz)")
+        from filters.dedup import has_index
+
+        if job.steps.dedup.enabled and against and not has_index(job.resolve(against)):
+            raise ConfigError(f"{path}: steps.dedup.against: no dedup index in {against} (dedup/index/)")
         for key, value in (("steps.toxicity.model_path", job.steps.toxicity.model_path), ("steps.toxicity.lexicon", job.steps.toxicity.lexicon),
                            ("steps.spam.lexicon", job.steps.spam.lexicon)):
             if value and not job.resolve(value).is_file():

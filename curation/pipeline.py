@@ -223,7 +223,7 @@ class Stage:
 def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Path]]) -> tuple[list[Stage], list[str]]:
     """The stages of a CPT run and the step labels of the first one (read, filter, write; with dedup:
     fingerprint, LSH buckets, clusters, filter)."""
-    from filters.dedup import DedupClusters, DedupFilter, LshBuckets, StagedShardReader
+    from filters.dedup import DedupClusters, DedupFilter, LshBuckets, StagedShardReader, prepare_parent_index, shard_names
 
     dedup, tasks, work = job.steps.dedup, job.executor.tasks, layout.work
     named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
@@ -233,9 +233,10 @@ def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Pa
         print(f"dedup: {dedup.bands} bands x {dedup.rows} rows of {dedup.num_perm} permutations: pairs become candidates "
               f"around Jaccard {dedup.lsh_threshold:.3f}; duplicates at estimated Jaccard >= {dedup.threshold}", file=sys.stderr)
         sig_dir, pair_dir, removed = work / "dedup" / "signatures", work / "dedup" / "pairs", work / "dedup" / "removed.parquet"
-        parent_index = str(job.resolve(dedup.against) / "dedup" / "index.npz") if dedup.against else None
+        parent_index = str(prepare_parent_index(job.resolve(dedup.against), dedup, work / "dedup" / "parent")) if dedup.against else None
         stages += [
-            Stage("lsh buckets", [LshBuckets(dedup, str(sig_dir), str(pair_dir))], max(1, min(dedup.bands, tasks)), work / "logs-buckets"),
+            Stage("lsh buckets", [LshBuckets(dedup, str(sig_dir), str(pair_dir), parent_index)],
+                  max(1, min(len(shard_names(dedup)), tasks)), work / "logs-buckets"),
             Stage("dedup clusters", [DedupClusters(dedup, str(sig_dir), str(pair_dir), str(layout.staging / "dedup"), str(removed),
                                                    parent_index)], 1, work / "logs-clusters"),
             Stage("dedup filter", [StagedShardReader(str(work / "stage1")),

@@ -13,6 +13,7 @@ is written to `dedup/clusters.parquet` in the release; the release's signature i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,64 @@ def source_ranks(config: DedupConfig, source_names: list[str]) -> dict[str, int]
     return {name: i for i, name in enumerate(order)}
 
 
+# A document is referred to by (part, row): the task that fingerprinted it (or an index part) and its row there,
+# packed into one integer, so no stage needs a corpus-wide table of ids to talk about documents.
+PART_SHIFT = np.uint64(40)
+ROW_MASK = np.uint64((1 << 40) - 1)
+EXACT_BAND = "exact"
+PARENT_CANDIDATES = 4  # parent documents checked per shared bucket, per new document
+
+
+def pack(part: int, rows: np.ndarray) -> np.ndarray:
+    return (np.uint64(part) << PART_SHIFT) | rows.astype(np.uint64)
+
+
+def unpack(refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    refs = refs.astype(np.uint64)
+    return (refs >> PART_SHIFT).astype(np.int64), (refs & ROW_MASK).astype(np.int64)
+
+
+def band_names(config: DedupConfig) -> list[str]:
+    """The buckets a document is filed under: one per LSH band (near) and its exact hash (exact)."""
+    return ([f"b{b:03d}" for b in range(config.bands)] if config.near else []) + ([EXACT_BAND] if config.exact else [])
+
+
+def shard_names(config: DedupConfig) -> list[str]:
+    return [f"{band}-r{r:03d}" for band in band_names(config) for r in range(config.hash_ranges)]
+
+
+def bucket_entries(config: DedupConfig, band: str, sigs: np.ndarray, exact: np.ndarray, refs: np.ndarray) -> dict[str, np.ndarray]:
+    """(hash, ref) rows of one band split by hash range, each sorted: the runs an LSH task merges."""
+    h = exact.astype(np.uint64) if band == EXACT_BAND else band_hashes(sigs, int(band[1:]), config.rows)
+    ranges = (h % np.uint64(config.hash_ranges)).astype(np.int64)
+    out = {}
+    for r in range(config.hash_ranges):
+        sel = ranges == r
+        rows = np.stack([h[sel], refs[sel]], axis=1) if sel.any() else np.empty((0, 2), np.uint64)
+        out[f"{band}-r{r:03d}"] = rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+    return out
+
+
+def sorted_runs(files: list[Path]) -> np.ndarray:
+    """Sorted (hash, ref) runs merged into one sorted array (one shard: a band's hash range)."""
+    runs = [np.load(f) for f in files]
+    rows = np.concatenate(runs) if runs else np.empty((0, 2), np.uint64)
+    return rows[np.lexsort((rows[:, 1], rows[:, 0]))] if len(runs) > 1 else rows
+
+
+def band_hashes(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
+    cols = sigs[:, band * rows:(band + 1) * rows].astype(np.uint64)
+    h = np.zeros(len(sigs), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for r in range(rows):
+            h = _splitmix64(h ^ cols[:, r])
+    return h
+
+
 class DedupSignatures(PipelineStep):
-    """Passes documents through unchanged and saves their fingerprints to `<dir>/<task>.npz`."""
+    """Passes documents through unchanged. Per task it saves the documents' signatures (`<task>.sigs.npy`), what
+    survivor choice needs (`<task>.docs.npz`: id, exact hash, source rank, quality, date, source) and, per LSH band
+    and hash range, the sorted (band hash, document) rows (`buckets/<band>-r<range>/<task>.npy`)."""
 
     name = "dedup signatures"
     type = "🫂 - DEDUP"
@@ -63,80 +120,140 @@ class DedupSignatures(PipelineStep):
             self.stat_update("documents", value=len(batch))
             yield from batch
         K = self.config.num_perm
-        Path(self.directory).mkdir(parents=True, exist_ok=True)
-        np.savez(Path(self.directory) / f"{rank:05d}.npz", ids=np.array(ids, dtype=str),
-                 sigs=np.concatenate(sigs) if sigs else np.empty((0, K), np.uint32),
-                 exact=np.concatenate(exact) if exact else np.empty(0, np.uint64),
-                 priority=np.array([m[0] for m in meta], dtype=np.int64), quality=np.array([m[1] for m in meta]),
-                 date=np.array([m[2] for m in meta], dtype=str), source=np.array([m[3] for m in meta], dtype=str))
+        save_task_fingerprints(Path(self.directory), rank, self.config, ids=np.array(ids, dtype=str),
+                               sigs=np.concatenate(sigs) if sigs else np.empty((0, K), np.uint32),
+                               exact=np.concatenate(exact) if exact else np.empty(0, np.uint64),
+                               priority=np.array([m[0] for m in meta], dtype=np.int64), quality=np.array([m[1] for m in meta]),
+                               date=np.array([m[2] for m in meta], dtype=str), source=np.array([m[3] for m in meta], dtype=str))
 
 
-def load_signatures(directory: Path) -> dict[str, np.ndarray]:
-    parts = [dict(np.load(f)) for f in sorted(directory.glob("*.npz"))]
-    if not parts:
-        return {}
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def band_hashes(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
-    cols = sigs[:, band * rows:(band + 1) * rows].astype(np.uint64)
-    h = np.zeros(len(sigs), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for r in range(rows):
-            h = _splitmix64(h ^ cols[:, r])
-    return h
+def save_task_fingerprints(folder: Path, rank: int, config: DedupConfig, *, ids: np.ndarray, sigs: np.ndarray, exact: np.ndarray,
+                           priority: np.ndarray, quality: np.ndarray, date: np.ndarray, source: np.ndarray) -> None:
+    """One task's files: signatures, survivor-choice fields, and its sorted run of every (band, hash range) shard."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{rank:05d}.sigs.npy", sigs)
+    np.savez(folder / f"{rank:05d}.docs.npz", ids=ids, exact=exact, priority=priority, quality=quality, date=date, source=source)
+    refs = pack(rank, np.arange(len(ids)))
+    for band in band_names(config):
+        for shard, rows in bucket_entries(config, band, sigs, exact, refs).items():
+            (folder / "buckets" / shard).mkdir(parents=True, exist_ok=True)
+            np.save(folder / "buckets" / shard / f"{rank:05d}.npy", rows)
 
 
 class LshBuckets(PipelineStep):
-    """Task `rank` handles band `rank`: documents with equal band hashes become candidate pairs."""
+    """Task `rank` takes every `world_size`-th (band, hash range) shard: merges the tasks' sorted runs of that shard,
+    and documents with equal hashes become candidate pairs (each with the previous one in its bucket: enough to
+    connect the bucket). With a parent release index, new documents sharing a bucket with released ones become
+    parent candidates. Memory: one shard at a time."""
 
     name = "lsh buckets"
     type = "🫂 - DEDUP"
 
-    def __init__(self, config: DedupConfig, sig_dir: str, pair_dir: str):
+    def __init__(self, config: DedupConfig, sig_dir: str, pair_dir: str, parent_index: str | None = None):
         super().__init__()
-        self.config, self.sig_dir, self.pair_dir = config, sig_dir, pair_dir
+        self.config, self.sig_dir, self.pair_dir, self.parent_index = config, sig_dir, pair_dir, parent_index
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        sigs = load_signatures(Path(self.sig_dir)).get("sigs")
-        pairs = np.empty((0, 2), dtype=np.int64)
-        if sigs is not None and len(sigs) > 1 and self.config.near:
-            for band in range(rank, self.config.bands, world_size):
-                h = band_hashes(sigs, band, self.config.rows)
-                order = np.argsort(h, kind="stable")
-                hs = h[order]
-                same = np.flatnonzero(hs[1:] == hs[:-1])
-                # pair each bucket member with the previous one: enough to connect the bucket
-                pairs = np.concatenate([pairs, np.stack([order[same], order[same + 1]], axis=1)])
-        self.stat_update("candidate_pairs", value=len(pairs))
-        Path(self.pair_dir).mkdir(parents=True, exist_ok=True)
-        np.save(Path(self.pair_dir) / f"{rank:05d}.npy", pairs)
+        out = Path(self.pair_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for shard in shard_names(self.config)[rank::world_size]:
+            rows = sorted_runs(sorted((Path(self.sig_dir) / "buckets" / shard).glob("*.npy")))
+            same = np.flatnonzero(rows[1:, 0] == rows[:-1, 0])
+            pairs = np.stack([rows[same, 1], rows[same + 1, 1]], axis=1)
+            np.save(out / f"{shard}.npy", pairs)
+            self.stat_update("candidate_pairs", value=len(pairs))
+            if self.parent_index:
+                np.save(out / f"parent-{shard}.npy", self._parent_pairs(shard, rows))
         return
         yield
 
+    def _parent_pairs(self, shard: str, rows: np.ndarray) -> np.ndarray:
+        released = np.load(Path(self.parent_index) / "buckets" / f"{shard}.npy")
+        if not len(released) or not len(rows):
+            return np.empty((0, 2), np.uint64)
+        first = np.searchsorted(released[:, 0], rows[:, 0], side="left")
+        found = []
+        for k in range(PARENT_CANDIDATES):
+            j = np.minimum(first + k, len(released) - 1)
+            hit = (first + k < len(released)) & (released[j, 0] == rows[:, 0])
+            found.append(np.stack([rows[hit, 1], released[j[hit], 1]], axis=1))
+        return np.concatenate(found)
 
-class UnionFind:
-    def __init__(self, n: int):
-        self.parent = np.arange(n)
 
-    def find(self, x: int) -> int:
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
+def components(n: int, edges: np.ndarray) -> np.ndarray:
+    """Connected components over `edges` (global row pairs), vectorized: every node ends labelled with the
+    smallest row of its component (min-label propagation with pointer jumping)."""
+    labels = np.arange(n, dtype=np.int64)
+    if not len(edges):
+        return labels
+    a, b = edges[:, 0], edges[:, 1]
+    while True:
+        low = np.minimum(labels[a], labels[b])
+        np.minimum.at(labels, a, low)
+        np.minimum.at(labels, b, low)
+        while True:
+            jumped = labels[labels]
+            if np.array_equal(jumped, labels):
+                break
+            labels = jumped
+        if np.array_equal(labels[a], labels[b]):
+            return labels
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+
+class Parts:
+    """Per-part files (a task's fingerprints, or an index part) read a few rows at a time: signatures are
+    memory-mapped and only the rows asked for are copied."""
+
+    def __init__(self, folder: Path, names: dict[int, str]):
+        self.folder, self.names = folder, names
+
+    def sigs(self, part: int, rows: np.ndarray) -> np.ndarray:
+        mapped = np.load(self.folder / f"{self.names[part]}.sigs.npy", mmap_mode="r")
+        out = np.array(mapped[rows])
+        del mapped
+        return out
+
+    def docs(self, part: int, fields: tuple[str, ...], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        with np.load(self.folder / f"{self.names[part]}.docs.npz") as z:
+            return {f: (z[f] if rows is None else z[f][rows]) for f in fields}
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Estimated Jaccard of ref pairs, read part pair by part pair."""
+        return similarity(self, a, self, b)
+
+    def lookup(self, refs: np.ndarray, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """`fields` of the documents `refs` points to, in the order given."""
+        part, row = unpack(refs)
+        out = {f: np.empty(len(refs), dtype=object) for f in fields}
+        for p in np.unique(part).tolist():
+            sel = np.flatnonzero(part == p)
+            got = self.docs(p, fields, row[sel])
+            for f in fields:
+                out[f][sel] = got[f]
+        return out
+
+
+def similarity(left: Parts, a: np.ndarray, right: Parts, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard of ref pairs (a[i] in `left`, b[i] in `right`), read part pair by part pair."""
+    (pa_, ra), (pb, rb) = unpack(a), unpack(b)
+    est = np.zeros(len(a))
+    key = pa_ * (1 << 24) + pb
+    for k in np.unique(key).tolist():
+        sel = np.flatnonzero(key == k)
+        est[sel] = estimate_similarity(left.sigs(k >> 24, ra[sel]), right.sigs(k & ((1 << 24) - 1), rb[sel]))
+    return est
+
+
+def task_parts(sig_dir: Path) -> dict[int, str]:
+    return {int(f.name.split(".")[0]): f.name.split(".")[0] for f in sorted(sig_dir.glob("*.docs.npz"))}
 
 
 class DedupClusters(PipelineStep):
-    """Verifies candidate pairs (estimated Jaccard ≥ threshold), joins exact and near duplicates into clusters,
-    keeps one survivor per cluster, removes new documents that duplicate the parent release, and writes
-    `removed.parquet` (work), `clusters.parquet` and `index.npz` (release)."""
+    """Verifies candidate pairs (estimated Jaccard >= threshold), joins exact and near duplicates into connected
+    components, keeps one survivor per component, removes new documents that duplicate the parent release, and
+    writes `removed.parquet` (work), `clusters.parquet` and the release's sharded signature index `index/`.
+    Only arrays of one integer per document are corpus-sized (component labels); ids, dates and signatures are read
+    for the documents in multi-member components and candidate pairs only."""
 
     name = "dedup clusters"
     type = "🫂 - DEDUP"
@@ -148,40 +265,37 @@ class DedupClusters(PipelineStep):
         self.out_dir, self.removed_path, self.parent_index = out_dir, removed_path, parent_index
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        cfg = self.config
-        s = load_signatures(Path(self.sig_dir))
-        n = len(s.get("ids", []))
-        uf = UnionFind(n)
-        if n and cfg.near:
-            pairs = np.concatenate([np.load(f) for f in sorted(Path(self.pair_dir).glob("*.npy"))] or [np.empty((0, 2), np.int64)])
-            if len(pairs):
-                pairs = np.unique(np.sort(pairs, axis=1), axis=0)
-                est = estimate_similarity(s["sigs"][pairs[:, 0]], s["sigs"][pairs[:, 1]])
-                self.stat_update("candidate_pairs", value=len(pairs))
-                for a, b in pairs[est >= cfg.threshold]:
-                    uf.union(int(a), int(b))
+        cfg, sig_dir, pair_dir = self.config, Path(self.sig_dir), Path(self.pair_dir)
+        names = task_parts(sig_dir)
+        parts = Parts(sig_dir, names)
+        counts = {p: len(parts.docs(p, ("exact",))["exact"]) for p in names}
+        offsets = np.zeros(max(names, default=-1) + 2, dtype=np.int64)
+        for p in sorted(counts):
+            offsets[p + 1:] += counts[p]
+        n = int(sum(counts.values()))
+
+        def to_global(refs: np.ndarray) -> np.ndarray:
+            part, row = unpack(refs)
+            return offsets[part] + row
+
+        edges = [np.empty((0, 2), np.int64)]
+        if cfg.exact:
+            exact_pairs = [np.load(f) for f in sorted(pair_dir.glob(f"{EXACT_BAND}-*.npy"))]
+            edges += [np.stack([to_global(p[:, 0]), to_global(p[:, 1])], axis=1) for p in exact_pairs if len(p)]
+        if cfg.near:
+            near = [np.load(f) for f in sorted(pair_dir.glob("b*.npy"))]
+            near = np.concatenate(near) if near else np.empty((0, 2), np.uint64)
+            if len(near):
+                near = np.unique(np.sort(near, axis=1), axis=0)
+                est = parts.similarity(near[:, 0], near[:, 1])
+                self.stat_update("candidate_pairs", value=len(near))
                 self.stat_update("verified_pairs", value=int((est >= cfg.threshold).sum()))
-        if n and cfg.exact:
-            order = np.argsort(s["exact"], kind="stable")
-            ex = s["exact"][order]
-            for i in np.flatnonzero(ex[1:] == ex[:-1]):
-                uf.union(int(order[i]), int(order[i + 1]))
-        roots = np.array([uf.find(i) for i in range(n)], dtype=np.int64)
-        # survivor: smallest (priority, -quality, date, id) within each cluster
-        rank_order = np.lexsort((s["ids"], s["date"], s["quality"], s["priority"])) if n else np.empty(0, np.int64)
-        survivor: dict[int, int] = {}
-        for i in rank_order:
-            survivor.setdefault(int(roots[i]), int(i))
-        rows = []
-        for i in range(n):
-            keep = survivor[int(roots[i])]
-            if keep != i:
-                exact = bool(s["exact"][i] == s["exact"][keep])
-                rows.append({"removed_id": s["ids"][i], "kept_id": s["ids"][keep], "removed_source": s["source"][i],
-                             "kept_source": s["source"][keep], "reason": "exact_duplicate" if exact else "near_duplicate",
-                             "similarity": 1.0 if exact else float(estimate_similarity(s["sigs"][i], s["sigs"][keep]))})
+                ok = near[est >= cfg.threshold]
+                edges.append(np.stack([to_global(ok[:, 0]), to_global(ok[:, 1])], axis=1))
+        labels = components(n, np.concatenate(edges))
+        rows = self._clusters(labels, offsets, names, parts)
         removed = {r["removed_id"] for r in rows}
-        rows += self._against_parent(s, removed)
+        rows += self._against_parent(parts, offsets, removed)
         self.stat_update("removed", value=len(rows))
         out = Path(self.out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -190,61 +304,164 @@ class DedupClusters(PipelineStep):
         table = pa.Table.from_pylist(sorted(rows, key=lambda r: r["removed_id"]), schema=schema)
         pq.write_table(table, out / "clusters.parquet")
         pq.write_table(table.select(["removed_id", "reason"]), self.removed_path)
-        self._write_index(s, {r["removed_id"] for r in rows})
+        write_index(out / "index", self.config, sig_dir, names, {r["removed_id"] for r in rows}, self.parent_index)
         return
         yield
 
-    def _parent(self) -> dict[str, np.ndarray] | None:
-        return dict(np.load(self.parent_index)) if self.parent_index else None
-
-    def _against_parent(self, s: dict, removed: set[str]) -> list[dict]:
-        """New documents whose signature matches one already released (datasketch's in-memory MinHash LSH)."""
-        parent = self._parent()
-        if parent is None or not len(s.get("ids", [])):
+    def _clusters(self, labels: np.ndarray, offsets: np.ndarray, names: dict[int, str], parts: Parts) -> list[dict]:
+        """Survivor per multi-member component: smallest (source priority, -quality, date, id)."""
+        sizes = np.bincount(labels, minlength=len(labels))
+        members = np.flatnonzero(sizes[labels] > 1)
+        if not len(members):
             return []
-        from datasketch import MinHashLSH
-
-        cfg = self.config
-        lsh = MinHashLSH(num_perm=cfg.num_perm, params=(cfg.bands, cfg.rows))
-        exact_index = {int(e): str(i) for i, e in zip(parent["ids"], parent["exact"])}
-        for i, sig in enumerate(parent["sigs"]):
-            lsh.insert(str(i), _lean(sig, cfg.seed), check_duplication=False)
+        fields = ("ids", "exact", "priority", "quality", "date", "source")
+        meta: dict[str, list] = {f: [] for f in fields}
+        refs = []
+        for p in sorted(names):
+            mine = members[(members >= offsets[p]) & (members < offsets[p + 1])]
+            got = parts.docs(p, fields, mine - offsets[p])
+            for f in fields:
+                meta[f].append(got[f])
+            refs.append(pack(p, mine - offsets[p]))
+        m = {f: np.concatenate(v) for f, v in meta.items()}
+        refs, comp = np.concatenate(refs), labels[members]
+        order = np.lexsort((m["ids"], m["date"], m["quality"], m["priority"], comp))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = comp[order][1:] != comp[order][:-1]
+        survivor_of = dict(zip(comp[order][first].tolist(), order[first].tolist()))
+        removed = [i for i in order[~first]]
+        kept = np.array([survivor_of[int(comp[i])] for i in removed], dtype=np.int64)
+        removed = np.array(removed, dtype=np.int64)
+        sim = parts.similarity(refs[removed], refs[kept]) if len(removed) else np.empty(0)
         rows = []
-        for i, doc_id in enumerate(s["ids"]):
-            if doc_id in removed:
-                continue
-            if cfg.exact and int(s["exact"][i]) in exact_index:
-                rows.append({"removed_id": doc_id, "kept_id": exact_index[int(s["exact"][i])], "removed_source": s["source"][i],
-                             "kept_source": "(parent release)", "reason": "released_duplicate", "similarity": 1.0})
-                continue
-            if not cfg.near:
-                continue
-            hits = lsh.query(_lean(s["sigs"][i], cfg.seed))
-            best = max(((estimate_similarity(s["sigs"][i], parent["sigs"][int(h)]), int(h)) for h in hits), default=(0.0, -1))
-            if best[0] >= cfg.threshold:
-                rows.append({"removed_id": doc_id, "kept_id": str(parent["ids"][best[1]]), "removed_source": s["source"][i],
-                             "kept_source": "(parent release)", "reason": "released_duplicate", "similarity": float(best[0])})
+        for i, k, s in zip(removed.tolist(), kept.tolist(), sim.tolist()):
+            exact = bool(m["exact"][i] == m["exact"][k])
+            rows.append({"removed_id": str(m["ids"][i]), "kept_id": str(m["ids"][k]), "removed_source": str(m["source"][i]),
+                         "kept_source": str(m["source"][k]), "reason": "exact_duplicate" if exact else "near_duplicate",
+                         "similarity": 1.0 if exact else float(s)})
         return rows
 
-    def _write_index(self, s: dict, removed: set[str]) -> None:
-        K = self.config.num_perm
-        keep = np.array([i not in removed for i in s.get("ids", [])], dtype=bool)
-        ids = s["ids"][keep] if len(keep) else np.empty(0, dtype=str)
-        sigs = s["sigs"][keep] if len(keep) else np.empty((0, K), np.uint32)
-        exact = s["exact"][keep] if len(keep) else np.empty(0, np.uint64)
-        parent = self._parent()
-        if parent is not None:  # cumulative: a later run against this release also sees everything before it
-            ids, sigs, exact = np.concatenate([parent["ids"], ids]), np.concatenate([parent["sigs"], sigs]), np.concatenate([parent["exact"], exact])
-        np.savez(Path(self.out_dir) / "index.npz", ids=ids, sigs=sigs, exact=exact,
-                 params=np.array([self.config.ngram, K, self.config.seed]))
+    def _against_parent(self, parts: Parts, offsets: np.ndarray, removed: set[str]) -> list[dict]:
+        """New documents that share a bucket with a released one: exact hash shared, or estimated Jaccard >=
+        threshold; the parent's signatures are read for those candidates only."""
+        if not self.parent_index:
+            return []
+        cfg, pair_dir = self.config, Path(self.pair_dir)
+        parent = Parts(Path(self.parent_index) / "parts", index_parts(Path(self.parent_index)))
+        found: dict[int, tuple[float, int]] = {}  # new ref -> (similarity, parent ref)
+        exact = [np.load(f) for f in sorted(pair_dir.glob(f"parent-{EXACT_BAND}-*.npy"))]
+        for p in exact:
+            for new, old in p.tolist():
+                found.setdefault(new, (1.0, old))
+        near = [np.load(f) for f in sorted(pair_dir.glob("parent-b*.npy"))]
+        near = np.unique(np.concatenate(near), axis=0) if near else np.empty((0, 2), np.uint64)
+        if len(near):
+            near = near[~np.isin(near[:, 0], np.array(list(found), dtype=np.uint64))]
+            est = similarity(parts, near[:, 0], parent, near[:, 1])
+            for (new, old), s in zip(near[est >= cfg.threshold].tolist(), est[est >= cfg.threshold].tolist()):
+                if s > found.get(new, (0.0, 0))[0]:
+                    found[new] = (s, old)
+        if not found:
+            return []
+        items = sorted(found.items())
+        new = parts.lookup(np.array([k for k, _ in items], dtype=np.uint64), ("ids", "source"))
+        old = parent.lookup(np.array([v[1] for _, v in items], dtype=np.uint64), ("ids",))
+        return [{"removed_id": str(doc_id), "kept_id": str(kept_id), "removed_source": str(source), "kept_source": "(parent release)",
+                 "reason": "released_duplicate", "similarity": float(sim)}
+                for (_, (sim, _)), doc_id, source, kept_id in zip(items, new["ids"], new["source"], old["ids"])
+                if str(doc_id) not in removed]
 
 
-def _lean(sig: np.ndarray, seed: int):
-    """Our 32-bit one-permutation signature as a datasketch LeanMinHash; the LSH index only bands and
-    compares the values, so the 32-bit storage scheme is the one that matches."""
-    from datasketch import LeanMinHash
+# -- the release's signature index ------------------------------------------------------------------------------
+# dedup/index/params.json                  fingerprint and banding parameters (a later run must use the same)
+# dedup/index/parts/<part>.sigs.npy        signatures of one part (a task of one release), memory-mapped on read
+# dedup/index/parts/<part>.docs.npz        its ids, exact hashes and `live` (not removed as a duplicate)
+# dedup/index/buckets/<band>-r<range>.npy  sorted (band hash, ref) rows of every live document released so far
 
-    return LeanMinHash(seed=seed, hashvalues=sig.astype(np.uint64), scheme="affine32")
+
+def index_params(config: DedupConfig) -> dict:
+    return {"ngram": config.ngram, "num_perm": config.num_perm, "seed": config.seed, "bands": config.bands, "rows": config.rows,
+            "hash_ranges": config.hash_ranges, "near": config.near, "exact": config.exact}
+
+
+def index_parts(index: Path) -> dict[int, str]:
+    return {int(f.name.split(".")[0]): f.name.split(".")[0] for f in sorted((index / "parts").glob("*.docs.npz"))}
+
+
+def check_index_params(index: Path, config: DedupConfig) -> None:
+    have = json.loads((index / "params.json").read_text())
+    want = index_params(config)
+    if have != want:
+        diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+        raise ValueError(f"{index}: the parent release's dedup index was built with other parameters "
+                         f"({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in diff.items())}); dedup against it needs the same")
+
+
+def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, str], removed: set[str], parent: str | None) -> None:
+    """This run's live documents added to the parent's index (cumulative: a run against this release also sees
+    everything before it). Parent parts are hard-linked (copied across filesystems); bucket shards are merged."""
+    import shutil
+
+    (out / "parts").mkdir(parents=True, exist_ok=True)
+    (out / "buckets").mkdir(parents=True, exist_ok=True)
+    (out / "params.json").write_text(json.dumps(index_params(config), sort_keys=True))
+    base = 0
+    if parent:
+        parent_index = Path(parent)
+        for f in sorted((parent_index / "parts").iterdir()):
+            try:
+                (out / "parts" / f.name).hardlink_to(f)
+            except OSError:
+                shutil.copy2(f, out / "parts" / f.name)
+        base = max(index_parts(parent_index), default=-1) + 1
+    runs = out / "runs"  # per part and shard, merged per shard below so no step holds every shard at once
+    for task, name in sorted(names.items()):
+        part = base + task
+        with np.load(sig_dir / f"{name}.docs.npz") as z:
+            ids, exact = z["ids"], z["exact"]
+        live = np.array([str(i) not in removed for i in ids], dtype=bool)
+        np.savez(out / "parts" / f"{part:05d}.docs.npz", ids=ids, exact=exact, live=live)
+        shutil.copy2(sig_dir / f"{name}.sigs.npy", out / "parts" / f"{part:05d}.sigs.npy")
+        rows = np.flatnonzero(live)
+        mapped = np.load(out / "parts" / f"{part:05d}.sigs.npy", mmap_mode="r")
+        live_sigs = np.array(mapped[rows])
+        del mapped
+        for band in band_names(config):
+            for shard, entries in bucket_entries(config, band, live_sigs, exact[rows], pack(part, rows)).items():
+                (runs / shard).mkdir(parents=True, exist_ok=True)
+                np.save(runs / shard / f"{part:05d}.npy", entries)
+        del live_sigs
+    for shard in shard_names(config):
+        files = ([Path(parent) / "buckets" / f"{shard}.npy"] if parent else []) + sorted((runs / shard).glob("*.npy"))
+        np.save(out / "buckets" / f"{shard}.npy", sorted_runs(files))
+    shutil.rmtree(runs, ignore_errors=True)
+
+
+def convert_legacy_index(npz: Path, out: Path, config: DedupConfig) -> Path:
+    """A parent release written before the sharded index (one `dedup/index.npz`) as a sharded index in `out`."""
+    legacy = dict(np.load(npz))
+    work = out / "legacy-signatures"
+    work.mkdir(parents=True, exist_ok=True)
+    np.save(work / "00000.sigs.npy", legacy["sigs"])
+    n = len(legacy["ids"])
+    np.savez(work / "00000.docs.npz", ids=legacy["ids"], exact=legacy["exact"], priority=np.zeros(n, np.int64),
+             quality=np.zeros(n), date=np.array(["~"] * n, dtype=str), source=np.array([""] * n, dtype=str))
+    write_index(out / "index", config, work, {0: "00000"}, set(), None)
+    return out / "index"
+
+
+def has_index(release: Path) -> bool:
+    return (release / "dedup" / "index" / "params.json").is_file() or (release / "dedup" / "index.npz").is_file()
+
+
+def prepare_parent_index(release: Path, config: DedupConfig, work: Path) -> Path:
+    """The parent release's sharded index, checked against this run's parameters; a release from before the
+    sharded layout (`dedup/index.npz`) is converted into `work` first."""
+    index = release / "dedup" / "index"
+    if not (index / "params.json").is_file():
+        index = convert_legacy_index(release / "dedup" / "index.npz", work, config)
+    check_index_params(index, config)
+    return index
 
 
 class StagedShardReader(BaseReader):

@@ -63,7 +63,7 @@ def test_verify_detects_damage(demo_job, capsys, damage, message):
         manifests.to_dataset(release)
 
 
-@pytest.mark.parametrize("target", ["dedup/index.npz", "dedup/clusters.parquet", "stats/steps.parquet", "stats/steps.json",
+@pytest.mark.parametrize("target", ["dedup/index/buckets", "dedup/index/parts", "dedup/clusters.parquet", "stats/steps.parquet", "stats/steps.json",
                                     "rejects/language"])  # the demo has no malformed records, so no rejects/read
 @pytest.mark.parametrize("damage,message", [("corrupt", "sha256 differs"), ("delete", "file missing"), ("add", "file not in manifest")])
 def test_verify_covers_every_file_of_the_release(demo_job, capsys, target, damage, message):

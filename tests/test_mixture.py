@@ -77,13 +77,13 @@ def test_cpt_and_sft_mixture_loads_with_stated_weights(releases, tmp_path, capsy
 def test_verify_catches_a_pinned_release_changed_after_mixing(releases, tmp_path, capsys):
     cpt, sft = releases
     path = mix(tmp_path, capsys, {"releases": [{"path": str(cpt)}, {"path": str(sft)}]})
-    index = cpt / "dedup" / "index.npz"
+    index = cpt / "dedup" / "index" / "buckets" / "b000-r000.npy"
     data = bytearray(index.read_bytes())
     data[len(data) // 2] ^= 0xFF
     index.write_bytes(bytes(data))
     assert main(["manifest", "verify", str(path)]) == 1
-    assert "dedup/index.npz: file sha256 differs from manifest" in capsys.readouterr().out
-    with pytest.raises(manifests.ReleaseVerificationError, match="index.npz"):
+    assert "dedup/index/buckets/b000-r000.npy: file sha256 differs from manifest" in capsys.readouterr().out
+    with pytest.raises(manifests.ReleaseVerificationError, match="b000-r000.npy"):
         manifests.to_dataset(path)
 
 
