@@ -62,9 +62,11 @@ def shard_names(config: DedupConfig) -> list[str]:
     return [f"{band}-r{r:03d}" for band in band_names(config) for r in range(config.hash_ranges)]
 
 
-def bucket_entries(config: DedupConfig, band: str, sigs: np.ndarray, exact: np.ndarray, refs: np.ndarray) -> dict[str, np.ndarray]:
+CHUNK_ROWS = 65_536  # signature rows read at a time (64 MiB at 256 permutations)
+
+
+def bucket_entries(config: DedupConfig, band: str, h: np.ndarray, refs: np.ndarray) -> dict[str, np.ndarray]:
     """(hash, ref) rows of one band split by hash range, each sorted: the runs an LSH task merges."""
-    h = exact.astype(np.uint64) if band == EXACT_BAND else band_hashes(sigs, int(band[1:]), config.rows)
     ranges = (h % np.uint64(config.hash_ranges)).astype(np.int64)
     out = {}
     for r in range(config.hash_ranges):
@@ -72,6 +74,47 @@ def bucket_entries(config: DedupConfig, band: str, sigs: np.ndarray, exact: np.n
         rows = np.stack([h[sel], refs[sel]], axis=1) if sel.any() else np.empty((0, 2), np.uint64)
         out[f"{band}-r{r:03d}"] = rows[np.lexsort((rows[:, 1], rows[:, 0]))]
     return out
+
+
+def band_hash_columns(sig_file: Path, config: DedupConfig, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every LSH band's hash for the signatures in `sig_file` (only `rows` when given), read a chunk of rows at a
+    time and unmapped after each, so a task's signatures are never all resident at once."""
+    bands = [b for b in band_names(config) if b != EXACT_BAND]
+    mapped = np.load(sig_file, mmap_mode="r")
+    total = len(mapped)
+    del mapped
+    wanted = np.arange(total) if rows is None else rows
+    out: dict[str, list[np.ndarray]] = {b: [] for b in bands}
+    for start in range(0, len(wanted), CHUNK_ROWS):
+        mapped = np.load(sig_file, mmap_mode="r")
+        chunk = np.array(mapped[wanted[start:start + CHUNK_ROWS]])
+        del mapped
+        for b in bands:
+            out[b].append(band_hashes(chunk, int(b[1:]), config.rows))
+    return {b: np.concatenate(v) if v else np.empty(0, np.uint64) for b, v in out.items()}
+
+
+def save_bucket_runs(folder: Path, name: str, config: DedupConfig, sig_file: Path, exact: np.ndarray, refs: np.ndarray,
+                     rows: np.ndarray | None = None) -> None:
+    """`folder/<band>-r<range>/<name>.npy` for every band and hash range: this part's sorted run of that shard."""
+    hashes = band_hash_columns(sig_file, config, rows) if config.near else {}
+    if config.exact:
+        hashes[EXACT_BAND] = exact.astype(np.uint64)
+    for band in band_names(config):
+        for shard, entries in bucket_entries(config, band, hashes.pop(band), refs).items():
+            (folder / shard).mkdir(parents=True, exist_ok=True)
+            np.save(folder / shard / f"{name}.npy", entries)
+
+
+def write_npy_from_raw(raw: Path, npy: Path, dtype, shape: tuple[int, ...]) -> None:
+    """An .npy file from raw row bytes appended batch by batch (header first, then a streamed copy)."""
+    import shutil
+
+    with open(npy, "wb") as out, open(raw, "rb") as src:
+        np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                   "fortran_order": False, "shape": shape})
+        shutil.copyfileobj(src, out, 1 << 24)
+    raw.unlink()
 
 
 def sorted_runs(files: list[Path]) -> np.ndarray:
@@ -106,38 +149,39 @@ class DedupSignatures(PipelineStep):
         self.fingerprint = TextFingerprint(config.ngram, config.num_perm, config.seed)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        ids, sigs, exact, meta = [], [], [], []
-        for batch in batched(data or [], BATCH):  # signatures are computed a batch at a time, vectorized
-            with self.track_time():
-                s, e = self.fingerprint.signatures([d.text for d in batch])
-            sigs.append(s)
-            exact.append(e)
-            for d in batch:
-                ids.append(d.id)
-                ann = d.metadata.get(ANNOTATIONS, {})
-                meta.append((self.ranks.get(d.metadata.get("source"), len(self.ranks)), -float(ann.get("quality_score", 0.0)),
-                             d.metadata.get("date") or "~", d.metadata.get("source") or ""))
-            self.stat_update("documents", value=len(batch))
-            yield from batch
-        K = self.config.num_perm
-        save_task_fingerprints(Path(self.directory), rank, self.config, ids=np.array(ids, dtype=str),
-                               sigs=np.concatenate(sigs) if sigs else np.empty((0, K), np.uint32),
-                               exact=np.concatenate(exact) if exact else np.empty(0, np.uint64),
+        folder = Path(self.directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        raw = folder / f"{rank:05d}.sigs.raw"
+        ids, exact, meta = [], [], []
+        with open(raw, "wb") as sig_out:  # signatures go to disk a batch at a time, never held for the whole task
+            for batch in batched(data or [], BATCH):  # signatures are computed a batch at a time, vectorized
+                with self.track_time():
+                    s, e = self.fingerprint.signatures([d.text for d in batch])
+                sig_out.write(np.ascontiguousarray(s, dtype=np.uint32).tobytes())
+                exact.append(e)
+                for d in batch:
+                    ids.append(d.id)
+                    ann = d.metadata.get(ANNOTATIONS, {})
+                    meta.append((self.ranks.get(d.metadata.get("source"), len(self.ranks)), -float(ann.get("quality_score", 0.0)),
+                                 d.metadata.get("date") or "~", d.metadata.get("source") or ""))
+                self.stat_update("documents", value=len(batch))
+                yield from batch
+        write_npy_from_raw(raw, folder / f"{rank:05d}.sigs.npy", np.uint32, (len(ids), self.config.num_perm))
+        save_task_fingerprints(folder, rank, self.config, ids=np.array(ids, dtype=str),
+                               sigs=None, exact=np.concatenate(exact) if exact else np.empty(0, np.uint64),
                                priority=np.array([m[0] for m in meta], dtype=np.int64), quality=np.array([m[1] for m in meta]),
                                date=np.array([m[2] for m in meta], dtype=str), source=np.array([m[3] for m in meta], dtype=str))
 
 
-def save_task_fingerprints(folder: Path, rank: int, config: DedupConfig, *, ids: np.ndarray, sigs: np.ndarray, exact: np.ndarray,
-                           priority: np.ndarray, quality: np.ndarray, date: np.ndarray, source: np.ndarray) -> None:
-    """One task's files: signatures, survivor-choice fields, and its sorted run of every (band, hash range) shard."""
+def save_task_fingerprints(folder: Path, rank: int, config: DedupConfig, *, ids: np.ndarray, sigs: np.ndarray | None,
+                           exact: np.ndarray, priority: np.ndarray, quality: np.ndarray, date: np.ndarray, source: np.ndarray) -> None:
+    """One task's files: signatures (written here unless `sigs` is None: already on disk), survivor-choice fields,
+    and its sorted run of every (band, hash range) shard."""
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / f"{rank:05d}.sigs.npy", sigs)
+    if sigs is not None:
+        np.save(folder / f"{rank:05d}.sigs.npy", sigs)
     np.savez(folder / f"{rank:05d}.docs.npz", ids=ids, exact=exact, priority=priority, quality=quality, date=date, source=source)
-    refs = pack(rank, np.arange(len(ids)))
-    for band in band_names(config):
-        for shard, rows in bucket_entries(config, band, sigs, exact, refs).items():
-            (folder / "buckets" / shard).mkdir(parents=True, exist_ok=True)
-            np.save(folder / "buckets" / shard / f"{rank:05d}.npy", rows)
+    save_bucket_runs(folder / "buckets", f"{rank:05d}", config, folder / f"{rank:05d}.sigs.npy", exact, pack(rank, np.arange(len(ids))))
 
 
 class LshBuckets(PipelineStep):
@@ -278,20 +322,31 @@ class DedupClusters(PipelineStep):
             part, row = unpack(refs)
             return offsets[part] + row
 
+        def to_ref(rows: np.ndarray) -> np.ndarray:
+            part = np.searchsorted(offsets, rows, side="right") - 1
+            return (part.astype(np.uint64) << PART_SHIFT) | (rows - offsets[part]).astype(np.uint64)
+
         edges = [np.empty((0, 2), np.int64)]
         if cfg.exact:
             exact_pairs = [np.load(f) for f in sorted(pair_dir.glob(f"{EXACT_BAND}-*.npy"))]
             edges += [np.stack([to_global(p[:, 0]), to_global(p[:, 1])], axis=1) for p in exact_pairs if len(p)]
         if cfg.near:
-            near = [np.load(f) for f in sorted(pair_dir.glob("b*.npy"))]
-            near = np.concatenate(near) if near else np.empty((0, 2), np.uint64)
-            if len(near):
-                near = np.unique(np.sort(near, axis=1), axis=0)
-                est = parts.similarity(near[:, 0], near[:, 1])
-                self.stat_update("candidate_pairs", value=len(near))
+            # a pair found in several bands counts once: one int64 per pair (low * n + high), unique per file, then overall
+            keys = [np.empty(0, np.int64)]
+            for f in sorted(pair_dir.glob("b*.npy")):
+                p = np.load(f)
+                if len(p):
+                    a, b = to_global(p[:, 0]), to_global(p[:, 1])
+                    keys.append(np.unique(np.minimum(a, b) * n + np.maximum(a, b)))
+            keys = np.unique(np.concatenate(keys))
+            if len(keys):
+                low, high = keys // n, keys % n
+                del keys
+                est = parts.similarity(to_ref(low), to_ref(high))
+                self.stat_update("candidate_pairs", value=len(low))
                 self.stat_update("verified_pairs", value=int((est >= cfg.threshold).sum()))
-                ok = near[est >= cfg.threshold]
-                edges.append(np.stack([to_global(ok[:, 0]), to_global(ok[:, 1])], axis=1))
+                ok = est >= cfg.threshold
+                edges.append(np.stack([low[ok], high[ok]], axis=1))
         labels = components(n, np.concatenate(edges))
         rows = self._clusters(labels, offsets, names, parts)
         removed = {r["removed_id"] for r in rows}
@@ -409,10 +464,7 @@ def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, 
     if parent:
         parent_index = Path(parent)
         for f in sorted((parent_index / "parts").iterdir()):
-            try:
-                (out / "parts" / f.name).hardlink_to(f)
-            except OSError:
-                shutil.copy2(f, out / "parts" / f.name)
+            _link_or_copy(f, out / "parts" / f.name)
         base = max(index_parts(parent_index), default=-1) + 1
     runs = out / "runs"  # per part and shard, merged per shard below so no step holds every shard at once
     for task, name in sorted(names.items()):
@@ -421,20 +473,24 @@ def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, 
             ids, exact = z["ids"], z["exact"]
         live = np.array([str(i) not in removed for i in ids], dtype=bool)
         np.savez(out / "parts" / f"{part:05d}.docs.npz", ids=ids, exact=exact, live=live)
-        shutil.copy2(sig_dir / f"{name}.sigs.npy", out / "parts" / f"{part:05d}.sigs.npy")
+        _link_or_copy(sig_dir / f"{name}.sigs.npy", out / "parts" / f"{part:05d}.sigs.npy")
         rows = np.flatnonzero(live)
-        mapped = np.load(out / "parts" / f"{part:05d}.sigs.npy", mmap_mode="r")
-        live_sigs = np.array(mapped[rows])
-        del mapped
-        for band in band_names(config):
-            for shard, entries in bucket_entries(config, band, live_sigs, exact[rows], pack(part, rows)).items():
-                (runs / shard).mkdir(parents=True, exist_ok=True)
-                np.save(runs / shard / f"{part:05d}.npy", entries)
-        del live_sigs
+        save_bucket_runs(runs, f"{part:05d}", config, out / "parts" / f"{part:05d}.sigs.npy", exact[rows], pack(part, rows), rows)
     for shard in shard_names(config):
         files = ([Path(parent) / "buckets" / f"{shard}.npy"] if parent else []) + sorted((runs / shard).glob("*.npy"))
         np.save(out / "buckets" / f"{shard}.npy", sorted_runs(files))
     shutil.rmtree(runs, ignore_errors=True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Signature files are large and never change once written: a hard link where the filesystem allows."""
+    import shutil
+
+    dst.unlink(missing_ok=True)
+    try:
+        dst.hardlink_to(src)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def convert_legacy_index(npz: Path, out: Path, config: DedupConfig) -> Path:
