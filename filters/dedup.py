@@ -292,6 +292,10 @@ def task_parts(sig_dir: Path) -> dict[int, str]:
     return {int(f.name.split(".")[0]): f.name.split(".")[0] for f in sorted(sig_dir.glob("*.docs.npz"))}
 
 
+CLUSTERS_SCHEMA = pa.schema([("removed_id", pa.string()), ("kept_id", pa.string()), ("removed_source", pa.string()),
+                             ("kept_source", pa.string()), ("reason", pa.string()), ("similarity", pa.float64())])
+
+
 class DedupClusters(PipelineStep):
     """Verifies candidate pairs (estimated Jaccard >= threshold), joins exact and near duplicates into connected
     components, keeps one survivor per component, removes new documents that duplicate the parent release, and
@@ -348,27 +352,26 @@ class DedupClusters(PipelineStep):
                 ok = est >= cfg.threshold
                 edges.append(np.stack([low[ok], high[ok]], axis=1))
         labels = components(n, np.concatenate(edges))
-        rows = self._clusters(labels, offsets, names, parts)
-        removed = {r["removed_id"] for r in rows}
-        rows += self._against_parent(parts, offsets, removed)
-        self.stat_update("removed", value=len(rows))
+        within = self._clusters(labels, offsets, names, parts)
+        del labels
+        released = self._against_parent(parts, offsets, set(within.column("removed_id").to_pylist()))
+        table = pa.concat_tables([within, released]).sort_by("removed_id")
+        self.stat_update("removed", value=table.num_rows)
         out = Path(self.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        schema = pa.schema([("removed_id", pa.string()), ("kept_id", pa.string()), ("removed_source", pa.string()),
-                            ("kept_source", pa.string()), ("reason", pa.string()), ("similarity", pa.float64())])
-        table = pa.Table.from_pylist(sorted(rows, key=lambda r: r["removed_id"]), schema=schema)
         pq.write_table(table, out / "clusters.parquet")
         pq.write_table(table.select(["removed_id", "reason"]), self.removed_path)
-        write_index(out / "index", self.config, sig_dir, names, {r["removed_id"] for r in rows}, self.parent_index)
+        write_index(out / "index", self.config, sig_dir, names, set(table.column("removed_id").to_pylist()), self.parent_index)
         return
         yield
 
-    def _clusters(self, labels: np.ndarray, offsets: np.ndarray, names: dict[int, str], parts: Parts) -> list[dict]:
+    def _clusters(self, labels: np.ndarray, offsets: np.ndarray, names: dict[int, str], parts: Parts) -> pa.Table:
         """Survivor per multi-member component: smallest (source priority, -quality, date, id)."""
         sizes = np.bincount(labels, minlength=len(labels))
         members = np.flatnonzero(sizes[labels] > 1)
+        del sizes
         if not len(members):
-            return []
+            return CLUSTERS_SCHEMA.empty_table()
         fields = ("ids", "exact", "priority", "quality", "date", "source")
         meta: dict[str, list] = {f: [] for f in fields}
         refs = []
@@ -384,23 +387,22 @@ class DedupClusters(PipelineStep):
         first = np.ones(len(order), dtype=bool)
         first[1:] = comp[order][1:] != comp[order][:-1]
         survivor_of = dict(zip(comp[order][first].tolist(), order[first].tolist()))
-        removed = [i for i in order[~first]]
-        kept = np.array([survivor_of[int(comp[i])] for i in removed], dtype=np.int64)
-        removed = np.array(removed, dtype=np.int64)
+        removed = order[~first]
+        kept = np.array([survivor_of[int(c)] for c in comp[removed]], dtype=np.int64)
         sim = parts.similarity(refs[removed], refs[kept]) if len(removed) else np.empty(0)
-        rows = []
-        for i, k, s in zip(removed.tolist(), kept.tolist(), sim.tolist()):
-            exact = bool(m["exact"][i] == m["exact"][k])
-            rows.append({"removed_id": str(m["ids"][i]), "kept_id": str(m["ids"][k]), "removed_source": str(m["source"][i]),
-                         "kept_source": str(m["source"][k]), "reason": "exact_duplicate" if exact else "near_duplicate",
-                         "similarity": 1.0 if exact else float(s)})
-        return rows
+        exact = m["exact"][removed] == m["exact"][kept]
+        return pa.table({"removed_id": pa.array(m["ids"][removed].tolist(), pa.string()),
+                         "kept_id": pa.array(m["ids"][kept].tolist(), pa.string()),
+                         "removed_source": pa.array(m["source"][removed].tolist(), pa.string()),
+                         "kept_source": pa.array(m["source"][kept].tolist(), pa.string()),
+                         "reason": pa.array(np.where(exact, "exact_duplicate", "near_duplicate").tolist(), pa.string()),
+                         "similarity": pa.array(np.where(exact, 1.0, sim), pa.float64())}, schema=CLUSTERS_SCHEMA)
 
-    def _against_parent(self, parts: Parts, offsets: np.ndarray, removed: set[str]) -> list[dict]:
+    def _against_parent(self, parts: Parts, offsets: np.ndarray, removed: set[str]) -> pa.Table:
         """New documents that share a bucket with a released one: exact hash shared, or estimated Jaccard >=
         threshold; the parent's signatures are read for those candidates only."""
         if not self.parent_index:
-            return []
+            return CLUSTERS_SCHEMA.empty_table()
         cfg, pair_dir = self.config, Path(self.pair_dir)
         parent = Parts(Path(self.parent_index) / "parts", index_parts(Path(self.parent_index)))
         found: dict[int, tuple[float, int]] = {}  # new ref -> (similarity, parent ref)
@@ -417,14 +419,15 @@ class DedupClusters(PipelineStep):
                 if s > found.get(new, (0.0, 0))[0]:
                     found[new] = (s, old)
         if not found:
-            return []
+            return CLUSTERS_SCHEMA.empty_table()
         items = sorted(found.items())
         new = parts.lookup(np.array([k for k, _ in items], dtype=np.uint64), ("ids", "source"))
         old = parent.lookup(np.array([v[1] for _, v in items], dtype=np.uint64), ("ids",))
-        return [{"removed_id": str(doc_id), "kept_id": str(kept_id), "removed_source": str(source), "kept_source": "(parent release)",
-                 "reason": "released_duplicate", "similarity": float(sim)}
-                for (_, (sim, _)), doc_id, source, kept_id in zip(items, new["ids"], new["source"], old["ids"])
-                if str(doc_id) not in removed]
+        return pa.Table.from_pylist(
+            [{"removed_id": str(doc_id), "kept_id": str(kept_id), "removed_source": str(source), "kept_source": "(parent release)",
+              "reason": "released_duplicate", "similarity": float(sim)}
+             for (_, (sim, _)), doc_id, source, kept_id in zip(items, new["ids"], new["source"], old["ids"])
+             if str(doc_id) not in removed], schema=CLUSTERS_SCHEMA)
 
 
 # -- the release's signature index ------------------------------------------------------------------------------
@@ -534,7 +537,7 @@ class StagedShardReader(BaseReader):
 
         files = sorted(Path(self.folder).rglob("*.parquet"))
         for f in files[rank::world_size]:
-            for row in pq.read_table(f).to_pylist():
+            for row in (r for batch in pq.ParquetFile(f).iter_batches(batch_size=1024) for r in batch.to_pylist()):
                 meta = orjson.loads(row.pop("metadata") or "{}")
                 meta[ANNOTATIONS] = orjson.loads(row.pop("annotations") or "{}")
                 text, doc_id = row.pop("text"), row.pop("id")

@@ -25,30 +25,43 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def shard_texts(table) -> list[str]:
-    """The text a shard trains on: `text` (CPT) or the joined message contents (SFT)."""
-    if "text" in table.column_names:
+    """The text a shard (or a record batch of it) trains on: `text` (CPT) or the joined message contents (SFT)."""
+    names = table.schema.names
+    if "text" in names:
         return table.column("text").to_pylist()
     return ["\n".join(m["content"] for m in msgs) for msgs in table.column("messages").to_pylist()]
 
 
-def shard_tokens(table, texts: list[str], counter: TokenCounter | None) -> int | None:
-    """The shard's tokens: the writer's per-document `tokens` column when the shard says it was counted with
-    this very tokenizer (no second pass), else counted now (shards carried from a release counted otherwise)."""
-    if counter is None:
-        return None
-    stamp = (table.schema.metadata or {}).get(PARQUET_KEY)
-    if "tokens" in table.column_names and stamp == counter.id.key.encode() and table.column("tokens").null_count == 0:
-        return int(pc.sum(table.column("tokens")).as_py() or 0)
-    return sum(counter.count_batch(texts))
-
-
 def describe_shard(release_dir: Path, path: Path, counter: TokenCounter | None = None, split: str | None = None) -> Shard:
-    table = pq.read_table(path)
-    texts = shard_texts(table)
-    tokens = shard_tokens(table, texts, counter)
-    sources = set(table.column("source").to_pylist()) if "source" in table.column_names else set()
+    """Documents, characters, tokens and source of one shard, read a record batch at a time (a shard can hold
+    hundreds of thousands of documents). Tokens: the writer's per-document `tokens` column when the shard says it was
+    counted with this very tokenizer (no second pass), else counted now (shards carried from a release counted
+    otherwise)."""
+    shard = pq.ParquetFile(path)
+    stamp = (shard.schema_arrow.metadata or {}).get(PARQUET_KEY)
+    names = shard.schema_arrow.names
+    use_column = counter is not None and "tokens" in names and stamp == counter.id.key.encode()
+    documents = characters = tokens = 0
+    sources: set = set()
+    for batch in shard.iter_batches(batch_size=8192):
+        documents += batch.num_rows
+        texts = None
+        if "text" in names:
+            characters += int(pc.sum(pc.utf8_length(batch.column("text"))).as_py() or 0)
+        else:
+            texts = shard_texts(batch)
+            characters += sum(map(len, texts))
+        if "source" in names:
+            sources.update(pc.unique(batch.column("source")).to_pylist())
+        if counter is None:
+            continue
+        column = batch.column("tokens") if use_column else None
+        if column is not None and column.null_count == 0:
+            tokens += int(pc.sum(column).as_py() or 0)
+        else:
+            tokens += sum(counter.count_batch(texts if texts is not None else shard_texts(batch)))
     return Shard(path=path.relative_to(release_dir).as_posix(), format="parquet", sha256=sha256_file(path),
-                 bytes=path.stat().st_size, documents=table.num_rows, characters=sum(map(len, texts)), tokens=tokens,
+                 bytes=path.stat().st_size, documents=documents, characters=characters, tokens=tokens if counter else None,
                  source=sources.pop() if len(sources) == 1 else None, split=split)
 
 
