@@ -63,6 +63,8 @@ def shard_names(config: DedupConfig) -> list[str]:
 
 
 CHUNK_ROWS = 65_536  # signature rows read at a time (64 MiB at 256 permutations)
+SIGNATURE_ROWS_AT_ONCE = 32_768  # pairs whose two signatures are compared at once (2 x 32 MiB)
+PAIRS_AT_ONCE = 1 << 20  # candidate pairs verified per slice
 
 
 def bucket_entries(config: DedupConfig, band: str, h: np.ndarray, refs: np.ndarray) -> dict[str, np.ndarray]:
@@ -283,8 +285,10 @@ def similarity(left: Parts, a: np.ndarray, right: Parts, b: np.ndarray) -> np.nd
     est = np.zeros(len(a))
     key = pa_ * (1 << 24) + pb
     for k in np.unique(key).tolist():
-        sel = np.flatnonzero(key == k)
-        est[sel] = estimate_similarity(left.sigs(k >> 24, ra[sel]), right.sigs(k & ((1 << 24) - 1), rb[sel]))
+        group = np.flatnonzero(key == k)
+        for start in range(0, len(group), SIGNATURE_ROWS_AT_ONCE):
+            sel = group[start:start + SIGNATURE_ROWS_AT_ONCE]
+            est[sel] = estimate_similarity(left.sigs(k >> 24, ra[sel]), right.sigs(k & ((1 << 24) - 1), rb[sel]))
     return est
 
 
@@ -335,22 +339,24 @@ class DedupClusters(PipelineStep):
             exact_pairs = [np.load(f) for f in sorted(pair_dir.glob(f"{EXACT_BAND}-*.npy"))]
             edges += [np.stack([to_global(p[:, 0]), to_global(p[:, 1])], axis=1) for p in exact_pairs if len(p)]
         if cfg.near:
-            # a pair found in several bands counts once: one int64 per pair (low * n + high), unique per file, then overall
-            keys = [np.empty(0, np.int64)]
-            for f in sorted(pair_dir.glob("b*.npy")):
-                p = np.load(f)
-                if len(p):
+            # a pair found in several bands counts once: one int64 per pair (low * n + high), merged a few files at a time
+            keys = np.empty(0, np.int64)
+            files = sorted(pair_dir.glob("b*.npy"))
+            for start in range(0, len(files), 16):
+                batch = [np.empty(0, np.int64)]
+                for f in files[start:start + 16]:
+                    p = np.load(f)
                     a, b = to_global(p[:, 0]), to_global(p[:, 1])
-                    keys.append(np.unique(np.minimum(a, b) * n + np.maximum(a, b)))
-            keys = np.unique(np.concatenate(keys))
-            if len(keys):
-                low, high = keys // n, keys % n
-                del keys
-                est = parts.similarity(to_ref(low), to_ref(high))
-                self.stat_update("candidate_pairs", value=len(low))
-                self.stat_update("verified_pairs", value=int((est >= cfg.threshold).sum()))
-                ok = est >= cfg.threshold
+                    batch.append(np.unique(np.minimum(a, b) * n + np.maximum(a, b)))
+                keys = np.union1d(keys, np.concatenate(batch))
+            self.stat_update("candidate_pairs", value=len(keys))
+            for start in range(0, len(keys), PAIRS_AT_ONCE):  # verified a slice at a time; only verified edges are kept
+                chunk = keys[start:start + PAIRS_AT_ONCE]
+                low, high = chunk // n, chunk % n
+                ok = parts.similarity(to_ref(low), to_ref(high)) >= cfg.threshold
+                self.stat_update("verified_pairs", value=int(ok.sum()))
                 edges.append(np.stack([low[ok], high[ok]], axis=1))
+            del keys
         labels = components(n, np.concatenate(edges))
         within = self._clusters(labels, offsets, names, parts)
         del labels
