@@ -356,15 +356,20 @@ class SynthJobConfig(ReleaseJobFile):
     system_prompt: str = "你是使用臺灣正體中文與臺灣慣用語回答的助理。"
 
 
-def load_synth_job(path: str | Path) -> SynthJobConfig:
-    path = Path(path)
+def _load_model(path: Path, model: type, what: str):
+    """A YAML file parsed into `model`, relative paths against its directory; errors name the file and key."""
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the job file must be a YAML mapping")
+        raise ConfigError(f"{path}: the {what} file must be a YAML mapping")
     try:
-        job = SynthJobConfig(**data, base_dir=str(path.resolve().parent))
+        return model(**data, base_dir=str(path.resolve().parent))
     except ValidationError as e:
         raise ConfigError(_format_validation_error(e, str(path))) from None
+
+
+def load_synth_job(path: str | Path) -> SynthJobConfig:
+    path = Path(path)
+    job = _load_model(path, SynthJobConfig, "job")
     job.check_tokenizer(str(path))
     for i, task in enumerate(job.tasks):
         if not job.resolve(task.input).exists():
@@ -398,13 +403,7 @@ class MixConfig(JobFile):
 
 def load_mix(path: str | Path) -> MixConfig:
     path = Path(path)
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the mix file must be a YAML mapping")
-    try:
-        mix = MixConfig(**data, base_dir=str(path.resolve().parent))
-    except ValidationError as e:
-        raise ConfigError(_format_validation_error(e, str(path))) from None
+    mix = _load_model(path, MixConfig, "mix")
     for i, rel in enumerate(mix.releases):
         if not (mix.resolve(rel.path) / "manifest.json").is_file():
             raise ConfigError(f"{path}: releases[{i}].path: not a release (no manifest.json): {rel.path}")

@@ -196,11 +196,9 @@ def build_mixture(releases: list[tuple[Path, str | None, Share, dict[str, Share]
 
 
 def write_mixture(mixture_dir: Path, mixture: MixtureManifest) -> Path:
-    path = mixture_dir / MIXTURE_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(mixture.model_dump_json(indent=2), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from manifests.writer import write_json_atomic
+
+    return write_json_atomic(mixture_dir / MIXTURE_NAME, mixture)
 
 
 def is_mixture(path: str | Path) -> bool:

@@ -118,12 +118,16 @@ def seal_release(release_dir: Path) -> Path:
     return write_manifest(release_dir, manifest.model_copy(update={"files": files}))
 
 
-def write_manifest(release_dir: Path, manifest: Manifest) -> Path:
-    path = release_dir / MANIFEST_NAME
+def write_json_atomic(path: Path, model) -> Path:
+    """A pydantic model as JSON, written beside and renamed into place: readers never see half a file."""
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    tmp.write_text(model.model_dump_json(indent=2), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def write_manifest(release_dir: Path, manifest: Manifest) -> Path:
+    return write_json_atomic(release_dir / MANIFEST_NAME, manifest)
 
 
 SFT_ROLES = {"system", "user", "assistant"}
