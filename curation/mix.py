@@ -6,9 +6,9 @@ from pathlib import Path
 
 from curation import __version__
 from curation.config import MixConfig
-from curation.errors import CurateError
+from curation.errors import CurateError, UsageError
 from curation.release import ReleaseLayout, resolve_version
-from manifests.mixture import MIXTURE_NAME, Share, build_mixture, write_mixture
+from manifests.mixture import MIXTURE_NAME, MixSpecError, Share, build_mixture, write_mixture
 from manifests.writer import now_utc
 
 
@@ -24,7 +24,9 @@ def run_mix(mix: MixConfig, force: bool = False) -> Path:
         # shares are computed against the final place, where the mixture will live
         mixture = build_mixture(releases, layout.final, name=mix.name, version=version, seed=mix.seed,
                                 total_tokens=mix.total_tokens, config=mix.as_dict(), created=now_utc(), tool_version=__version__)
-    except ValueError as e:
+    except MixSpecError as e:
+        raise UsageError(str(e)) from None
+    except ValueError as e:  # a release changed, unverifiable or counted otherwise
         raise CurateError(str(e)) from None
     write_mixture(layout.staging, mixture)
     return layout.publish()

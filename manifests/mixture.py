@@ -27,6 +27,11 @@ MIXTURE_SCHEMA_VERSION = 1
 ORDER_RULE = "sha256(f'{seed}:{id}') ascending; whole passes for whole epochs, then the longest prefix within the rest of the budget"
 
 
+class MixSpecError(ValueError):
+    """The mix asks for something its releases do not have (a source, a split, a budget rule): a usage error, not
+    a data one."""
+
+
 class Share(BaseModel):
     """How much of a component goes into the mixture: `epochs` (passes over it, fractions allowed), `tokens`
     (an absolute budget) or `weight` (a share of the mixture's `total_tokens`); `max_tokens` caps any of them."""
@@ -125,17 +130,17 @@ def component_rows(release_dir: Path, manifest: Manifest, shards: list) -> pa.Ta
 def _components_of(manifest: Manifest, sources: dict[str, Share] | None, share: Share) -> list[tuple[str | None, str | None, Share, list]]:
     if manifest.kind == "sft":
         if sources:
-            raise ValueError(f"{manifest.name} {manifest.version}: an SFT release has no sources; give epochs/tokens/weight for the release")
+            raise MixSpecError(f"{manifest.name} {manifest.version}: an SFT release has no sources; give epochs/tokens/weight for the release")
         return [(None, "train", share, [s for s in manifest.shards if s.split == "train"])]
     names = [s.name for s in manifest.sources]
     if sources:
         unknown = sorted(set(sources) - set(names))
         if unknown:
-            raise ValueError(f"{manifest.name} {manifest.version}: no source {', '.join(unknown)} (has {', '.join(names)})")
+            raise MixSpecError(f"{manifest.name} {manifest.version}: no source {', '.join(unknown)} (has {', '.join(names)})")
         picked = [(n, sources[n]) for n in names if n in sources]
     else:
         if share.tokens is not None or share.weight is not None:
-            raise ValueError(f"{manifest.name} {manifest.version}: tokens/weight for a whole CPT release is ambiguous; "
+            raise MixSpecError(f"{manifest.name} {manifest.version}: tokens/weight for a whole CPT release is ambiguous; "
                              f"give them per source under `sources:`")
         picked = [(n, share) for n in names]
     return [(n, None, sh, [s for s in manifest.shards if s.source == n]) for n, sh in picked]
@@ -161,7 +166,7 @@ def build_mixture(releases: list[tuple[Path, str | None, Share, dict[str, Share]
         for source, split, sh, shards in _components_of(m, sources, share):
             planned.append((release_dir, m, source, split, sh, shards))
     if any(sh.weight is not None for *_, sh, _ in planned) and total_tokens is None:
-        raise ValueError("a component gives `weight`: the mixture needs `total_tokens` to divide")
+        raise MixSpecError("a component gives `weight`: the mixture needs `total_tokens` to divide")
     weight_sum = sum(sh.weight or 0 for *_, sh, _ in planned)
     components = []
     for release_dir, m, source, split, sh, shards in planned:

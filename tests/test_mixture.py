@@ -117,5 +117,7 @@ def test_mix_config_errors_name_the_key(releases, tmp_path, capsys):
     cpt, _ = releases
     err = mix(tmp_path, capsys, {"releases": [{"path": str(cpt), "sources": {"laws": {"epochs": 1, "tokens": 10}}}]}, expect=2)
     assert "releases[0].sources.laws" in err and "one of epochs, tokens, weight" in err
-    err = mix(tmp_path, capsys, {"releases": [{"path": str(cpt), "sources": {"nope": {}}}]}, expect=1)
+    err = mix(tmp_path, capsys, {"releases": [{"path": str(cpt), "sources": {"nope": {}}}]}, expect=2)
     assert "no source nope" in err
+    err = mix(tmp_path, capsys, {"releases": [{"path": str(cpt), "sources": {"laws": {"weight": 1}}}]}, expect=2)
+    assert "needs `total_tokens`" in err
