@@ -475,19 +475,33 @@ def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, 
         for f in sorted((parent_index / "parts").iterdir()):
             _link_or_copy(f, out / "parts" / f.name)
         base = max(index_parts(parent_index), default=-1) + 1
-    runs = out / "runs"  # per part and shard, merged per shard below so no step holds every shard at once
+    runs = out / "runs"  # only for signatures without bucket runs (a converted legacy index)
+    live_of: dict[int, np.ndarray] = {}
     for task, name in sorted(names.items()):
         part = base + task
         with np.load(sig_dir / f"{name}.docs.npz") as z:
             ids, exact = z["ids"], z["exact"]
-        live = np.array([str(i) not in removed for i in ids], dtype=bool)
+        live = live_of[task] = np.array([str(i) not in removed for i in ids], dtype=bool)
         np.savez(out / "parts" / f"{part:05d}.docs.npz", ids=ids, exact=exact, live=live)
         _link_or_copy(sig_dir / f"{name}.sigs.npy", out / "parts" / f"{part:05d}.sigs.npy")
-        rows = np.flatnonzero(live)
-        save_bucket_runs(runs, f"{part:05d}", config, out / "parts" / f"{part:05d}.sigs.npy", exact[rows], pack(part, rows), rows)
+        if not (sig_dir / "buckets").is_dir():
+            rows = np.flatnonzero(live)
+            save_bucket_runs(runs, f"{part:05d}", config, out / "parts" / f"{part:05d}.sigs.npy", exact[rows], pack(part, rows), rows)
+    # the fingerprinting tasks' own sorted runs, minus removed documents and renumbered to index parts: no re-hashing
     for shard in shard_names(config):
-        files = ([Path(parent) / "buckets" / f"{shard}.npy"] if parent else []) + sorted((runs / shard).glob("*.npy"))
-        np.save(out / "buckets" / f"{shard}.npy", sorted_runs(files))
+        merged = [np.load(Path(parent) / "buckets" / f"{shard}.npy")] if parent else []
+        for task, name in sorted(names.items()):
+            f = sig_dir / "buckets" / shard / f"{name}.npy"
+            if f.is_file():
+                entries = np.load(f)
+                _, row = unpack(entries[:, 1])
+                keep = live_of[task][row]
+                entries = entries[keep]
+                entries[:, 1] = pack(base + task, row[keep])
+                merged.append(entries)
+        merged += [np.load(f) for f in sorted((runs / shard).glob("*.npy"))]
+        rows = np.concatenate(merged) if merged else np.empty((0, 2), np.uint64)
+        np.save(out / "buckets" / f"{shard}.npy", rows[np.lexsort((rows[:, 1], rows[:, 0]))])
     shutil.rmtree(runs, ignore_errors=True)
 
 
