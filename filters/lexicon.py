@@ -45,12 +45,3 @@ class Lexicon:
         if distinct:
             found = list(dict.fromkeys(found))
         return sum(info[i][1] for i in found), Counter(info[i][0] for i in found)
-
-    def weight_by_category(self, text: str) -> Counter:
-        """Summed weight of the matches per category (one 白痴 at 0.7 is not one 腦殘 at 1.0)."""
-        automaton, info = self._table
-        weights: Counter = Counter()
-        for m in automaton.find_matches_as_indexes(text.lower()):
-            category, weight = info[m[0]][0], info[m[0]][1]
-            weights[category] += weight
-        return weights

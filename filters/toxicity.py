@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from datatrove.data import Document
@@ -39,14 +40,15 @@ class ToxicityFilter(CurationFilter):
         self.threshold = config.threshold or (self.classifier.card.threshold if self.classifier else 1.0)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        weight, categories = self.lexicon.score(doc.text)
+        found = self.lexicon.matches(doc.text)  # one scan: total weight, hits per category, directed weight
+        weight, categories = sum(w for _, w in found), Counter(c for c, _ in found)
         density = weight * 1000 / max(len(doc.text), 200)  # texts under 200 characters count as 200
         lexicon_toxic = density >= self.config.lexicon_hits_per_1k
         prob = self.classifier.probability(doc.text) if self.classifier else None
         ann = annotations(doc)
         ann["toxicity_score"] = round(prob if prob is not None else min(1.0, density / self.config.lexicon_hits_per_1k), 4)
         ann["toxicity_hits"] = dict(categories)
-        directed = sum(self.lexicon.weight_by_category(doc.text)[c] for c in self.config.corroborating_categories) if prob else 0.0
+        directed = sum(w for c, w in found if c in self.config.corroborating_categories)
         corroborated = weight > 0 and directed >= self.config.corroborating_weight
         classifier_toxic = prob is not None and (prob >= self.config.classifier_alone or (prob >= self.threshold and corroborated))
         ann["toxic"] = lexicon_toxic or classifier_toxic
