@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -265,7 +266,7 @@ def mixture_table(path: str | Path, seed: int | None = None) -> pa.Table:
         table = component_rows(release_dir, m, c.shards)
         chosen = choose(table.column("id").to_pylist(), table.column("tokens").to_pylist(), c.target_tokens, mixture.seed)
         picked = table.take(pa.array(chosen, type=pa.int64()))
-        got = pc_sum(picked.column("tokens"))
+        got = int(pc.sum(picked.column("tokens")).as_py() or 0)
         if len(chosen) != c.documents or got != c.tokens:
             raise ValueError(f"{c.release} {c.source or c.split}: chose {len(chosen)} documents / {got} tokens, the mixture "
                              f"says {c.documents} / {c.tokens}")
@@ -280,12 +281,6 @@ def mixture_table(path: str | Path, seed: int | None = None) -> pa.Table:
     table = pa.concat_tables(parts)
     order = np.random.default_rng(mixture.seed if seed is None else seed).permutation(table.num_rows)
     return table.take(pa.array(order, type=pa.int64()))
-
-
-def pc_sum(column) -> int:
-    import pyarrow.compute as pc
-
-    return int(pc.sum(column).as_py() or 0)
 
 
 def format_mixture(m: MixtureManifest) -> str:
