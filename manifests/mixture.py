@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from manifests.reader import load, verify
 from manifests.schema import Manifest, TokenizerInfo
@@ -217,7 +217,10 @@ def load_mixture(path: str | Path) -> MixtureManifest:
     p = p / MIXTURE_NAME if p.is_dir() else p
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no mixture here")
-    mixture = MixtureManifest.model_validate_json(p.read_text(encoding="utf-8"))
+    try:
+        mixture = MixtureManifest.model_validate_json(p.read_text(encoding="utf-8"))
+    except ValidationError as e:
+        raise ValueError(f"{p}: not a valid mixture: {e.errors()[0]['msg']} at {'.'.join(map(str, e.errors()[0]['loc'])) or 'top'}") from None
     if mixture.schema_version > MIXTURE_SCHEMA_VERSION:
         raise ValueError(f"{p}: mixture schema_version {mixture.schema_version} is newer than this tool reads")
     return mixture

@@ -121,3 +121,10 @@ def test_mix_config_errors_name_the_key(releases, tmp_path, capsys):
     assert "no source nope" in err
     err = mix(tmp_path, capsys, {"releases": [{"path": str(cpt), "sources": {"laws": {"weight": 1}}}]}, expect=2)
     assert "needs `total_tokens`" in err
+
+
+def test_a_damaged_mixture_file_is_named(tmp_path, capsys):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "mixture.json").write_text('{"kind": "mixture", "name": 3', encoding="utf-8")
+    assert main(["manifest", "verify", str(tmp_path / "m")]) == 2
+    assert f"{tmp_path / 'm' / 'mixture.json'}: not a valid mixture" in capsys.readouterr().err
