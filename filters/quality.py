@@ -21,6 +21,9 @@ SENTENCE_ENDS = tuple("。！？!?.…；;：:」』”）)》>")
 # Forum posts (PTT) and chat break lines where prose would put a comma or full stop; a line with a few Han
 # characters and a grammatical particle reads as a clause, while menu items and tag lists (關於我們, 熱門商品) have none
 CLAUSE_PARTICLES = frozenset("的了是嗎吧啊呢就也都很在有不這那說到把被跟得著過還沒")
+# A chronology line (a filmography, a timeline: "1992 新龍門客棧", "2010年 遷校") states a dated fact the way a
+# sentence does; a table row that starts with a four-digit code ("2303 聯電 9,733") ends in a number instead
+CHRONOLOGY_LINE = re.compile(r"^\s*(?:1[89]|20)\d\d年?\s*[^\d\s].*[\u4e00-\u9fff][^\d]*$")
 # a separator line (=====) or a run of ？？？？ is one piece of decoration, not dozens of symbols; box drawing
 # (─│┼) is the border of a table (a law's staffing table), not text at all
 SYMBOL_RUN = re.compile(r"([^\w\s])\1{2,}")
@@ -110,7 +113,8 @@ class QualityFilter(CurationFilter):
             if ln in seen and len(ln) > 1:
                 dup_chars += len(ln)
             seen.add(ln)
-        ends = sum(ln.endswith(SENTENCE_ENDS) or (len(ln) >= 4 and not CLAUSE_PARTICLES.isdisjoint(ln)) for ln in s.lines)
+        ends = sum(ln.endswith(SENTENCE_ENDS) or (len(ln) >= 4 and not CLAUSE_PARTICLES.isdisjoint(ln))
+                   or bool(CHRONOLOGY_LINE.match(ln)) for ln in s.lines)
         bullets = sum(bool(BULLET.match(ln)) for ln in s.lines)
         short = sum(len(ln) <= 8 for ln in s.lines)
         nonspace = max(s.nonspace, 1)

@@ -33,6 +33,11 @@ CONTACT = re.compile(
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
 STUFFED_LINE = re.compile(r"^(?:[^|｜、,，/#。！？!?]{1,10}[|｜、,，/#]\s*){9,}[^|｜、,，/#。！？!?]{1,10}$")
+# news reposted on PTT is hard-wrapped at a fixed width, so a list of stocks or shops inside a sentence fills whole
+# lines; its paragraph is introduced by a colon or closed by a full stop, a stuffed block of terms is neither
+SENTENCE_AROUND_LIST = re.compile(r"[:：]\s*$|[。！？!?]\s*$")
+# a report or a police warning quotes the pitch it is about (標榜「保證獲利」、「穩賺不賠」); an ad says it plainly
+QUOTED = re.compile(r"「[^「」\n]{1,30}」|『[^『』\n]{1,30}』|“[^“”\n]{1,30}”")
 
 
 class SpamFilter(CurationFilter):
@@ -56,13 +61,32 @@ class SpamFilter(CurationFilter):
         self.classifier = load_classifier("spam", config.classifier, model_path)
         self.classifier_threshold = config.classifier_threshold or (self.classifier.card.threshold if self.classifier else 1.0)
 
+    def stuffed_lines(self, text: str) -> int:
+        """Keyword-stuffed lines, outside paragraphs that read as a sentence around a list."""
+        count = 0
+        for paragraph in re.split(r"\n\s*\n", text):
+            lines = paragraph.split("\n")
+            stuffed = sum(bool(STUFFED_LINE.match(ln.strip())) for ln in lines if len(ln) < 400)
+            if stuffed and not any(SENTENCE_AROUND_LIST.search(ln) for ln in lines):
+                count += stuffed
+        return count
+
+    def lexicon_score(self, text: str):
+        """(weight, matches per category) of distinct lexicon terms; terms only ever seen inside quotation marks
+        count half."""
+        score, categories = self.lexicon.score(text, distinct=True)
+        if score and QUOTED.search(text):
+            unquoted, _ = self.lexicon.score(QUOTED.sub("", text), distinct=True)
+            score = unquoted + (score - unquoted) / 2
+        return score, categories
+
     def signals(self, text: str) -> dict[str, float]:
-        lexicon_score, categories = self.lexicon.score(text, distinct=True)
+        lexicon_score, categories = self.lexicon_score(text)
         per_1k = 1000 / max(len(text), 200)  # texts under 200 characters count as 200
         contacts = len(CONTACT.findall(text))
         links = len(URL.findall(text))
         contact_density = contacts * per_1k
-        stuffed = sum(bool(STUFFED_LINE.match(line.strip())) for line in text.split("\n") if len(line) < 400)
+        stuffed = self.stuffed_lines(text)
         out = {f"spam_{c}": float(n) for c, n in categories.items()}
         out["lexicon"] = lexicon_score
         out["contact"] = max(0.0, contact_density - self.config.max_contact_per_1k) / self.config.max_contact_per_1k * 2 + (

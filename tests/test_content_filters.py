@@ -55,6 +55,16 @@ def test_each_quality_reason_fires(text, reason):
     assert ann["quality"] == "low" and ann["quality_score"] < 1
 
 
+def test_chronology_lines_read_as_statements_but_table_rows_do_not():
+    filmography = "\n".join(["1979 蝶變", "1983 新蜀山劍俠", "1991黃飛鴻", "1992新龍門客棧", "2001 蜀山傳",
+                               "2005 七劍", "2010 狄仁傑之通天帝國", "2011 龍門飛甲", "2018 狄仁傑之四大天王"])
+    assert quality(filmography)[0] is True
+    ranking = "\n".join(["買超排行", "證券代號 證券名稱 買超張數", "2303 聯電 9,733", "2313 華通 7,385",
+                           "2891 中信金 5,666", "2606 裕民 4,200", "2368 金像電 3,735", "2882 國泰金 3,101"])
+    result, ann = quality(ranking)
+    assert result is not True and "few_sentence_ends" in ann["quality_reasons"]
+
+
 def test_quality_thresholds_are_config():
     text = "好棒棒好棒棒" * 30
     assert quality(text, max_top_ngram_ratio=1.0)[0] is True
@@ -81,6 +91,21 @@ def test_spam_reasons_fire(text, reason):
 def test_news_about_gambling_and_clean_text_are_not_spam(text):
     d = doc(text)
     assert SpamFilter(SpamConfig()).filter(d) is True and d.metadata["annotations"]["spam"] is False
+
+
+def test_hard_wrapped_lists_and_quoted_pitches_in_news_are_not_spam():
+    wrapped = ("元大台灣高息低波此次50檔成分股中新增及刪除15檔，換股比例為30%。\n\n"
+               "新增成分股有大成、長榮鋼、聯強、超豐、潤弘、裕民、凱基金、玉山金、台新金、永豐\n"
+               "金、華立、群益證、帆宣、復盛應用、至上；並刪除亞泥、豐興、創見、可成、國產、京\n"
+               "城銀、統一證、遠百、晶技、中租-KY、精成科、精誠、矽格、中鼎、裕融。")
+    warning = ("警方呼籲，網路上假投資詐騙廣告多，總是標榜「保證獲利」、「穩賺不賠」的手法來騙取被害人上鉤，"
+               "提醒民眾投資股票時應透過合法證券公司操作。\nhttps://udn.com/news/story/7320/8438643")
+    spam = SpamFilter(SpamConfig(classifier=False))
+    for text in (wrapped, warning):
+        d = doc(text)
+        assert spam.filter(d) is True, d.metadata["annotations"]
+    # the same pitch said plainly, with the same link, is still an ad
+    assert spam.filter(doc("保證獲利，穩賺不賠的投資群組，快來加入！\nhttps://udn.com/news/story/7320/8438643")) == (False, "spam_scam")
 
 
 # -- toxicity ----------------------------------------------------------------------------------------
