@@ -64,6 +64,7 @@ class ScriptConfig(Strict):
     hant_min: float = Field(default=0.9, ge=0, le=1)  # hant_ratio at or above: hant
     hans_max: float = Field(default=0.1, ge=0, le=1)  # hant_ratio at or below: hans; between: mixed
     min_distinct_chars: int = Field(default=3, ge=1)  # fewer script-specific characters: script "none"
+    max_stray_chars: int = Field(default=1, ge=0)  # this many characters of the minority script are a typo or a variant (内, 霉), not mixing
     paragraph_min_chars: int = Field(default=20, ge=1)  # paragraphs longer than this are judged on their own for "mixed"
     paragraph_min_script_chars: int = Field(default=5, ge=1)  # ... when they hold at least this many script-specific characters
     mixed_paragraph_share: float = Field(default=0.05, gt=0, le=1)  # mixed: other-script paragraphs hold this share of them
@@ -114,7 +115,8 @@ class QualityConfig(Strict):
     max_duplicate_line_ratio: float = Field(default=0.3, ge=0, le=1)  # characters in repeated lines
     max_top_ngram_ratio: float = Field(default=0.3, ge=0, le=1)  # characters covered by the most frequent 4-gram
     max_bullet_line_ratio: float = Field(default=0.9, ge=0, le=1)
-    max_short_line_ratio: float = Field(default=0.7, ge=0, le=1)  # lines of <= 8 characters: navigation menus
+    max_short_line_ratio: float = Field(default=0.7, ge=0, le=1)  # lines of <= 8 characters that neither end a sentence nor read as a clause: navigation menus
+    menu_prose_line_chars: int = Field(default=30, ge=1)  # ... unless one such line of this many characters is prose: a list with its question is a post
     max_mojibake_ratio: float = Field(default=0.01, ge=0, le=1)  # U+FFFD and mojibake sequences / characters
 
 

@@ -5,3 +5,6 @@ import re
 # a link of any scheme (https://, line://, fbrpc://) or a bare www. address, up to the next whitespace or the next
 # CJK character or full-width punctuation: Chinese posts run text straight after a link ("http://t.cn/Ai9w照片也删了")
 URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+", re.IGNORECASE)
+# ... and a link whose path goes on in Han characters after a separator (zh.wikipedia.org/zh-tw/网络谜踪): text
+# glued to a link follows its last letter or digit, an undecoded path follows "/", "=" or "#"
+URL_WITH_HAN_PATH = re.compile(URL.pattern + r"(?:(?<=[/=#])[^\s]+)?", re.IGNORECASE)

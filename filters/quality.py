@@ -113,10 +113,13 @@ class QualityFilter(CurationFilter):
             if ln in seen and len(ln) > 1:
                 dup_chars += len(ln)
             seen.add(ln)
-        ends = sum(ln.endswith(SENTENCE_ENDS) or (len(ln) >= 4 and not CLAUSE_PARTICLES.isdisjoint(ln))
-                   or bool(CHRONOLOGY_LINE.match(ln)) for ln in s.lines)
+        statement = [ln.endswith(SENTENCE_ENDS) or (len(ln) >= 4 and not CLAUSE_PARTICLES.isdisjoint(ln))
+                     or bool(CHRONOLOGY_LINE.match(ln)) for ln in s.lines]
+        ends = sum(statement)
         bullets = sum(bool(BULLET.match(ln)) for ln in s.lines)
-        short = sum(len(ln) <= 8 for ln in s.lines)
+        # a menu item is short and says nothing; a forum post's short line (你們會這樣嗎, 就剛剛) is a clause
+        short = sum(len(ln) <= 8 and not st for ln, st in zip(s.lines, statement))
+        has_prose = any(st and len(ln) >= c.menu_prose_line_chars for ln, st in zip(s.lines, statement))
         nonspace = max(s.nonspace, 1)
         return [
             # a link dump, or a caption with its links whose text alone is too short: counted apart from short text
@@ -130,7 +133,7 @@ class QualityFilter(CurationFilter):
             ("duplicate_lines", dup_chars / line_chars > c.max_duplicate_line_ratio),
             ("repetitive_ngrams", s.top_ngram_chars / nonspace > c.max_top_ngram_ratio),
             ("bullet_list", n_lines >= 5 and bullets / n_lines > c.max_bullet_line_ratio),
-            ("navigation_menu", n_lines >= 10 and short / n_lines > c.max_short_line_ratio),
+            ("navigation_menu", n_lines >= 10 and short / n_lines > c.max_short_line_ratio and not has_prose),
             ("mojibake", s.mojibake / max(s.chars, 1) > c.max_mojibake_ratio),
         ]
 

@@ -7,6 +7,7 @@ even for text in Traditional characters (e.g. mechanically converted mainland te
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import ahocorasick_rs
@@ -18,8 +19,14 @@ from datatrove.data import Document
 
 from curation.config import ScriptConfig
 from filters.base import CurationFilter, annotations
+from filters.patterns import URL_WITH_HAN_PATH
 
 DATA = Path(__file__).parent / "data"
+
+
+# a shared link's card title above (or before) its link, 【朱鸢：钓鱼执法？-哔哩哔哩】 then https://b23.tv/...: the linked
+# page's words, quoted; the script of the post is what the author wrote around it
+LINK_TITLE = re.compile(r"^[ \t]*【[^\n]*】[ \t]*(?=\n?[ \t]*https?://)", re.MULTILINE)
 
 
 def _codepoint_table() -> np.ndarray:
@@ -69,6 +76,8 @@ class ScriptDetector:
         c = self.config
         if counts.distinct < c.min_distinct_chars:
             return "none"
+        if min(counts.hant, counts.hans) <= c.max_stray_chars and counts.hant != counts.hans:
+            return "hant" if counts.hant > counts.hans else "hans"
         ratio = counts.hant_ratio
         return "hant" if ratio >= c.hant_min else "hans" if ratio <= c.hans_max else "mixed"
 
@@ -80,6 +89,17 @@ class ScriptDetector:
         legitimate Taiwan form or a variant, not mixing."""
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         cls = self._table[np.minimum(codes, len(self._table) - 1)]
+        # links are addresses, not writing (zh.wikipedia.org/zh-tw/网络谜踪 in a Traditional post), and link card titles are quotes
+        for m in URL_WITH_HAN_PATH.finditer(text) if ("http" in text or "www." in text) else ():
+            cls[m.start():m.end()] = 0
+        for m in LINK_TITLE.finditer(text) if "【" in text else ():
+            cls[m.start():m.end()] = 0
+        kana = (codes >= 0x3040) & (codes <= 0x30FF)
+        if kana.any():
+            # a line with kana is Japanese, whose kanji (恋, 気, 広) OpenCC's tables call Simplified: a quoted
+            # Japanese name or title in a Traditional post is not mixing, so its line's Han characters are not counted
+            line = np.concatenate(([0], np.cumsum(codes == 10)[:-1]))
+            cls = np.where(np.isin(line, np.unique(line[kana])), 0, cls)
         overall = ScriptCounts(int(np.count_nonzero(cls == 1)), int(np.count_nonzero(cls == 2)))
         script = self.label(overall)
         # a paragraph can only disagree if the document has characters of the other script at all

@@ -65,6 +65,16 @@ def test_chronology_lines_read_as_statements_but_table_rows_do_not():
     assert result is not True and "few_sentence_ends" in ann["quality_reasons"]
 
 
+def test_forum_posts_with_short_lines_or_a_list_are_not_navigation_menus():
+    post = "\n".join(["就剛剛", "聽朋友傳來", "恐怖的消息", "說作弊英", "立院有17案要通過", "要控制我們的", "言論自由",
+                       "這個女魔頭", "怎麼如此的可怕", "要限制我們的言論自由", "大家要小心"])
+    question = "\n".join(["女友近期生日，想要帶她去吃和牛燒肉，有找了以下幾間餐廳，想問一下以肉質來說哪間較推薦呢",
+                           "台北", "1.八和", "2.旺盛苑", "3.燃", "台中", "4.俺達", "5.燒肉本氣", "6.脂 板前", "7.赤阪屋", "謝謝各位"])
+    for text in (post, question):
+        result, ann = quality(text)
+        assert "navigation_menu" not in ann["quality_reasons"], (text, ann)
+
+
 def test_quality_thresholds_are_config():
     text = "好棒棒好棒棒" * 30
     assert quality(text, max_top_ngram_ratio=1.0)[0] is True

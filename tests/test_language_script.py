@@ -119,12 +119,37 @@ VARIANT_LAW = ("第三條　主管機關得檢查出入港口之船舶及其貨�
 def test_traditional_law_with_a_variant_character_is_kept():
     det = ScriptDetector(ScriptConfig())
     first = VARIANT_LAW.split("\n")[0]
-    assert det.label(det.counts(first)) == "mixed"  # the paragraph alone sits below hant_min: what used to drop the law
+    strict = ScriptDetector(ScriptConfig(max_stray_chars=0))
+    assert strict.label(strict.counts(first)) == "mixed"  # the paragraph alone sits below hant_min: what used to drop the law
+    assert strict.detect(VARIANT_LAW)[0] == "hant"
     assert det.detect(VARIANT_LAW)[0] == "hant"
     assert ScriptFilter(ScriptConfig()).filter(doc(VARIANT_LAW)) is True
     # real mixing still counts: the same law followed by a Simplified paragraph of its own
     simplified = opencc.OpenCC("t2s").convert(VARIANT_LAW.split("\n")[1])
     assert det.detect(VARIANT_LAW + simplified)[0] == "mixed"
+
+
+def test_japanese_kanji_in_a_quoted_name_are_not_simplified():
+    det = ScriptDetector(ScriptConfig())
+    post = "※ 引述《bbbb25487 (黃昏の恋人と学園)》之銘言：\n: 加入好友即可獲得點數\n"
+    assert det.detect(post)[0] == "hant"
+    # without the kana, 恋 and 学 are Simplified characters and the line counts as mixing
+    assert det.detect(post.replace("の", "的").replace("と", "和"))[0] == "mixed"
+
+
+def test_one_stray_character_and_quoted_link_titles_are_not_mixing():
+    det = ScriptDetector(ScriptConfig())
+    headline = "芒果發霉！他節儉削掉黑點照吃　2天後下場超慘"  # 霉 is standard in Taiwan, Simplified-only in OpenCC's tables
+    assert det.detect(headline)[0] == "hant"
+    assert ScriptDetector(ScriptConfig(max_stray_chars=0)).detect(headline)[0] == "mixed"
+    post = ("剛剛看到的，有一系列三主角一起冒險的影片，覺得很適合推薦給還沒看過的朋友們\n\n"
+            "【朱鸢：钓鱼执法？我是鱼？-哔哩哔哩】\nhttps://b23.tv/b1EUcYe\n\n"
+            "【《三傻大闹星穹铁道！》-哔哩哔哩】\nhttps://b23.tv/xyz\n")
+    assert det.detect(post)[0] == "hant"
+    wiki_link = "《人肉搜索》（英語：Searching）的條目在這裡，劇情很緊湊。\nhttps://zh.wikipedia.org/zh-tw/网络谜踪\n"
+    assert det.detect(wiki_link)[0] == "hant"
+    # the same titles written as the post's own lines are mixing
+    assert det.detect(post.replace("https://", "見 "))[0] == "mixed"
 
 
 def test_taiwan_variants_are_not_simplified():
