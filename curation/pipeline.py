@@ -223,7 +223,7 @@ class Stage:
 def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Path]]) -> tuple[list[Stage], list[str]]:
     """The stages of a CPT run and the step labels of the first one (read, filter, write; with dedup:
     fingerprint, LSH buckets, clusters, filter)."""
-    from filters.dedup import DedupClusters, DedupFilter, LshBuckets, StagedShardReader, prepare_parent_index, shard_names
+    from filters.dedup import DedupClusters, DedupShardFilter, LshBuckets, prepare_parent_index, shard_names
 
     dedup, tasks, work = job.steps.dedup, job.executor.tasks, layout.work
     named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
@@ -239,9 +239,8 @@ def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Pa
                   max(1, min(len(shard_names(dedup)), tasks)), work / "logs-buckets"),
             Stage("dedup clusters", [DedupClusters(dedup, str(sig_dir), str(pair_dir), str(layout.staging / "dedup"), str(removed),
                                                    parent_index)], 1, work / "logs-clusters"),
-            Stage("dedup filter", [StagedShardReader(str(work / "stage1")),
-                                   DedupFilter(str(removed), exclusion_writer=exclusion_writer(layout.staging / "rejects", "dedup")),
-                                   ShardWriter(str(layout.staging / "data"), job.tokenizer_spec())], tasks, work / "logs-filter"),
+            Stage("dedup filter", [DedupShardFilter(str(work / "stage1"), str(removed), str(layout.staging / "data"),
+                                                    exclusion_writer(layout.staging / "rejects", "dedup"))], tasks, work / "logs-filter"),
         ]
     return stages, [n for n, _ in named]
 
@@ -254,7 +253,7 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
     steps = [s for s in steps if s.step not in ("write", "dedup_signatures")]  # the writer repeats the last filter's counts
     parent = str(job.resolve(dedup.against)) if dedup.enabled and dedup.against else None
     if dedup.enabled:
-        dedup_stats = collect_step_stats(work / "logs-filter", ["staged", "dedup", "write"])[1]
+        dedup_stats = collect_step_stats(work / "logs-filter", ["dedup"])[0]
         cluster_counts = collect_step_stats(work / "logs-clusters", ["clusters"])[0]
         dedup_stats.other = {"lsh_threshold": round(dedup.lsh_threshold, 4), **cluster_counts.other}
         steps.append(dedup_stats)

@@ -3,7 +3,7 @@
 1. `DedupSignatures`  (every task)   fingerprint each document, save signatures per task;
 2. `LshBuckets`       (one task per band) documents sharing a band hash become candidate pairs;
 3. `DedupClusters`    (one task)     verify pairs, join clusters, choose survivors, check the parent release;
-4. `DedupFilter`      (every task)   drop the documents chosen for removal.
+4. `DedupShardFilter` (every task)   copy the staged shards into the release without the documents chosen for removal.
 
 Survivor of a cluster: the first by source priority (config order), then higher `quality_score` annotation
 when present, then the earliest date, then the smallest id. Removed id -> kept id with the similarity estimate
@@ -21,11 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.readers.base import BaseReader
 from datatrove.utils.batching import batched
 
 from curation.config import DedupConfig
-from filters.base import ANNOTATIONS, CurationFilter
+from filters.base import ANNOTATIONS
 from filters.fingerprint import TextFingerprint, _splitmix64, estimate_similarity
 
 BATCH = 256
@@ -543,42 +542,91 @@ def prepare_parent_index(release: Path, config: DedupConfig, work: Path) -> Path
     return index
 
 
-class StagedShardReader(BaseReader):
-    """Reads the intermediate Parquet shards of the first stage back into Documents (files split by task)."""
+def staged_row_document(row: dict) -> Document:
+    """A row of a staged (stage 1) Parquet shard as the Document the shard writer was given."""
+    import orjson
 
-    name = "read staged shards"
-
-    def __init__(self, folder: str):
-        super().__init__()
-        self.folder = folder
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import orjson
-
-        files = sorted(Path(self.folder).rglob("*.parquet"))
-        for f in files[rank::world_size]:
-            for row in (r for batch in pq.ParquetFile(f).iter_batches(batch_size=1024) for r in batch.to_pylist()):
-                meta = orjson.loads(row.pop("metadata") or "{}")
-                meta[ANNOTATIONS] = orjson.loads(row.pop("annotations") or "{}")
-                text, doc_id = row.pop("text"), row.pop("id")
-                meta.update({k: v for k, v in row.items() if v is not None})
-                yield Document(text=text, id=doc_id, metadata=meta)
+    meta = orjson.loads(row.pop("metadata") or "{}")
+    meta[ANNOTATIONS] = orjson.loads(row.pop("annotations") or "{}")
+    text, doc_id = row.pop("text"), row.pop("id")
+    meta.update({k: v for k, v in row.items() if v is not None})
+    return Document(text=text, id=doc_id, metadata=meta)
 
 
-class DedupFilter(CurationFilter):
-    """Drops documents chosen for removal by `DedupClusters`: reasons `exact_duplicate`, `near_duplicate`
-    (within this run) and `released_duplicate` (already in the parent release)."""
+class DedupShardFilter(PipelineStep):
+    """The last dedup stage. Copies each staged shard of stage 1 (`<source>/<task>.parquet`, tokens already counted)
+    into the release without the documents `DedupClusters` chose for removal, a record batch at a time in Arrow:
+    kept rows are never turned into Documents or re-encoded, so the stage costs a Parquet read and write, not a
+    pass of Python over the corpus. Removed documents go to the exclusion writer (`rejects/dedup/`) with
+    `filter_reason` `dedup:<reason>` (`exact_duplicate`, `near_duplicate`, `released_duplicate`), like every
+    filter's drops. Counts `total`, `forwarded`, `dropped_<reason>` and per source, as a filter step does."""
 
     name = "dedup"
+    type = "🫂 - DEDUP"
 
-    def __init__(self, removed_path: str, **kwargs):
-        super().__init__(**kwargs)
-        self.removed_path = removed_path
-        self._removed: dict[str, str] | None = None
+    def __init__(self, staged_dir: str, removed_path: str, out_dir: str, exclusion_writer=None, batch_rows: int = 8192):
+        super().__init__()
+        self.staged_dir, self.removed_path, self.out_dir = staged_dir, removed_path, out_dir
+        self.exclusion_writer, self.batch_rows = exclusion_writer, batch_rows
 
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if self._removed is None:
-            t = pq.read_table(self.removed_path)
-            self._removed = dict(zip(t.column("removed_id").to_pylist(), t.column("reason").to_pylist()))
-        reason = self._removed.get(doc.id)
-        return True if reason is None else (False, reason)
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        import contextlib
+
+        import pyarrow.compute as pc
+
+        removed = pq.read_table(self.removed_path, columns=["removed_id", "reason"])
+        removed_ids, reasons = removed.column("removed_id").combine_chunks(), removed.column("reason").to_numpy(zero_copy_only=False)
+        staged = Path(self.staged_dir)
+        with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as rejects:
+            for f in sorted(staged.rglob("*.parquet"))[rank::world_size]:
+                out = Path(self.out_dir) / f.relative_to(staged)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                partial = out.with_suffix(".parquet.partial")
+                source_file = pq.ParquetFile(f)
+                kept_rows = 0
+                with pq.ParquetWriter(partial, source_file.schema_arrow) as writer:
+                    for batch in source_file.iter_batches(batch_size=self.batch_rows):
+                        where = pc.index_in(batch.column("id"), value_set=removed_ids)
+                        gone = pc.is_valid(where)
+                        kept = batch.filter(pc.invert(gone))
+                        writer.write_batch(kept)
+                        kept_rows += kept.num_rows
+                        self._count(batch, gone, where, reasons)
+                        if rejects is not None and kept.num_rows < batch.num_rows:
+                            dropped = batch.filter(gone)
+                            why = reasons[pc.drop_null(where).to_numpy()]
+                            for row, reason in zip(dropped.to_pylist(), why.tolist()):
+                                doc = staged_row_document(row)
+                                doc.metadata["filter_reason"] = f"{self.name}:{reason}"
+                                rejects.write(doc, rank)
+                if kept_rows:
+                    partial.replace(out)
+                else:
+                    partial.unlink()
+        return
+        yield
+
+    def _count(self, batch: pa.RecordBatch, gone: pa.Array, where: pa.Array, reasons: np.ndarray) -> None:
+        import pyarrow.compute as pc
+
+        sources = batch.column("source").fill_null("unknown").to_numpy(zero_copy_only=False)
+        chars = pc.utf8_length(batch.column("text")).fill_null(0).to_numpy(zero_copy_only=False)
+        is_gone = gone.to_numpy(zero_copy_only=False)
+        why = np.full(len(sources), "", dtype=object)
+        why[is_gone] = reasons[pc.drop_null(where).to_numpy()]
+        self.stat_update("total", value=len(sources))
+        self.stat_update("forwarded", value=int((~is_gone).sum()))
+        if is_gone.any():
+            self.stat_update("dropped", value=int(is_gone.sum()))
+        for source in np.unique(sources).tolist():
+            mine = sources == source
+            self.stat_update(f"source:{source}/in", value=int(mine.sum()))
+            kept = mine & ~is_gone
+            if kept.any():
+                self.stat_update(f"source:{source}/kept", value=int(kept.sum()))
+                self.stat_update(f"source:{source}/chars_kept", value=int(chars[kept].sum()))
+            for reason in np.unique(why[mine & is_gone]).tolist():
+                sel = mine & is_gone & (why == reason)
+                self.stat_update(f"dropped_{reason}", value=int(sel.sum()))
+                self.stat_update(f"source:{source}/dropped_{reason}", value=int(sel.sum()))
+                self.stat_update(f"source:{source}/chars_dropped_{reason}", value=int(chars[sel].sum()))

@@ -59,6 +59,11 @@ def test_exact_and_near_duplicates_removed_across_sources_with_priority_survivor
     assert dedup.dropped_by_reason == {"exact_duplicate": 3, "near_duplicate": 1}
     dropped = pl.concat([pl.read_ndjson(f).select("id") for f in (release / "rejects/dedup").glob("b-*.jsonl.gz")])
     assert sorted(dropped["id"]) == ["b/exact", "b/near", "b/simplified", "b/whitespace"]
+    rejected = {r["id"]: r["metadata"] for f in (release / "rejects/dedup").glob("b-*.jsonl.gz") for r in pl.read_ndjson(f).to_dicts()}
+    assert rejected["b/near"]["filter_reason"] == "dedup:near_duplicate" and rejected["b/near"]["source"] == "b"
+    assert "pii" in rejected["b/exact"]["annotations"]  # the earlier steps' annotations travel with the reject
+    # kept shards keep stage 1's per-document token counts
+    assert pl.read_parquet(f"{release}/data/**/*.parquet")["tokens"].min() > 0
 
 
 def test_without_priority_the_earliest_dated_copy_survives(tmp_path):
