@@ -1,6 +1,6 @@
-"""`curate train-classifier RECIPE.yaml`: a fastText classifier (spam, toxicity, ...) built from a committed recipe.
+"""`curate train-classifier RECIPE.yaml`: a fastText classifier (spam, toxicity, quality) built from a committed recipe.
 
-A recipe names the labeled JSONL sets, which rows of each are train / dev / test, the fastText hyperparameters and the
+A recipe names the labeled sets (JSONL files, labels releases, or CPT releases by source), which rows of each are train / dev / test, the fastText hyperparameters and the
 seed; training is single-threaded and seeded, so the same recipe over the same files gives the same model bytes.
 The threshold is chosen on the dev rows only; test rows are scored for the model card's numbers and never trained on.
 """
@@ -35,8 +35,10 @@ class HashSplit(Strict):
 
 
 class LabeledSet(Strict):
-    """One JSONL file: `part` when the file is itself a split, or `split` to cut it by hash. `label` forces every row
-    to one label (e.g. clean text as negatives). `parts` picks which parts of a hashed split to use."""
+    """One set of rows: a JSONL file, a labels release (`curate label-quality`: its train/dev/test parts are the split),
+    or a CPT release whose `sources` all get one `label` (reference vs noise, DCLM style). `part` when the file is
+    itself a split, or `split` to cut it by hash. `label` forces every row to one label (e.g. clean text as
+    negatives). `parts` picks which parts to use."""
 
     path: str
     name: str | None = None
@@ -44,10 +46,11 @@ class LabeledSet(Strict):
     split: HashSplit | None = None
     parts: list[Literal["train", "dev", "test"]] = ["train", "dev", "test"]
     label: int | str | None = None
+    sources: list[str] | None = None  # a CPT release: only these sources' documents
     max_rows: int | None = Field(default=None, gt=0)
 
     def display(self) -> str:
-        return self.name or self.path
+        return self.name or (f"{self.path} {'+'.join(self.sources)}" if self.sources else self.path)
 
 
 class FastTextParams(Strict):
@@ -105,15 +108,28 @@ def _hash_part(text: str, split: HashSplit) -> str:
     return "train" if h < split.train else "dev" if h < split.train + split.dev else "test"
 
 
-def read_set(s: LabeledSet, recipe: Recipe, data_root: Path) -> dict[str, list[tuple[str, bool]]]:
-    """Rows of one set by part: (text, is_positive). A malformed row stops training with file, line and field:
-    a model trained on silently fewer rows than its recipe says cannot be rebuilt bit for bit."""
-    path = (data_root / s.path) if not Path(s.path).is_absolute() else Path(s.path)
-    if not path.is_file():
-        raise CurateError(f"{path}: labeled set not found (recipe set {s.display()!r}; data root {data_root})")
-    positives = {str(v) for v in recipe.positive_values}
-    out: dict[str, list[tuple[str, bool]]] = {"train": [], "dev": [], "test": []}
-    n_rows = 0
+def _release_rows(path: Path, s: LabeledSet, recipe: Recipe):
+    """(where, record, part) of a release's shards: a labels release's parts come from its shards."""
+    import pyarrow.parquet as pq
+
+    import manifests
+
+    manifest = manifests.load(path)
+    if manifest.kind == "cpt" and s.label is None:
+        raise CurateError(f"{path}: a CPT release holds no labels; give the set a `label` (recipe set {s.display()!r})")
+    if s.sources:
+        missing = set(s.sources) - {src.name for src in manifest.sources}
+        if missing:
+            raise CurateError(f"{path}: no source {sorted(missing)} in this release (has {[x.name for x in manifest.sources]})")
+    for shard in sorted(manifest.shards, key=lambda x: x.path):
+        if s.sources and shard.source not in s.sources:
+            continue
+        columns = [c for c in ("id", recipe.text_field, recipe.label_field) if c in pq.read_schema(path / shard.path).names]
+        for n, rec in enumerate(pq.read_table(path / shard.path, columns=columns).to_pylist()):
+            yield f"{path / shard.path}:row {n}", rec, shard.split if manifest.kind == "labels" else None
+
+
+def _jsonl_rows(path: Path):
     for n, line in enumerate(path.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
@@ -121,19 +137,64 @@ def read_set(s: LabeledSet, recipe: Recipe, data_root: Path) -> dict[str, list[t
             rec = orjson.loads(line)
         except orjson.JSONDecodeError as e:
             raise CurateError(f"{path}:{n}: malformed JSON: {e}") from None
+        yield f"{path}:{n}", rec, None
+
+
+def labeled_rows(s: LabeledSet, recipe: Recipe, data_root: Path):
+    """(text, label value, part) of every row of a set, in file order. A malformed row stops training with file, line
+    and field: a model trained on silently fewer rows than its recipe says cannot be rebuilt bit for bit."""
+    path = (data_root / s.path) if not Path(s.path).is_absolute() else Path(s.path)
+    if path.is_dir() and (path / "manifest.json").is_file():
+        rows = _release_rows(path, s, recipe)
+    elif path.is_file():
+        rows = _jsonl_rows(path)
+    else:
+        raise CurateError(f"{path}: labeled set not found (recipe set {s.display()!r}; data root {data_root})")
+    n_rows = 0
+    for where, rec, release_part in rows:
         text = rec.get(recipe.text_field) if isinstance(rec, dict) else None
         label = s.label if s.label is not None else (rec.get(recipe.label_field) if isinstance(rec, dict) else None)
         if not isinstance(text, str):
-            raise CurateError(f"{path}:{n}: field {recipe.text_field!r} must be a string")
+            raise CurateError(f"{where}: field {recipe.text_field!r} must be a string")
         if label is None or label == "":
-            raise CurateError(f"{path}:{n}: field {recipe.label_field!r} is missing")
-        part = s.part or (_hash_part(text, s.split) if s.split else "train")
+            raise CurateError(f"{where}: field {recipe.label_field!r} is missing")
+        part = s.part or (_hash_part(text, s.split) if s.split else release_part or "train")
         if part in s.parts:
-            out[part].append((text, str(label) in positives))
+            yield text, label, part
         n_rows += 1
         if s.max_rows and n_rows >= s.max_rows:
             break
+
+
+def read_set(s: LabeledSet, recipe: Recipe, data_root: Path) -> dict[str, list[tuple[str, bool]]]:
+    """Rows of one set by part: (text, is_positive)."""
+    positives = {str(v) for v in recipe.positive_values}
+    out: dict[str, list[tuple[str, bool]]] = {"train": [], "dev": [], "test": []}
+    for text, label, part in labeled_rows(s, recipe, data_root):
+        out[part].append((text, str(label) in positives))
     return out
+
+
+def spearman(x: list[float], y: list[float]) -> float | None:
+    """Rank correlation (ties get their mean rank); None when either side is constant."""
+    import numpy as np
+
+    def ranks(v):
+        v = np.asarray(v, dtype=float)
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v))
+        for value in np.unique(v):  # mean rank of ties
+            tie = v == value
+            r[tie] = r[tie].mean()
+        return r
+
+    if len(x) < 2:
+        return None
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return round(float(np.corrcoef(rx, ry)[0, 1]), 4)
 
 
 def prf(gold: list[bool], pred: list[bool]) -> dict[str, float]:
@@ -216,14 +277,19 @@ def train(recipe: Recipe, data_root: Path, output_dir: Path, recipe_path: str = 
 
 
 def evaluate(clf, recipe: Recipe, data_root: Path, threshold: float) -> dict[str, dict]:
-    """Precision/recall/F1 at `threshold` on each `evaluate` set, and on its OpenCC s2twp (Taiwan) copy."""
+    """Precision/recall/F1 at `threshold` on each `evaluate` set, and on its OpenCC s2twp (Taiwan) copy; where the
+    labels are numbers (LLM scores 0-5), also the rank correlation of the model's probability with them."""
     import opencc
 
     s2twp = opencc.OpenCC("s2twp")
+    positives = {str(v) for v in recipe.positive_values}
     out = {}
     for s in recipe.evaluate:
-        rows = [r for part in read_set(s, recipe, data_root).values() for r in part]
-        gold = [p for _, p in rows]
-        out[s.display()] = prf(gold, [clf.probability(t) >= threshold for t, _ in rows])
-        out[s.display() + " (s2twp)"] = prf(gold, [clf.probability(s2twp.convert(t)) >= threshold for t, _ in rows])
+        rows = list(labeled_rows(s, recipe, data_root))
+        gold = [str(label) in positives for _, label, _ in rows]
+        probs = [clf.probability(t) for t, _, _ in rows]
+        out[s.display()] = prf(gold, [p >= threshold for p in probs])
+        if rows and all(isinstance(label, (int, float)) and not isinstance(label, bool) for _, label, _ in rows):
+            out[s.display()]["spearman"] = spearman(probs, [float(label) for _, label, _ in rows])
+        out[s.display() + " (s2twp)"] = prf(gold, [clf.probability(s2twp.convert(t)) >= threshold for t, _, _ in rows])
     return out

@@ -177,7 +177,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
             print(f"  {name}: precision {m['precision']:.3f} recall {m['recall']:.3f} F1 {m['f1']:.3f} ({m['rows']} rows)")
         else:
             print(f"  {name}: {m}")
-    print(f"-> {Path(args.output) / (card.name + '.json')} (use it as steps.spam.model_path or steps.toxicity.model_path)")
+    print(f"-> {Path(args.output) / (card.name + '.json')} (use it as steps.spam.model_path, steps.toxicity.model_path "
+          f"or steps.quality_model.model_path)")
     return EXIT_OK
 
 
@@ -186,6 +187,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from synth.run import run_synth
 
     print(run_synth(load_synth_job(args.job), force=args.force))
+    return EXIT_OK
+
+
+def cmd_label_quality(args: argparse.Namespace) -> int:
+    from curation.config import load_label_job
+    from synth.quality_labels import run_label_quality
+
+    print(run_label_quality(load_label_job(args.job), force=args.force))
     return EXIT_OK
 
 
@@ -226,6 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--force", action="store_true", help="replace an existing release of the same version")
     sy.set_defaults(func=cmd_synth)
 
+    lq = sub.add_parser("label-quality", help="rate a sample of a CPT release 0-5 with an LLM (quality labels)",
+                        description="Send a seeded sample of JOB's CPT release to the configured OpenAI-compatible LLM with a "
+                                    "Traditional-Chinese rubric (0-5: value as zh-TW pretraining text), parse and repair the "
+                                    "JSON replies and publish the ratings as a labels release (train/dev/test parts) for "
+                                    "`curate train-classifier`. Responses are cached: a killed or repeated run sends only "
+                                    "the requests not yet answered.")
+    lq.add_argument("job")
+    lq.add_argument("--force", action="store_true", help="replace an existing release of the same version")
+    lq.set_defaults(func=cmd_label_quality)
+
     st = sub.add_parser("stats", help="funnel, drop reasons and score distributions of a release",
                         description="Per source: documents after each step; dropped documents by step, reason and source; "
                                     "quantiles of the annotation scores. --compare OTHER adds the change of every drop rate.")
@@ -255,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", required=True, help="HTML file to write")
     rep.set_defaults(func=cmd_report)
 
-    tc = sub.add_parser("train-classifier", help="train a fastText classifier (spam, toxicity) from a recipe",
-                        description="Train the fastText classifier a RECIPE (YAML) describes: labeled JSONL sets and their "
+    tc = sub.add_parser("train-classifier", help="train a fastText classifier (spam, toxicity, quality) from a recipe",
+                        description="Train the fastText classifier a RECIPE (YAML) describes: labeled sets (JSONL files, "
+                                    "labels releases from `curate label-quality`, or sources of CPT releases) and their "
                                     "train/dev/test parts, hyperparameters, seed, threshold rule. Writes NAME.bin (or .ftz) "
                                     "and its model card NAME.json to -o, with precision/recall/F1 on the recipe's test sets. "
                                     "The shipped models' recipes are filters/models/*.recipe.yaml.")

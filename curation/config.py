@@ -85,6 +85,8 @@ class DedupConfig(Strict):
     threshold: float = Field(default=0.8, gt=0, le=1)  # estimated Jaccard for a candidate pair to count as duplicate
     seed: int = 1
     source_priority: list[str] = []  # survivor order across sources; unlisted sources follow in config order
+    # the score that breaks ties after source priority (higher survives): the heuristic quality step's or the model's
+    survivor_score: Literal["quality_score", "quality_model_score"] = "quality_score"
     against: str | None = None  # a previous release: also remove documents that near-duplicate it
     # each band's hashes are split into this many hash ranges; one LSH task holds one (band, range) shard at a time,
     # about 16 bytes x documents / hash_ranges (bench/RESULTS.md, issue 14)
@@ -118,6 +120,17 @@ class QualityConfig(Strict):
     max_short_line_ratio: float = Field(default=0.7, ge=0, le=1)  # lines of <= 8 characters that neither end a sentence nor read as a clause: navigation menus
     menu_prose_line_chars: int = Field(default=30, ge=1)  # ... unless one such line of this many characters is prose: a list with its question is a post
     max_mojibake_ratio: float = Field(default=0.01, ge=0, le=1)  # U+FFFD and mojibake sequences / characters
+
+
+class QualityModelConfig(Strict):
+    """A trained quality classifier (`curate train-classifier`: LLM labels or reference-vs-noise text) scoring every
+    document; off unless a model is given."""
+
+    enabled: bool = False
+    model_path: str | None = None  # the model card (.json) `curate train-classifier` writes; required when enabled
+    drop: bool = False  # drop documents below `threshold`; false: annotate `quality_model_score` only
+    threshold: float | None = Field(default=None, gt=0, le=1)  # null: the card's, chosen on the labels' dev part
+    max_chars: int = Field(default=2000, ge=100)  # of the document's head scored: cost stays flat on long documents
 
 
 class SpamConfig(Strict):
@@ -156,6 +169,7 @@ class StepsConfig(Strict):
     script: ScriptConfig = ScriptConfig()
     pii: PiiConfig = PiiConfig()
     quality: QualityConfig = QualityConfig()
+    quality_model: QualityModelConfig = QualityModelConfig()
     spam: SpamConfig = SpamConfig()
     toxicity: ToxicityConfig = ToxicityConfig()
     dedup: DedupConfig = DedupConfig()
@@ -294,6 +308,12 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
                            ("steps.spam.lexicon", job.steps.spam.lexicon)):
             if value and not job.resolve(value).is_file():
                 raise ConfigError(f"{path}: {key}: file not found: {value}")
+        qm = job.steps.quality_model
+        if qm.enabled and not qm.model_path:
+            raise ConfigError(f"{path}: steps.quality_model.model_path: required when the step is enabled (a model card "
+                              f"from `curate train-classifier`)")
+        if qm.enabled and not job.resolve(qm.model_path).is_file():
+            raise ConfigError(f"{path}: steps.quality_model.model_path: file not found: {qm.model_path}")
         if job.steps.language.model_path and not job.resolve(job.steps.language.model_path).is_file():
             raise ConfigError(f"{path}: steps.language.model_path: file not found: {job.steps.language.model_path}")
     return job
@@ -356,6 +376,37 @@ class SynthJobConfig(ReleaseJobFile):
     validation_fraction: float = Field(default=0.1, ge=0, lt=1)
     export: list[Literal["alpaca", "sharegpt"]] = []
     system_prompt: str = "你是使用臺灣正體中文與臺灣慣用語回答的助理。"
+
+
+class QualityLabelJobConfig(ReleaseJobFile):
+    """`curate label-quality`: a seeded sample of a CPT release's documents rated 0-5 for zh-TW pretraining value by
+    an LLM with a rubric (synth/prompts/quality_rubric.txt), written as a labels release with train/dev/test parts."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = "auto"
+    release: str  # the CPT release whose documents are rated
+    sample: int = Field(default=1000, ge=1)  # documents rated (all when the release holds fewer)
+    seed: int = 0  # which documents (sha256(seed:id) order) and which part each falls in
+    max_chars: int = Field(default=1500, ge=100)  # of each document sent and kept with its label: the label is for that text
+    dev_fraction: float = Field(default=0.1, ge=0, lt=1)  # threshold choice for a classifier trained on the labels
+    test_fraction: float = Field(default=0.2, ge=0, lt=1)  # held out: agreement of that classifier with the LLM
+    rubric: str | None = None  # a prompt template with {document}; null: synth/prompts/quality_rubric.txt
+    llm: LLMConfig = LLMConfig(temperature=0.0, max_tokens=128)
+
+    _semver_or_auto = field_validator("version")(JobConfig._semver_or_auto.__func__)
+
+
+def load_label_job(path: str | Path) -> QualityLabelJobConfig:
+    path = Path(path)
+    job = _load_model(path, QualityLabelJobConfig, "job")
+    job.check_tokenizer(str(path))
+    if not (job.resolve(job.release) / "manifest.json").is_file():
+        raise ConfigError(f"{path}: release: not a release (no manifest.json): {job.release}")
+    if job.rubric and not job.resolve(job.rubric).is_file():
+        raise ConfigError(f"{path}: rubric: file not found: {job.rubric}")
+    if job.dev_fraction + job.test_fraction >= 1:
+        raise ConfigError(f"{path}: dev_fraction + test_fraction must leave rows to train on")
+    return job
 
 
 def _load_model(path: Path, model: type, what: str):

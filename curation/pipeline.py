@@ -33,6 +33,7 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
     from filters.normalize import TextNormalizer
     from filters.pii import PiiRedactor
     from filters.quality import QualityFilter
+    from filters.quality_model import QualityModelScore
     from filters.script import ScriptFilter
     from filters.spam import SpamFilter
     from filters.toxicity import ToxicityFilter
@@ -45,6 +46,7 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
         ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=path(s.language.model_path), **kw)),
         ("script", s.script, lambda kw: ScriptFilter(s.script, **kw)),
         ("quality", s.quality, lambda kw: QualityFilter(s.quality, **kw)),
+        ("quality_model", s.quality_model, lambda kw: QualityModelScore(s.quality_model, model_path=path(s.quality_model.model_path), **kw)),
         ("spam", s.spam, lambda kw: SpamFilter(s.spam, lexicon_path=path(s.spam.lexicon),
                                                    model_path=path(s.spam.model_path), **kw)),
         ("toxicity", s.toxicity, lambda kw: ToxicityFilter(s.toxicity, lexicon_path=path(s.toxicity.lexicon),

@@ -10,7 +10,7 @@ import polars as pl
 
 from curation.stats import compare, drop_reasons, dropped_documents, funnel, kept_documents, release_dir, sample
 
-SCORE_PLOTS = ["lang_score", "hant_ratio", "quality_score", "spam_score", "toxicity_score"]
+SCORE_PLOTS = ["lang_score", "hant_ratio", "quality_score", "quality_model_score", "spam_score", "toxicity_score"]
 
 
 def _table(df: pl.DataFrame) -> str:

@@ -14,7 +14,7 @@ import polars as pl
 from manifests import load
 from manifests.schema import Manifest
 
-SCORES = ["lang_score", "hant_ratio", "tw_phrases", "cn_phrases", "quality_score", "spam_score", "toxicity_score"]
+SCORES = ["lang_score", "hant_ratio", "tw_phrases", "cn_phrases", "quality_score", "quality_model_score", "spam_score", "toxicity_score"]
 QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
 
 

@@ -5,10 +5,11 @@
 3. `DedupClusters`    (one task)     verify pairs, join clusters, choose survivors, check the parent release;
 4. `DedupShardFilter` (every task)   copy the staged shards into the release without the documents chosen for removal.
 
-Survivor of a cluster: the first by source priority (config order), then higher `quality_score` annotation
-when present, then the earliest date, then the smallest id. Removed id -> kept id with the similarity estimate
-is written to `dedup/clusters.parquet` in the release; the release's signature index `dedup/index.npz`
-(this release plus its parent's) lets a later run dedup against it without recomputing old signatures.
+Survivor of a cluster: the first by source priority (config order), then the higher `survivor_score` annotation
+(`quality_score`, or the quality model's `quality_model_score`) when present, then the earliest date, then the
+smallest id. Removed id -> kept id with the similarity estimate is written to `dedup/clusters.parquet` in the
+release; the release's signature index `dedup/index/` (this release plus its parent's) lets a later run dedup
+against it without recomputing old signatures.
 """
 
 from __future__ import annotations
@@ -118,11 +119,23 @@ def write_npy_from_raw(raw: Path, npy: Path, dtype, shape: tuple[int, ...]) -> N
     raw.unlink()
 
 
-def sorted_runs(files: list[Path]) -> np.ndarray:
-    """Sorted (hash, ref) runs merged into one sorted array (one shard: a band's hash range)."""
-    runs = [np.load(f) for f in files]
+def merge_runs(runs: list[np.ndarray]) -> np.ndarray:
+    """Sorted (hash, ref) runs, given in ascending part order, merged into one array sorted by (hash, ref). Refs of a
+    later part are larger, so a stable sort on the hash alone gives that order, and timsort merges the presorted
+    runs in about linear time (a lexsort of the concatenation sorts from scratch, ~9x slower)."""
     rows = np.concatenate(runs) if runs else np.empty((0, 2), np.uint64)
-    return rows[np.lexsort((rows[:, 1], rows[:, 0]))] if len(runs) > 1 else rows
+    return rows[np.argsort(rows[:, 0], kind="stable")] if len(runs) > 1 else rows
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting in place: NumPy 2's hash-based unique is ~7x slower on tens of millions of int64 keys."""
+    values.sort()
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+
+
+def sorted_runs(files: list[Path]) -> np.ndarray:
+    """The sorted runs of one shard (a band's hash range), files named by part, merged."""
+    return merge_runs([np.load(f) for f in files])
 
 
 def band_hashes(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
@@ -163,7 +176,7 @@ class DedupSignatures(PipelineStep):
                 for d in batch:
                     ids.append(d.id)
                     ann = d.metadata.get(ANNOTATIONS, {})
-                    meta.append((self.ranks.get(d.metadata.get("source"), len(self.ranks)), -float(ann.get("quality_score", 0.0)),
+                    meta.append((self.ranks.get(d.metadata.get("source"), len(self.ranks)), -float(ann.get(self.config.survivor_score, 0.0)),
                                  d.metadata.get("date") or "~", d.metadata.get("source") or ""))
                 self.stat_update("documents", value=len(batch))
                 yield from batch
@@ -339,15 +352,17 @@ class DedupClusters(PipelineStep):
             edges += [np.stack([to_global(p[:, 0]), to_global(p[:, 1])], axis=1) for p in exact_pairs if len(p)]
         if cfg.near:
             # a pair found in several bands counts once: one int64 per pair (low * n + high), merged a few files at a time
-            keys = np.empty(0, np.int64)
+            unique_batches = []
             files = sorted(pair_dir.glob("b*.npy"))
             for start in range(0, len(files), 16):
                 batch = [np.empty(0, np.int64)]
                 for f in files[start:start + 16]:
                     p = np.load(f)
                     a, b = to_global(p[:, 0]), to_global(p[:, 1])
-                    batch.append(np.unique(np.minimum(a, b) * n + np.maximum(a, b)))
-                keys = np.union1d(keys, np.concatenate(batch))
+                    batch.append(np.minimum(a, b) * n + np.maximum(a, b))
+                unique_batches.append(sorted_unique(np.concatenate(batch)))
+            keys = sorted_unique(np.concatenate(unique_batches)) if unique_batches else np.empty(0, np.int64)
+            del unique_batches
             self.stat_update("candidate_pairs", value=len(keys))
             for start in range(0, len(keys), PAIRS_AT_ONCE):  # verified a slice at a time; only verified edges are kept
                 chunk = keys[start:start + PAIRS_AT_ONCE]
@@ -476,11 +491,12 @@ def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, 
         base = max(index_parts(parent_index), default=-1) + 1
     runs = out / "runs"  # only for signatures without bucket runs (a converted legacy index)
     live_of: dict[int, np.ndarray] = {}
+    removed_ids = np.array(sorted(removed), dtype=str) if removed else np.empty(0, dtype=str)
     for task, name in sorted(names.items()):
         part = base + task
         with np.load(sig_dir / f"{name}.docs.npz") as z:
             ids, exact = z["ids"], z["exact"]
-        live = live_of[task] = np.array([str(i) not in removed for i in ids], dtype=bool)
+        live = live_of[task] = ~np.isin(ids.astype(str), removed_ids)
         np.savez(out / "parts" / f"{part:05d}.docs.npz", ids=ids, exact=exact, live=live)
         _link_or_copy(sig_dir / f"{name}.sigs.npy", out / "parts" / f"{part:05d}.sigs.npy")
         if not (sig_dir / "buckets").is_dir():
@@ -499,8 +515,7 @@ def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, 
                 entries[:, 1] = pack(base + task, row[keep])
                 merged.append(entries)
         merged += [np.load(f) for f in sorted((runs / shard).glob("*.npy"))]
-        rows = np.concatenate(merged) if merged else np.empty((0, 2), np.uint64)
-        np.save(out / "buckets" / f"{shard}.npy", rows[np.lexsort((rows[:, 1], rows[:, 0]))])
+        np.save(out / "buckets" / f"{shard}.npy", merge_runs(merged))
     shutil.rmtree(runs, ignore_errors=True)
 
 
@@ -583,10 +598,13 @@ class DedupShardFilter(PipelineStep):
                 out.parent.mkdir(parents=True, exist_ok=True)
                 partial = out.with_suffix(".parquet.partial")
                 source_file = pq.ParquetFile(f)
-                kept_rows = 0
+                kept_rows, start = 0, 0
+                # one lookup per file: index_in builds a hash table of the removed ids on every call
+                where_all = pc.index_in(pq.read_table(f, columns=["id"]).column("id"), value_set=removed_ids).combine_chunks()
                 with pq.ParquetWriter(partial, source_file.schema_arrow) as writer:
                     for batch in source_file.iter_batches(batch_size=self.batch_rows):
-                        where = pc.index_in(batch.column("id"), value_set=removed_ids)
+                        where = where_all.slice(start, batch.num_rows)
+                        start += batch.num_rows
                         gone = pc.is_valid(where)
                         kept = batch.filter(pc.invert(gone))
                         writer.write_batch(kept)

@@ -15,7 +15,8 @@ def to_dataset(path: str | Path, split: str | None = None, streaming: bool = Fal
                seed: int | None = None, check: bool = True):
     """A `datasets.Dataset` (or `IterableDataset` with `streaming=True`) over a release's shards.
 
-    - `split`: SFT releases: "train" or "validation"; CPT releases have one split and ignore it.
+    - `split`: SFT releases: "train" or "validation"; labels releases: "train", "dev" or "test"; CPT releases have one
+      split and ignore it.
     - `weighted`: CPT only: one dataset per source, interleaved with the manifest's `mixture_weights`
       as sampling probabilities (`datasets.interleave_datasets`, "all_exhausted").
     - `check`: re-hash every shard first and refuse a release that does not match its manifest.
@@ -40,7 +41,7 @@ def to_dataset(path: str | Path, split: str | None = None, streaming: bool = Fal
     if check and (problems := verify(mpath)):
         raise ReleaseVerificationError(f"{release}: release does not match its manifest:\n  " + "\n  ".join(problems))
     shards = manifest.shards
-    if manifest.kind == "sft":
+    if manifest.kind in ("sft", "labels"):
         split = split or "train"
         shards = [s for s in shards if s.split == split]
         if not shards:

@@ -116,5 +116,8 @@ def format_show(m: Manifest) -> str:
         lines.append("malformed input: " + ", ".join(f"{k} {v}" for k, v in sorted(m.rejects.items())))
     if m.sft:
         lines.append(f"sft: splits {m.sft.splits}, categories {m.sft.categories}")
+    if m.labels:
+        lines.append(f"labels: {m.labels.sample} documents of {m.labels.release} rated by {m.labels.generation.get('model')}; "
+                     f"parts {m.labels.parts}, scores {m.labels.scores}")
     lines.append(f"shards: {len(m.shards)}")
     return "\n".join(lines)

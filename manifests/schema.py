@@ -26,7 +26,7 @@ class Shard(Model):
     characters: int
     tokens: int | None = None  # null only with `tokenizer: none`
     source: str | None = None  # CPT: the source all its documents come from
-    split: str | None = None  # SFT: train | validation
+    split: str | None = None  # SFT: train | validation; labels: train | dev | test
 
     @field_validator("path")
     @classmethod
@@ -56,6 +56,20 @@ class SftInfo(Model):
     splits: dict[str, int]
     categories: dict[str, int]
     generation: dict = {}  # model, parameters, prompts and seeds used
+
+
+class LabelsInfo(Model):
+    """A labels release (`curate label-quality`): which release was sampled, how, by which model and rubric, and the
+    labels it holds per part and score."""
+
+    release: str  # name/version of the rated CPT release
+    release_content_hash: str
+    sample: int
+    seed: int
+    rubric_sha256: str
+    parts: dict[str, int]  # train / dev / test rows
+    scores: dict[str, int]  # rows per score
+    generation: dict = {}  # model, parameters, requests, usage, failures
 
 
 class InputFile(Model):
@@ -90,7 +104,7 @@ class StepStats(Model):
 class Manifest(Model):
     schema_version: int = SCHEMA_VERSION
     name: str
-    kind: Literal["cpt", "sft"]
+    kind: Literal["cpt", "sft", "labels"]
     version: str
     created: str
     content_hash: str  # sha256 over the sorted (path, sha256) of all shards
@@ -107,4 +121,5 @@ class Manifest(Model):
     mixture_weights: dict[str, float]
     tokenizer: TokenizerInfo | None = None
     sft: SftInfo | None = None
+    labels: LabelsInfo | None = None
     files: list[ReleaseFile] = []  # schema 2: everything else the release holds, so verify covers every byte

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -134,8 +136,6 @@ SFT_ROLES = {"system", "user", "assistant"}
 
 
 def _sft_schema():
-    import pyarrow as pa
-
     message = pa.struct([("role", pa.string()), ("content", pa.string())])
     return pa.schema([("id", pa.string()), ("messages", pa.list_(message)), ("category", pa.string()), ("source", pa.string()),
                       ("tokens", pa.int64()), ("metadata", pa.string())])
@@ -156,11 +156,7 @@ def write_sft_release(records: list[dict], release_dir: Path, name: str, version
     """Write chat-format SFT records ({id, messages: [{role, content}], category, ...}) as train/validation
     Parquet shards plus manifest into `release_dir` (which must not exist yet; the caller publishes it).
     `tokenizer`: a shipped name or tokenizer.json path (manifests.tokens); each row gets its `tokens`."""
-    import json
-
-    import pyarrow as pa
-
-    from manifests.schema import Manifest, SftInfo
+    from manifests.schema import SftInfo
 
     by_split: dict[str, list[dict]] = {"train": [], "validation": []}
     categories: dict[str, int] = {}
@@ -205,3 +201,40 @@ def _tool_version() -> str:
     from curation import __version__
 
     return __version__
+
+
+LABELS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()), ("score", pa.int64()),
+                           ("reason", pa.string()), ("tokens", pa.int64())])
+
+
+def write_labels_release(rows: list[dict], release_dir: Path, name: str, version: str, config: dict, info: dict,
+                         tokenizer: str | None = None) -> Path:
+    """Write rated documents ({id, text, source, score, reason, part}) as `data/<part>/00000.parquet` (train, dev,
+    test) plus a manifest of kind `labels` into `release_dir` (the caller publishes it)."""
+    from manifests.schema import LabelsInfo
+
+    counter = token_counter(tokenizer)
+    shards, parts, scores = [], {}, {}
+    for part in ("train", "dev", "test"):
+        mine = sorted((r for r in rows if r["part"] == part), key=lambda r: r["id"])
+        parts[part] = len(mine)
+        if not mine:
+            continue
+        counts = counter.count_batch([r["text"] for r in mine]) if counter else [None] * len(mine)
+        table = pa.Table.from_pylist([{**{k: r[k] for k in ("id", "text", "source", "score", "reason")}, "tokens": n}
+                                      for r, n in zip(mine, counts)], schema=LABELS_SCHEMA)
+        if counter:
+            table = table.replace_schema_metadata({PARQUET_KEY: counter.id.key.encode()})
+        path = release_dir / "data" / part / "00000.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+        shards.append(describe_shard(release_dir, path, counter, split=part))
+    for r in rows:
+        scores[str(r["score"])] = scores.get(str(r["score"]), 0) + 1
+    manifest = Manifest(name=name, kind="labels", version=version, created=now_utc(), content_hash=content_hash(shards),
+                        tool_version=_tool_version(), git_commit=git_commit(), config=config,
+                        config_hash=hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
+                        shards=shards, sources=[], steps=[], rejects={}, totals=totals(shards), mixture_weights={},
+                        tokenizer=tokenizer_info(counter),
+                        labels=LabelsInfo(**info, parts=parts, scores=dict(sorted(scores.items()))))
+    return write_manifest(release_dir, manifest)

@@ -5,7 +5,10 @@ derived from the prompt, and injects faults on the first attempt of any prompt c
 [429] rate limit with Retry-After, [500] server error, [slow] longer than the client timeout, [drop] the
 connection closed without a reply, [badbody] a 200 whose body is cut-off JSON, [badjson] a reply whose content is
 not JSON (the client must repair),
-[always500] fails every time. It counts requests so tests can assert how many reached it."""
+[always500] fails every time. It counts requests so tests can assert how many reached it.
+Quality-rating prompts (the rubric of `curate label-quality`) get {"score", "reason"} from a fixed rule over the
+document (statutes 5, long prose 4, prose 3, fragments 1): a stand-in rater whose labels a classifier can learn, not
+a judgement of quality."""
 
 from __future__ import annotations
 
@@ -18,6 +21,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SENTENCES = ["臺灣的捷運系統讓通勤更方便", "使用者可以在設定中調整記憶體用量", "這部影片介紹了夜市小吃的歷史", "軟體更新前請先備份資料",
              "網路連線中斷時請重新啟動路由器", "颱風來臨前要準備飲用水與手電筒", "高鐵從臺北到高雄大約一個半小時", "資訊安全需要定期更換密碼",
              "學生可以到圖書館借閱參考書", "這道料理需要先用小火慢燉", "健保卡可以在超商列印就醫紀錄", "博物館週一休館請留意開放時間"]
+
+
+def stand_in_rating(document: str) -> dict:
+    text = document.strip()
+    if "第" in text and "條" in text:
+        return {"score": 5, "reason": "法規條文"}
+    sentences = text.count("。") + text.count("！") + text.count("？")
+    if len(text) >= 300 and sentences >= 4:
+        return {"score": 4, "reason": "資訊完整的說明文字"}
+    if sentences >= 2:
+        return {"score": 3, "reason": "通順的一般文字"}
+    return {"score": 1, "reason": "片段文字"}
 
 
 class Stub:
@@ -67,6 +82,9 @@ class Stub:
                     return
                 if first and "[badjson]" in prompt and "不是有效的 JSON" not in prompt:
                     return self._reply("好的，以下是新的問答：指令是說明捷運，回答是很方便。")
+                if "評分標準" in prompt:
+                    return self._reply(json.dumps(stand_in_rating(prompt.split("文件：", 1)[1].rsplit("只輸出", 1)[0]),
+                                                  ensure_ascii=False))
                 h = int(key[:8], 16)
                 picks = [SENTENCES[(h >> (4 * i)) % len(SENTENCES)] for i in range(4)]
                 q_key, a_key = ("question", "answer") if "question" in prompt else ("instruction", "response")

@@ -1,0 +1,133 @@
+"""`curate label-quality`: an LLM rates a seeded sample of a CPT release's documents 0-5 with a zh-TW rubric; the
+ratings become a labels release that `curate train-classifier` distills into a fast quality model."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from curation.config import QualityLabelJobConfig
+from curation.release import ReleaseLayout, resolve_version
+from synth.client import LLMClient
+from synth.run import generate_all
+from synth.tasks import PROMPTS, Request
+
+RUBRIC = PROMPTS / "quality_rubric.txt"
+
+
+class QualityRating:
+    """The rating task: a rubric prompt with the document, a reply {"score": 0-5, "reason": "..."}. Shaped like the
+    synthesis tasks (schema, validate, record) so the same client, JSON repair and cache serve it."""
+
+    name = "quality_rating"
+    keys = ("score", "reason")
+
+    def __init__(self, rubric: str):
+        self.rubric = rubric
+
+    def messages(self, document: str) -> list[dict]:
+        return [{"role": "user", "content": self.rubric.replace("{document}", document)}]
+
+    def schema(self) -> dict:
+        return {"type": "object", "required": list(self.keys),
+                "properties": {"score": {"type": "integer", "minimum": 0, "maximum": 5}, "reason": {"type": "string"}}}
+
+    def validate(self, obj: dict | None) -> str | None:
+        if obj is None:
+            return "not_json"
+        score = obj.get("score")
+        if isinstance(score, str) and score.strip().isdigit():
+            score = int(score.strip())
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or score != int(score) or not 0 <= score <= 5:
+            return "bad_score"
+        return None
+
+    def record(self, request: Request, obj: dict) -> dict:
+        score = obj["score"]
+        return {**request.meta, "id": request.id, "score": int(score.strip() if isinstance(score, str) else score),
+                "reason": str(obj.get("reason") or "").strip()}
+
+
+def part_of(doc_id: str, seed: int, dev: float, test: float) -> str:
+    h = int(hashlib.sha256(f"part:{seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < test else "dev" if h < test + dev else "train"
+
+
+def sample_documents(release: Path, n: int, seed: int, max_chars: int) -> list[dict]:
+    """`n` documents by sha256(seed:id) order (independent of shard layout; a larger sample extends a smaller one),
+    each with the first `max_chars` characters of its text."""
+    import manifests
+
+    manifest = manifests.load(release)
+    keyed = []
+    for shard in manifest.shards:
+        for doc_id in pq.read_table(release / shard.path, columns=["id"]).column("id").to_pylist():
+            keyed.append((hashlib.sha256(f"{seed}:{doc_id}".encode()).hexdigest(), doc_id))
+    chosen = {doc_id for _, doc_id in sorted(keyed)[:n]}
+    docs = []
+    for shard in manifest.shards:
+        table = pq.read_table(release / shard.path, columns=["id", "text", "source"])
+        docs += [{**d, "text": d["text"][:max_chars]} for d in table.to_pylist() if d["id"] in chosen]
+    return sorted(docs, key=lambda d: d["id"])
+
+
+def run_label_quality(job: QualityLabelJobConfig, force: bool = False) -> Path:
+    import manifests
+    from manifests.writer import seal_release, write_labels_release
+    from synth.local_server import LocalLLMServer
+
+    release = job.resolve(job.release)
+    parent = manifests.load(release)
+    version = resolve_version(job.output_dir, job.name, job.version)
+    layout = ReleaseLayout(job.output_dir, job.name, version)
+    layout.prepare(force=force, resume=True)  # the response cache makes a rerun send only what is missing
+    rubric_path = job.resolve(job.rubric) if job.rubric else RUBRIC
+    task = QualityRating(rubric_path.read_text(encoding="utf-8"))
+    docs = sample_documents(release, job.sample, job.seed, job.max_chars)
+    work = [(task, Request(f"quality/{d['id']}", task.name, task.messages(d["text"]),
+                           {"document_id": d["id"], "source": d["source"], "text": d["text"],
+                            "part": part_of(d["id"], job.seed, job.dev_fraction, job.test_fraction)})) for d in docs]
+    cache = job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite"
+    local = job.llm.base_url == "local"
+    server = (LocalLLMServer(job.resolve(job.llm.local_model_path) if job.llm.local_model_path else None, job.llm.local_port,
+                             layout.work / "llm-server.log") if local else contextlib.nullcontext())
+    json_mode = job.llm.json_mode if job.llm.json_mode != "auto" else ("json_object_schema" if local else "none")
+    with server as srv:
+        base_url = srv.base_url if local else job.llm.base_url
+
+        async def main():
+            client = LLMClient(job.llm, base_url, cache)
+            try:
+                return await generate_all(client, work, json_mode), client.usage
+            finally:
+                await client.close()
+
+        results, usage = asyncio.run(main())
+    rows = [{**r, "id": r["document_id"]} for r, _ in results if r]
+    failures = [f for _, f in results if f]
+    staging = layout.staging
+    (staging / "rejects").mkdir(parents=True, exist_ok=True)
+    with open(staging / "rejects" / "failures.jsonl", "w", encoding="utf-8") as f:
+        for row in failures:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    info = {"release": f"{parent.name}/{parent.version}", "release_content_hash": parent.content_hash, "sample": len(docs),
+            "seed": job.seed, "rubric_sha256": hashlib.sha256(rubric_path.read_bytes()).hexdigest(),
+            "generation": {"model": job.llm.model, "base_url": job.llm.base_url, "json_mode": json_mode,
+                           "parameters": {"temperature": job.llm.temperature, "max_tokens": job.llm.max_tokens, "seed": job.llm.seed},
+                           "requests": len(work), "labeled": len(rows), "failures": dict(Counter(f["reason"] for f in failures)),
+                           "usage": {"network_requests": usage.requests, "cached": usage.cached, "retries": usage.retries,
+                                     "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                                     "estimated_cost": round(usage.cost(job.llm), 6), "errors": usage.errors}}}
+    write_labels_release(rows, staging, job.name, version, job.as_dict(), info, tokenizer=job.tokenizer_spec())
+    seal_release(staging)
+    path = layout.publish()
+    print(json.dumps({"requests": len(work), "network_requests": usage.requests, "cached": usage.cached, "labeled": len(rows),
+                      "failures": len(failures), "scores": dict(sorted(Counter(r["score"] for r in rows).items()))},
+                     ensure_ascii=False), flush=True)
+    return path
