@@ -22,20 +22,40 @@ from curation.config import ConfigError, load_job, load_label_job
 from curation.errors import CurateError
 from curation.pipeline import run_job
 from synth.quality_labels import run_label_quality
-from tests.conftest import DEMO
+from tests.conftest import DEMO, write_job
 from tests.llm_stub import Stub, stand_in_rating
+
+
+FORMAL = ["本法所稱主管機關，在中央為內政部；在直轄市為直轄市政府；在縣（市）為縣（市）政府。",
+          "人民之權利義務，除法律另有規定外，依本法之規定辦理。", "主管機關應定期檢討相關措施，並將結果公告於政府資訊公開網站。",
+          "違反前項規定者，處新臺幣三萬元以上十五萬元以下罰鍰，並得按次處罰。", "前條所定之期間，自通知送達之翌日起算。",
+          "申請人應檢具相關文件，向主管機關提出申請，經審查合格後核發許可。", "本法施行細則，由主管機關定之。",
+          "各級政府應編列預算，辦理教育訓練及宣導事項。", "直轄市、縣（市）政府得視地方需要，訂定自治條例。"]
+PROSE = ["臺灣位於東亞，西隔臺灣海峽與中國大陸相望，東臨太平洋。", "中央山脈縱貫全島，最高峰玉山海拔三千九百五十二公尺。",
+         "本島氣候屬亞熱帶與熱帶季風氣候，夏季多颱風與午後雷陣雨。", "使用者可以在工具選單中開啟選項對話方塊，調整文件的預設字型。",
+         "試算表的儲存格可以包含文字、數字或公式，公式以等號開頭。", "若要插入圖片，請選擇插入選單中的影像，然後從檔案選取圖片。",
+         "捷運系統連接臺北市與新北市的主要地區，尖峰時段約每三分鐘一班車。", "博物館收藏大量文物，包括青銅器、書畫與陶瓷，並定期舉辦特展。"]
+CHAT = ["笑死", "真的假的", "有人知道嗎", "推推", "樓上說的對", "好想睡覺喔", "今天好熱", "哈哈哈哈", "我也要", "這什麼啦", "晚餐吃啥",
+        "超扯", "不意外", "有圖有真相", "先推再看", "路過", "好喔", "這個讚喔"]
 
 
 @pytest.fixture(scope="module")
 def cpt_release(tmp_path_factory) -> Path:
-    """The demo job's release (bundled laws, wiki, LibreOffice help, PTT), built once for this module."""
+    """A CPT release of 360 documents in three sources: statutes (the stand-in rater gives 5), encyclopedia and help
+    prose (3-4), chat fragments (1), composed from the sentences above with a seeded generator."""
+    import random
+
     tmp = tmp_path_factory.mktemp("cpt")
-    data = yaml.safe_load(DEMO.read_text())
-    for src in data["sources"]:
-        src["path"] = str((DEMO.parent / src["path"]).resolve())
-    data["output"] = str(tmp / "out")
-    job = tmp / "demo.yaml"
-    job.write_text(yaml.safe_dump(data, allow_unicode=True))
+    rng = random.Random(0)
+    files = {}
+    for name, make in (("laws", lambda i: "\n".join(f"第{k + 1}條　{rng.choice(FORMAL)}" for k in range(rng.randint(2, 4)))),
+                       ("wiki", lambda i: "".join(rng.sample(PROSE, rng.randint(3, 7)))),
+                       ("chat", lambda i: "\n".join(rng.sample(CHAT, rng.randint(3, 6))))):
+        path = tmp / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"id": str(i), "text": make(i)}, ensure_ascii=False) + "\n" for i in range(120)),
+                        encoding="utf-8")
+        files[name] = str(path)
+    job = write_job(tmp, [{"name": n, "kind": "jsonl", "path": p} for n, p in files.items()], tokenizer="none")
     return run_job(load_job(job))
 
 
@@ -43,6 +63,7 @@ def label_job(tmp_path: Path, release: Path, base_url: str, sample: int = 40, **
     data = {"name": "qlabels", "version": "0.1.0", "output": str(tmp_path / "labels"), "release": str(release),
             "sample": sample, "seed": 0, "test_fraction": 0.25, "dev_fraction": 0.15, "tokenizer": "none",
             "llm": {"base_url": base_url, "model": "stub", "timeout_s": 5, "concurrency": 4, **llm}}
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "label-job.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
@@ -57,10 +78,10 @@ def test_labels_release_holds_the_ratings_of_a_seeded_sample(tmp_path, cpt_relea
     with Stub() as stub:
         path = label_job(tmp_path, cpt_release, stub.base_url)
         first = run_label_quality(load_label_job(path))
+        m = manifests.load(first)
         sent = stub.requests
-        second = run_label_quality(load_label_job(path), force=True)
+        second = run_label_quality(load_label_job(path), force=True)  # the same version again, replaced
         assert stub.requests == sent  # every rating came from the response cache
-    m = manifests.load(first)
     assert m.kind == "labels" and m.labels.sample == 40 and sum(m.labels.parts.values()) == 40
     assert m.labels.release == f"{manifests.load(cpt_release).name}/{manifests.load(cpt_release).version}"
     assert m.labels.release_content_hash == manifests.load(cpt_release).content_hash
@@ -71,6 +92,7 @@ def test_labels_release_holds_the_ratings_of_a_seeded_sample(tmp_path, cpt_relea
     assert {s.split for s in m.shards} == {"train", "dev", "test"}
     assert manifests.to_dataset(first, split="test").num_rows == m.labels.parts["test"]
     assert manifests.load(second).content_hash == m.content_hash
+    assert manifests.load(second).labels.generation["usage"]["cached"] == 40
     # a larger sample extends the smaller one: the same documents plus more
     with Stub() as stub:
         bigger = run_label_quality(load_label_job(label_job(tmp_path / "b", cpt_release, stub.base_url, sample=60)))
@@ -109,7 +131,7 @@ def quality_recipe(tmp_path: Path, sets: list[dict], evaluate: list[dict], **ext
 
 def test_llm_labels_train_a_model_that_scores_and_drops_in_run_and_annotate(tmp_path, cpt_release, capsys):
     with Stub() as stub:
-        labels = run_label_quality(load_label_job(label_job(tmp_path, cpt_release, stub.base_url, sample=400)))
+        labels = run_label_quality(load_label_job(label_job(tmp_path, cpt_release, stub.base_url, sample=360)))
     recipe = quality_recipe(tmp_path, [{"path": str(labels), "parts": ["train", "dev"]}], [{"path": str(labels), "parts": ["test"]}],
                             label_field="score", positive_values=[3, 4, 5])
     card = train(load_recipe(recipe), tmp_path, tmp_path / "model", recipe_path=str(recipe))
@@ -118,13 +140,10 @@ def test_llm_labels_train_a_model_that_scores_and_drops_in_run_and_annotate(tmp_
     assert held_out["spearman"] is not None and held_out["spearman"] > 0.3  # agrees with the rater's 0-5 order
 
     # the step in a run: every kept document scored, low scorers dropped with their own reason
-    data = yaml.safe_load(DEMO.read_text())
-    for src in data["sources"]:
-        src["path"] = str((DEMO.parent / src["path"]).resolve())
-    data["output"] = str(tmp_path / "out")
-    data["steps"]["quality_model"] = {"enabled": True, "model_path": str(tmp_path / "model" / "quality.json"), "drop": True}
-    job = tmp_path / "job.yaml"
-    job.write_text(yaml.safe_dump(data, allow_unicode=True))
+    inputs = [{"name": src.name, "kind": "jsonl", "path": str(cpt_release.parents[2] / f"{src.name}.jsonl")}
+              for src in manifests.load(cpt_release).sources]
+    job = write_job(tmp_path, inputs, tokenizer="none", steps={"quality_model": {
+        "enabled": True, "model_path": str(tmp_path / "model" / "quality.json"), "drop": True}})
     release = run_job(load_job(job))
     step = next(s for s in manifests.load(release).steps if s.step == "quality_model")
     assert step.input > step.kept > 0 and step.dropped_by_reason.get("below_quality_model", 0) == step.dropped
@@ -149,11 +168,11 @@ def test_llm_labels_train_a_model_that_scores_and_drops_in_run_and_annotate(tmp_
 def test_reference_vs_noise_recipe_needs_no_labels(tmp_path, cpt_release):
     split = {"seed": 1, "train": 0.7, "dev": 0.15}
     recipe = quality_recipe(tmp_path, [
-        {"path": str(cpt_release), "sources": ["laws", "zhwiki"], "label": 1, "split": split, "parts": ["train", "dev"]},
-        {"path": str(cpt_release), "sources": ["ptt"], "label": 0, "split": split, "parts": ["train", "dev"]},
+        {"path": str(cpt_release), "sources": ["laws", "wiki"], "label": 1, "split": split, "parts": ["train", "dev"]},
+        {"path": str(cpt_release), "sources": ["chat"], "label": 0, "split": split, "parts": ["train", "dev"]},
     ], [
-        {"name": "reference", "path": str(cpt_release), "sources": ["laws", "zhwiki"], "label": 1, "split": split, "parts": ["test"]},
-        {"name": "noise", "path": str(cpt_release), "sources": ["ptt"], "label": 0, "split": split, "parts": ["test"]},
+        {"name": "reference", "path": str(cpt_release), "sources": ["laws", "wiki"], "label": 1, "split": split, "parts": ["test"]},
+        {"name": "noise", "path": str(cpt_release), "sources": ["chat"], "label": 0, "split": split, "parts": ["test"]},
     ])
     card = train(load_recipe(recipe), tmp_path, tmp_path / "model", recipe_path=str(recipe))
     assert card.metrics["reference"]["recall"] > 0.8  # held-out reference documents score as reference
