@@ -134,3 +134,12 @@ def test_without_a_shipped_model_the_lexicon_works_alone(tmp_path, monkeypatch):
     assert spam.filter(clean) is True and "spam_probability" not in clean.metadata["annotations"]
     with pytest.raises(FileNotFoundError, match="nope.json"):
         ToxicityFilter(ToxicityConfig(), model_path=tmp_path / "nope.bin")
+
+
+@pytest.mark.parametrize("text", ["臺灣的軟體 3.5 版\t更新ABC def", "  加LINE：abc123，限時優惠！！ 09xx-xxx-xxx ", "混合 text 與 數字 2024年12月",
+                                  "全形　空白與\u3000換行\n第二行", "", "a\x1cb\u2028c𠀋字"])
+def test_features_split_like_spacing_out_every_han_character(text):
+    # the one-pass tokenizer must give the models exactly the input they were trained on
+    folded = tc.NUMBER.sub(tc._number_token, text.translate(tc.traditional_to_simplified()).lower())
+    assert tc.features(text) == " ".join(tc.CJK.sub(r" \1 ", folded).split())
+    assert tc.han_count(text) == len(tc.CJK.findall(text))
