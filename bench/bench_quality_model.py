@@ -50,7 +50,7 @@ def write_recipe(out: Path, name: str, data: dict) -> Path:
     return path
 
 
-def dclm_recipe(out: Path, release: Path, sources: set[str]) -> Path:
+def dclm_recipe(out: Path, release: Path, sources: set[str], model: str) -> Path:
     split = {"seed": 13, "train": 0.7, "dev": 0.15}
     ref = [s for s in REFERENCE if s in sources]
     noise = [s for s in NOISE if s in sources]
@@ -58,17 +58,19 @@ def dclm_recipe(out: Path, release: Path, sources: set[str]) -> Path:
             {"path": str(release), "sources": noise, "label": 0, "split": split, "parts": ["train", "dev"]}]
     evaluate = [{"name": "reference (test)", "path": str(release), "sources": ref, "label": 1, "split": split, "parts": ["test"]},
                 {"name": "noise (test)", "path": str(release), "sources": noise, "label": 0, "split": split, "parts": ["test"]}]
-    return write_recipe(out, "quality-dclm", {
-        "name": "quality-dclm", "positive_label": "reference", "negative_label": "noise", "seed": 0, "chunk_chars": 2000,
-        "license": "trained on the release's own text", "fasttext": {"epoch": 10, "lr": 0.2, "dim": 32, "wordNgrams": 2},
-        "quantize": False, "sets": sets, "evaluate": evaluate})
+    name = f"quality-dclm-{model}"
+    return write_recipe(out, name, {
+        "name": name, "positive_label": "reference", "negative_label": "noise", "seed": 0, "chunk_chars": 1000,
+        "license": "trained on the release's own text", "model": model,
+        "fasttext": {"epoch": 10, "lr": 0.2, "dim": 32, "wordNgrams": 2}, "quantize": False, "sets": sets, "evaluate": evaluate})
 
 
-def llm_labels(out: Path, release: Path, n: int, base_url: str, model: str, price_in: float, price_out: float) -> tuple[Path, dict]:
+def llm_labels(out: Path, release: Path, n: int, base_url: str, model: str, price_in: float, price_out: float,
+               max_chars: int) -> tuple[Path, dict]:
     from synth.quality_labels import run_label_quality
 
     job = {"name": "quality-labels", "version": "0.1.0", "output": str(out / "labels"), "release": str(release),
-           "sample": n, "seed": 0, "tokenizer": "none",
+           "sample": n, "seed": 0, "tokenizer": "none", "max_chars": max_chars,
            "llm": {"base_url": base_url, "model": model, "concurrency": 2, "temperature": 0.0, "max_tokens": 96,
                    "price_per_1k_input": price_in, "price_per_1k_output": price_out, "timeout_s": 300}}
     path = out / "label-job.yaml"
@@ -86,10 +88,11 @@ def llm_labels(out: Path, release: Path, n: int, base_url: str, model: str, pric
     return labels, stats
 
 
-def llm_recipe(out: Path, labels: Path) -> Path:
-    return write_recipe(out, "quality-llm", {
-        "name": "quality-llm", "positive_label": "high", "negative_label": "low", "positive_values": [3, 4, 5],
-        "label_field": "score", "seed": 0, "chunk_chars": 2000, "fasttext": {"epoch": 10, "lr": 0.2, "dim": 32, "wordNgrams": 2},
+def llm_recipe(out: Path, labels: Path, model: str) -> Path:
+    name = f"quality-llm-{model}"
+    return write_recipe(out, name, {
+        "name": name, "model": model, "positive_label": "high", "negative_label": "low", "positive_values": [3, 4, 5],
+        "label_field": "score", "seed": 0, "chunk_chars": 1000, "fasttext": {"epoch": 10, "lr": 0.2, "dim": 32, "wordNgrams": 2},
         "quantize": False, "sets": [{"path": str(labels), "parts": ["train", "dev"]}],
         "evaluate": [{"name": "LLM labels (test part)", "path": str(labels), "parts": ["test"]}]})
 
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--release", type=Path, default=RELEASE)
     ap.add_argument("--out", type=Path, default=REPO / "bench/out/quality_model")
     ap.add_argument("--label", type=int, default=200, help="documents rated by the LLM (0: skip the LLM path)")
+    ap.add_argument("--label-chars", type=int, default=600, help="characters of each document sent to the LLM")
     ap.add_argument("--base-url", default="local")
     ap.add_argument("--model", default="gemma3-270m")
     ap.add_argument("--price-in", type=float, default=0.00015, help="price per 1k prompt tokens for the cost column")
@@ -158,18 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     docs = documents(args.release)
     sources = {d["source"] for d in docs}
     result: dict = {}
-    recipe = dclm_recipe(args.out, args.release, sources)
-    t0 = time.perf_counter()
-    card = train(load_recipe(recipe), REPO, args.out / "models", recipe_path=str(recipe))
-    result["dclm"] = {"train_s": round(time.perf_counter() - t0, 1), "threshold": card.threshold, "metrics": card.metrics,
-                      "cost": scoring_cost(args.out / "models" / "quality-dclm.json", docs),
-                      "keeps": keeps(args.out / "models" / "quality-dclm.json", docs, args.out, "quality-dclm")}
-    if args.label:
-        labels, stats = llm_labels(args.out, args.release, args.label, args.base_url, args.model, args.price_in, args.price_out)
-        recipe = llm_recipe(args.out, labels)
+    for model in ("fasttext", "hashed_ngrams"):
+        recipe = dclm_recipe(args.out, args.release, sources, model)
+        t0 = time.perf_counter()
         card = train(load_recipe(recipe), REPO, args.out / "models", recipe_path=str(recipe))
-        result["llm"] = {"labeling": stats, "threshold": card.threshold, "metrics": card.metrics,
-                         "keeps": keeps(args.out / "models" / "quality-llm.json", docs, args.out, "quality-llm")}
+        path = args.out / "models" / f"{card.name}.json"
+        result[card.name] = {"train_s": round(time.perf_counter() - t0, 1), "threshold": card.threshold, "metrics": card.metrics,
+                             "cost": scoring_cost(path, docs), "keeps": keeps(path, docs, args.out, card.name)}
+    if args.label:
+        labels, stats = llm_labels(args.out, args.release, args.label, args.base_url, args.model, args.price_in, args.price_out,
+                                   args.label_chars)
+        result["labeling"] = stats
+        for model in ("fasttext", "hashed_ngrams"):
+            recipe = llm_recipe(args.out, labels, model)
+            card = train(load_recipe(recipe), REPO, args.out / "models", recipe_path=str(recipe))
+            path = args.out / "models" / f"{card.name}.json"
+            result[card.name] = {"threshold": card.threshold, "metrics": card.metrics, "keeps": keeps(path, docs, args.out, card.name)}
     (args.out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0

@@ -130,7 +130,7 @@ class QualityModelConfig(Strict):
     model_path: str | None = None  # the model card (.json) `curate train-classifier` writes; required when enabled
     drop: bool = False  # drop documents below `threshold`; false: annotate `quality_model_score` only
     threshold: float | None = Field(default=None, gt=0, le=1)  # null: the card's, chosen on the labels' dev part
-    max_chars: int = Field(default=2000, ge=100)  # of the document's head scored: cost stays flat on long documents
+    max_chars: int = Field(default=1000, ge=100)  # of the document's head scored: cost stays flat on long documents
 
 
 class SpamConfig(Strict):

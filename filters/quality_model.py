@@ -40,8 +40,7 @@ class QualityModelScore(CurationFilter):
         return self.config.threshold or self.classifier.card.threshold
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        scored = self.classifier.chunk_probabilities(doc.text[: self.config.max_chars])
-        score = sum(n * p for n, p in scored) / sum(n for n, _ in scored) if scored else None
+        score = self.classifier.score(doc.text[: self.config.max_chars])
         annotations(doc)["quality_model_score"] = round(score, 4) if score is not None else 0.0
         if self.config.drop and score is not None and score < self.threshold:
             return False, "below_quality_model"

@@ -1,5 +1,6 @@
-"""fastText text classifiers for the spam and toxicity steps: the features both training and scoring use, and the
-model card that travels with each model (threshold, labels, what it was trained on)."""
+"""Text classifiers for the spam, toxicity and quality-model steps: the features both training and scoring use, and
+the model card that travels with each model (threshold, labels, what it was trained on). Models are fastText (spam,
+toxicity) or a hashed character n-gram logistic model (filters/ngrammodel.py, the quality model's fast option)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ class ModelCard:
     recipe: str = ""
     sha256: str = ""
     metrics: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)  # hashed n-gram models: bits, orders, max_chars
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
@@ -108,21 +110,30 @@ def shipped_card(name: str) -> Path | None:
 
 
 class TextClassifier:
-    """A fastText model and its card. `probability(text)` is the positive label's probability for a document: the
-    mean over its chunks weighted by their Han characters, so one flagged sentence in a long article does not condemn the article, while
-    a document that is an ad or a rant throughout scores as its pieces do."""
+    """A model and its card. `probability(text)` is the positive label's probability for a document. fastText models:
+    the mean over its chunks weighted by their Han characters, so one flagged sentence in a long article does not
+    condemn the article, while a document that is an ad or a rant throughout scores as its pieces do. Hashed n-gram
+    models: one score of the document's first `max_chars` characters."""
 
     def __init__(self, card_path: Path):
+        from filters.ngrammodel import NGRAM_FEATURES_VERSION
+
         self.card_path = Path(card_path)
         self.card = ModelCard.load(self.card_path)
-        if self.card.features != FEATURES_VERSION:
+        if self.card.features not in (FEATURES_VERSION, NGRAM_FEATURES_VERSION):
             raise ValueError(f"{self.card_path}: model expects features {self.card.features!r}, this twcurate makes "
-                             f"{FEATURES_VERSION!r}; retrain it with `curate train-classifier`")
+                             f"{FEATURES_VERSION!r} or {NGRAM_FEATURES_VERSION!r}; retrain it with `curate train-classifier`")
+        self.hashed = self.card.features == NGRAM_FEATURES_VERSION
         self.model_path = self.card_path.parent / self.card.model_file
         self._model = None
 
     @property
     def model(self):
+        if self._model is None and self.hashed:
+            from filters.ngrammodel import HashedNgramModel, NgramParams
+
+            params = NgramParams(**{**self.card.params, "orders": tuple(self.card.params.get("orders", (1, 2, 3)))})
+            self._model = HashedNgramModel.load(self.model_path, params)
         if self._model is None:
             import fasttext
 
@@ -147,9 +158,20 @@ class TextClassifier:
             out.append((n, min(p, 1.0)))
         return out
 
-    def probability(self, text: str) -> float:
+    def score(self, text: str) -> float | None:
+        """The positive label's probability, or None when the text holds too little Han to judge (under 30% of its
+        non-space characters): the models learned from Chinese."""
+        if self.hashed:
+            head = text[: self.model.params.max_chars]
+            if han_count(head) < max(0.3 * len("".join(head.split())), 1):
+                return None
+            return self.model.probability(head)
         scored = self.chunk_probabilities(text)
-        return sum(n * p for n, p in scored) / sum(n for n, _ in scored) if scored else 0.0
+        return sum(n * p for n, p in scored) / sum(n for n, _ in scored) if scored else None
+
+    def probability(self, text: str) -> float:
+        score = self.score(text)
+        return 0.0 if score is None else score
 
 
 def load_classifier(name: str, enabled: bool, model_path: str | Path | None) -> TextClassifier | None:
