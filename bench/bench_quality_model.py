@@ -30,6 +30,7 @@ from datatrove.data import Document
 import manifests
 from curation.classifier import load_recipe, train
 from curation.config import JobConfig, QualityModelConfig, load_label_job
+from curation.errors import CurateError
 from curation.pipeline import filter_steps
 from filters.quality_model import QualityModelScore
 
@@ -175,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         result["labeling"] = stats
         for model in ("fasttext", "hashed_ngrams"):
             recipe = llm_recipe(args.out, labels, model)
-            card = train(load_recipe(recipe), REPO, args.out / "models", recipe_path=str(recipe))
+            try:
+                card = train(load_recipe(recipe), REPO, args.out / "models", recipe_path=str(recipe))
+            except CurateError as e:  # e.g. a rater that gave every document the same score
+                result[f"quality-llm-{model}"] = {"not trained": str(e)}
+                continue
             path = args.out / "models" / f"{card.name}.json"
             result[card.name] = {"threshold": card.threshold, "metrics": card.metrics, "keeps": keeps(path, docs, args.out, card.name)}
     (args.out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

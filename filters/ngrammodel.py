@@ -38,20 +38,24 @@ def fold_table() -> np.ndarray:
     return table
 
 
-def ngram_ids(text: str, orders: tuple[int, ...], bits: int) -> np.ndarray:
-    """Hashed ids of every character n-gram of the folded text (one id per occurrence)."""
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+def code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def ngram_ids(text: str | np.ndarray, orders: tuple[int, ...], bits: int) -> np.ndarray:
+    """Hashed ids of every character n-gram of the folded text (one id per occurrence); `text` may be given as its
+    code points."""
+    codes = code_points(text) if isinstance(text, str) else text
     codes = fold_table()[np.minimum(codes, TABLE_SIZE - 1)].astype(np.uint64)
     shift = np.uint64(64 - bits)
     out = []
-    with np.errstate(over="ignore"):
-        for n in orders:
-            if len(codes) < n:
-                continue
-            h = codes[: len(codes) - n + 1].copy()
-            for k in range(1, n):
-                h = h * np.uint64(0x100000001B3) + codes[k: len(codes) - n + 1 + k]
-            out.append(((h ^ ORDER_SALT[n % 4]) * GOLDEN) >> shift)
+    for n in orders:  # uint64 array arithmetic wraps silently: the hash is meant to overflow
+        if len(codes) < n:
+            continue
+        h = codes[: len(codes) - n + 1]
+        for k in range(1, n):
+            h = h * np.uint64(0x100000001B3) + codes[k: len(codes) - n + 1 + k]
+        out.append(((h ^ ORDER_SALT[n % 4]) * GOLDEN) >> shift)
     return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
 
 
@@ -74,6 +78,17 @@ class HashedNgramModel:
 
     def probability(self, text: str) -> float:
         return float(1.0 / (1.0 + np.exp(-self.logit(text))))
+
+    def score(self, text: str, min_han_share: float) -> float | None:
+        """The probability for the first `max_chars` characters, or None when Han characters are under
+        `min_han_share` of their non-space characters (one pass over the code points for both)."""
+        codes = code_points(text[: self.params.max_chars])
+        han = int(np.count_nonzero(((codes >= 0x3400) & (codes <= 0x9FFF)) | ((codes >= 0xF900) & (codes <= 0xFAFF))))
+        nonspace = int(np.count_nonzero((codes > 32) & (codes != 0x3000) & (codes != 0xA0)))
+        if han < max(min_han_share * nonspace, 1):
+            return None
+        ids = ngram_ids(codes, self.params.orders, self.params.bits)
+        return float(1.0 / (1.0 + np.exp(-(self.bias + float(self.weights[ids].mean())))))
 
     def save(self, path: Path) -> None:
         np.savez_compressed(path, weights=self.weights.astype(np.float16), bias=np.array([self.bias]))

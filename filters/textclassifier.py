@@ -162,10 +162,7 @@ class TextClassifier:
         """The positive label's probability, or None when the text holds too little Han to judge (under 30% of its
         non-space characters): the models learned from Chinese."""
         if self.hashed:
-            head = text[: self.model.params.max_chars]
-            if han_count(head) < max(0.3 * len("".join(head.split())), 1):
-                return None
-            return self.model.probability(head)
+            return self.model.score(text, min_han_share=0.3)
         scored = self.chunk_probabilities(text)
         return sum(n * p for n, p in scored) / sum(n for n, _ in scored) if scored else None
 
