@@ -122,7 +122,7 @@ def test_killed_labeling_run_resumes_sending_only_missing_requests(tmp_path, cpt
 
 def quality_recipe(tmp_path: Path, sets: list[dict], evaluate: list[dict], **extra) -> Path:
     data = {"name": "quality", "positive_label": "high", "negative_label": "low", "seed": 0, "chunk_chars": 2000,
-            "fasttext": {"epoch": 25, "lr": 0.5, "dim": 16, "wordNgrams": 2}, "quantize": False,
+            "fasttext": {"epoch": 15, "lr": 0.1, "dim": 16, "wordNgrams": 2}, "quantize": False,
             "sets": sets, "evaluate": evaluate, **extra}
     path = tmp_path / "quality.recipe.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
