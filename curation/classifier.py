@@ -287,25 +287,37 @@ def _train_hashed(recipe: Recipe, rows: list[tuple[str, bool]], output_dir: Path
                      params={"bits": h.bits, "orders": list(h.orders), "max_chars": h.max_chars})
 
 
-def _train_fasttext(recipe: Recipe, rows: list[tuple[str, bool]], output_dir: Path, counts: list[dict], recipe_path: str) -> ModelCard:
+def _fasttext_fit(train_file: str, params: dict, seed: int, quantize: bool, cutoff: int, model_path: str) -> None:
+    """Train (and quantize) a fastText model and save it; run in a fresh process (see `_train_fasttext`)."""
     import fasttext
 
+    model = fasttext.train_supervised(input=train_file, seed=seed, thread=1, verbose=0, **params)
+    if quantize:
+        model.quantize(input=train_file, qnorm=True, retrain=False, cutoff=cutoff)
+    model.save_model(model_path)
+
+
+def _train_fasttext(recipe: Recipe, rows: list[tuple[str, bool]], output_dir: Path, counts: list[dict], recipe_path: str) -> ModelCard:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    model_file = f"{recipe.name}.ftz" if recipe.quantize else f"{recipe.name}.bin"
     with tempfile.TemporaryDirectory() as tmp:
         train_file = Path(tmp) / "train.txt"
         with open(train_file, "w", encoding="utf-8") as f:
             for text, positive in rows:
                 label = recipe.positive_label if positive else recipe.negative_label
                 f.write(f"__label__{label} {features(text)}\n")
-        try:
-            model = fasttext.train_supervised(input=str(train_file), seed=recipe.seed, thread=1, verbose=0,
-                                              **recipe.fasttext.model_dump())
-        except RuntimeError as e:  # fastText diverges ("Encountered NaN") when lr is too high for the data
-            raise CurateError(f"recipe {recipe.name!r}: fastText training failed ({e}); lower fasttext.lr "
-                              f"(now {recipe.fasttext.lr})") from None
-        if recipe.quantize:
-            model.quantize(input=str(train_file), qnorm=True, retrain=False, cutoff=recipe.quantize_cutoff)
-    model_file = f"{recipe.name}.ftz" if recipe.quantize else f"{recipe.name}.bin"
-    model.save_model(str(output_dir / model_file))
+        # a fresh process per training: in a long-lived process that has already loaded and run fastText models,
+        # training the same recipe was seen to give other bytes or diverge ("Encountered NaN"); the CLI and a
+        # fresh interpreter give the same model bytes every time
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            try:
+                pool.submit(_fasttext_fit, str(train_file), recipe.fasttext.model_dump(), recipe.seed, recipe.quantize,
+                            recipe.quantize_cutoff, str(output_dir / model_file)).result()
+            except RuntimeError as e:  # fastText diverges ("Encountered NaN") when lr is too high for the data
+                raise CurateError(f"recipe {recipe.name!r}: fastText training failed ({e}); lower fasttext.lr "
+                                  f"(now {recipe.fasttext.lr})") from None
     return ModelCard(name=recipe.name, model_file=model_file, positive_label=recipe.positive_label, threshold=0.5,
                      features=FEATURES_VERSION, chunk_chars=recipe.chunk_chars, trained_on=counts, license=recipe.license,
                      recipe=recipe_path, sha256=hashlib.sha256((output_dir / model_file).read_bytes()).hexdigest())

@@ -150,6 +150,16 @@ def split_of(record_id: str, validation_fraction: float) -> str:
     return "validation" if bucket < validation_fraction else "train"
 
 
+def write_split_shard(release_dir: Path, split: str, table: pa.Table, counter: TokenCounter | None) -> Shard:
+    """`data/<split>/00000.parquet`, stamped with the tokenizer its `tokens` column was counted with, described."""
+    if counter:
+        table = table.replace_schema_metadata({PARQUET_KEY: counter.id.key.encode()})
+    path = release_dir / "data" / split / "00000.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return describe_shard(release_dir, path, counter, split=split)
+
+
 def write_sft_release(records: list[dict], release_dir: Path, name: str, version: str, config: dict,
                       validation_fraction: float = 0.05, generation: dict | None = None, tokenizer: str | None = None,
                       steps: list | None = None) -> Path:
@@ -180,13 +190,7 @@ def write_sft_release(records: list[dict], release_dir: Path, name: str, version
         counts = counter.count_batch(["\n".join(m["content"] for m in r["messages"]) for r in rows]) if counter else [None] * len(rows)
         for row, n in zip(rows, counts):
             row["tokens"] = n
-        table = pa.Table.from_pylist(rows, schema=SFT_SCHEMA)
-        if counter:
-            table = table.replace_schema_metadata({PARQUET_KEY: counter.id.key.encode()})
-        path = release_dir / "data" / split / "00000.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
-        shards.append(describe_shard(release_dir, path, counter, split=split))
+        shards.append(write_split_shard(release_dir, split, pa.Table.from_pylist(rows, schema=SFT_SCHEMA), counter))
     manifest = Manifest(name=name, kind="sft", version=version, created=now_utc(), content_hash=content_hash(shards),
                         tool_version=_tool_version(), git_commit=git_commit(), config=config,
                         config_hash=hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
@@ -223,12 +227,7 @@ def write_labels_release(rows: list[dict], release_dir: Path, name: str, version
         counts = counter.count_batch([r["text"] for r in mine]) if counter else [None] * len(mine)
         table = pa.Table.from_pylist([{**{k: r[k] for k in ("id", "text", "source", "score", "reason")}, "tokens": n}
                                       for r, n in zip(mine, counts)], schema=LABELS_SCHEMA)
-        if counter:
-            table = table.replace_schema_metadata({PARQUET_KEY: counter.id.key.encode()})
-        path = release_dir / "data" / part / "00000.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
-        shards.append(describe_shard(release_dir, path, counter, split=part))
+        shards.append(write_split_shard(release_dir, part, table, counter))
     for r in rows:
         scores[str(r["score"])] = scores.get(str(r["score"]), 0) + 1
     manifest = Manifest(name=name, kind="labels", version=version, created=now_utc(), content_hash=content_hash(shards),

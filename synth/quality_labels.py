@@ -3,8 +3,6 @@ ratings become a labels release that `curate train-classifier` distills into a f
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -14,8 +12,7 @@ import pyarrow.parquet as pq
 
 from curation.config import QualityLabelJobConfig
 from curation.release import ReleaseLayout, resolve_version
-from synth.client import LLMClient
-from synth.run import generate_all
+from synth.run import run_requests
 from synth.tasks import PROMPTS, Request
 
 RUBRIC = PROMPTS / "quality_rubric.txt"
@@ -80,7 +77,6 @@ def sample_documents(release: Path, n: int, seed: int, max_chars: int) -> list[d
 def run_label_quality(job: QualityLabelJobConfig, force: bool = False) -> Path:
     import manifests
     from manifests.writer import seal_release, write_labels_release
-    from synth.local_server import LocalLLMServer
 
     release = job.resolve(job.release)
     parent = manifests.load(release)
@@ -93,22 +89,8 @@ def run_label_quality(job: QualityLabelJobConfig, force: bool = False) -> Path:
     work = [(task, Request(f"quality/{d['id']}", task.name, task.messages(d["text"]),
                            {"document_id": d["id"], "source": d["source"], "text": d["text"],
                             "part": part_of(d["id"], job.seed, job.dev_fraction, job.test_fraction)})) for d in docs]
-    cache = job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite"
-    local = job.llm.base_url == "local"
-    server = (LocalLLMServer(job.resolve(job.llm.local_model_path) if job.llm.local_model_path else None, job.llm.local_port,
-                             layout.work / "llm-server.log") if local else contextlib.nullcontext())
-    json_mode = job.llm.json_mode if job.llm.json_mode != "auto" else ("json_object_schema" if local else "none")
-    with server as srv:
-        base_url = srv.base_url if local else job.llm.base_url
-
-        async def main():
-            client = LLMClient(job.llm, base_url, cache)
-            try:
-                return await generate_all(client, work, json_mode), client.usage
-            finally:
-                await client.close()
-
-        results, usage = asyncio.run(main())
+    results, usage, json_mode = run_requests(job.llm, work, job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite",
+                                             job.resolve, layout.work / "llm-server.log")
     rows = [{**r, "id": r["document_id"]} for r, _ in results if r]
     failures = [f for _, f in results if f]
     staging = layout.staging

@@ -9,7 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from curation.config import SynthJobConfig
+from curation.config import LLMConfig, SynthJobConfig
 from curation.release import ReleaseLayout, resolve_version
 from synth.client import LLMClient, LLMError
 from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
@@ -45,6 +45,29 @@ async def generate_all(client: LLMClient, work: list[tuple[Task, Request]], json
     return await asyncio.gather(*(generate(client, task, request, json_mode) for task, request in work))
 
 
+def run_requests(llm: LLMConfig, work: list, cache: Path, resolve, server_log: Path) -> tuple[list, object, str]:
+    """Every (task, request) of `work` through the cached client against the configured server (the bundled local
+    llama.cpp server is started for `base_url: local` and stopped after); returns (results, usage, json mode used)."""
+    from synth.local_server import LocalLLMServer
+
+    local = llm.base_url == "local"
+    server = (LocalLLMServer(resolve(llm.local_model_path) if llm.local_model_path else None, llm.local_port, server_log)
+              if local else contextlib.nullcontext())
+    json_mode = llm.json_mode if llm.json_mode != "auto" else ("json_object_schema" if local else "none")
+    with server as srv:
+        base_url = srv.base_url if local else llm.base_url
+
+        async def main():
+            client = LLMClient(llm, base_url, cache)
+            try:
+                return await generate_all(client, work, json_mode), client.usage
+            finally:
+                await client.close()
+
+        results, usage = asyncio.run(main())
+    return results, usage, json_mode
+
+
 def seed_texts(job: SynthJobConfig) -> list[str]:
     texts = []
     for t in job.tasks:
@@ -68,30 +91,14 @@ def export(records: list[dict], folder: Path) -> None:
 
 def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
     from manifests.writer import seal_release, write_sft_release
-    from synth.local_server import LocalLLMServer
 
     version = resolve_version(job.output_dir, job.name, job.version)
     layout = ReleaseLayout(job.output_dir, job.name, version)
     layout.prepare(force=force, resume=True)  # the response cache, not the work folder, is what makes reruns free
     tasks = [(TASKS[t.kind](t, job.system_prompt), t) for t in job.tasks]
     work = [(task, req) for task, cfg in tasks for req in task.requests(job.resolve(cfg.input))]
-    cache = job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite"
-    server = LocalLLMServer(job.resolve(job.llm.local_model_path) if job.llm.local_model_path else None, job.llm.local_port,
-                            layout.work / "llm-server.log") if job.llm.base_url == "local" else contextlib.nullcontext()
-    json_mode = job.llm.json_mode
-    if json_mode == "auto":
-        json_mode = "json_object_schema" if job.llm.base_url == "local" else "none"
-    with server as srv:
-        base_url = srv.base_url if job.llm.base_url == "local" else job.llm.base_url
-
-        async def main():
-            client = LLMClient(job.llm, base_url, cache)
-            try:
-                return await generate_all(client, work, json_mode), client.usage
-            finally:
-                await client.close()
-
-        results, usage = asyncio.run(main())
+    results, usage, json_mode = run_requests(job.llm, work, job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite",
+                                             job.resolve, layout.work / "llm-server.log")
     generated = [r for r, _ in results if r]
     failures = [f for _, f in results if f]
     gates = [LengthGate(job.gates), LanguageScriptGate(job.gates), RefusalGate(), GroundingGate(),
