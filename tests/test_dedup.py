@@ -142,3 +142,22 @@ def test_lsh_threshold_reported_and_bad_banding_rejected(tmp_path):
                            steps={"dedup": {"enabled": True, "num_perm": 64, "bands": 16, "rows": 8}}))
     job = dedup_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": src}])
     assert job.steps.dedup.lsh_threshold == pytest.approx((1 / 32) ** (1 / 8))
+
+
+@pytest.mark.parametrize("score,survivor", [("quality_score", "a"), ("quality_model_score", "b")])
+def test_survivor_score_picks_the_better_copy_by_the_configured_annotation(tmp_path, score, survivor):
+    from datatrove.data import Document
+
+    from curation.config import DedupConfig
+    from filters.dedup import DedupSignatures, LshBuckets
+
+    text = help_pages()[0]
+    docs = [Document(text=text, id="a", metadata={"source": "x", "annotations": {"quality_score": 0.9, "quality_model_score": 0.1}}),
+            Document(text=text, id="b", metadata={"source": "x", "annotations": {"quality_score": 0.1, "quality_model_score": 0.9}})]
+    config = DedupConfig(enabled=True, survivor_score=score)
+    sig, pairs, out = tmp_path / "sig", tmp_path / "pairs", tmp_path / "out"
+    list(DedupSignatures(config, str(sig), {"x": 0}).run(iter(docs)))
+    list(LshBuckets(config, str(sig), str(pairs)).run())
+    list(DedupClusters(config, str(sig), str(pairs), str(out), str(tmp_path / "removed.parquet")).run())
+    clusters = pl.read_parquet(out / "clusters.parquet").to_dicts()
+    assert [(c["kept_id"], c["reason"]) for c in clusters] == [(survivor, "exact_duplicate")]
