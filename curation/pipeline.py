@@ -257,7 +257,9 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
     if dedup.enabled:
         dedup_stats = collect_step_stats(work / "logs-filter", ["dedup"])[0]
         cluster_counts = collect_step_stats(work / "logs-clusters", ["clusters"])[0]
-        dedup_stats.other = {"lsh_threshold": round(dedup.lsh_threshold, 4), **cluster_counts.other}
+        bucket_counts = collect_step_stats(work / "logs-buckets", ["buckets"])[0]  # candidates: unique per LSH task, summed
+        dedup_stats.other = {"lsh_threshold": round(dedup.lsh_threshold, 4),
+                             "candidate_pairs": bucket_counts.other.get("candidate_pairs", 0), **cluster_counts.other}
         steps.append(dedup_stats)
     if since is not None:
         carry_parent_shards(since, layout.staging, job.incremental_carry)

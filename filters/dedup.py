@@ -1,8 +1,8 @@
 """Exact and MinHash near-duplicate removal across sources, as datatrove-style stages:
 
 1. `DedupSignatures`  (every task)   fingerprint each document, save signatures per task;
-2. `LshBuckets`       (one task per band) documents sharing a band hash become candidate pairs;
-3. `DedupClusters`    (one task)     verify pairs, join clusters, choose survivors, check the parent release;
+2. `LshBuckets`       (tasks over band shards) documents sharing a band hash become candidate pairs, verified there;
+3. `DedupClusters`    (one task)     join verified pairs into clusters, choose survivors, check the parent release;
 4. `DedupShardFilter` (every task)   copy the staged shards into the release without the documents chosen for removal.
 
 Survivor of a cluster: the first by source priority (config order), then the higher `survivor_score` annotation
@@ -201,8 +201,10 @@ def save_task_fingerprints(folder: Path, rank: int, config: DedupConfig, *, ids:
 class LshBuckets(PipelineStep):
     """Task `rank` takes every `world_size`-th (band, hash range) shard: merges the tasks' sorted runs of that shard,
     and documents with equal hashes become candidate pairs (each with the previous one in its bucket: enough to
-    connect the bucket). With a parent release index, new documents sharing a bucket with released ones become
-    parent candidates. Memory: one shard at a time."""
+    connect the bucket). Near candidates are verified here, in parallel (estimated Jaccard >= threshold from
+    memory-mapped signatures; a pair found in several of the task's bands once), and only verified pairs are written
+    for the clusters task; exact-hash pairs need no verification. With a parent release index, new documents sharing
+    a bucket with released ones become parent candidates. Memory: one shard and the task's candidate keys."""
 
     name = "lsh buckets"
     type = "🫂 - DEDUP"
@@ -214,14 +216,26 @@ class LshBuckets(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         out = Path(self.pair_dir)
         out.mkdir(parents=True, exist_ok=True)
+        sig_dir = Path(self.sig_dir)
+        names = task_parts(sig_dir)
+        parts = Parts(sig_dir, names)
+        offsets, n = part_offsets(parts, names)
+        near_keys = [np.empty(0, np.int64)]
         for shard in shard_names(self.config)[rank::world_size]:
-            rows = sorted_runs(sorted((Path(self.sig_dir) / "buckets" / shard).glob("*.npy")))
+            rows = sorted_runs(sorted((sig_dir / "buckets" / shard).glob("*.npy")))
             same = np.flatnonzero(rows[1:, 0] == rows[:-1, 0])
-            pairs = np.stack([rows[same, 1], rows[same + 1, 1]], axis=1)
-            np.save(out / f"{shard}.npy", pairs)
-            self.stat_update("candidate_pairs", value=len(pairs))
+            if shard.startswith(EXACT_BAND):  # equal exact hashes need no verification
+                np.save(out / f"{shard}.npy", np.stack([rows[same, 1], rows[same + 1, 1]], axis=1))
+            else:  # a pair seen in several of this task's bands is verified once
+                a, b = to_global(offsets, rows[same, 1]), to_global(offsets, rows[same + 1, 1])
+                near_keys.append(sorted_unique(np.minimum(a, b) * n + np.maximum(a, b)))
             if self.parent_index:
                 np.save(out / f"parent-{shard}.npy", self._parent_pairs(shard, rows))
+        keys = sorted_unique(np.concatenate(near_keys))
+        self.stat_update("candidate_pairs", value=len(keys))
+        verified = verify_keys(parts, offsets, n, keys, self.config.threshold)
+        self.stat_update("verified_pairs", value=len(verified))
+        np.save(out / f"verified-{rank:05d}.npy", verified)
         return
         yield
 
@@ -304,6 +318,36 @@ def similarity(left: Parts, a: np.ndarray, right: Parts, b: np.ndarray) -> np.nd
     return est
 
 
+def part_offsets(parts: "Parts", names: dict[int, str]) -> tuple[np.ndarray, int]:
+    """Where each part's rows start in one global numbering of this run's documents, and how many there are."""
+    counts = {p: len(parts.docs(p, ("exact",))["exact"]) for p in names}
+    offsets = np.zeros(max(names, default=-1) + 2, dtype=np.int64)
+    for p in sorted(counts):
+        offsets[p + 1:] += counts[p]
+    return offsets, int(sum(counts.values()))
+
+
+def to_global(offsets: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    part, row = unpack(refs)
+    return offsets[part] + row
+
+
+def to_ref(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    part = np.searchsorted(offsets, rows, side="right") - 1
+    return (part.astype(np.uint64) << PART_SHIFT) | (rows - offsets[part]).astype(np.uint64)
+
+
+def verify_keys(parts: "Parts", offsets: np.ndarray, n: int, keys: np.ndarray, threshold: float) -> np.ndarray:
+    """The candidate pair keys (low * n + high, sorted, unique) whose estimated Jaccard reaches `threshold`,
+    verified a slice at a time from memory-mapped signatures."""
+    kept = [np.empty(0, np.int64)]
+    for start in range(0, len(keys), PAIRS_AT_ONCE):
+        chunk = keys[start:start + PAIRS_AT_ONCE]
+        ok = parts.similarity(to_ref(offsets, chunk // n), to_ref(offsets, chunk % n)) >= threshold
+        kept.append(chunk[ok])
+    return np.concatenate(kept)
+
+
 def task_parts(sig_dir: Path) -> dict[int, str]:
     return {int(f.name.split(".")[0]): f.name.split(".")[0] for f in sorted(sig_dir.glob("*.docs.npz"))}
 
@@ -313,8 +357,7 @@ CLUSTERS_SCHEMA = pa.schema([("removed_id", pa.string()), ("kept_id", pa.string(
 
 
 class DedupClusters(PipelineStep):
-    """Verifies candidate pairs (estimated Jaccard >= threshold), joins exact and near duplicates into connected
-    components, keeps one survivor per component, removes new documents that duplicate the parent release, and
+    """Joins exact pairs and the LSH tasks' verified near pairs into connected components, keeps one survivor per component, removes new documents that duplicate the parent release, and
     writes `removed.parquet` (work), `clusters.parquet` and the release's sharded signature index `index/`.
     Only arrays of one integer per document are corpus-sized (component labels); ids, dates and signatures are read
     for the documents in multi-member components and candidate pairs only."""
@@ -332,44 +375,16 @@ class DedupClusters(PipelineStep):
         cfg, sig_dir, pair_dir = self.config, Path(self.sig_dir), Path(self.pair_dir)
         names = task_parts(sig_dir)
         parts = Parts(sig_dir, names)
-        counts = {p: len(parts.docs(p, ("exact",))["exact"]) for p in names}
-        offsets = np.zeros(max(names, default=-1) + 2, dtype=np.int64)
-        for p in sorted(counts):
-            offsets[p + 1:] += counts[p]
-        n = int(sum(counts.values()))
-
-        def to_global(refs: np.ndarray) -> np.ndarray:
-            part, row = unpack(refs)
-            return offsets[part] + row
-
-        def to_ref(rows: np.ndarray) -> np.ndarray:
-            part = np.searchsorted(offsets, rows, side="right") - 1
-            return (part.astype(np.uint64) << PART_SHIFT) | (rows - offsets[part]).astype(np.uint64)
-
+        offsets, n = part_offsets(parts, names)
         edges = [np.empty((0, 2), np.int64)]
         if cfg.exact:
             exact_pairs = [np.load(f) for f in sorted(pair_dir.glob(f"{EXACT_BAND}-*.npy"))]
-            edges += [np.stack([to_global(p[:, 0]), to_global(p[:, 1])], axis=1) for p in exact_pairs if len(p)]
-        if cfg.near:
-            # a pair found in several bands counts once: one int64 per pair (low * n + high), merged a few files at a time
-            unique_batches = []
-            files = sorted(pair_dir.glob("b*.npy"))
-            for start in range(0, len(files), 16):
-                batch = [np.empty(0, np.int64)]
-                for f in files[start:start + 16]:
-                    p = np.load(f)
-                    a, b = to_global(p[:, 0]), to_global(p[:, 1])
-                    batch.append(np.minimum(a, b) * n + np.maximum(a, b))
-                unique_batches.append(sorted_unique(np.concatenate(batch)))
-            keys = sorted_unique(np.concatenate(unique_batches)) if unique_batches else np.empty(0, np.int64)
-            del unique_batches
-            self.stat_update("candidate_pairs", value=len(keys))
-            for start in range(0, len(keys), PAIRS_AT_ONCE):  # verified a slice at a time; only verified edges are kept
-                chunk = keys[start:start + PAIRS_AT_ONCE]
-                low, high = chunk // n, chunk % n
-                ok = parts.similarity(to_ref(low), to_ref(high)) >= cfg.threshold
-                self.stat_update("verified_pairs", value=int(ok.sum()))
-                edges.append(np.stack([low[ok], high[ok]], axis=1))
+            edges += [np.stack([to_global(offsets, p[:, 0]), to_global(offsets, p[:, 1])], axis=1) for p in exact_pairs if len(p)]
+        if cfg.near:  # verified by the LSH tasks; a pair verified by several tasks counts once
+            keys = [np.load(f) for f in sorted(pair_dir.glob("verified-*.npy"))]
+            keys = sorted_unique(np.concatenate(keys)) if keys else np.empty(0, np.int64)
+            self.stat_update("verified_pairs", value=len(keys))
+            edges.append(np.stack([keys // n, keys % n], axis=1))
             del keys
         labels = components(n, np.concatenate(edges))
         within = self._clusters(labels, offsets, names, parts)
