@@ -15,6 +15,7 @@ NGRAM_FEATURES_VERSION = "hashed-ngram/1"
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 ORDER_SALT = [np.uint64(0), np.uint64(0x632BE59BD9B4E019), np.uint64(0x85157AF5D2A5E5A1), np.uint64(0x2545F4914F6CDD1D)]
 TABLE_SIZE = 0x30000
+PRIME = np.uint64(0x100000001B3)
 
 
 @lru_cache(maxsize=1)
@@ -44,19 +45,22 @@ def code_points(text: str) -> np.ndarray:
 
 def ngram_ids(text: str | np.ndarray, orders: tuple[int, ...], bits: int) -> np.ndarray:
     """Hashed ids of every character n-gram of the folded text (one id per occurrence); `text` may be given as its
-    code points."""
+    code points. An n-gram's hash extends its (n-1)-gram prefix's, so every order costs one multiply-add."""
     codes = code_points(text) if isinstance(text, str) else text
-    codes = fold_table()[np.minimum(codes, TABLE_SIZE - 1)].astype(np.uint64)
-    shift = np.uint64(64 - bits)
-    out = []
-    for n in orders:  # uint64 array arithmetic wraps silently: the hash is meant to overflow
+    codes = folded_table()[np.minimum(codes, TABLE_SIZE - 1)]
+    out, h = [], None
+    for n in range(1, max(orders, default=0) + 1):  # uint64 array arithmetic wraps silently: the hash is meant to overflow
         if len(codes) < n:
-            continue
-        h = codes[: len(codes) - n + 1]
-        for k in range(1, n):
-            h = h * np.uint64(0x100000001B3) + codes[k: len(codes) - n + 1 + k]
-        out.append(((h ^ ORDER_SALT[n % 4]) * GOLDEN) >> shift)
-    return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
+            break
+        h = codes if n == 1 else h[:-1] * PRIME + codes[n - 1:]
+        if n in orders:
+            out.append((h ^ ORDER_SALT[n % 4]) * GOLDEN)
+    return (np.concatenate(out) >> np.uint64(64 - bits)).astype(np.int64) if out else np.empty(0, np.int64)
+
+
+@lru_cache(maxsize=1)
+def folded_table() -> np.ndarray:
+    return fold_table().astype(np.uint64)
 
 
 @dataclass
@@ -83,7 +87,9 @@ class HashedNgramModel:
         """The probability for the first `max_chars` characters, or None when Han characters are under
         `min_han_share` of their non-space characters (one pass over the code points for both)."""
         codes = code_points(text[: self.params.max_chars])
-        han = int(np.count_nonzero(((codes >= 0x3400) & (codes <= 0x9FFF)) | ((codes >= 0xF900) & (codes <= 0xFAFF))))
+        # unsigned wrap-around: one comparison per range
+        han = int(np.count_nonzero((codes - np.uint32(0x3400)) <= np.uint32(0x9FFF - 0x3400))
+                  + np.count_nonzero((codes - np.uint32(0xF900)) <= np.uint32(0xFAFF - 0xF900)))
         nonspace = int(np.count_nonzero((codes > 32) & (codes != 0x3000) & (codes != 0xA0)))
         if han < max(min_han_share * nonspace, 1):
             return None

@@ -200,3 +200,13 @@ def test_config_errors_name_the_file_and_key(tmp_path, cpt_release):
     path = label_job(tmp_path, tmp_path / "nowhere", "http://127.0.0.1:9/v1")
     with pytest.raises(ConfigError, match="release: not a release"):
         load_label_job(path)
+
+
+def test_hashed_ngram_ids_fold_script_width_and_digits():
+    from filters.ngrammodel import ngram_ids
+
+    ids = ngram_ids("甲乙甲乙", (2,), 20)
+    assert len(ids) == 3 and ids[0] == ids[2] != ids[1]  # an n-gram has one id wherever it stands
+    assert len(ngram_ids("臺灣軟體", (1, 2, 3), 20)) == 4 + 3 + 2
+    # Traditional/Simplified, full-width/half-width, upper/lower case and every digit fold to one form
+    assert ngram_ids("臺灣ＡＢ１２", (1, 2, 3), 20).tolist() == ngram_ids("台湾ab93", (1, 2, 3), 20).tolist()
