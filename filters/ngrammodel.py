@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from filters.textclassifier import code_points, han_in, traditional_to_simplified
+
 NGRAM_FEATURES_VERSION = "hashed-ngram/1"
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 ORDER_SALT = [np.uint64(0), np.uint64(0x632BE59BD9B4E019), np.uint64(0x85157AF5D2A5E5A1), np.uint64(0x2545F4914F6CDD1D)]
@@ -22,8 +24,6 @@ PRIME = np.uint64(0x100000001B3)
 def fold_table() -> np.ndarray:
     """Code point -> code point: Han folded to Simplified (OpenCC t2s per character, as the fastText features do),
     ASCII and full-width letters lower-cased and half-width, every digit one `0`, every whitespace one space."""
-    from filters.textclassifier import traditional_to_simplified
-
     table = np.arange(TABLE_SIZE, dtype=np.uint32)
     for src, dst in traditional_to_simplified().items():
         if src < TABLE_SIZE:
@@ -37,10 +37,6 @@ def fold_table() -> np.ndarray:
     for c in (9, 10, 11, 12, 13, 0x85, 0xA0, 0x3000, 0x2028, 0x2029):
         table[c] = 32
     return table
-
-
-def code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def ngram_ids(text: str | np.ndarray, orders: tuple[int, ...], bits: int) -> np.ndarray:
@@ -87,9 +83,7 @@ class HashedNgramModel:
         """The probability for the first `max_chars` characters, or None when Han characters are under
         `min_han_share` of their non-space characters (one pass over the code points for both)."""
         codes = code_points(text[: self.params.max_chars])
-        # unsigned wrap-around: one comparison per range
-        han = int(np.count_nonzero((codes - np.uint32(0x3400)) <= np.uint32(0x9FFF - 0x3400))
-                  + np.count_nonzero((codes - np.uint32(0xF900)) <= np.uint32(0xFAFF - 0xF900)))
+        han = han_in(codes)
         nonspace = int(np.count_nonzero((codes > 32) & (codes != 0x3000) & (codes != 0xA0)))
         if han < max(min_han_share * nonspace, 1):
             return None

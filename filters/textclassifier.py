@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 MODELS = Path(__file__).parent / "models"
@@ -50,12 +51,19 @@ def features(text: str) -> str:
     return " ".join(TOKEN.findall(text))
 
 
-def han_count(text: str) -> int:
-    """Han characters in `text` (the CJK ranges of `CJK`), counted on code points at once."""
-    import numpy as np
+def code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return int(np.count_nonzero(((codes >= 0x3400) & (codes <= 0x9FFF)) | ((codes >= 0xF900) & (codes <= 0xFAFF))))
+
+def han_in(codes) -> int:
+    """Han code points (the CJK ranges of `CJK`) among `codes`; unsigned wrap-around: one comparison per range."""
+    return int(np.count_nonzero((codes - np.uint32(0x3400)) <= np.uint32(0x9FFF - 0x3400))
+               + np.count_nonzero((codes - np.uint32(0xF900)) <= np.uint32(0xFAFF - 0xF900)))
+
+
+def han_count(text: str) -> int:
+    """Han characters in `text`, counted on code points at once."""
+    return han_in(code_points(text))
 
 
 def chunks(text: str, size: int) -> list[str]:

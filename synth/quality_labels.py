@@ -8,6 +8,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.config import QualityLabelJobConfig
@@ -66,11 +68,12 @@ def sample_documents(release: Path, n: int, seed: int, max_chars: int) -> list[d
     for shard in manifest.shards:
         for doc_id in pq.read_table(release / shard.path, columns=["id"]).column("id").to_pylist():
             keyed.append((hashlib.sha256(f"{seed}:{doc_id}".encode()).hexdigest(), doc_id))
-    chosen = {doc_id for _, doc_id in sorted(keyed)[:n]}
+    chosen = pa.array([doc_id for _, doc_id in sorted(keyed)[:n]], pa.string())
     docs = []
     for shard in manifest.shards:
         table = pq.read_table(release / shard.path, columns=["id", "text", "source"])
-        docs += [{**d, "text": d["text"][:max_chars]} for d in table.to_pylist() if d["id"] in chosen]
+        table = table.filter(pc.is_in(table.column("id"), value_set=chosen))  # only chosen rows become Python objects
+        docs += [{**d, "text": d["text"][:max_chars]} for d in table.to_pylist()]
     return sorted(docs, key=lambda d: d["id"])
 
 
