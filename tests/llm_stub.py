@@ -128,3 +128,18 @@ class Stub:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def kill_after_requests(stub: Stub, cli_args: list[str], requests: int, timeout: float = 60) -> int:
+    """Run `curate <cli_args>` in a child process, kill -9 it once the stub has answered `requests` requests (or at
+    `timeout`), and return how many requests reached the stub."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "curation.cli", *cli_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while stub.requests < requests and time.time() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    return stub.requests

@@ -6,9 +6,6 @@ reference sources against noise sources of a release."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -23,7 +20,7 @@ from curation.errors import CurateError
 from curation.pipeline import run_job
 from synth.quality_labels import run_label_quality
 from tests.conftest import DEMO, write_job
-from tests.llm_stub import Stub, stand_in_rating
+from tests.llm_stub import Stub, kill_after_requests, stand_in_rating
 
 
 FORMAL = ["本法所稱主管機關，在中央為內政部；在直轄市為直轄市政府；在縣（市）為縣（市）政府。",
@@ -102,14 +99,7 @@ def test_labels_release_holds_the_ratings_of_a_seeded_sample(tmp_path, cpt_relea
 def test_killed_labeling_run_resumes_sending_only_missing_requests(tmp_path, cpt_release):
     with Stub(latency=0.15) as stub:
         path = label_job(tmp_path, cpt_release, stub.base_url, sample=30, concurrency=2)
-        proc = subprocess.Popen([sys.executable, "-m", "curation.cli", "label-quality", str(path)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while stub.requests < 6 and time.time() < deadline:
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-        before = stub.requests
+        before = kill_after_requests(stub, ["label-quality", str(path)], 6)
         assert 0 < before < 30
         release = run_label_quality(load_label_job(path))
         resumed = stub.requests - before

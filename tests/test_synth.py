@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -12,7 +10,7 @@ from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, Leng
 from synth.run import run_synth
 from synth.tasks import extract_json
 from tests.conftest import SAMPLES
-from tests.llm_stub import Stub
+from tests.llm_stub import Stub, kill_after_requests
 
 
 def record(user: str, assistant: str, **extra) -> dict:
@@ -73,15 +71,7 @@ def test_killed_run_resumes_without_repeated_calls_or_duplicates(tmp_path):
     with Stub(timeout_marker_delay=0.4) as stub:
         path = synth_job(tmp_path, stub.base_url, [{"kind": "paraphrase", "input": seeds, "count": 1}],
                          llm={"base_url": stub.base_url, "model": "stub", "timeout_s": 5, "concurrency": 2})
-        proc = subprocess.Popen([sys.executable, "-m", "curation.cli", "synth", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import time
-
-        deadline = time.time() + 30
-        while stub.requests < 4 and time.time() < deadline:
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-        before = stub.requests
+        before = kill_after_requests(stub, ["synth", str(path)], 4, timeout=30)
         assert 0 < before < 12
         release = run_synth(load_synth_job(path))
         resumed_requests = stub.requests - before
