@@ -131,6 +131,21 @@ def _load_phrases() -> dict[str, str]:
     return {p: r for p, r in table.items() if r in ("tw", "cn")}
 
 
+def _with_simplified_forms(phrases: dict[str, str]) -> dict[str, str]:
+    """The phrase table plus each phrase's Simplified form (OpenCC t2s, phrase level: 頭髮 -> 头发), so Simplified
+    and mixed text is matched as written instead of being converted to Traditional first (an OpenCC pass per
+    document). A Simplified form shared by a Taiwan and a mainland phrase says nothing and is left out."""
+    import opencc
+
+    words = list(phrases)
+    simplified = opencc.OpenCC("t2s").convert("\n".join(words)).split("\n")
+    forms: dict[str, set[str]] = {}
+    for word, form in zip(words, simplified):
+        if form != word and form not in phrases:
+            forms.setdefault(form, set()).add(phrases[word])
+    return {**phrases, **{form: regions.pop() for form, regions in forms.items() if len(regions) == 1}}
+
+
 class TaiwanPhrasingScore:
     """Counts Taiwan-only vs mainland-only phrases (OpenCC's TWPhrases plus the reviewed list in
     filters/data/) in Traditional-character text and labels it tw | cn | unknown."""
@@ -140,7 +155,7 @@ class TaiwanPhrasingScore:
 
     @cached_property
     def _matcher(self) -> tuple[ahocorasick_rs.AhoCorasick, np.ndarray]:
-        phrases = _load_phrases()
+        phrases = _with_simplified_forms(_load_phrases())
         words = list(phrases)
         # leftmost-longest, so 以太網路 wins over 網路 at the same position
         automaton = ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
@@ -197,16 +212,9 @@ class ScriptFilter(CurationFilter):
 
     def analyse(self, text: str) -> dict:
         script, ratio = self.detector.detect(text)
-        if script == "none":
-            region, tw, cn = "unknown", 0, 0
-        else:
-            region, tw, cn = self.phrasing.region(text if script == "hant" else self._to_taiwan_chars(text))
+        region, tw, cn = ("unknown", 0, 0) if script == "none" else self.phrasing.region(text)
         return {"script": script, "hant_ratio": None if ratio is None else round(ratio, 4), "region": region,
                 "tw_phrases": tw, "cn_phrases": cn}
-
-    def _to_taiwan_chars(self, text: str) -> str:
-        # phrasing of Simplified text is judged on its character-converted form (s2t, no phrase changes)
-        return self._convert("s2t", text)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         ann = annotations(doc)

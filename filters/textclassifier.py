@@ -25,7 +25,7 @@ NUMBER = re.compile(r"(?<![A-Za-z0-9])(?:[0-9０-９]|[xX](?![a-wyzA-WYZ]))+(?:[
 @lru_cache(maxsize=1)
 def traditional_to_simplified() -> dict[int, str]:
     """Character-level OpenCC t2s table. Folding every Han character to one script makes a zh-TW document score like
-    the Simplified text the labeled sets hold; character level (not phrases) keeps it a cheap `str.translate`."""
+    the Simplified text the labeled sets hold; character level (not phrases) keeps it a table lookup."""
     import opencc
 
     chars = [chr(c) for c in range(0x3400, 0xA000)] + [chr(c) for c in range(0xF900, 0xFB00)]
@@ -33,22 +33,33 @@ def traditional_to_simplified() -> dict[int, str]:
     return {ord(a): b for a, b in zip(chars, folded) if len(b) == 1 and a != b}
 
 
+@lru_cache(maxsize=1)
+def _fold_and_space() -> dict[int, str]:
+    """Every Han character -> itself folded to Simplified, with a space on each side: one `str.translate` both folds
+    the script and makes each Han character a token."""
+    t2s = traditional_to_simplified()
+    folded = {c: t2s.get(c, chr(c)) for lo, hi in ((0x3400, 0xA000), (0xF900, 0xFB00)) for c in range(lo, hi)}
+    # a few characters fold to one outside these ranges (an Extension E form), which is not a token of its own
+    return {c: f" {d} " if CJK.fullmatch(d) else d for c, d in folded.items()}
+
+
 def _number_token(m: re.Match) -> str:
     n = sum(ch.isalnum() for ch in m.group())
     return f" <num{1 if n == 1 else 2 if n == 2 else 4 if n <= 4 else 8 if n <= 8 else 16}> "
 
 
-# a token: one Han character, or a run of anything else up to whitespace (the same split as spacing out every Han
-# character and splitting on whitespace, in one pass instead of a substitution per character)
-TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")
+MAY_HOLD_NUMBER = re.compile(r"[0-9０-９xX]")
 
 
 def features(text: str) -> str:
     """One line of fastText input: Han folded to Simplified, lower-cased, numbers as `<numN>` (N = length bucket),
-    every Han character a token of its own, so fastText's word n-grams act as character n-grams."""
-    text = text.translate(traditional_to_simplified()).lower()
-    text = NUMBER.sub(_number_token, text)
-    return " ".join(TOKEN.findall(text))
+    every Han character a token of its own, so fastText's word n-grams act as character n-grams. (Numbers are
+    replaced after the Han characters are spaced out: NUMBER never matches Han, and a space where a Han character
+    stood reads the same to its look-arounds.)"""
+    text = text.translate(_fold_and_space()).lower()
+    if MAY_HOLD_NUMBER.search(text):
+        text = NUMBER.sub(_number_token, text)
+    return " ".join(text.split())
 
 
 def code_points(text: str) -> np.ndarray:
@@ -82,6 +93,20 @@ def chunks(text: str, size: int) -> list[str]:
     if cur.strip():
         out.append(cur)
     return out or [""]
+
+
+@lru_cache(maxsize=8)
+def scored_chunks(text: str, size: int) -> tuple[tuple[int, str], ...]:
+    """(Han characters, `features`) of each chunk of `text` worth scoring. The models learned from Chinese and cannot
+    judge other text, so a chunk weighs by its Han characters, and one that is not mostly Han (an English paragraph
+    quoting a Chinese term) is not scored. Cached: the spam, toxicity and region models all read the same document's
+    chunks, and a step's document is the next step's (the text object is the key)."""
+    out = []
+    for piece in chunks(text, size):
+        n = han_count(piece)
+        if n >= 0.3 * max(len("".join(piece.split())), 1):
+            out.append((n, features(piece)))
+    return tuple(out)
 
 
 @dataclass
@@ -150,18 +175,14 @@ class TextClassifier:
         return self._model
 
     def chunk_probabilities(self, text: str) -> list[tuple[int, float]]:
-        """(Han characters, probability) per chunk: the models learned from Chinese and cannot judge other text, so a
-        chunk weighs by its Han characters, and one that is not mostly Han (an English paragraph quoting a Chinese
-        term) is not scored."""
-        han = [(p, han_count(p)) for p in chunks(text, self.card.chunk_chars)]
-        han = [(p, n) for p, n in han if n >= 0.3 * max(len("".join(p.split())), 1)]
-        if not han:
+        """(Han characters, probability) per chunk of `scored_chunks`."""
+        pieces = scored_chunks(text, self.card.chunk_chars)
+        if not pieces:
             return []
-        pieces = [p for p, _ in han]
-        labels, probs = self.model.predict([features(p) for p in pieces], k=-1)
+        labels, probs = self.model.predict([f for _, f in pieces], k=-1)
         target = "__label__" + self.card.positive_label
         out = []
-        for (_, n), ls, ps in zip(han, labels, probs):
+        for (n, _), ls, ps in zip(pieces, labels, probs):
             p = next((float(pr) for lb, pr in zip(ls, ps) if lb == target), 0.0)
             out.append((n, min(p, 1.0)))
         return out

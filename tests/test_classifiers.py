@@ -137,9 +137,24 @@ def test_without_a_shipped_model_the_lexicon_works_alone(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text", ["臺灣的軟體 3.5 版\t更新ABC def", "  加LINE：abc123，限時優惠！！ 09xx-xxx-xxx ", "混合 text 與 數字 2024年12月",
-                                  "全形　空白與\u3000換行\n第二行", "", "a\x1cb\u2028c𠀋字"])
+                                  "全形　空白與\u3000換行\n第二行", "", "a\x1cb\u2028c𠀋字",
+                                  "！㘓㘔 x1 㑮x"])  # 㘓 folds to 𪢌, outside the Han ranges: not a token of its own
 def test_features_split_like_spacing_out_every_han_character(text):
     # the one-pass tokenizer must give the models exactly the input they were trained on
     folded = tc.NUMBER.sub(tc._number_token, text.translate(tc.traditional_to_simplified()).lower())
     assert tc.features(text) == " ".join(tc.CJK.sub(r" \1 ", folded).split())
     assert tc.han_count(text) == len(tc.CJK.findall(text))
+
+
+def test_spam_and_toxicity_featurize_a_document_once():
+    tc.scored_chunks.cache_clear()
+    spam, tox = SpamFilter(SpamConfig()), ToxicityFilter(ToxicityConfig())
+    d = Document(text="颱風預計明天清晨登陸，氣象署提醒民眾做好防颱準備。" * 30, id="x")
+    spam.filter(d)
+    tox.filter(d)
+    info = tc.scored_chunks.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    # the cached pieces are what scoring each chunk on its own gives
+    chunk_scores = tox.classifier.chunk_probabilities(d.text)
+    assert len(chunk_scores) == len(tc.chunks(d.text, tox.classifier.card.chunk_chars)) > 1
+    assert chunk_scores[0][1] == pytest.approx(tox.classifier.probability(tc.chunks(d.text, 300)[0]))

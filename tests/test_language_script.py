@@ -179,6 +179,15 @@ def test_region_on_real_and_converted_text():
     assert phr.counts("法律程序與項目") == (0, 0)  # reviewed list: words used in both regions are ignored
 
 
+def test_simplified_text_is_matched_as_written():
+    # Simplified text is matched against the phrases' Simplified forms, not converted: same counts as its s2t copy
+    phr, s2t = TaiwanPhrasingScore(ScriptConfig()), opencc.OpenCC("s2t")
+    assert phr.counts("软件和内存的视频网络") == (0, 4)
+    assert phr.counts("软体和记忆体的影片网路") == (4, 0)  # Taiwan wording in Simplified characters
+    for text in zh_cn_help()[:20]:
+        assert phr.counts(text) == phr.counts(s2t.convert(text))
+
+
 # -- actions -----------------------------------------------------------------------------------------
 def test_action_drop_convert_tag():
     simplified = zh_cn_help()[0]
