@@ -177,8 +177,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
             print(f"  {name}: precision {m['precision']:.3f} recall {m['recall']:.3f} F1 {m['f1']:.3f} ({m['rows']} rows)")
         else:
             print(f"  {name}: {m}")
-    print(f"-> {Path(args.output) / (card.name + '.json')} (use it as steps.spam.model_path, steps.toxicity.model_path "
-          f"or steps.quality_model.model_path)")
+    print(f"-> {Path(args.output) / (card.name + '.json')} (use it as steps.spam.model_path, steps.toxicity.model_path, "
+          f"steps.quality_model.model_path or steps.script.region_model_path)")
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from datatrove.data import Document
 from curation.config import ScriptConfig
 from filters.base import CurationFilter, annotations
 from filters.patterns import URL_WITH_HAN_PATH
+from filters.textclassifier import han_count, load_classifier
 
 DATA = Path(__file__).parent / "data"
 
@@ -180,8 +181,32 @@ class TaiwanPhrasingScore:
         return "unknown", tw, cn
 
 
+class RegionModel:
+    """Taiwan vs mainland wording for text the phrase lists leave `unknown` (a paragraph of UI help names no 軟體 or
+    視頻, yet says 檔案/預設/列印 where the mainland says 文件/默認/打印): the shipped fastText model (trained on the
+    parallel zh_TW / zh_CN gettext catalogs, filters/models/region.recipe.yaml) or the configured one. Its features fold
+    the script, so it judges wording only, in Traditional or Simplified text alike."""
+
+    def __init__(self, config: ScriptConfig):
+        self.config = config
+        self.classifier = load_classifier("region", config.region_classifier, config.region_model_path)
+
+    def region(self, text: str) -> tuple[str, float | None]:
+        """(tw | cn | unknown, p(tw)); unknown when the model is absent, the text holds under `region_classifier_min_han`
+        Han characters, or p(tw) lies within `region_confidence` of even."""
+        if self.classifier is None or han_count(text) < self.config.region_classifier_min_han:
+            return "unknown", None
+        p = self.classifier.score(text)
+        if p is None:
+            return "unknown", None
+        c = self.config.region_confidence
+        return ("tw" if p >= c else "cn" if p <= 1 - c else "unknown"), round(p, 4)
+
+
 class ScriptFilter(CurationFilter):
-    """Labels Chinese documents with `script`, `hant_ratio` and `region` and acts on those that are not
+    """Labels Chinese documents with `script`, `hant_ratio` and `region` (Taiwan vs mainland phrase counts; where
+    they do not decide, the region model: `region_by` says which, `region_probability` is the model's p(tw)) and acts
+    on those that are not
     Taiwan Traditional (script hans or mixed; with `require_region_tw`, also region cn):
 
     - `drop`: removed with reason `script_hans`, `script_mixed` or `region_cn`;
@@ -198,6 +223,7 @@ class ScriptFilter(CurationFilter):
         self.config = config
         self.detector = ScriptDetector(config)
         self.phrasing = TaiwanPhrasingScore(config)
+        self.region_model = RegionModel(config)
         self._converters: dict = {}  # OpenCC converters, created on first use in each worker
 
     def _convert(self, config: str, text: str) -> str:
@@ -213,8 +239,12 @@ class ScriptFilter(CurationFilter):
     def analyse(self, text: str) -> dict:
         script, ratio = self.detector.detect(text)
         region, tw, cn = ("unknown", 0, 0) if script == "none" else self.phrasing.region(text)
+        region_by, p_tw = ("phrases" if region != "unknown" else None), None
+        if script != "none" and region == "unknown":
+            region, p_tw = self.region_model.region(text)
+            region_by = "classifier" if region != "unknown" else None
         return {"script": script, "hant_ratio": None if ratio is None else round(ratio, 4), "region": region,
-                "tw_phrases": tw, "cn_phrases": cn}
+                "region_by": region_by, "region_probability": p_tw, "tw_phrases": tw, "cn_phrases": cn}
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         ann = annotations(doc)

@@ -246,3 +246,99 @@ def test_annotate_uses_job_steps(tmp_path):
     counts = annotate(src, tmp_path / "o.jsonl", load_job(job))
     row = json.loads((tmp_path / "o.jsonl").read_text(encoding="utf-8"))
     assert counts["kept"] == 1 and row["annotations"]["converted"] is True and row["annotations"]["script"] == "hant"
+
+
+# -- region model ------------------------------------------------------------------------------------------
+
+def test_region_model_decides_where_phrases_do_not():
+    step = ScriptFilter(ScriptConfig(action="tag"))
+    tw = step.analyse("正在下載套件清單，這可能需要幾分鐘的時間，請稍候。")
+    cn = step.analyse("正在下載軟件包列表，這可能需要幾分鐘的時間，請稍候。")
+    assert (tw["tw_phrases"], tw["cn_phrases"]) == (1, 0) and (cn["tw_phrases"], cn["cn_phrases"]) == (0, 1)  # one phrase: undecided
+    assert (tw["region"], tw["region_by"]) == ("tw", "classifier") and tw["region_probability"] >= 0.9
+    assert (cn["region"], cn["region_by"]) == ("cn", "classifier") and cn["region_probability"] <= 0.1
+    simplified = step.analyse("正在下载软件包列表，这可能需要几分钟的时间，请稍候。")  # folded: the same wording scores the same
+    assert simplified["region"] == "cn" and simplified["region_probability"] == cn["region_probability"]
+    phrases = step.analyse("無法連接到服務器，請檢查您的網絡設置後再試一次。")
+    assert (phrases["region"], phrases["region_by"], phrases["region_probability"]) == ("cn", "phrases", None)
+    # a confidence the model does not reach leaves the region unknown
+    strict = ScriptFilter(ScriptConfig(action="tag", region_confidence=1.0)).analyse("正在下載套件清單，這可能需要幾分鐘的時間，請稍候。")
+    assert (strict["region"], strict["region_by"]) == ("unknown", None)
+
+
+def test_region_without_a_model_is_left_to_the_phrases(tmp_path, monkeypatch):
+    text = "正在下載套件清單，這可能需要幾分鐘的時間，請稍候。"
+    off = ScriptFilter(ScriptConfig(region_classifier=False))
+    assert off.region_model.classifier is None and off.analyse(text)["region"] == "unknown"
+    import filters.textclassifier as tc
+
+    monkeypatch.setattr(tc, "MODELS", tmp_path)  # an install without the model files: a warning, not an error
+    absent = ScriptFilter(ScriptConfig())
+    assert absent.region_model.classifier is None and absent.analyse(text)["region"] == "unknown"
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        ScriptFilter(ScriptConfig(region_model_path=str(tmp_path / "nope.json")))
+
+
+def write_mo(path, messages: dict[str, str]) -> None:
+    """A GNU .mo catalog (magic, revision, count, table offsets, no hash table; sorted msgids)."""
+    import struct
+
+    messages = {"": "Content-Type: text/plain; charset=UTF-8\n", **messages}  # the header entry names the charset
+    keys = sorted(messages)
+    ids, strs = [k.encode() for k in keys], [messages[k].encode() for k in keys]
+    start = 28 + 16 * len(keys)
+    offsets, blob = [], b""
+    for s in ids + strs:
+        offsets.append((len(s), start + len(blob)))
+        blob += s + b"\0"
+    n = len(keys)
+    header = struct.pack("<7I", 0x950412DE, 0, n, 28, 28 + 8 * n, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + b"".join(struct.pack("<2I", *o) for o in offsets) + blob)
+
+
+def test_region_rows_from_parallel_catalogs_and_recipe(tmp_path, capsys):
+    from bench.region_catalogs import main as export
+
+    tw_words = [("檔案", "文件"), ("預設", "默認"), ("列印", "打印"), ("伺服器", "服务器"), ("軟體", "软件"), ("資訊", "信息")]
+    tw, cn = {}, {}
+    for i in range(240):
+        a, b = tw_words[i % len(tw_words)]
+        tw[f"msg {i}"] = f"第{i}個{a}已經處理完成，請確認{a}的內容"
+        cn[f"msg {i}"] = f"第{i}個{b}已经处理完成，请确认{b}的内容"
+    tw["same"], cn["same"] = "這個項目沒有說明文字可以顯示", "这个项目没有说明文字可以显示"  # identical after s2t
+    cn["only in zh_CN"] = "只有简体翻译的消息内容"
+    write_mo(tmp_path / "locale/zh_TW/LC_MESSAGES/demo.mo", tw)
+    write_mo(tmp_path / "locale/zh_CN/LC_MESSAGES/demo.mo", cn)
+    data = tmp_path / "data"
+    assert export(["-o", str(data / "region"), "--locale", str(tmp_path / "locale")]) == 0
+    rows = {p: [json.loads(x) for x in (data / f"region/{p}.jsonl").read_text(encoding="utf-8").splitlines()]
+            for p in ("train", "dev", "test")}
+    all_rows = [r for p in rows.values() for r in p]
+    by_msg = {}
+    for part, rs in rows.items():
+        for r in rs:
+            by_msg.setdefault(r["msgid_sha"], set()).add((part, r["label"]))
+    assert all(len({p for p, _ in v}) == 1 and {lab for _, lab in v} == {"tw", "cn"} for v in by_msg.values())
+    assert len(by_msg) in (240, 241) and not any("只有" in r["text"] for r in all_rows)
+    assert all(r["text"] != "這個項目沒有說明文字可以顯示" for r in rows["train"] + rows["dev"])
+    assert any(r["label"] == "cn" and "預設" not in r["text"] and "默認" in r["text"] for r in all_rows)  # s2t: characters only
+
+    recipe = tmp_path / "region.recipe.yaml"
+    recipe.write_text("""
+name: region
+positive_label: tw
+negative_label: cn
+positive_values: [tw]
+sets: [{path: region/train.jsonl, part: train}, {path: region/dev.jsonl, part: dev}]
+evaluate: [{path: region/test.jsonl, name: test, part: test}]
+fasttext: {epoch: 25, lr: 0.5, wordNgrams: 2, dim: 16, bucket: 10000}
+quantize: false
+script_copies: false
+""", encoding="utf-8")
+    assert main(["train-classifier", str(recipe), "-o", str(tmp_path / "m"), "--data-root", str(data)]) == 0
+    card = json.loads((tmp_path / "m/region.json").read_text())
+    assert "test" in card["metrics"] and "test (s2twp)" not in card["metrics"]
+    step = ScriptFilter(ScriptConfig(region_model_path=str(tmp_path / "m/region.json"), region_confidence=0.6))
+    assert step.analyse("第九百個檔案已經處理完成，請確認檔案的內容")["region"] == "tw"
+    assert step.analyse("第九百個文件已經處理完成，請確認文件的內容")["region"] == "cn"
