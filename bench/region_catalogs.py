@@ -12,6 +12,12 @@ after conversion say nothing about region: left out of train and dev, kept in te
 Writes train.jsonl, dev.jsonl, test.jsonl (fields: text, label, package, msgid_sha) and SOURCE.md (which catalogs,
 their package versions are whatever this machine has installed; each catalog carries its package's license, mostly
 GPL/LGPL).
+
+`--pairs-from FILE:PART` (JSONL with a `text` field, Simplified mainland text) adds each row twice to PART, as OpenCC
+s2t (cn) and s2twp (tw): the two differ only where OpenCC's Taiwan phrase table applies, and most rows of ordinary text
+come out identical under both labels. That teaches the model that ordinary wording is no evidence: trained on the
+catalogs alone it called a third of zh-TW wiki paragraphs `cn` at p <= 0.4 (software wording is all it knew).
+Written to pairs_<PART>.jsonl.
 """
 
 from __future__ import annotations
@@ -74,15 +80,41 @@ def parallel_rows(locale: Path = LOCALE) -> list[dict]:
     return rows
 
 
+def conversion_pairs(path: Path) -> list[dict]:
+    """Each row's text as OpenCC s2t (cn) and s2twp (tw)."""
+    import opencc
+
+    s2t, s2twp = opencc.OpenCC("s2t"), opencc.OpenCC("s2twp")
+    out = []
+    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        text = orjson.loads(line).get("text")
+        if not isinstance(text, str):
+            raise SystemExit(f"{path}:{n}: field 'text' must be a string")
+        out += [{"text": s2t.convert(text), "label": "cn"}, {"text": s2twp.convert(text), "label": "tw"}]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--output", type=Path, required=True)
     ap.add_argument("--locale", type=Path, default=LOCALE)
+    ap.add_argument("--pairs-from", action="append", default=[], metavar="FILE:PART",
+                    help="Simplified text (JSONL, field text) to add as s2t (cn) / s2twp (tw) pairs to PART (train|dev)")
     args = ap.parse_args(argv)
     rows = parallel_rows(args.locale)
     if not rows:
         raise SystemExit(f"{args.locale}: no zh_TW and zh_CN catalogs of the same package")
     args.output.mkdir(parents=True, exist_ok=True)
+    for spec in args.pairs_from:
+        path, _, part = spec.rpartition(":")
+        if part not in ("train", "dev") or not Path(path).is_file():
+            raise SystemExit(f"--pairs-from {spec}: give FILE:train or FILE:dev with an existing FILE")
+        pairs = conversion_pairs(Path(path))
+        with open(args.output / f"pairs_{part}.jsonl", "wb") as f:
+            f.writelines(orjson.dumps(r) + b"\n" for r in pairs)
+        print(f"{len(pairs)} s2t/s2twp rows from {path} -> {args.output / f'pairs_{part}.jsonl'}")
     for part in ("train", "dev", "test"):
         with open(args.output / f"{part}.jsonl", "wb") as f:
             for r in rows:
