@@ -96,10 +96,12 @@ def band_hash_columns(sig_file: Path, config: DedupConfig, rows: np.ndarray | No
     return {b: np.concatenate(v) if v else np.empty(0, np.uint64) for b, v in out.items()}
 
 
-def save_bucket_runs(folder: Path, name: str, config: DedupConfig, sig_file: Path, exact: np.ndarray, refs: np.ndarray,
-                     rows: np.ndarray | None = None) -> None:
-    """`folder/<band>-r<range>/<name>.npy` for every band and hash range: this part's sorted run of that shard."""
-    hashes = band_hash_columns(sig_file, config, rows) if config.near else {}
+def save_bucket_runs(folder: Path, name: str, config: DedupConfig, sig_file: Path | None, exact: np.ndarray, refs: np.ndarray,
+                     rows: np.ndarray | None = None, hashes: dict[str, np.ndarray] | None = None) -> None:
+    """`folder/<band>-r<range>/<name>.npy` for every band and hash range: this part's sorted run of that shard. The
+    band hashes are given (computed while the signatures streamed past) or read back from `sig_file`."""
+    if hashes is None:
+        hashes = band_hash_columns(sig_file, config, rows) if config.near else {}
     if config.exact:
         hashes[EXACT_BAND] = exact.astype(np.uint64)
     for band in band_names(config):
@@ -108,15 +110,35 @@ def save_bucket_runs(folder: Path, name: str, config: DedupConfig, sig_file: Pat
             np.save(folder / shard / f"{name}.npy", entries)
 
 
-def write_npy_from_raw(raw: Path, npy: Path, dtype, shape: tuple[int, ...]) -> None:
-    """An .npy file from raw row bytes appended batch by batch (header first, then a streamed copy)."""
-    import shutil
+NPY_HEADER_BYTES = 128  # a version 1.0 .npy header padded to a fixed size, so it can be rewritten in place
 
-    with open(npy, "wb") as out, open(raw, "rb") as src:
-        np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                                                   "fortran_order": False, "shape": shape})
-        shutil.copyfileobj(src, out, 1 << 24)
-    raw.unlink()
+
+class NpyRowWriter:
+    """Rows appended to an .npy file a batch at a time: a header with a placeholder row count first, the true count
+    written over it on close. (Writing a raw file and copying it behind a header wrote every signature twice: 10 GB
+    at 5M documents, past what the page cache absorbs before writes are throttled.)"""
+
+    def __init__(self, path: Path, dtype, columns: int):
+        self.path, self.dtype, self.columns, self.rows = path, np.dtype(dtype), columns, 0
+        self.file = open(path, "wb")
+        self.file.write(self._header())
+
+    def _header(self) -> bytes:
+        d = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.rows, self.columns)}
+        body = repr(d).encode("latin1")
+        size = NPY_HEADER_BYTES - 10  # magic (6), version (2), header length (2)
+        if len(body) + 1 > size:
+            raise ValueError(f"{self.path}: .npy header of {len(body)} bytes does not fit {size}")
+        return b"\x93NUMPY\x01\x00" + size.to_bytes(2, "little") + body + b" " * (size - len(body) - 1) + b"\n"
+
+    def write(self, rows: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        self.file.seek(0)
+        self.file.write(self._header())
+        self.file.close()
 
 
 def merge_runs(runs: list[np.ndarray]) -> np.ndarray:
@@ -165,13 +187,19 @@ class DedupSignatures(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         folder = Path(self.directory)
         folder.mkdir(parents=True, exist_ok=True)
-        raw = folder / f"{rank:05d}.sigs.raw"
         ids, exact, meta = [], [], []
-        with open(raw, "wb") as sig_out:  # signatures go to disk a batch at a time, never held for the whole task
+        bands = [b for b in band_names(self.config) if b != EXACT_BAND]
+        hashes: dict[str, list[np.ndarray]] = {b: [] for b in bands}  # 8 bytes per band and document
+        # signatures go to disk a batch at a time, never held for the whole task; their band hashes are taken on the
+        # way, so the bucket runs need not read the signatures back
+        sig_out = NpyRowWriter(folder / f"{rank:05d}.sigs.npy", np.uint32, self.config.num_perm)
+        try:
             for batch in batched(data or [], BATCH):  # signatures are computed a batch at a time, vectorized
                 with self.track_time():
                     s, e = self.fingerprint.signatures([d.text for d in batch])
-                sig_out.write(np.ascontiguousarray(s, dtype=np.uint32).tobytes())
+                    for b in bands:
+                        hashes[b].append(band_hashes(s, int(b[1:]), self.config.rows))
+                sig_out.write(s)
                 exact.append(e)
                 for d in batch:
                     ids.append(d.id)
@@ -180,22 +208,26 @@ class DedupSignatures(PipelineStep):
                                  d.metadata.get("date") or "~", d.metadata.get("source") or ""))
                 self.stat_update("documents", value=len(batch))
                 yield from batch
-        write_npy_from_raw(raw, folder / f"{rank:05d}.sigs.npy", np.uint32, (len(ids), self.config.num_perm))
+        finally:
+            sig_out.close()
         save_task_fingerprints(folder, rank, self.config, ids=np.array(ids, dtype=str),
                                sigs=None, exact=np.concatenate(exact) if exact else np.empty(0, np.uint64),
                                priority=np.array([m[0] for m in meta], dtype=np.int64), quality=np.array([m[1] for m in meta]),
-                               date=np.array([m[2] for m in meta], dtype=str), source=np.array([m[3] for m in meta], dtype=str))
+                               date=np.array([m[2] for m in meta], dtype=str), source=np.array([m[3] for m in meta], dtype=str),
+                               band_hashes={b: np.concatenate(v) if v else np.empty(0, np.uint64) for b, v in hashes.items()})
 
 
 def save_task_fingerprints(folder: Path, rank: int, config: DedupConfig, *, ids: np.ndarray, sigs: np.ndarray | None,
-                           exact: np.ndarray, priority: np.ndarray, quality: np.ndarray, date: np.ndarray, source: np.ndarray) -> None:
+                           exact: np.ndarray, priority: np.ndarray, quality: np.ndarray, date: np.ndarray, source: np.ndarray,
+                           band_hashes: dict[str, np.ndarray] | None = None) -> None:
     """One task's files: signatures (written here unless `sigs` is None: already on disk), survivor-choice fields,
-    and its sorted run of every (band, hash range) shard."""
+    and its sorted run of every (band, hash range) shard (from `band_hashes` when given, else read from the signatures)."""
     folder.mkdir(parents=True, exist_ok=True)
     if sigs is not None:
         np.save(folder / f"{rank:05d}.sigs.npy", sigs)
     np.savez(folder / f"{rank:05d}.docs.npz", ids=ids, exact=exact, priority=priority, quality=quality, date=date, source=source)
-    save_bucket_runs(folder / "buckets", f"{rank:05d}", config, folder / f"{rank:05d}.sigs.npy", exact, pack(rank, np.arange(len(ids))))
+    save_bucket_runs(folder / "buckets", f"{rank:05d}", config, folder / f"{rank:05d}.sigs.npy", exact, pack(rank, np.arange(len(ids))),
+                     hashes=None if band_hashes is None else dict(band_hashes))
 
 
 class LshBuckets(PipelineStep):

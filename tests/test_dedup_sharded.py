@@ -131,3 +131,31 @@ def test_lsh_and_clusters_never_hold_the_whole_corpus(tmp_path):
     removed = set(pl.read_parquet(tmp_path / "removed.parquet")["removed_id"])
     assert removed == planted  # each near-copy goes; task 0 (lowest id order) keeps the originals
     assert peak < whole / 4, f"peak {peak / 2**20:.1f} MiB of traced allocations for {whole / 2**20:.0f} MiB of signatures"
+
+
+def test_signatures_stream_into_npy_and_bucket_runs_need_no_read_back(tmp_path):
+    from datatrove.data import Document
+
+    from filters.dedup import DedupSignatures, NpyRowWriter, pack, save_bucket_runs
+
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, 2**32, size=(n, 256), dtype=np.uint32) for n in (5, 1000, 0, 77)]
+    writer = NpyRowWriter(tmp_path / "a.npy", np.uint32, 256)
+    for b in batches:
+        writer.write(b)
+    writer.close()
+    loaded = np.load(tmp_path / "a.npy", mmap_mode="r")  # the header was rewritten in place with the row count
+    assert loaded.shape == (1082, 256) and np.array_equal(loaded, np.concatenate(batches))
+
+    # the task's bucket runs from band hashes taken while streaming equal the runs read back from its signatures
+    config = DedupConfig(enabled=True, hash_ranges=3)
+    docs = [Document(text=t, id=f"d{i}", metadata={"source": "x"}) for i, t in enumerate(help_pages() * 3)]
+    assert len(list(DedupSignatures(config, str(tmp_path / "sig"), {"x": 0}).run(iter(docs), rank=2))) == len(docs)
+    with np.load(tmp_path / "sig/00002.docs.npz") as z:
+        exact = z["exact"]
+    save_bucket_runs(tmp_path / "readback", "00002", config, tmp_path / "sig/00002.sigs.npy", exact,
+                     pack(2, np.arange(len(docs))))
+    streamed = sorted((tmp_path / "sig/buckets").rglob("*.npy"))
+    assert len(streamed) == (config.bands + 1) * 3
+    for f in streamed:
+        assert np.array_equal(np.load(f), np.load(tmp_path / "readback" / f.parent.name / f.name))
