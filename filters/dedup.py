@@ -160,6 +160,17 @@ def sorted_runs(files: list[Path]) -> np.ndarray:
     return merge_runs([np.load(f) for f in files])
 
 
+def every_band_hash(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(documents, bands) array of `band_hashes` for every band at once: the same mixing, one array operation per
+    row of the band instead of one per band and row (a batch of 256 documents made the per-band loop ~1,600 calls)."""
+    cols = sigs[:, :bands * rows].reshape(len(sigs), bands, rows).astype(np.uint64)
+    h = np.zeros((len(sigs), bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for r in range(rows):
+            h = _splitmix64(h ^ cols[:, :, r])
+    return h
+
+
 def band_hashes(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
     cols = sigs[:, band * rows:(band + 1) * rows].astype(np.uint64)
     h = np.zeros(len(sigs), dtype=np.uint64)
@@ -189,7 +200,7 @@ class DedupSignatures(PipelineStep):
         folder.mkdir(parents=True, exist_ok=True)
         ids, exact, meta = [], [], []
         bands = [b for b in band_names(self.config) if b != EXACT_BAND]
-        hashes: dict[str, list[np.ndarray]] = {b: [] for b in bands}  # 8 bytes per band and document
+        hashes: list[np.ndarray] = []  # 8 bytes per band and document
         # signatures go to disk a batch at a time, never held for the whole task; their band hashes are taken on the
         # way, so the bucket runs need not read the signatures back
         sig_out = NpyRowWriter(folder / f"{rank:05d}.sigs.npy", np.uint32, self.config.num_perm)
@@ -197,8 +208,8 @@ class DedupSignatures(PipelineStep):
             for batch in batched(data or [], BATCH):  # signatures are computed a batch at a time, vectorized
                 with self.track_time():
                     s, e = self.fingerprint.signatures([d.text for d in batch])
-                    for b in bands:
-                        hashes[b].append(band_hashes(s, int(b[1:]), self.config.rows))
+                    if bands:
+                        hashes.append(every_band_hash(s, len(bands), self.config.rows))
                 sig_out.write(s)
                 exact.append(e)
                 for d in batch:
@@ -214,7 +225,12 @@ class DedupSignatures(PipelineStep):
                                sigs=None, exact=np.concatenate(exact) if exact else np.empty(0, np.uint64),
                                priority=np.array([m[0] for m in meta], dtype=np.int64), quality=np.array([m[1] for m in meta]),
                                date=np.array([m[2] for m in meta], dtype=str), source=np.array([m[3] for m in meta], dtype=str),
-                               band_hashes={b: np.concatenate(v) if v else np.empty(0, np.uint64) for b, v in hashes.items()})
+                               band_hashes=_band_columns(bands, hashes))
+
+
+def _band_columns(bands: list[str], batches: list[np.ndarray]) -> dict[str, np.ndarray]:
+    table = np.concatenate(batches) if batches else np.empty((0, len(bands)), np.uint64)
+    return {b: np.ascontiguousarray(table[:, i]) for i, b in enumerate(bands)}
 
 
 def save_task_fingerprints(folder: Path, rank: int, config: DedupConfig, *, ids: np.ndarray, sigs: np.ndarray | None,

@@ -149,7 +149,7 @@ def _with_simplified_forms(phrases: dict[str, str]) -> dict[str, str]:
 
 class TaiwanPhrasingScore:
     """Counts Taiwan-only vs mainland-only phrases (OpenCC's TWPhrases plus the reviewed list in
-    filters/data/) in Traditional-character text and labels it tw | cn | unknown."""
+    filters/data/, each also in its Simplified form) and labels the text tw | cn | unknown."""
 
     def __init__(self, config: ScriptConfig):
         self.config = config
@@ -185,7 +185,8 @@ class RegionModel:
     """Taiwan vs mainland wording for text the phrase lists leave `unknown` (a paragraph of UI help names no 軟體 or
     視頻, yet says 檔案/預設/列印 where the mainland says 文件/默認/打印): the shipped fastText model (trained on the
     parallel zh_TW / zh_CN gettext catalogs, filters/models/region.recipe.yaml) or the configured one. Its features fold
-    the script, so it judges wording only, in Traditional or Simplified text alike."""
+    the script, so it judges wording only, in Traditional or Simplified text alike. It knows software wording best and
+    is unsure of most other text, hence a high `region_confidence`."""
 
     def __init__(self, config: ScriptConfig):
         self.config = config
@@ -205,9 +206,8 @@ class RegionModel:
 
 class ScriptFilter(CurationFilter):
     """Labels Chinese documents with `script`, `hant_ratio` and `region` (Taiwan vs mainland phrase counts; where
-    they do not decide, the region model: `region_by` says which, `region_probability` is the model's p(tw)) and acts
-    on those that are not
-    Taiwan Traditional (script hans or mixed; with `require_region_tw`, also region cn):
+    they do not decide, the region model: `region_by` says which, `region_probability` is the model's p(tw)) and
+    acts on those that are not Taiwan Traditional (script hans or mixed; with `require_region_tw`, also region cn):
 
     - `drop`: removed with reason `script_hans`, `script_mixed` or `region_cn`;
     - `convert`: rewritten with OpenCC `s2twp` (Simplified -> Taiwan Traditional with Taiwan phrasing),
