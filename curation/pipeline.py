@@ -24,7 +24,7 @@ from curation.sources import reader_for
 from curation.stats import write_stats
 from manifests.schema import Manifest, SourceSummary, StepStats
 from manifests.tokens import token_counter
-from manifests.writer import (content_hash, describe_input, describe_shard, git_commit, now_utc, seal_release, tokenizer_info, totals,
+from manifests.writer import (content_hash, describe_input, describe_shard, git_commit, in_threads, now_utc, seal_release, tokenizer_info, totals,
                               write_manifest)
 
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
@@ -326,7 +326,7 @@ def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inp
 
 def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[StepStats], parent: str | None = None) -> Manifest:
     counter = token_counter(job.tokenizer_spec())
-    shards = [describe_shard(release_dir, p, counter) for p in sorted((release_dir / "data").rglob("*.parquet"))]
+    shards = in_threads(lambda p: describe_shard(release_dir, p, counter), sorted((release_dir / "data").rglob("*.parquet")))
     sources = []
     for src in job.sources:
         mine = [s for s in shards if s.source == src.name]

