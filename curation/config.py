@@ -313,7 +313,8 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
         if job.steps.dedup.enabled and against and not has_index(job.resolve(against)):
             raise ConfigError(f"{path}: steps.dedup.against: no dedup index in {against} (dedup/index/)")
         for key, value in (("steps.toxicity.model_path", job.steps.toxicity.model_path), ("steps.toxicity.lexicon", job.steps.toxicity.lexicon),
-                           ("steps.spam.lexicon", job.steps.spam.lexicon)):
+                           ("steps.spam.model_path", job.steps.spam.model_path), ("steps.spam.lexicon", job.steps.spam.lexicon),
+                           ("steps.script.region_model_path", job.steps.script.region_model_path)):
             if value and not job.resolve(value).is_file():
                 raise ConfigError(f"{path}: {key}: file not found: {value}")
         qm = job.steps.quality_model

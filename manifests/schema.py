@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 # 2: `files` lists every non-shard file of the release (index, clusters, stats, rejects, exports)
 # 3: tokens by default: `tokenizer.name`, tokens per source; shards carry a per-document `tokens` column
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Model(BaseModel):
@@ -49,6 +49,17 @@ class TokenizerInfo(Model):
     name: str | None = None  # schema 3: a shipped tokenizer (qwen2.5, qwen3.6) or the tokenizer.json file name
     path: str  # shipped: the vocabulary inside its package; else the tokenizer.json as configured
     sha256: str
+
+
+class ModelInfo(Model):
+    """A model whose decisions shaped the release (schema 4): a retrained shipped model or another configured one
+    changes what is kept, so releases record each by content."""
+
+    step: str  # the pipeline step that used it
+    name: str
+    path: str  # shipped: "<package>:<path inside it>"; configured: as the config gives it
+    sha256: str  # of the model file
+    card_threshold: float | None = None  # the threshold its card chose on dev data (the config may override it)
 
 
 class SftInfo(Model):
@@ -123,3 +134,4 @@ class Manifest(Model):
     sft: SftInfo | None = None
     labels: LabelsInfo | None = None
     files: list[ReleaseFile] = []  # schema 2: everything else the release holds, so verify covers every byte
+    models: list[ModelInfo] = []  # schema 4: the language, region, spam, toxicity and quality models used

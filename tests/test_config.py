@@ -73,3 +73,12 @@ def test_duplicate_source_names(tmp_path):
     path = _job(tmp_path, {**BASE, "sources": BASE["sources"] * 2})
     with pytest.raises(ConfigError, match="unique"):
         load_job(path, check_inputs=False)
+
+
+@pytest.mark.parametrize("step,key", [("spam", "model_path"), ("toxicity", "model_path"), ("script", "region_model_path"),
+                                      ("language", "model_path")])
+def test_missing_model_file_names_the_key_before_work(tmp_path, step, key):
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "text": "x"}\n')
+    path = _job(tmp_path, {**BASE, "steps": {step: {key: "models/nope.json"}}})
+    with pytest.raises(ConfigError, match=rf"job.yaml: steps.{step}.{key}: file not found: models/nope.json"):
+        load_job(path)

