@@ -86,14 +86,13 @@ def band_hash_columns(sig_file: Path, config: DedupConfig, rows: np.ndarray | No
     total = len(mapped)
     del mapped
     wanted = np.arange(total) if rows is None else rows
-    out: dict[str, list[np.ndarray]] = {b: [] for b in bands}
+    out: list[np.ndarray] = []
     for start in range(0, len(wanted), CHUNK_ROWS):
         mapped = np.load(sig_file, mmap_mode="r")
         chunk = np.array(mapped[wanted[start:start + CHUNK_ROWS]])
         del mapped
-        for b in bands:
-            out[b].append(band_hashes(chunk, int(b[1:]), config.rows))
-    return {b: np.concatenate(v) if v else np.empty(0, np.uint64) for b, v in out.items()}
+        out.append(every_band_hash(chunk, len(bands), config.rows))
+    return _band_columns(bands, out)
 
 
 def save_bucket_runs(folder: Path, name: str, config: DedupConfig, sig_file: Path | None, exact: np.ndarray, refs: np.ndarray,
@@ -172,12 +171,8 @@ def every_band_hash(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 
 def band_hashes(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
-    cols = sigs[:, band * rows:(band + 1) * rows].astype(np.uint64)
-    h = np.zeros(len(sigs), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for r in range(rows):
-            h = _splitmix64(h ^ cols[:, r])
-    return h
+    """One band's hashes (`every_band_hash` of that band's columns)."""
+    return every_band_hash(sigs[:, band * rows:(band + 1) * rows], 1, rows)[:, 0]
 
 
 class DedupSignatures(PipelineStep):
