@@ -1,7 +1,11 @@
 """Spam and toxicity on real labeled Chinese sets: lexicon alone, classifier alone, and the step as configured
 (combined), on each test split and on its OpenCC s2twp copy; share of clean zh-TW documents flagged; µs/document.
 
-    python bench/eval_classifiers.py [--data-root ../shared/data/real]   (or $TWCURATE_REAL_DATA)
+    python bench/eval_classifiers.py [--data-root ../shared/data/real] [--recipe-model CARD.json ...]
+
+(data root also from $TWCURATE_REAL_DATA). `--recipe-model`: a model a user trained from a recipe that is not shipped
+(filters/models/spam-sms.recipe.yaml, toxicity-toxicn.recipe.yaml), scored alone at its card threshold on the test sets
+of its kind (spam or toxicity, from its positive label) as one more row per set.
 
 Test splits: cold/test, toxicn/test, and the seeded 20% test parts of swsr, qq_group_ads and sms written in the recipes
 (filters/models/*.recipe.yaml). Prints a markdown table; sets absent here are skipped and named."""
@@ -22,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from curation.classifier import LabeledSet, load_recipe, prf, read_set  # noqa: E402
 from curation.config import SpamConfig, ToxicityConfig  # noqa: E402
 from filters.spam import SpamFilter  # noqa: E402
+from filters.textclassifier import TextClassifier  # noqa: E402
 from filters.toxicity import ToxicityFilter  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1] / "filters" / "models"
@@ -57,7 +62,13 @@ def judge(kind: str, text: str) -> tuple[bool, bool, bool]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-root", default=os.environ.get("TWCURATE_REAL_DATA", "../shared/data/real"))
-    root = Path(ap.parse_args().data_root)
+    ap.add_argument("--recipe-model", type=Path, action="append", default=[])
+    args = ap.parse_args()
+    root = Path(args.data_root)
+    extra = {"toxicity": [], "spam": []}
+    for card in args.recipe_model:
+        clf = TextClassifier(card)
+        extra["toxicity" if clf.card.positive_label == "toxic" else "spam"].append(clf)
     s2twp = opencc.OpenCC("s2twp")
     print("| model | set | rows | layer | precision | recall | F1 | F1 on s2twp copy |\n|---|---|---|---|---|---|---|---|")
     for kind, sets in TESTS.items():
@@ -75,6 +86,11 @@ def main() -> int:
                 m, m2 = prf(gold, [o[i] for o in orig]), prf(gold, [o[i] for o in tw])
                 print(f"| {kind} | {name} | {len(rows)} | {layer} | {m['precision']:.3f} | {m['recall']:.3f} | "
                       f"{m['f1']:.3f} | {m2['f1']:.3f} |")
+            for clf in extra[kind]:
+                m = prf(gold, [clf.probability(t) >= clf.card.threshold for t, _ in rows])
+                m2 = prf(gold, [clf.probability(s2twp.convert(t)) >= clf.card.threshold for t, _ in rows])
+                print(f"| {kind} | {name} | {len(rows)} | classifier {clf.card.name} (recipe, not shipped) | "
+                      f"{m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m2['f1']:.3f} |")
     print("\n| clean set | documents | toxicity step flags | spam step flags | classifier µs/doc (tox, spam) |\n|---|---|---|---|---|")
     for name, rel in CLEAN:
         path = root / rel
