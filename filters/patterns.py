@@ -8,3 +8,9 @@ URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s\u3000-\u303f\u3400-\u9fff\
 # ... and a link whose path goes on in Han characters after a separator (zh.wikipedia.org/zh-tw/网络谜踪): text
 # glued to a link follows its last letter or digit, an undecoded path follows "/", "=" or "#"
 URL_WITH_HAN_PATH = re.compile(URL.pattern + r"(?:(?<=[/=#])[^\s]+)?", re.IGNORECASE)
+
+
+def may_hold_url(text: str) -> bool:
+    """False when `URL` cannot match: every link has "://" or "www." (any case). Most documents have none, and this
+    check costs a fifth of the search it saves."""
+    return "://" in text or "www." in text.lower()

@@ -15,7 +15,7 @@ from datatrove.data import Document
 
 from curation.config import QualityConfig
 from filters.base import CurationFilter, annotations
-from filters.patterns import URL
+from filters.patterns import URL, may_hold_url
 
 SENTENCE_ENDS = tuple("。！？!?.…；;：:」』”）)》>")
 # Forum posts (PTT) and chat break lines where prose would put a comma or full stop; a line with a few Han
@@ -32,7 +32,11 @@ BULLET = re.compile(r"^\s*(?:[•·‧●○◦▪▫►▶◆◇■□・\-*+]|
 MOJIBAKE = re.compile(r"\ufffd|锟斤拷|烫烫烫|屯屯屯|Ã.|Â.|â€.|å[\x80-\xbf]|ç[\x80-\xbf]|é[\x80-\xbf]")
 
 
-PUNCT, SYMBOL, CJK = 1, 2, 4  # bit flags of the character class table
+PUNCT, SYMBOL, CJK, SPACE, LATIN, BOX = 1, 2, 4, 8, 16, 32  # bit flags of the character class table
+FLAGS = (PUNCT, SYMBOL, CJK, SPACE, LATIN, BOX)
+FLAG_INDEX = {flag: i for i, flag in enumerate(FLAGS)}
+# row: a flag combination (a table value), column: whether it holds each flag
+FLAG_BITS = np.array([[bool(combo & flag) for flag in FLAGS] for combo in range(64)], dtype=np.int64)
 
 
 @dataclass
@@ -52,33 +56,41 @@ class TextStats:
     @classmethod
     def of(cls, text: str, flags_table: np.ndarray) -> TextStats:
         with_urls = len(text)
-        text = URL.sub("", text) if "://" in text or "www." in text else text
-        text = SYMBOL_RUN.sub(r"\1", BOX_DRAWING.sub(" ", text))
+        text = URL.sub("", text) if may_hold_url(text) else text
         cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         flags = flags_table[np.minimum(cp, len(flags_table) - 1)]
-        space = (cp == 32) | (cp == 10) | (cp == 9) | (cp == 0x3000)
+        # decoration needs box drawing or a character three times in a row; most text has neither
+        if (flags & BOX).any() or ((cp[2:] == cp[:-2]) & (cp[1:-1] == cp[:-2])).any():
+            text = SYMBOL_RUN.sub(r"\1", BOX_DRAWING.sub(" ", text))
+            cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            flags = flags_table[np.minimum(cp, len(flags_table) - 1)]
+        # counts of every flag at once: characters per flag combination, times which flags each combination holds
+        counts = np.bincount(flags, minlength=len(FLAG_BITS)) @ FLAG_BITS
         lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
         # the most frequent character 4-gram (spaces removed), as Gopher's top n-gram rule, in characters
-        ns = cp[~space].astype(np.uint64)
+        ns = cp[(flags & SPACE) == 0].astype(np.uint64)
         top = 0
         if len(ns) >= 8:
             grams = (ns[:-3] << np.uint64(42)) | (ns[1:-2] << np.uint64(28)) | (ns[2:-1] << np.uint64(14)) | ns[3:]
             grams.sort()
-            run_ends = np.append(np.flatnonzero(grams[1:] != grams[:-1]), len(grams) - 1)
-            longest = int(np.diff(np.concatenate(([-1], run_ends))).max())
+            # the longest run of equal grams: from the first gram to the first change, between changes, after the last
+            change = np.flatnonzero(grams[1:] != grams[:-1])
+            longest = len(grams) if not len(change) else max(
+                int(change[0]) + 1, len(grams) - 1 - int(change[-1]), int((change[1:] - change[:-1]).max(initial=0)))
             top = min(longest * 4, len(ns)) if longest > 1 else 0  # overlapping hits cover at most the text
         # Latin words, so "low CJK ratio" weighs a word like a character: player names in an NBA thread are not English text
-        ascii_letter = ((cp | 32) >= 97) & ((cp | 32) <= 122)
-        latin_words = int(np.count_nonzero(ascii_letter[1:] & ~ascii_letter[:-1])) + int(ascii_letter[:1].sum())
-        latin_letters = int(ascii_letter.sum())
-        return cls(chars=len(cp), nonspace=int((~space).sum()), cjk=int(np.count_nonzero(flags & CJK)),
-                   latin_letters=latin_letters, latin_words=latin_words,
-                   symbols=int(np.count_nonzero(flags & SYMBOL)), punctuation=int(np.count_nonzero(flags & PUNCT)),
-                   lines=lines, top_ngram_chars=top, mojibake=len(MOJIBAKE.findall(text)), url_chars=with_urls - len(cp))
+        ascii_letter = (flags & LATIN) != 0
+        latin_words = int(np.count_nonzero(ascii_letter[1:] > ascii_letter[:-1])) + int(ascii_letter[:1].sum())
+        return cls(chars=len(cp), nonspace=len(cp) - int(counts[FLAG_INDEX[SPACE]]), cjk=int(counts[FLAG_INDEX[CJK]]),
+                   latin_letters=int(counts[FLAG_INDEX[LATIN]]), latin_words=latin_words,
+                   symbols=int(counts[FLAG_INDEX[SYMBOL]]), punctuation=int(counts[FLAG_INDEX[PUNCT]]),
+                   lines=lines, top_ngram_chars=top,
+                   mojibake=len(MOJIBAKE.findall(text)), url_chars=with_urls - len(cp))
 
 
 def _class_table() -> np.ndarray:
-    """Code point -> PUNCT | SYMBOL | CJK flags (CJK: Han, kana and Hangul, as characters of CJK text)."""
+    """Code point -> PUNCT | SYMBOL | CJK | SPACE | LATIN | BOX flags (CJK: Han, kana and Hangul, as characters of CJK
+    text; SPACE: space, tab, newline, ideographic space; LATIN: ASCII letters; BOX: box drawing)."""
     import unicodedata
 
     table = np.zeros(0x30000, dtype=np.uint8)
@@ -87,6 +99,10 @@ def _class_table() -> np.ndarray:
         table[cp] = PUNCT if cat[0] == "P" else SYMBOL if cat[0] == "S" else 0
     for lo, hi in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x3040, 0x30FF), (0xAC00, 0xD7AF), (0x20000, 0x2FFFF)):
         table[lo: hi + 1] |= CJK
+    table[[32, 10, 9, 0x3000]] |= SPACE
+    table[ord("A"): ord("Z") + 1] |= LATIN
+    table[ord("a"): ord("z") + 1] |= LATIN
+    table[0x2500: 0x2580] |= BOX
     return table
 
 

@@ -10,7 +10,7 @@ from datatrove.data import Document
 from curation.config import SpamConfig
 from filters.base import CurationFilter, annotations
 from filters.lexicon import Lexicon
-from filters.patterns import URL
+from filters.patterns import URL, may_hold_url
 from filters.textclassifier import load_classifier
 
 DATA = Path(__file__).parent / "data"
@@ -32,6 +32,7 @@ CONTACT = re.compile(
 )
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
+STUFFING_SEPARATORS = "|｜、,，/#"
 STUFFED_LINE = re.compile(r"^(?:[^|｜、,，/#。！？!?]{1,10}[|｜、,，/#]\s*){9,}[^|｜、,，/#。！？!?]{1,10}$")
 # news reposted on PTT is hard-wrapped at a fixed width, so a list of stocks or shops inside a sentence fills whole
 # lines; its paragraph is introduced by a colon or closed by a full stop, a stuffed block of terms is neither
@@ -63,6 +64,8 @@ class SpamFilter(CurationFilter):
 
     def stuffed_lines(self, text: str) -> int:
         """Keyword-stuffed lines, outside paragraphs that read as a sentence around a list."""
+        if sum(map(text.count, STUFFING_SEPARATORS)) < 9:  # a stuffed line has nine separators at least
+            return 0
         count = 0
         for paragraph in re.split(r"\n\s*\n", text):
             lines = paragraph.split("\n")
@@ -84,7 +87,7 @@ class SpamFilter(CurationFilter):
         lexicon_score, categories = self.lexicon_score(text)
         per_1k = 1000 / max(len(text), 200)  # texts under 200 characters count as 200
         contacts = len(CONTACT.findall(text))
-        links = len(URL.findall(text))
+        links = len(URL.findall(text)) if may_hold_url(text) else 0
         contact_density = contacts * per_1k
         stuffed = self.stuffed_lines(text)
         out = {f"spam_{c}": float(n) for c, n in categories.items()}

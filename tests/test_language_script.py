@@ -9,7 +9,8 @@ from curation.annotate import annotate
 from curation.cli import main
 from curation.config import LanguageConfig, ScriptConfig, load_job
 from curation.errors import ConfigError
-from filters.language import LanguageFilter, default_model_path, text_sample
+from filters import language
+from filters.language import LanguageFilter, default_model_path, script_shares, text_sample
 from filters.script import ScriptDetector, ScriptFilter, TaiwanPhrasingScore
 from tests.conftest import SAMPLES, write_job
 
@@ -77,6 +78,16 @@ def test_links_only_and_other_languages_have_their_reasons():
     assert lid.filter(doc("学園アイドルマスターより新作アパレルが登場決定、詳細は来月公開予定です")) == (False, "other_language")
     assert lid.filter(doc("안녕하세요 오늘 날씨가 정말 좋네요")) == (False, "other_language")
     assert lid.filter(doc(ENGLISH)) == (False, "other_language")
+
+
+@pytest.mark.parametrize("text", ["Shai Gilgeous-Alexander 今天得了 40 分", "日本語の文と한국어 문장과 中文", "", "123 ！？",
+                                  "café naïve ①② x_y 𠀋字", "abc\U00030001def 字", "ÀÉ ΣΟΦΟΣ мир 台灣"])
+def test_script_shares_count_what_the_patterns_match(text):
+    # the class table must give what the three patterns give (the last texts: an accented word, Greek, Cyrillic, a
+    # character above the table, which falls back to the patterns)
+    han, kana = len(language.HAN.findall(text)), len(language.KANA_HANGUL.findall(text))
+    units = han + kana + len(language.ALPHA_WORD.findall(text))
+    assert script_shares(text) == ((units, han / units, kana / units) if units else (0, 0.0, 0.0))
 
 
 def test_lid_empty_and_newlines():
