@@ -7,6 +7,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from datatrove.data import Document
 
 from curation.config import LanguageConfig
@@ -39,8 +40,6 @@ TABLE_SIZE = 0x30000  # HAN reaches U+2FFFF; above it the patterns themselves ar
 @lru_cache(maxsize=1)
 def _unit_table():
     """Code point -> HAN_UNIT | KANA_HANGUL_UNIT | ALPHA_LETTER, each class exactly what its pattern matches."""
-    import numpy as np
-
     chars = [chr(c) for c in range(TABLE_SIZE)]
     table = np.zeros(TABLE_SIZE, dtype=np.uint8)
     for flag, pattern in ((HAN_UNIT, HAN), (KANA_HANGUL_UNIT, KANA_HANGUL), (ALPHA_LETTER, ALPHA_WORD)):
@@ -52,8 +51,6 @@ def script_shares(text: str) -> tuple[int, float, float]:
     """(units, Han share, kana + Hangul share) of the text, where a unit is a Han, kana or Hangul character or
     one word of an alphabetic script; digits, punctuation and symbols are not evidence. Counted on code points
     through a class table (the three patterns' findall give the same counts, tested, at twice the cost)."""
-    import numpy as np
-
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     if len(codes) and codes.max() >= TABLE_SIZE:
         han, kana_hangul = len(HAN.findall(text)), len(KANA_HANGUL.findall(text))
