@@ -33,7 +33,8 @@ CONTACT = re.compile(
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
 STUFFING_SEPARATORS = "|｜、,，/#"
-STUFFED_LINE = re.compile(r"^(?:[^|｜、,，/#。！？!?]{1,10}[|｜、,，/#]\s*){9,}[^|｜、,，/#。！？!?]{1,10}$")
+STUFFED_LINE = re.compile(rf"^(?:[^{STUFFING_SEPARATORS}。！？!?]{{1,10}}[{STUFFING_SEPARATORS}]\s*){{9,}}"
+                          rf"[^{STUFFING_SEPARATORS}。！？!?]{{1,10}}$")
 # news reposted on PTT is hard-wrapped at a fixed width, so a list of stocks or shops inside a sentence fills whole
 # lines; its paragraph is introduced by a colon or closed by a full stop, a stuffed block of terms is neither
 SENTENCE_AROUND_LIST = re.compile(r"[:：]\s*$|[。！？!?]\s*$")
