@@ -158,3 +158,18 @@ def test_spam_and_toxicity_featurize_a_document_once():
     chunk_scores = tox.classifier.chunk_probabilities(d.text)
     assert len(chunk_scores) == len(tc.chunks(d.text, tox.classifier.card.chunk_chars)) > 1
     assert chunk_scores[0][1] == pytest.approx(tox.classifier.probability(tc.chunks(d.text, 300)[0]))
+
+
+def test_recipe_sweep_chooses_by_dev_f1(tmp_path, capsys, monkeypatch):
+    # bench/sweep_recipe.py trains the recipe once per setting and names the setting with the best dev F1
+    from bench.sweep_recipe import main as sweep
+
+    recipe, data = write_recipe(tmp_path)
+    monkeypatch.setattr("sys.argv", ["sweep_recipe", str(recipe), "--data-root", str(data), "--epoch", "1", "25", "--dim", "8"])
+    sweep()
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [json.loads(line) for line in lines[:-1]]
+    assert [(r["epoch"], r["dim"]) for r in rows] == [(1, 8), (25, 8)]
+    assert all(r["bucket"] == 500000 and "held out F1" in r for r in rows)  # unswept settings come from the recipe
+    best = json.loads(lines[-1].removeprefix("best by dev F1: "))
+    assert best == max(rows, key=lambda r: r["dev_f1"])
