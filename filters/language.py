@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import Document
 
-from curation.config import LanguageConfig
+from filters.config import LanguageConfig
 from filters.base import CurationFilter, annotations
 from filters.patterns import URL, may_hold_url
 

@@ -7,7 +7,7 @@ import re
 import ftfy
 from datatrove.data import Document
 
-from curation.config import NormalizeConfig
+from filters.config import NormalizeConfig
 from filters.base import CurationFilter
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

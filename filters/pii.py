@@ -6,7 +6,7 @@ import re
 
 from datatrove.data import Document
 
-from curation.config import PiiConfig
+from filters.config import PiiConfig
 from filters.base import CurationFilter, annotations
 
 # Taiwan ID letters -> two-digit codes (National ID and resident certificates share the table)

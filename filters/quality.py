@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from datatrove.data import Document
 
-from curation.config import QualityConfig
+from filters.config import QualityConfig
 from filters.base import CurationFilter, annotations
 from filters.patterns import URL, may_hold_url
 

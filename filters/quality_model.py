@@ -7,7 +7,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from curation.config import QualityModelConfig
+from filters.config import QualityModelConfig
 from filters.base import CurationFilter, annotations
 from filters.textclassifier import TextClassifier
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from curation.config import ScriptConfig
+from filters.config import ScriptConfig
 from filters.base import CurationFilter, annotations
 from filters.patterns import URL_WITH_HAN_PATH
 from filters.textclassifier import han_count, load_classifier

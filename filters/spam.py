@@ -7,7 +7,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from curation.config import SpamConfig
+from filters.config import SpamConfig
 from filters.base import CurationFilter, annotations
 from filters.lexicon import Lexicon
 from filters.patterns import URL, may_hold_url

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from curation.config import ToxicityConfig
+from filters.config import ToxicityConfig
 from filters.base import CurationFilter, annotations
 from filters.lexicon import Lexicon
 from filters.textclassifier import load_classifier

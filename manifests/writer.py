@@ -208,9 +208,10 @@ def write_sft_release(records: list[dict], release_dir: Path, name: str, version
 
 
 def _tool_version() -> str:
-    from curation import __version__
+    """The installed twcurate's version (the package metadata, so manifests/ needs nothing from curation/)."""
+    from importlib.metadata import version
 
-    return __version__
+    return version("twcurate")
 
 
 LABELS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()), ("score", pa.int64()),

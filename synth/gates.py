@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from curation.config import GatesConfig, LanguageConfig, ScriptConfig
+from curation.config import GatesConfig
+from filters.config import LanguageConfig, ScriptConfig
 
 
 def _texts(record: dict) -> tuple[str, str]:

@@ -82,3 +82,20 @@ def test_missing_model_file_names_the_key_before_work(tmp_path, step, key):
     path = _job(tmp_path, {**BASE, "steps": {step: {key: "models/nope.json"}}})
     with pytest.raises(ConfigError, match=rf"job.yaml: steps.{step}.{key}: file not found: models/nope.json"):
         load_job(path)
+
+
+def test_filters_and_manifests_do_not_import_curation():
+    # dependencies point down: curation/ assembles filters/ and manifests/, which never reach back up (a filter's
+    # config model lives in filters/config.py; curation/config.py composes the step models under `steps:`)
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    upward = []
+    for package in ("filters", "manifests"):
+        for path in sorted((root / package).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                upward += [f"{path.relative_to(root)}:{node.lineno} {n}" for n in names if n.split(".")[0] == "curation"]
+    assert upward == []
