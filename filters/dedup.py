@@ -24,8 +24,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
-from filters.config import DedupConfig
 from filters.base import ANNOTATIONS
+from filters.config import DedupConfig
 from filters.fingerprint import TextFingerprint, _splitmix64, estimate_similarity
 
 BATCH = 256

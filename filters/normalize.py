@@ -7,8 +7,8 @@ import re
 import ftfy
 from datatrove.data import Document
 
-from filters.config import NormalizeConfig
 from filters.base import CurationFilter
+from filters.config import NormalizeConfig
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # C0/C1 controls except tab and newline, plus zero-width and BOM characters

@@ -6,8 +6,8 @@ import re
 
 from datatrove.data import Document
 
-from filters.config import PiiConfig
 from filters.base import CurationFilter, annotations
+from filters.config import PiiConfig
 
 # Taiwan ID letters -> two-digit codes (National ID and resident certificates share the table)
 ID_LETTER = {c: v for c, v in zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36))}

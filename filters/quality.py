@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from datatrove.data import Document
 
-from filters.config import QualityConfig
 from filters.base import CurationFilter, annotations
+from filters.config import QualityConfig
 from filters.patterns import URL, may_hold_url
 
 SENTENCE_ENDS = tuple("。！？!?.…；;：:」』”）)》>")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.config import QualityModelConfig
 from filters.base import CurationFilter, annotations
-from filters.textclassifier import TextClassifier
+from filters.config import QualityModelConfig
+from filters.textclassifier import TextClassifier, classifier_models
 
 
 class QualityModelScore(CurationFilter):
@@ -38,6 +38,9 @@ class QualityModelScore(CurationFilter):
     @property
     def threshold(self) -> float:
         return self.config.threshold or self.classifier.card.threshold
+
+    def models(self):
+        return classifier_models(self.classifier, self.config.model_path)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         score = self.classifier.score(doc.text[: self.config.max_chars])

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.config import ScriptConfig
 from filters.base import CurationFilter, annotations
+from filters.config import ScriptConfig
 from filters.patterns import URL_WITH_HAN_PATH
-from filters.textclassifier import han_count, load_classifier
+from filters.textclassifier import classifier_models, han_count, load_classifier
 
 DATA = Path(__file__).parent / "data"
 
@@ -225,6 +225,9 @@ class ScriptFilter(CurationFilter):
         self.phrasing = TaiwanPhrasingScore(config)
         self.region_model = RegionModel(config, region_model_path)  # the path resolved against the job file
         self._converters: dict = {}  # OpenCC converters, created on first use in each worker
+
+    def models(self):
+        return classifier_models(self.region_model.classifier, self.config.region_model_path)
 
     def _convert(self, config: str, text: str) -> str:
         if config not in self._converters:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.config import SpamConfig
 from filters.base import CurationFilter, annotations
+from filters.config import SpamConfig
 from filters.lexicon import Lexicon
 from filters.patterns import URL, may_hold_url
-from filters.textclassifier import load_classifier
+from filters.textclassifier import classifier_models, load_classifier
 
 DATA = Path(__file__).parent / "data"
 # Contact handles: ways to reach the advertiser (LINE/WeChat/QQ/Telegram IDs and add-friend links, 加賴, phone
@@ -62,6 +62,9 @@ class SpamFilter(CurationFilter):
         self.lexicon = Lexicon(DATA / "spam_lexicon.tsv", *([lexicon_path] if lexicon_path else []))
         self.classifier = load_classifier("spam", config.classifier, model_path)
         self.classifier_threshold = config.classifier_threshold or (self.classifier.card.threshold if self.classifier else 1.0)
+
+    def models(self):
+        return classifier_models(self.classifier, self.config.model_path)
 
     def stuffed_lines(self, text: str) -> int:
         """Keyword-stuffed lines, outside paragraphs that read as a sentence around a list."""

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from filters.base import StepModel
+
 MODELS = Path(__file__).parent / "models"
 FEATURES_VERSION = "cjk-char+t2s+num/1"
 
@@ -199,6 +201,14 @@ class TextClassifier:
     def probability(self, text: str) -> float:
         score = self.score(text)
         return 0.0 if score is None else score
+
+
+def classifier_models(classifier: TextClassifier | None, configured: str | None) -> list[StepModel]:
+    """The step's model, if it has one: as configured, or by its place in this package when shipped."""
+    if classifier is None:
+        return []
+    origin = configured or f"twcurate:{classifier.model_path.relative_to(MODELS.parent.parent).as_posix()}"
+    return [StepModel(classifier.card.name, classifier.model_path, origin, classifier.card.threshold)]
 
 
 def load_classifier(name: str, enabled: bool, model_path: str | Path | None) -> TextClassifier | None:

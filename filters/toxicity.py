@@ -7,10 +7,10 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.config import ToxicityConfig
 from filters.base import CurationFilter, annotations
+from filters.config import ToxicityConfig
 from filters.lexicon import Lexicon
-from filters.textclassifier import load_classifier
+from filters.textclassifier import classifier_models, load_classifier
 
 DATA = Path(__file__).parent / "data"
 
@@ -38,6 +38,9 @@ class ToxicityFilter(CurationFilter):
         self.lexicon = Lexicon(DATA / "toxicity_lexicon.tsv", *([lexicon_path] if lexicon_path else []))
         self.classifier = load_classifier("toxicity", config.classifier, model_path)
         self.threshold = config.threshold or (self.classifier.card.threshold if self.classifier else 1.0)
+
+    def models(self):
+        return classifier_models(self.classifier, self.config.model_path)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         found = self.lexicon.matches(doc.text)  # one scan: total weight, hits per category, directed weight

@@ -136,6 +136,8 @@ def test_llm_labels_train_a_model_that_scores_and_drops_in_run_and_annotate(tmp_
         "enabled": True, "model_path": str(tmp_path / "model" / "quality.json"), "drop": True}})
     release = run_job(load_job(job))
     step = next(s for s in manifests.load(release).steps if s.step == "quality_model")
+    model = next(m for m in manifests.load(release).models if m.step == "quality_model")  # the manifest names it
+    assert model.path == str(tmp_path / "model" / "quality.json") and model.card_threshold == card.threshold
     assert step.input > step.kept > 0 and step.dropped_by_reason.get("below_quality_model", 0) == step.dropped
     kept = rows(release)
     assert all("quality_model_score" in json.loads(r["annotations"]) for r in kept)
