@@ -45,11 +45,12 @@ def diff(old: Manifest, new: Manifest) -> dict:
     if tok(old) != tok(new):
         out["tokenizer_changed"] = {"old": old.tokenizer and old.tokenizer.name, "new": new.tokenizer and new.tokenizer.name}
     old_models, new_models = {m.step: m for m in old.models}, {m.step: m for m in new.models}
-    models = {step: {"old": old_models[step].sha256 if step in old_models else None,
-                     "new": new_models[step].sha256 if step in new_models else None,
-                     "name": (new_models.get(step) or old_models[step]).name}
-              for step in sorted(set(old_models) | set(new_models))
-              if (old_models.get(step) and old_models[step].sha256) != (new_models.get(step) and new_models[step].sha256)}
+    models = {}
+    for step in sorted(set(old_models) | set(new_models)):
+        a, b = old_models.get(step), new_models.get(step)
+        old_sha, new_sha = (a.sha256 if a else None), (b.sha256 if b else None)
+        if old_sha != new_sha:
+            models[step] = {"old": old_sha, "new": new_sha, "name": (b or a).name}
     if models and old.models and new.models:  # a manifest from before schema 4 records none: nothing to compare
         out["models_changed"] = models
     old_steps, new_steps = {s.step: s for s in old.steps}, {s.step: s for s in new.steps}
