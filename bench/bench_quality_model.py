@@ -68,7 +68,7 @@ def dclm_recipe(out: Path, release: Path, sources: set[str], model: str) -> Path
 
 def llm_labels(out: Path, release: Path, n: int, base_url: str, model: str, price_in: float, price_out: float,
                max_chars: int) -> tuple[Path, dict]:
-    from synth.quality_labels import run_label_quality
+    from curation.label_quality import run_label_quality
 
     job = {"name": "quality-labels", "version": "0.1.0", "output": str(out / "labels"), "release": str(release),
            "sample": n, "seed": 0, "tokenizer": "none", "max_chars": max_chars,

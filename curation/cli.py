@@ -8,6 +8,7 @@ import sys
 
 from curation import __version__
 from curation.errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError, UsageError
+from synth.local_server import LocalServerError
 
 
 def _quiet_datatrove(verbose: bool) -> None:
@@ -184,7 +185,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from curation.config import load_synth_job
-    from synth.run import run_synth
+    from curation.synth_job import run_synth
 
     print(run_synth(load_synth_job(args.job), force=args.force))
     return EXIT_OK
@@ -192,7 +193,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_label_quality(args: argparse.Namespace) -> int:
     from curation.config import load_label_job
-    from synth.quality_labels import run_label_quality
+    from curation.label_quality import run_label_quality
 
     print(run_label_quality(load_label_job(args.job), force=args.force))
     return EXIT_OK
@@ -359,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     except CurateError as e:
         print(f"curate: error: {e}", file=sys.stderr)
         return e.exit_code
+    except LocalServerError as e:
+        print(f"curate: error: {e}", file=sys.stderr)
+        return EXIT_DATA
     except KeyboardInterrupt:
         print("curate: interrupted; rerun with --resume to continue", file=sys.stderr)
         return EXIT_INTERRUPTED

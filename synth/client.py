@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curation.config import LLMConfig
+from synth.config import LLMConfig
 
 
 @dataclass

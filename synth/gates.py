@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from curation.config import GatesConfig
 from filters.config import LanguageConfig, ScriptConfig
+from synth.config import GatesConfig
 
 
 def _texts(record: dict) -> tuple[str, str]:

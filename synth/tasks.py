@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from curation.config import SynthTaskConfig
+from synth.config import SynthTaskConfig
 
 PROMPTS = Path(__file__).parent / "prompts"
 # the placeholder values of the JSON format examples in the prompt templates

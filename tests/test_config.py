@@ -84,15 +84,15 @@ def test_missing_model_file_names_the_key_before_work(tmp_path, step, key):
         load_job(path)
 
 
-def test_filters_and_manifests_do_not_import_curation():
-    # dependencies point down: curation/ assembles filters/ and manifests/, which never reach back up (a filter's
-    # config model lives in filters/config.py; curation/config.py composes the step models under `steps:`)
+def test_filters_manifests_and_synth_do_not_import_curation():
+    # dependencies point down: curation/ assembles filters/, manifests/ and synth/, which never reach back up (their
+    # config models live in filters/config.py and synth/config.py; curation/config.py composes them into job configs)
     import ast
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     upward = []
-    for package in ("filters", "manifests"):
+    for package in ("filters", "manifests", "synth"):
         for path in sorted((root / package).glob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else \

@@ -18,7 +18,7 @@ from curation.cli import main
 from curation.config import ConfigError, load_job, load_label_job
 from curation.errors import CurateError
 from curation.pipeline import run_job
-from synth.quality_labels import run_label_quality
+from curation.label_quality import run_label_quality
 from tests.conftest import DEMO, write_job
 from tests.llm_stub import Stub, kill_after_requests, stand_in_rating
 

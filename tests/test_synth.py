@@ -7,7 +7,7 @@ import manifests
 from curation.cli import main
 from curation.config import GatesConfig, load_synth_job
 from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
-from synth.run import run_synth
+from curation.synth_job import run_synth
 from synth.tasks import extract_json
 from tests.conftest import SAMPLES
 from tests.llm_stub import Stub, kill_after_requests

