@@ -357,12 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _quiet_datatrove(args.verbose)
         return args.func(args)
-    except CurateError as e:
+    except (CurateError, LocalServerError) as e:
         print(f"curate: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except LocalServerError as e:
-        print(f"curate: error: {e}", file=sys.stderr)
-        return EXIT_DATA
+        return getattr(e, "exit_code", EXIT_DATA)  # the local server's errors are run failures
     except KeyboardInterrupt:
         print("curate: interrupted; rerun with --resume to continue", file=sys.stderr)
         return EXIT_INTERRUPTED

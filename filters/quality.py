@@ -34,7 +34,6 @@ MOJIBAKE = re.compile(r"\ufffd|锟斤拷|烫烫烫|屯屯屯|Ã.|Â.|â€.|å[\
 
 PUNCT, SYMBOL, CJK, SPACE, LATIN, BOX = 1, 2, 4, 8, 16, 32  # bit flags of the character class table
 FLAGS = (PUNCT, SYMBOL, CJK, SPACE, LATIN, BOX)
-FLAG_INDEX = {flag: i for i, flag in enumerate(FLAGS)}
 # row: a flag combination (a table value), column: whether it holds each flag
 FLAG_BITS = np.array([[bool(combo & flag) for flag in FLAGS] for combo in range(64)], dtype=np.int64)
 
@@ -65,7 +64,7 @@ class TextStats:
             cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
             flags = flags_table[np.minimum(cp, len(flags_table) - 1)]
         # counts of every flag at once: characters per flag combination, times which flags each combination holds
-        counts = np.bincount(flags, minlength=len(FLAG_BITS)) @ FLAG_BITS
+        counts = dict(zip(FLAGS, (np.bincount(flags, minlength=len(FLAG_BITS)) @ FLAG_BITS).tolist()))
         lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
         # the most frequent character 4-gram (spaces removed), as Gopher's top n-gram rule, in characters
         ns = cp[(flags & SPACE) == 0].astype(np.uint64)
@@ -81,9 +80,9 @@ class TextStats:
         # Latin words, so "low CJK ratio" weighs a word like a character: player names in an NBA thread are not English text
         ascii_letter = (flags & LATIN) != 0
         latin_words = int(np.count_nonzero(ascii_letter[1:] > ascii_letter[:-1])) + int(ascii_letter[:1].sum())
-        return cls(chars=len(cp), nonspace=len(cp) - int(counts[FLAG_INDEX[SPACE]]), cjk=int(counts[FLAG_INDEX[CJK]]),
-                   latin_letters=int(counts[FLAG_INDEX[LATIN]]), latin_words=latin_words,
-                   symbols=int(counts[FLAG_INDEX[SYMBOL]]), punctuation=int(counts[FLAG_INDEX[PUNCT]]),
+        return cls(chars=len(cp), nonspace=len(cp) - counts[SPACE], cjk=counts[CJK],
+                   latin_letters=counts[LATIN], latin_words=latin_words,
+                   symbols=counts[SYMBOL], punctuation=counts[PUNCT],
                    lines=lines, top_ngram_chars=top,
                    mojibake=len(MOJIBAKE.findall(text)), url_chars=with_urls - len(cp))
 

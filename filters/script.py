@@ -19,7 +19,7 @@ from datatrove.data import Document
 
 from filters.base import CurationFilter, annotations
 from filters.config import ScriptConfig
-from filters.patterns import URL_WITH_HAN_PATH
+from filters.patterns import URL_WITH_HAN_PATH, may_hold_url
 from filters.textclassifier import classifier_models, han_count, load_classifier
 
 DATA = Path(__file__).parent / "data"
@@ -91,7 +91,7 @@ class ScriptDetector:
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         cls = self._table[np.minimum(codes, len(self._table) - 1)]
         # links are addresses, not writing (zh.wikipedia.org/zh-tw/网络谜踪 in a Traditional post), and link card titles are quotes
-        for m in URL_WITH_HAN_PATH.finditer(text) if ("http" in text or "www." in text) else ():
+        for m in URL_WITH_HAN_PATH.finditer(text) if may_hold_url(text) else ():
             cls[m.start():m.end()] = 0
         for m in LINK_TITLE.finditer(text) if "【" in text else ():
             cls[m.start():m.end()] = 0
