@@ -104,6 +104,8 @@ def main() -> int:
     root = Path(args.data_root)
     extra = {"toxicity": [], "spam": []}
     for card in args.recipe_model:
+        if not card.is_file():
+            raise SystemExit(f"eval_classifiers: --recipe-model {card}: model card not found")
         clf = TextClassifier(card)
         extra["toxicity" if clf.card.positive_label == "toxic" else "spam"].append(clf)
     s2twp = opencc.OpenCC("s2twp")

@@ -17,11 +17,19 @@ import tempfile
 from pathlib import Path
 
 from curation.classifier import load_recipe, train
+from curation.errors import CurateError
 
 AXES = {"epoch": int, "lr": float, "wordNgrams": int, "dim": int, "bucket": int, "minn": int, "maxn": int}
 
 
 def main() -> None:
+    try:
+        sweep()
+    except CurateError as e:  # a missing recipe or set, a malformed row: its file and line, without a traceback
+        raise SystemExit(f"sweep_recipe: {e}") from None
+
+
+def sweep() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("recipe", type=Path)
     ap.add_argument("--data-root", type=Path, required=True)
