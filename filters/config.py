@@ -78,9 +78,16 @@ class DedupConfig(Strict):
         return (1 / self.bands) ** (1 / self.rows)
 
 
+PiiKind = Literal["tw_id", "phone", "email", "credit_card", "ip", "line_id", "phone_tollfree", "business_id"]
+
+
 class PiiConfig(Strict):
+    """Personal identifiers are replaced by placeholders; a business's public ones (0800/0809 lines, 統一編號) only
+    tagged in `pii_tagged`. A kind in both lists is replaced."""
+
     enabled: bool = True
-    kinds: list[Literal["tw_id", "phone", "email", "credit_card", "ip"]] = ["tw_id", "phone", "email", "credit_card", "ip"]
+    kinds: list[PiiKind] = ["tw_id", "phone", "email", "credit_card", "ip", "line_id"]
+    tag_kinds: list[PiiKind] = ["phone_tollfree", "business_id"]
 
 
 class QualityConfig(Strict):

@@ -1,4 +1,18 @@
-"""Personal data: detected, validated where a checksum exists, and replaced by typed placeholders."""
+"""Personal data in Chinese text: detected where it is written the way Chinese is written (run into Han characters and
+full-width punctuation), validated where a checksum exists, and replaced by typed placeholders or only tagged.
+
+Boundaries: an identifier may touch anything but an ASCII letter or a digit on either side. Unicode `\\b` sees no
+boundary between 機 and 0 (both are word characters), which is why 「請打手機0912345678聯絡我」 used to pass; a
+lookaround on letters and digits alone still keeps a number from being cut out of a longer run (an order number, a
+hash). Links are consumed whole before any identifier is looked for, so nothing inside a URL is redacted (tweet and
+post ids, image ids) unless the link itself is a contact: a LINE add-friend link or a `mailto:`.
+
+What is redacted and what only tagged (README, "Personal data"): a person's ways to be reached or identified
+(mobile and landline numbers, foreign numbers, emails, LINE IDs and add-friend links, national IDs and resident
+certificates, credit cards, IP addresses) are replaced; a business's public identifiers (0800/0809 toll-free lines,
+統一編號) are recorded in `pii_tagged` and left in the text: they are not personal and a CPT corpus reads better with
+them.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +26,74 @@ from filters.config import PiiConfig
 # Taiwan ID letters -> two-digit codes (National ID and resident certificates share the table)
 ID_LETTER = {c: v for c, v in zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36))}
 ID_WEIGHTS = (1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1)
+BUSINESS_ID_WEIGHTS = (1, 2, 1, 2, 1, 2, 4, 1)
 
-TW_ID = re.compile(r"(?<![A-Za-z0-9])[A-Z][12ABCD89]\d{8}(?![A-Za-z0-9])")
-EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-# mobile 09xx-xxx-xxx / +886 9xx xxx xxx; landline (0x) xxxx-xxxx, 0x-xxxxxxx(x), +886 x xxxx xxxx
-PHONE = re.compile(
-    r"(?<![\d\w])(?:"
-    r"(?:\+886[- ]?|0)9\d{2}[- ]?\d{3}[- ]?\d{3}"
-    r"|\(0\d{1,2}\)[- ]?\d{3,4}[- ]?\d{4}"
-    r"|(?:\+886[- ]?|0)[2-8]\d?[- ]\d{3,4}[- ]?\d{4}"
-    r")(?![\d])"
+PLACEHOLDERS = {"email": "<EMAIL>", "tw_id": "<TW_ID>", "credit_card": "<CREDIT_CARD>", "ip": "<IP>", "phone": "<PHONE>",
+                "line_id": "<LINE_ID>", "phone_tollfree": "<PHONE_TOLLFREE>", "business_id": "<BUSINESS_ID>"}
+KINDS = tuple(PLACEHOLDERS)
+
+L = r"(?<![A-Za-z0-9])"  # not the middle of a run of letters or digits; Han and punctuation may touch
+R = r"(?![A-Za-z0-9])"
+D = r"[0-9]"  # full-width digits are matched too: the text is searched with them folded to ASCII (same offsets)
+S = r"[- .－]?"  # one optional separator between digit groups (0912-345-678, 0912 345 678, 0912.345.678)
+INTL = r"(?:[+＋]\s?|\(\+?)"  # +886, ＋886, (+886), (886)
+
+URL = (r"(?:mailto:|(?:https?|ftp|line)://|www\.|(?:[A-Za-z0-9-]+\.)+(?:com|net|org|tw|cc|io|me|ly|gl|be|co|ee|hk|cn|jp|info|biz|tv)"
+       r"(?=/))[!-~]*")
+# a LINE add-friend or group link (line.me/ti/p/~id, line.me/R/ti/p/%40id, lin.ee/abc, page.line.me/id): a contact
+LINE_CONTACT_URL = re.compile(r"^(?:https?://)?(?:(?:line\.me/(?:R/)?ti/(?:p|g|g2)/)|lin\.ee/|page\.line\.me/|line://ti/p/)", re.IGNORECASE)
+EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])"
+# a LINE ID after its label: LINE ID：abc1234, 賴：abc, 加賴 abc, LINE官方帳號 @abc. After a colon or "ID" any handle;
+# otherwise only an @handle or one with a digit and a letter (LINE Pay, LINE TODAY and 賴清德 are not IDs)
+LINE_LABEL = r"(?:(?<![A-Za-z])[Ll][Ii][Nn][Ee]|ＬＩＮＥ|賴|赖)"
+LINE_ID = (rf"(?P<line_ctx>{LINE_LABEL}(?:\s*(?:ID|Id|id|ＩＤ)(?![a-z])\s*[:：]?\s*(?:是|為|为)?|\s*[:：]|[^\n@:：<]{{0,8}}?(?=\s*@)|\s*(?=[A-Za-z0-9_.-]*[0-9])(?=[A-Za-z0-9_.-]*[A-Za-z]))\s*)"
+           r"(?P<line_handle>(?!https?:)@?[A-Za-z0-9][A-Za-z0-9._-]{2,19})(?![A-Za-z0-9._-])")
+TW_ID = rf"{L}[A-Z][12ABCD89]{D}{{8}}{R}"
+# 統一編號 only after its label: eight digits alone are as often a date or an amount
+BUSINESS_ID = rf"(?P<biz_ctx>(?:統一編號|統編|统一编号|營利事業統一編號)\s*[:：]?\s*)(?P<biz_number>{D}{{8}}){R}"
+CARD = rf"{L}(?:4|5[1-5]|2[2-7]|3[47]|35|6[0-5]|62)(?:{D}[ -]?){{11,17}}{D}{R}"
+IPV4 = r"(?<![A-Za-z0-9.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![0-9]|\.[0-9])"
+EXTENSION = rf"(?:\s?(?:#|＃|分機|轉|ext\.?|EXT\.?)\s?{D}{{1,6}})?"
+PHONE = (
+    rf"{L}(?:"
+    rf"(?:{INTL}886\)?{S}|886-)\(?0?(?:9{D}{{2}}{S}{D}{{3}}{S}{D}{{3}}|[2-8]{D}{{0,2}}\)?{S}{D}{{3,4}}{S}{D}{{3,4}}{EXTENSION})"  # +886 ...
+    rf"|09{D}{{2}}{S}{D}{{3}}{S}{D}{{3}}"  # mobile
+    rf"|080[09]{S}{D}{{3}}{S}{D}{{3}}"  # toll-free
+    rf"|\(0[2-8]{D}{{0,2}}\)\s?{D}{{2,4}}{S}{D}{{3,4}}{EXTENSION}"  # (02)2345-6789
+    rf"|0[2-8]{D}{{0,2}}[- ]{D}{{3,4}}{S}{D}{{3,4}}{EXTENSION}"  # 02-2345-6789
+    rf"|0[2-8]{D}{{7,8}}{EXTENSION}"  # 0223456789
+    rf"|{INTL}852\)?{S}[2-9]{D}{{3}}{S}{D}{{4}}"  # Hong Kong
+    rf"|{INTL}853\)?{S}6{D}{{3}}{S}{D}{{4}}"  # Macau
+    rf"|(?:{INTL}86\)?{S})?1[3-9]{D}{S}{D}{{4}}{S}{D}{{4}}"  # mainland mobile
+    rf"|{INTL}(?!886|852|853|86)[1-9]{D}{{0,2}}\)?{S}(?:{D}{S}){{6,12}}{D}"  # any other country code
+    rf"){R}"
 )
-CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])")
+# eight digits with no area code count as a phone number only right after a word that announces one: a Hong Kong
+# number beside a name (陳生 9123 4567), 電話 2345 6789
+PHONE_LABEL = r"(?:電話|电话|手機|手机|專線|專線|聯絡|联系|聯繫|致電|致电|來電|來電|撥打|拨打|[Tt]el|TEL|[Pp]hone|WhatsApp|whatsapp|Whatsapp|先生|小姐|[陳陈黃黄李張张林王吳吴劉刘]生|太太)"
+PHONE_LABELLED = rf"(?P<phone_ctx>{PHONE_LABEL}\s*[:：]?\s*)(?P<phone_number>[2-9]{D}{{3}}[- ]?{D}{{4}}){R}"
+
+# one pass over the text: at each position the first alternative that matches wins. Links come first so nothing
+# inside one is taken for an identifier; emails before the digit patterns they may contain; IDs and cards before phones
+ANY = re.compile("|".join([
+    f"(?P<url>{URL})", f"(?P<email>{L}{EMAIL})", f"(?P<line>{LINE_ID})", f"(?P<tw_id>{TW_ID})", f"(?P<business>{BUSINESS_ID})",
+    f"(?P<credit_card>{CARD})", f"(?P<ip>{IPV4})", f"(?P<phone>{PHONE})", f"(?P<phone_labelled>{PHONE_LABELLED})",
+]))
+# every alternative needs an @, a run of digits, a LINE label or a link: most documents have none of these
+MAYBE_PII = re.compile(r"@|[0-9０-９][0-9０-９.\- ]{5,}|[Ll][Ii][Nn][Ee]|lin\.ee|賴|赖|ＬＩＮＥ")
+# a dotted quad after these is a version number, not an address
+VERSION_BEFORE = re.compile(r"(?:版本|[Vv]ersion|[Vv]er\.?|[Vv])\s*$")
+# RFC 2606 names: addresses under them reach no one (validate_email('test@example.com') in a code answer)
+EXAMPLE_DOMAIN = re.compile(r"@(?:[A-Za-z0-9-]+\.)*(?:example\.(?:com|net|org)|[A-Za-z0-9-]+\.(?:test|example|invalid|localhost))$", re.IGNORECASE)
+# fenced code blocks and inline code in chat text
+CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.DOTALL)
+TRAILING_PUNCT = ".,;:!?)]}'\""
+FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def valid_tw_id(s: str) -> bool:
     """National ID (2nd char 1/2), new resident certificate (8/9) or old one (A-D), by the official checksum."""
+    s = s.translate(FULLWIDTH_DIGITS)
     if len(s) != 10 or s[0] not in ID_LETTER or not s[2:].isdigit():
         return False
     second = s[1]
@@ -41,8 +106,18 @@ def valid_tw_id(s: str) -> bool:
     return sum(d * w for d, w in zip(digits, ID_WEIGHTS)) % 10 == 0
 
 
+def valid_business_id(s: str) -> bool:
+    """統一編號: products' digit sums divisible by 5 (the 2023 rule, which accepts every number valid under the old
+    rule of 10); a 7 in the seventh place may count as 0 or 1."""
+    s = s.translate(FULLWIDTH_DIGITS)
+    if len(s) != 8 or not s.isdigit():
+        return False
+    total = sum(sum(divmod(int(c) * w, 10)) for c, w in zip(s, BUSINESS_ID_WEIGHTS))
+    return total % 5 == 0 or (s[6] == "7" and (total + 1) % 5 == 0)
+
+
 def luhn(number: str) -> bool:
-    digits = [int(c) for c in number if c.isdigit()]
+    digits = [int(c) for c in number.translate(FULLWIDTH_DIGITS) if c.isdigit()]
     if not 13 <= len(digits) <= 19:
         return False
     total = 0
@@ -55,47 +130,141 @@ def luhn(number: str) -> bool:
     return total % 10 == 0
 
 
-# one pass over the text: at each position the first alternative that matches wins (emails before the digit
-# patterns they may contain, IDs and cards before phone numbers)
-PATTERNS = (("email", EMAIL, "<EMAIL>", None), ("tw_id", TW_ID, "<TW_ID>", valid_tw_id), ("credit_card", CARD, "<CREDIT_CARD>", luhn),
-            ("ip", IPV4, "<IP>", None), ("phone", PHONE, "<PHONE>", None))
-ANY = re.compile("|".join(f"(?P<{kind}>{pattern.pattern})" for kind, pattern, _, _ in PATTERNS))
-PLACEHOLDER = {kind: (placeholder, check) for kind, _, placeholder, check in PATTERNS}
-MAYBE_PII = re.compile(r"@|\d[\d.\- ]{5,}")  # every pattern needs an @ or a run of 6+ digits, dots, dashes, spaces
+def phone_kind(number: str) -> str | None:
+    """`phone`, `phone_tollfree`, or None for a Taiwan-shaped number with the wrong digit count."""
+    digits = _national(number)
+    if not digits.startswith("0"):
+        return "phone"  # a foreign number: its shape was checked by the pattern
+    if digits.startswith(("0800", "0809")):
+        return "phone_tollfree" if len(digits) == 10 else None
+    if digits.startswith("09"):
+        return "phone" if len(digits) == 10 else None
+    return "phone" if 9 <= len(digits) <= 10 else None  # landline: area code + subscriber number
+
+
+def _national(number: str) -> str:
+    """The national digits of a number (+886 2 ... -> 02...), before any extension."""
+    number = re.split(r"#|＃|分機|轉|ext|EXT", number.translate(FULLWIDTH_DIGITS))[0]
+    digits = "".join(c for c in number if c.isdigit())
+    return "0" + digits[3:].lstrip("0") if digits.startswith("886") else digits
+
+
+class Redaction:
+    """The result of one pass: the text with placeholders, the kinds replaced and the kinds only tagged."""
+
+    __slots__ = ("text", "redacted", "tagged")
+
+    def __init__(self, text: str, redacted: set[str], tagged: set[str]):
+        self.text, self.redacted, self.tagged = text, redacted, tagged
+
+
+def scan(text: str, redact_kinds: set[str] | frozenset[str] = frozenset(KINDS), tag_kinds: set[str] | frozenset[str] = frozenset(),
+         keep_example_emails: bool = False) -> Redaction:
+    """Replace every identifier of `redact_kinds` by its placeholder; note those of `tag_kinds` without touching them."""
+    redacted: set[str] = set()
+    tagged: set[str] = set()
+    if not MAYBE_PII.search(text):
+        return Redaction(text, redacted, tagged)
+
+    def act(kind: str, value: str) -> str:
+        if kind in redact_kinds:
+            redacted.add(kind)
+            return PLACEHOLDERS[kind]
+        if kind in tag_kinds:
+            tagged.add(kind)
+        return value
+
+    def replace(m: re.Match) -> str:
+        group = m.lastgroup
+        value = text[m.start(group):m.end(group)]  # the original characters: full-width digits stay full-width
+        original = lambda name: text[m.start(name):m.end(name)]  # noqa: E731
+        if group == "url":
+            if value.lower().startswith("mailto:"):
+                address = value[len("mailto:"):].split("?")[0]
+                return "mailto:" + act("email", address) + value[len("mailto:") + len(address):]
+            if LINE_CONTACT_URL.match(value):
+                core = value.rstrip(TRAILING_PUNCT)
+                return act("line_id", core) + value[len(core):]
+            return value  # a link is never cut into; its ids are not personal data
+        if group == "email":
+            if keep_example_emails and EXAMPLE_DOMAIN.search(value):
+                return value
+            return act("email", value)
+        if group == "line":
+            return original("line_ctx") + act("line_id", original("line_handle"))
+        if group == "tw_id":
+            return act("tw_id", value) if valid_tw_id(value) else value
+        if group == "business":
+            number = original("biz_number")
+            return original("biz_ctx") + (act("business_id", number) if valid_business_id(number) else number)
+        if group == "credit_card":
+            return act("credit_card", value) if luhn(value) else value
+        if group == "ip":
+            return value if VERSION_BEFORE.search(text, max(0, m.start() - 10), m.start()) else act("ip", value)
+        if group == "phone":
+            kind = phone_kind(value)
+            return act(kind, value) if kind else value
+        return original("phone_ctx") + act("phone", original("phone_number"))  # phone_labelled
+
+    parts, last = [], 0
+    for m in ANY.finditer(text.translate(FULLWIDTH_DIGITS)):
+        parts += [text[last:m.start()], replace(m)]
+        last = m.end()
+    parts.append(text[last:])
+    return Redaction("".join(parts), redacted, tagged)
 
 
 def redact(text: str, kinds: set[str] | None = None) -> tuple[str, list[str]]:
-    """(text with placeholders, sorted kinds found); values failing their checksum are left as they are."""
-    if not MAYBE_PII.search(text):
-        return text, []
-    found: set[str] = set()
+    """(text with placeholders, sorted kinds replaced): every personal kind unless `kinds` names some; values failing
+    their checksum are left as they are. Business identifiers are never replaced here (see `scan`)."""
+    result = scan(text, set(kinds) if kinds is not None else DEFAULT_REDACTED)
+    return result.text, sorted(result.redacted)
 
-    def repl(m: re.Match) -> str:
-        kind = m.lastgroup
-        placeholder, check = PLACEHOLDER[kind]
-        if (kinds is not None and kind not in kinds) or (check is not None and not check(m.group())):
-            return m.group()
-        found.add(kind)
-        return placeholder
 
-    return ANY.sub(repl, text), sorted(found)
+def redact_chat(text: str) -> tuple[str, list[str]]:
+    """`redact` for SFT messages: code (fenced blocks, inline spans) keeps its numbers and only loses real email
+    addresses; addresses under RFC 2606 example domains are left everywhere (they reach no one)."""
+    if "`" not in text:
+        result = scan(text, DEFAULT_REDACTED, keep_example_emails=True)
+        return result.text, sorted(result.redacted)
+    parts, found, last = [], set(), 0
+    for m in CODE.finditer(text):
+        prose = scan(text[last:m.start()], DEFAULT_REDACTED, keep_example_emails=True)
+        code = scan(m.group(), {"email"}, keep_example_emails=True)
+        parts += [prose.text, code.text]
+        found |= prose.redacted | code.redacted
+        last = m.end()
+    tail = scan(text[last:], DEFAULT_REDACTED, keep_example_emails=True)
+    parts.append(tail.text)
+    return "".join(parts), sorted(found | tail.redacted)
+
+
+DEFAULT_REDACTED = frozenset(PiiConfig().kinds)
 
 
 class PiiRedactor(CurationFilter):
-    """Replaces Taiwan national IDs and resident certificates (checksum-valid only), Taiwan mobile and landline
-    numbers, emails, credit-card numbers (Luhn-valid only) and IPv4 addresses with `<TW_ID>`, `<PHONE>`,
-    `<EMAIL>`, `<CREDIT_CARD>`, `<IP>`. Annotates `pii` with the kinds found. Never drops a document; it runs
-    right after normalization, so nothing written later (shards or rejects) carries the original values."""
+    """Replaces personal identifiers with typed placeholders and tags business identifiers (kinds and placeholders in
+    the README's "Personal data" table; `kinds` and `tag_kinds` choose). Annotates `pii` with the kinds replaced and
+    `pii_tagged` with those only found. Never drops a document; it runs right after normalization, so nothing written
+    later (shards or rejects) carries the original values."""
 
     name = "pii"
 
     def __init__(self, config: PiiConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        self.redact_kinds = frozenset(config.kinds)
+        self.tag_kinds = frozenset(config.tag_kinds) - self.redact_kinds
 
     def filter(self, doc: Document) -> bool:
-        doc.text, kinds = redact(doc.text, set(self.config.kinds))
-        annotations(doc)["pii"] = kinds
-        for kind in kinds:
+        result = scan(doc.text, self.redact_kinds, self.tag_kinds)
+        doc.text = result.text
+        ann = annotations(doc)
+        ann["pii"] = sorted(result.redacted)
+        if result.tagged:
+            ann["pii_tagged"] = sorted(result.tagged)
+        for kind in result.redacted:
             self.stat_update(f"redacted_{kind}")
+        for kind in result.tagged:
+            self.stat_update(f"tagged_{kind}")
         return True

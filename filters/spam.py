@@ -20,7 +20,9 @@ DATA = Path(__file__).parent / "data"
 # are the quality step's `link_heavy`.
 CONTACT = re.compile(
     # the lookahead lists every alternative's first character, so the engine skips other positions at once
-    r"(?=[lL加＋+微wWvV薇威qQ扣tT0掃扫])(?:"
+    r"(?=[lL加＋+微wWvV薇威qQ扣tT0掃扫<])(?:"
+    # the PII step runs first: a phone number or LINE ID it replaced is still a contact
+    r"<(?:PHONE|LINE_ID)>|"
     r"line\s*(?:id)?\s*[:：@]\s*[@\w.-]{3,}"
     r"|[加＋+]\s*(?:賴|赖|line|微信|wechat|vx|v信|薇信|威信|qq|扣扣|tg|telegram)"
     # an ID after a colon or 號/id (微信號 abc123), or QQ digits: not the word WeChat in a how-to

@@ -1,0 +1,162 @@
+"""PII in Chinese text (issue #27): identifiers run into Han characters, Taiwan formats, links and code left alone."""
+
+import json
+
+import pytest
+from datatrove.data import Document
+
+from curation.cli import main
+from filters.config import PiiConfig
+from filters.pii import PiiRedactor, redact, redact_chat, scan, valid_business_id
+
+# the identifier, its placeholder (None: tagged only) and the kind recorded
+FORMATS = [
+    ("0912-345-678", "<PHONE>", "phone"),
+    ("0912345678", "<PHONE>", "phone"),
+    ("0912 345 678", "<PHONE>", "phone"),
+    ("0912-345678", "<PHONE>", "phone"),
+    ("+886-912-345-678", "<PHONE>", "phone"),
+    ("+886 912 345 678", "<PHONE>", "phone"),
+    ("886-912-345-678", "<PHONE>", "phone"),
+    ("(02)2345-6789", "<PHONE>", "phone"),
+    ("02-2345-6789", "<PHONE>", "phone"),
+    ("0223456789", "<PHONE>", "phone"),
+    ("(02)2345-6789#123", "<PHONE>", "phone"),
+    ("04-2234-5678分機12", "<PHONE>", "phone"),
+    ("037-123-456", "<PHONE>", "phone"),
+    ("+886-2-2345-6789", "<PHONE>", "phone"),
+    ("+852 9123 4567", "<PHONE>", "phone"),
+    ("０９１２３４５６７８", "<PHONE>", "phone"),
+    ("0800-123-456", None, "phone_tollfree"),
+    ("0809123456", None, "phone_tollfree"),
+    ("xiaoming@gmail.com", "<EMAIL>", "email"),
+    ("amy.chen+tw@yahoo.com.tw", "<EMAIL>", "email"),
+    ("A123456789", "<TW_ID>", "tw_id"),
+    ("A800000014", "<TW_ID>", "tw_id"),  # new resident certificate
+    ("AC01234567", "<TW_ID>", "tw_id"),  # old resident certificate
+    ("4111 1111 1111 1111", "<CREDIT_CARD>", "credit_card"),
+    ("4111111111111111", "<CREDIT_CARD>", "credit_card"),
+    ("5500-0000-0000-0004", "<CREDIT_CARD>", "credit_card"),
+    ("192.168.1.10", "<IP>", "ip"),
+]
+PLACEMENTS = [("請打{}聯絡我，謝謝。", "none"), ("請打 {} 聯絡我，謝謝。", "spaces"), ("聯絡方式：{}，謝謝。", "fullwidth"),
+              ("（{}）", "parentheses"), ("「{}」", "quotes")]
+CONFIG = PiiConfig()
+
+
+@pytest.mark.parametrize("value,placeholder,kind", FORMATS)
+@pytest.mark.parametrize("template,placement", PLACEMENTS)
+def test_every_format_in_every_placement(value, placeholder, kind, template, placement):
+    text = template.format(value)
+    result = scan(text, set(CONFIG.kinds), set(CONFIG.tag_kinds))
+    if placeholder is None:  # a business's public identifier: tagged, left in the text
+        assert result.text == text and kind in result.tagged and not result.redacted
+    else:
+        assert result.text == template.format(placeholder), placement
+        assert result.redacted == {kind}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("加我LINE ID：abc1234 一起討論", "加我LINE ID：<LINE_ID> 一起討論"),
+    ("加賴：hello_99謝謝", "加賴：<LINE_ID>謝謝"),
+    ("有興趣直接加LINE:ci20051129幫朋友轉發", "有興趣直接加LINE:<LINE_ID>幫朋友轉發"),
+    ("搜尋 line ID: @cofacts，", "搜尋 line ID: <LINE_ID>，"),
+    ("LINE官方帳號 @shop88 有優惠", "LINE官方帳號 <LINE_ID> 有優惠"),
+    ("點擊https://line.me/R/ti/p/%40bc3ts。", "點擊<LINE_ID>。"),
+    ("加入 http://line.me/ti/p/~abc123 好友", "加入 <LINE_ID> 好友"),
+    ("https://lin.ee/8A4IJtS 加好友", "<LINE_ID> 加好友"),
+])
+def test_line_ids_and_add_friend_links(text, expected):
+    assert redact(text) == (expected, ["line_id"])
+
+
+@pytest.mark.parametrize("text", [
+    "LINE Pay 很方便，LINE TODAY 也有新聞",
+    "賴清德2024年當選總統",
+    "用Line@通知，所以記得加入Line@ 帳號哦",
+    "Online 2024 課程",
+    "https://today.line.me/TW/article/1q8QO2?utm_source=lineshare",
+])
+def test_line_words_that_are_not_ids(text):
+    assert redact(text) == (text, [])
+
+
+@pytest.mark.parametrize("text", [
+    "連結 https://twitter.com/x/status/1234567890123456789 看看",
+    "https://www.facebook.com/groups/123456789012345/posts/4111111111111111/",
+    "圖https://i.imgur.com/0912345678.jpg很清楚",
+    "網址 www.example.com.tw/user/a123456789?id=192.168.1.1 內",
+    "news.ltn.com.tw/news/life/0223456789",
+])
+def test_nothing_inside_a_link_is_redacted(text):
+    assert redact(text) == (text, [])
+
+
+def test_contact_links_are_redacted():
+    assert redact("寫信mailto:xiaoming@gmail.com?subject=hi謝謝") == ("寫信mailto:<EMAIL>?subject=hi謝謝", ["email"])
+
+
+@pytest.mark.parametrize("text", [
+    "訂單編號20231225001，金額1,234元，依第1234條",
+    "ISBN 978-957-08-1234-5 與 ISBN9789861234567",
+    "民國112年12月25日、2024-01-15、20240115",
+    "版本 1.2.3.4 與 v2.10.3",
+    "A123456788 與 4111 1111 1111 1112",  # checksums fail
+    "| 2345 | 6789 |",
+    "人口23,456,789人，座標25.0330, 121.5654",
+    "發票號碼AB-12345678",
+    "訂單TW202401151234567890",
+])
+def test_lookalikes_are_left_alone(text):
+    assert redact(text) == (text, [])
+
+
+def test_numbers_inside_longer_runs_are_not_identifiers():
+    for text in ("編號109123456789", "序號A1234567890", "x0912345678y", "40912345678"):
+        assert redact(text) == (text, []), text
+
+
+def test_business_id_needs_its_label_and_checksum():
+    assert valid_business_id("04595257") and not valid_business_id("04595258")
+    tagged = scan("本公司統一編號：04595257，歡迎洽詢", set(CONFIG.kinds), set(CONFIG.tag_kinds))
+    assert tagged.tagged == {"business_id"} and "04595257" in tagged.text
+    assert scan("營收04595257元", set(CONFIG.kinds), set(CONFIG.tag_kinds)).tagged == set()
+    # a user who wants it gone lists it among the redacted kinds
+    assert scan("統編04595257", {"business_id"}).text == "統編<BUSINESS_ID>"
+
+
+def test_phone_numbers_after_a_name_or_label():
+    assert redact("有意請聯絡陳生 9123 4567，謝謝")[0] == "有意請聯絡陳生 <PHONE>，謝謝"
+    assert redact("電話：2345-6789")[0] == "電話：<PHONE>"
+    assert redact("共 2345 6789 人")[1] == []  # eight digits without a label are not a phone number
+
+
+def test_chat_text_keeps_code_and_example_domains():
+    text = ("用這個函式：\n```python\nassert validate_email('test@example.com')\nphone = '0912345678'\n"
+            "admin = 'boss@realcompany.com.tw'\n```\n範例信箱 user@example.org，真實信箱 me@gmail.com，`0912345678` 是格式")
+    out, kinds = redact_chat(text)
+    assert "validate_email('test@example.com')" in out and "phone = '0912345678'" in out and "`0912345678`" in out
+    assert "<EMAIL>" in out and "boss@realcompany.com.tw" not in out and "me@gmail.com" not in out
+    assert "user@example.org" in out and kinds == ["email"]
+    # outside chat text an example domain is still an address
+    assert redact("寫信給 test@example.com")[0] == "寫信給 <EMAIL>"
+
+
+def test_redactor_step_annotates_redacted_and_tagged():
+    d = Document(text="請打手機0912345678或客服0800-123-456，統一編號04595257", id="1", metadata={})
+    assert PiiRedactor(CONFIG).filter(d) is True
+    assert d.text == "請打手機<PHONE>或客服0800-123-456，統一編號04595257"
+    assert d.metadata["annotations"]["pii"] == ["phone"]
+    assert d.metadata["annotations"]["pii_tagged"] == ["business_id", "phone_tollfree"]
+
+
+def test_annotate_with_the_default_config_finds_what_the_issue_listed(tmp_path):
+    rows = ["請打手機0912-345-678聯絡我，謝謝大家的幫忙。", "請打手機0912345678聯絡我，謝謝大家的幫忙。",
+            "請來電+886-912-345-678聯絡我們的專員。", "請寫信到王小明xiaoming@gmail.com謝謝你喔。", "加我LINE ID：abc1234 一起討論"]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(rows)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["annotate", str(src), "-o", str(out)]) == 0
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [g["annotations"]["pii"] for g in got] == [["phone"], ["phone"], ["phone"], ["email"], ["line_id"]]
+    assert not any(ch in g["text"] for g in got for ch in ("0912", "xiaoming", "abc1234"))
