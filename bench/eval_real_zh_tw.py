@@ -9,6 +9,8 @@ set found under ../shared/data/real/ and prints a Markdown report: the funnel pe
 source, documents and characters dropped and their share of the source. Writes beside it:
   drops.jsonl     every dropped document: source, step:reason, id, length, annotations, the first 300 characters
   review.md       a seeded sample of `--sample` drops per reason, numbered, for marking right or wrong by hand
+  edits.jsonl     every removed segment (line cleaning, spam and toxicity segment removal): source, id, reason, line
+  edits.md        a seeded sample of 50 removed lines per reason, for marking right or wrong by hand
 Sets that are absent are skipped with a note; the data is read in place, never copied into the repo.
 """
 
@@ -73,11 +75,12 @@ def read_drops(release: Path) -> list[dict]:
                 if isinstance(ann, str):
                     ann = json.loads(ann)
                 drops.append({"source": meta.get("source"), "reason": meta.get("filter_reason"), "id": d.get("id"),
-                              "chars": len(d.get("text", "")), "annotations": ann, "text": d.get("text", "")[:300]})
+                              "chars": len(d.get("text", "")), "annotations": ann, "text": d.get("text", "")[:300],
+                              "edits": meta.get("segment_edits", [])})
     return drops
 
 
-def report(release: Path, missing: list[str], sample: int, seed: int, out: Path) -> str:
+def report(release: Path, missing: list[str], sample: int, seed: int, out: Path, sample_edits: int = 50) -> str:
     steps = pl.read_parquet(release / "stats/steps.parquet")
     lines = [f"Release `{release}`; sets absent here: {', '.join(missing) or 'none'}.", ""]
     read = steps.filter(pl.col("step").str.starts_with("read:") & (pl.col("outcome") == "kept"))
@@ -122,7 +125,53 @@ def report(release: Path, missing: list[str], sample: int, seed: int, out: Path)
             text = d["text"][:200].replace("\n", "⏎")
             review.append(f"{i}. `{d['id']}` ({d['chars']} chars) {json.dumps(ann, ensure_ascii=False)}\n   > {text}\n")
     (out / "review.md").write_text("\n".join(review), encoding="utf-8")
+    lines += ["", *edit_report(release, drops, sample_edits, seed, out)]
     return "\n".join(lines)
+
+
+def read_edits(release: Path, drops: list[dict]) -> list[dict]:
+    """Every removed segment, of kept documents (shards) and dropped ones (rejects): source, id, reason, line."""
+    edits = []
+    for f in sorted((release / "data").rglob("*.parquet")):
+        for r in pl.read_parquet(f, columns=["id", "source", "metadata"]).iter_rows(named=True):
+            for at, reason, text in json.loads(r["metadata"] or "{}").get("segment_edits", []):
+                edits.append({"source": r["source"], "id": r["id"], "reason": reason, "text": text, "kept_document": True})
+    for d in drops:
+        for at, reason, text in d.get("edits", []):
+            edits.append({"source": d["source"], "id": d["id"], "reason": reason, "text": text, "kept_document": False})
+    return edits
+
+
+def edit_report(release: Path, drops: list[dict], sample: int, seed: int, out: Path) -> list[str]:
+    """Segments removed per reason and source, and edits.md: a seeded sample of removed lines per reason to mark by hand."""
+    edits = read_edits(release, drops)
+    with open(out / "edits.jsonl", "w", encoding="utf-8") as f:
+        for e in edits:
+            f.write(json.dumps(e, ensure_ascii=False) + "\n")
+    counts = defaultdict(lambda: [set(), 0, 0])
+    for e in edits:
+        c = counts[(e["reason"], e["source"])]
+        c[0].add(e["id"])
+        c[1] += 1
+        c[2] += len(e["text"]) + 1
+    lines = ["Segment edits (lines removed, documents kept or later dropped):", "",
+             "| reason | source | documents | segments | characters |", "|---|---|---|---|---|"]
+    for (reason, source), (ids, n, chars) in sorted(counts.items()):
+        lines.append(f"| {reason} | {source} | {len(ids)} | {n} | {chars:,} |")
+    rng = random.Random(seed)
+    by_reason = defaultdict(list)
+    for e in edits:
+        if e["text"].strip():
+            by_reason[e["reason"]].append(e)
+    review = []
+    for reason in sorted(by_reason):
+        rows = sorted(by_reason[reason], key=lambda e: (e["id"], e["text"]))
+        picked = rng.sample(rows, min(sample, len(rows)))
+        review.append(f"## {reason} ({len(rows)} removed lines, {len(picked)} shown)\n")
+        review += [f"{i}. `{e['id']}` {e['text'][:160]}" for i, e in enumerate(picked, 1)]
+        review.append("")
+    (out / "edits.md").write_text("\n".join(review), encoding="utf-8")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

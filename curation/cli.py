@@ -110,7 +110,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from curation import stats
 
     release, manifest = stats.release_dir(args.release)
-    tables = {"funnel": stats.funnel(manifest), "drops": stats.drop_reasons(manifest),
+    tables = {"funnel": stats.funnel(manifest), "outcomes": stats.outcomes_per_step(manifest), "drops": stats.drop_reasons(manifest),
+              "edits": stats.edits(manifest),
               "scores": stats.score_quantiles(release), "steps": stats.stats_table(manifest)}
     if args.compare:
         _, other = stats.release_dir(args.compare)
@@ -125,8 +126,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
         with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
             print(f"{manifest.name} {manifest.version}: funnel per source (documents after each step)")
             print(tables["funnel"])
+            print("per step: documents in, dropped, edited (kept with segments removed), only tagged")
+            print(tables["outcomes"])
             print("dropped by step, reason and source")
             print(tables["drops"])
+            if tables["edits"].height:
+                print("edited (segments removed; characters removed) or tagged, by step, reason and source")
+                print(tables["edits"])
             if tables["scores"].height:
                 print("score quantiles (kept and dropped documents)")
                 print(tables["scores"])
@@ -146,12 +152,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not docs:
         print("no matching documents")
         return EXIT_OK
+    from filters.segments import restore
+
+    shorten = lambda t: t if len(t) <= args.width else t[: args.width - 1] + "…"  # noqa: E731
     for d in docs:
-        text = " ".join(d["text"].split())
-        text = text if len(text) <= args.width else text[: args.width - 1] + "…"
         print(f"── {d['id']}  source={d['source']}  " + (f"{d['step']}:{d['reason']}" if d["reason"] else "kept"))
         print(f"   {json.dumps(d['annotations'], ensure_ascii=False)}")
-        print(f"   {text}")
+        if not d.get("edits"):
+            print(f"   {shorten(' '.join(d['text'].split()))}")
+            continue
+        # the text as it was read, line by line, with each removed segment marked in place with its reason
+        for line, reason in restore(d["text"], d["edits"])[:args.max_lines]:
+            if line.strip() or reason:
+                print(f"   {'[removed ' + reason + '] ' if reason else ''}{shorten(line.strip())}")
     return EXIT_OK
 
 
@@ -257,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_stats)
 
     ins = sub.add_parser("inspect", help="sample dropped (or kept) documents with their annotations",
-                         description="Print a repeatable sample of documents a step dropped, with annotations and shortened text.")
+                         description="Print a repeatable sample of documents a step dropped, with annotations and shortened text; "
+                                     "a document with removed segments is shown line by line, each removed line marked "
+                                     "[removed step:reason] in place.")
     ins.add_argument("release")
     ins.add_argument("--step", help="step name, e.g. language, script, dedup")
     ins.add_argument("--reason", help="drop reason, e.g. other_language, script_hans")
@@ -265,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--kept", action="store_true", help="sample kept documents instead")
     ins.add_argument("-n", type=int, default=20, help="how many (default 20)")
     ins.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    ins.add_argument("--width", type=int, default=160, help="characters of text to show (default 160)")
+    ins.add_argument("--width", type=int, default=160, help="characters of text to show (default 160; per line for edited documents)")
+    ins.add_argument("--max-lines", type=int, default=40, help="lines shown of an edited document, removed ones marked (default 40)")
     ins.set_defaults(func=cmd_inspect)
 
     rep = sub.add_parser("report", help="write a self-contained HTML report of a release",

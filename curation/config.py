@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from curation.errors import ConfigError
 from filters.config import (  # noqa: F401 - the step models are part of the job config's interface
+    CleaningConfig,
     DedupConfig,
     LanguageConfig,
     NormalizeConfig,
@@ -54,6 +55,7 @@ class StepsConfig(Strict):
     language: LanguageConfig = LanguageConfig()
     script: ScriptConfig = ScriptConfig()
     pii: PiiConfig = PiiConfig()
+    clean: CleaningConfig = CleaningConfig()
     quality: QualityConfig = QualityConfig()
     quality_model: QualityModelConfig = QualityModelConfig()
     spam: SpamConfig = SpamConfig()

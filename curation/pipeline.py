@@ -29,6 +29,7 @@ from manifests.writer import (content_hash, describe_input, describe_shard, git_
 
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
     """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
+    from filters.cleaning import LineCleaner
     from filters.language import LanguageFilter
     from filters.normalize import TextNormalizer
     from filters.pii import PiiRedactor
@@ -43,6 +44,8 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
     candidates = [  # pipeline order: PII right after normalizing, so no later reject file holds the original values
         ("normalize", s.normalize, lambda kw: TextNormalizer(s.normalize, **kw)),
         ("pii", s.pii, lambda kw: PiiRedactor(s.pii, **kw)),
+        # lines that are not the author's (quotes, templates, a copied Simplified line) go before any document rule
+        ("clean", s.clean, lambda kw: LineCleaner(s.clean, s.script, **kw)),
         ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=path(s.language.model_path), **kw)),
         ("script", s.script, lambda kw: ScriptFilter(s.script, region_model_path=path(s.script.region_model_path), **kw)),
         ("quality", s.quality, lambda kw: QualityFilter(s.quality, **kw)),
@@ -134,7 +137,8 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
                                  other={k: v for k, v in c.items() if k.startswith("skipped_") or k == "input_files"}))
         else:
             reasons = {k[len("dropped_"):]: int(v) for k, v in c.items() if k.startswith("dropped_")}
-            other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed") or k.startswith("converted_")}
+            other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed")
+                     or k.startswith(("converted_", "edited_", "segments_removed_", "chars_removed_", "tagged_", "redacted_", "repaired_"))}
             out.append(StepStats(step=label, input=int(c.get("total", 0)), kept=int(c.get("forwarded", 0)), dropped=int(c.get("dropped", 0)),
                                  dropped_by_reason=reasons, by_source=dict(by_source), other=other))
     return out

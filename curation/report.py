@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import polars as pl
 
-from curation.stats import compare, drop_reasons, dropped_documents, funnel, kept_documents, release_dir, sample
+from curation.stats import compare, drop_reasons, dropped_documents, edits, funnel, kept_documents, outcomes_per_step, release_dir, sample
 
 SCORE_PLOTS = ["lang_score", "hant_ratio", "quality_score", "quality_model_score", "spam_score", "toxicity_score"]
 
@@ -59,7 +59,11 @@ def build_report(path: str | Path, output: Path) -> Path:
     parts = [f"<h1>{html.escape(manifest.name)} {html.escape(manifest.version)}</h1>",
              f"<p>{manifest.kind} release created {html.escape(manifest.created)}; {manifest.totals.get('documents', 0):,} documents, "
              f"{manifest.totals.get('characters', 0):,} characters in {len(manifest.shards)} shards.</p>",
-             "<h2>Funnel</h2>", _table(funnel(manifest))]
+             "<h2>Funnel</h2>", _table(funnel(manifest)),
+             "<h2>Per step: dropped, edited (segments removed), tagged</h2>", _table(outcomes_per_step(manifest))]
+    edited = edits(manifest)
+    if edited.height:
+        parts += ["<h2>Edits: documents kept with segments removed, or tagged</h2>", _table(edited)]
     for i, fig in enumerate(figures):
         # the first figure carries plotly.js inline; the rest reuse it, so the file works offline
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"chart-{i}"))

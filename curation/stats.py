@@ -31,6 +31,11 @@ def stats_table(manifest: Manifest) -> pl.DataFrame:
                 if key.startswith("dropped_"):
                     reason = key[len("dropped_"):]
                     rows.append((st.step, source, "dropped", reason, n, counts.get(f"chars_dropped_{reason}")))
+                elif key.startswith("edited_"):  # documents kept with some segments removed (filters/segments.py)
+                    reason = key[len("edited_"):]
+                    rows.append((st.step, source, "edited", reason, n, counts.get(f"chars_removed_{reason}")))
+                elif key.startswith("tagged_"):  # documents kept unchanged with a label (mild profanity, a business id)
+                    rows.append((st.step, source, "tagged", key[len("tagged_"):], n, None))
         if st.step.startswith("read:"):
             source = st.step[len("read:"):]
             for reason, n in st.dropped_by_reason.items():
@@ -61,8 +66,27 @@ def funnel(manifest: Manifest) -> pl.DataFrame:
 
 
 def drop_reasons(manifest: Manifest) -> pl.DataFrame:
-    t = stats_table(manifest).filter(pl.col("outcome") != "kept")
+    t = stats_table(manifest).filter(pl.col("outcome").is_in(["dropped", "rejected"]))
     return t.group_by("step", "reason", "source").agg(pl.col("documents").sum()).sort("documents", descending=True)
+
+
+def edits(manifest: Manifest) -> pl.DataFrame:
+    """Documents kept but edited (segments removed: documents and characters removed) or only tagged, by step, reason, source."""
+    t = stats_table(manifest).filter(pl.col("outcome").is_in(["edited", "tagged"]))
+    return t.select("step", "outcome", "reason", "source", "documents", "characters").sort("documents", descending=True)
+
+
+def outcomes_per_step(manifest: Manifest) -> pl.DataFrame:
+    """Per step: documents in, dropped, edited (kept with segments removed) and only tagged."""
+    t = stats_table(manifest)
+    rows = []
+    for st in manifest.steps:
+        if st.step.startswith("read:"):
+            continue
+        part = t.filter(pl.col("step") == st.step)
+        count = lambda outcome: int(part.filter(pl.col("outcome") == outcome)["documents"].sum())  # noqa: E731
+        rows.append({"step": st.step, "in": st.input, "dropped": st.dropped, "edited": count("edited"), "tagged": count("tagged")})
+    return pl.DataFrame(rows, schema={"step": pl.String, "in": pl.Int64, "dropped": pl.Int64, "edited": pl.Int64, "tagged": pl.Int64})
 
 
 def _read_json_lines(files: list[Path]) -> list[dict]:
@@ -83,8 +107,8 @@ def dropped_documents(release: Path, step: str | None = None) -> list[dict]:
     for rec in _read_json_lines(files):
         meta = rec.get("metadata", {})
         step_name, _, reason = (meta.get("filter_reason") or ":").partition(":")
-        docs.append({"id": rec["id"], "text": rec["text"], "source": meta.get("source"), "step": step_name, "reason": reason,
-                     "annotations": meta.get("annotations", {})})
+        docs.append({"id": rec["id"], "text": rec.get("text", ""), "source": meta.get("source"), "step": step_name, "reason": reason,
+                     "annotations": meta.get("annotations", {}), "edits": meta.get("segment_edits", [])})
     return docs
 
 
@@ -94,7 +118,8 @@ def kept_documents(release: Path) -> list[dict]:
         return []
     df = pl.read_parquet(files)
     return [{"id": r["id"], "text": r["text"], "source": r["source"], "step": None, "reason": None,
-             "annotations": json.loads(r["annotations"] or "{}")} for r in df.iter_rows(named=True)]
+             "annotations": json.loads(r["annotations"] or "{}"),
+             "edits": json.loads(r["metadata"] or "{}").get("segment_edits", [])} for r in df.iter_rows(named=True)]
 
 
 def score_quantiles(release: Path) -> pl.DataFrame:

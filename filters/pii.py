@@ -65,7 +65,7 @@ PHONE = (
     rf"|{INTL}852\)?{S}[2-9]{D}{{3}}{S}{D}{{4}}"  # Hong Kong
     rf"|{INTL}853\)?{S}6{D}{{3}}{S}{D}{{4}}"  # Macau
     rf"|(?:{INTL}86\)?{S})?1[3-9]{D}{S}{D}{{4}}{S}{D}{{4}}"  # mainland mobile
-    rf"|{INTL}(?!886|852|853|86)[1-9]{D}{{0,2}}\)?{S}(?:{D}{S}){{6,12}}{D}"  # any other country code
+    rf"|(?:[+＋]\s?|\(\+)(?!886|852|853|86)[1-9]{D}{{0,2}}\)?{S}(?:{D}{S}){{6,12}}{D}"  # any other country code, with its +
     rf"){R}"
 )
 # eight digits with no area code count as a phone number only right after a word that announces one: a Hong Kong
@@ -83,6 +83,7 @@ ANY = re.compile("|".join([
 MAYBE_PII = re.compile(r"@|[0-9０-９][0-9０-９.\- ]{5,}|[Ll][Ii][Nn][Ee]|lin\.ee|賴|赖|ＬＩＮＥ")
 # a dotted quad after these is a version number, not an address
 VERSION_BEFORE = re.compile(r"(?:版本|[Vv]ersion|[Vv]er\.?|[Vv])\s*$")
+EMAIL_AT_START = re.compile(EMAIL)
 # RFC 2606 names: addresses under them reach no one (validate_email('test@example.com') in a code answer)
 EXAMPLE_DOMAIN = re.compile(r"@(?:[A-Za-z0-9-]+\.)*(?:example\.(?:com|net|org)|[A-Za-z0-9-]+\.(?:test|example|invalid|localhost))$", re.IGNORECASE)
 # fenced code blocks and inline code in chat text
@@ -180,8 +181,10 @@ def scan(text: str, redact_kinds: set[str] | frozenset[str] = frozenset(KINDS), 
         original = lambda name: text[m.start(name):m.end(name)]  # noqa: E731
         if group == "url":
             if value.lower().startswith("mailto:"):
-                address = value[len("mailto:"):].split("?")[0]
-                return "mailto:" + act("email", address) + value[len("mailto:") + len(address):]
+                address = EMAIL_AT_START.match(value, len("mailto:"))
+                if not address:
+                    return value  # mailto:x in a help page names no one
+                return "mailto:" + act("email", address.group()) + value[address.end():]
             if LINE_CONTACT_URL.match(value):
                 core = value.rstrip(TRAILING_PUNCT)
                 return act("line_id", core) + value[len(core):]

@@ -119,8 +119,15 @@ class QualityFilter(CurationFilter):
         self.config = config
         self._table = None
 
-    def checks(self, s: TextStats) -> list[tuple[str, bool]]:
+    def min_chars(self, doc: Document) -> int:
+        """`min_chars_by_source`, else `min_chars_by_kind`, else `min_chars`."""
         c = self.config
+        meta = doc.metadata
+        return c.min_chars_by_source.get(meta.get("source"), c.min_chars_by_kind.get(meta.get("kind"), c.min_chars))
+
+    def checks(self, s: TextStats, min_chars: int | None = None) -> list[tuple[str, bool]]:
+        c = self.config
+        min_chars = c.min_chars if min_chars is None else min_chars
         n_lines = len(s.lines)
         line_chars = sum(len(ln) for ln in s.lines) or 1
         seen, dup_chars = set(), 0
@@ -138,8 +145,8 @@ class QualityFilter(CurationFilter):
         nonspace = max(s.nonspace, 1)
         return [
             # a link dump, or a caption with its links whose text alone is too short: counted apart from short text
-            ("link_heavy", s.url_chars > 0 and (s.chars < c.min_chars or s.url_chars / (s.url_chars + nonspace) > c.max_link_ratio)),
-            ("too_short", s.chars < c.min_chars),
+            ("link_heavy", s.url_chars > 0 and (s.chars < c.link_caption_min_chars or s.url_chars / (s.url_chars + nonspace) > c.max_link_ratio)),
+            ("too_short", s.chars < min_chars),
             ("low_cjk_ratio", s.cjk / max(nonspace - s.latin_letters + s.latin_words, 1) < c.min_cjk_ratio),
             ("too_many_symbols", s.symbols / nonspace > c.max_symbol_ratio),
             ("too_much_punctuation", s.punctuation / nonspace > c.max_punctuation_ratio),
@@ -155,7 +162,7 @@ class QualityFilter(CurationFilter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if self._table is None:
             self._table = _class_table()
-        results = self.checks(TextStats.of(doc.text, self._table))
+        results = self.checks(TextStats.of(doc.text, self._table), self.min_chars(doc))
         reasons = [name for name, failed in results if failed]
         ann = annotations(doc)
         ann["quality"] = "low" if reasons else "ok"

@@ -213,7 +213,9 @@ class ScriptFilter(CurationFilter):
     - `convert`: rewritten with OpenCC `s2twp` (Simplified -> Taiwan Traditional with Taiwan phrasing),
       recording `original_script`, `original_region` and `converted: true`;
     - `tag`: kept unchanged, labels only.
-    Documents with no script-specific characters (`none`: non-Chinese, or too short to tell) pass.
+    Documents with no script-specific characters (`none`: non-Chinese, or too short to tell) pass. Before any of
+    that, a `mixed` document at least `mixed_repair_min` Traditional (stray Simplified characters in a Traditional
+    post) has those characters converted and is judged again (`repaired: true`).
     """
 
     name = "script"
@@ -249,9 +251,21 @@ class ScriptFilter(CurationFilter):
         return {"script": script, "hant_ratio": None if ratio is None else round(ratio, 4), "region": region,
                 "region_by": region_by, "region_probability": p_tw, "tw_phrases": tw, "cn_phrases": cn}
 
+    def _repair_stray_simplified(self, text: str) -> str:
+        """Each Simplified-only character replaced by its Traditional form (OpenCC s2tw, one character at a time):
+        characters valid in both scripts are never touched, so 皇后 stays 皇后."""
+        table = self.detector._table
+        chars = {c for c in text if ord(c) < len(table) and table[ord(c)] == 2}
+        return text.translate({ord(c): self._convert("s2tw", c) for c in chars})
+
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         ann = annotations(doc)
         ann.update(self.analyse(doc.text))
+        if ann["script"] == "mixed" and (ann["hant_ratio"] or 0) >= self.config.mixed_repair_min:
+            doc.text = self._repair_stray_simplified(doc.text)
+            ann["original_script"], ann["repaired"] = "mixed", True
+            ann.update(self.analyse(doc.text))
+            self.stat_update("repaired_mixed")
         reason = None
         if ann["script"] in ("hans", "mixed"):
             reason = f"script_{ann['script']}"

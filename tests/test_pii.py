@@ -160,3 +160,8 @@ def test_annotate_with_the_default_config_finds_what_the_issue_listed(tmp_path):
     got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [g["annotations"]["pii"] for g in got] == [["phone"], ["phone"], ["phone"], ["email"], ["line_id"]]
     assert not any(ch in g["text"] for g in got for ch in ("0912", "xiaoming", "abc1234"))
+
+
+def test_an_address_in_parentheses_is_an_ip_not_a_phone_number():
+    assert redact("※ 編輯: user (114.37.210.64 臺灣), 12/03/2024 11:38:13") == ("※ 編輯: user (<IP> 臺灣), 12/03/2024 11:38:13", ["ip"])
+    assert redact("call +1 415 555 0123 or (+44) 20 7946 0958") == ("call <PHONE> or <PHONE>", ["phone"])

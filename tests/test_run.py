@@ -39,13 +39,16 @@ def test_demo_release_end_to_end(demo_job, tmp_path):
     language = next(s for s in manifest["steps"] if s["step"] == "language")
     news = language["by_source"]["news"]
     assert {k: v for k, v in news.items() if not k.startswith("chars")} == {"in": 16, "kept": 14, "dropped_other_language": 2}
-    assert news["chars_kept"] + news["chars_dropped_other_language"] == sum(
-        s["by_source"]["news"]["chars_kept"] for s in manifest["steps"] if s["step"] == "normalize")
+    assert news["chars_kept"] + news["chars_dropped_other_language"] == sum(  # what the step before it passed on
+        s["by_source"]["news"]["chars_kept"] for s in manifest["steps"] if s["step"] == "clean")
     # the demo converts Simplified/mixed posts and the zh-CN help pages to Taiwan Traditional
     annotations = [json.loads(a) for a in df["annotations"]]
     assert {a["script"] for a in annotations} == {"hant"}
     converted = [a for a, src in zip(annotations, df["source"]) if a.get("converted")]
-    assert len(converted) == 9 and {a["original_script"] for a in converted} == {"hans", "mixed"}
+    # mostly Traditional posts with stray Simplified characters have just those characters repaired
+    repaired = [a for a in annotations if a.get("repaired")]
+    assert len(converted) == 6 and {a["original_script"] for a in converted} == {"hans", "mixed"}
+    assert len(repaired) == 3 and {a["original_script"] for a in repaired} == {"mixed"}
 
 
 def test_release_is_immutable_and_auto_bumps(demo_job, tmp_path, capsys):
