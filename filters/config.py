@@ -165,18 +165,27 @@ class SpamConfig(Strict):
 
 
 class ToxicityConfig(Strict):
+    """Per-segment toxicity (filters/toxicity.py); operating point chosen by bench/sweep_toxicity.py (bench/RESULTS.md)."""
+
     enabled: bool = True
     lexicon: str | None = None  # extra TSV besides filters/data/toxicity_lexicon.tsv
     classifier: bool = True  # the fastText toxicity classifier: the shipped filters/models/toxicity.json, or model_path
     model_path: str | None = None  # a model card (.json) from `curate train-classifier`; null: the shipped model
     threshold: float | None = Field(default=None, gt=0, le=1)  # classifier probability; null: the card's, chosen on dev
-    # the classifier alone drops at this probability; between threshold and this it needs a lexicon hit: on real forum
-    # and LINE text the COLD-trained model flags political rants and rumours that hold no insult (bench/RESULTS.md)
-    classifier_alone: float = Field(default=0.99, gt=0, le=1)
-    # what counts as a lexicon hit beside the classifier: words aimed at someone (insults, slurs), summed weight at least
-    # this; bare profanity (靠北, 幹) and one mild insult (白痴 0.7) are everyday zh-TW forum talk, not hate or abuse
+    # a segment at this probability is toxic on the classifier's word alone; between threshold and this it needs a
+    # word aimed at someone (an insult or slur) in the same segment. 0.75: chosen by bench/sweep_toxicity.py's rule
+    # (no law/wiki/news drop, <= 0.3% of forum documents dropped, >= 0.95 of a thread's own pushes kept, then the
+    # best COLD dev recall at precision >= 0.75); 0.6-0.7 catch more and drop ordinary LINE rumours about crime and
+    # disease (bench/RESULTS.md)
+    classifier_alone: float = Field(default=0.75, gt=0, le=1)
     corroborating_categories: list[str] = ["insult", "slur"]
-    corroborating_weight: float = Field(default=1.0, ge=0)
+    corroborating_weight: float = Field(default=0.7, ge=0)
+    segment_lexicon_weight: float = Field(default=2.0, gt=0)  # insults/slurs in one segment that make it toxic on their own
+    mild_categories: list[str] = ["profanity"]  # banter (靠北, 他媽的): tagged `profanity`, never a reason to remove
+    skip_kinds: list[str] = ["legal"]  # sources of these kinds are not judged: a law names crimes, it does not commit them
+    segment_min_han: int = Field(default=4, ge=1)  # segments with fewer Han characters are not scored (靠, 推, a link)
+    # toxic segments holding this share of the document's characters drop it; fewer are removed and the rest kept
+    drop_share: float = Field(default=0.5, gt=0, le=1)
     # weighted lexicon hits per 1,000 characters (texts under 200 characters count as 200) that drop a document on their
     # own: a run of slurs and insults, not one 白痴 in a forum post (the classifier judges those)
     lexicon_hits_per_1k: float = Field(default=10.0, gt=0)

@@ -37,6 +37,11 @@ class Lexicon:
         automaton, info = self._table
         return [info[m[0]] for m in automaton.find_matches_as_indexes(text.lower())]
 
+    def spans(self, text: str) -> list[tuple[int, int, str, float]]:
+        """(start, end, category, weight) of every non-overlapping match, so a step can say which line holds it."""
+        automaton, info = self._table
+        return [(start, end, *info[i]) for i, start, end in automaton.find_matches_as_indexes(text.lower())]
+
     def score(self, text: str, distinct: bool = False) -> tuple[float, Counter]:
         """(sum of weights, matches per category); with `distinct`, each term counts once, so a news report
         that repeats one word scores lower than an ad that lists many."""

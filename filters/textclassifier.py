@@ -86,9 +86,10 @@ def chunks(text: str, size: int) -> list[str]:
     out, cur = [], ""
     for para in text.split("\n"):
         para = para.strip()
-        while len(para) > size:
-            out.append(para[:size])
-            para = para[size:]
+        if len(para) > size:  # cut by offsets: slicing the rest off again and again is quadratic in the length
+            cut = len(para) - len(para) % size if len(para) % size else len(para) - size
+            out += [para[i:i + size] for i in range(0, cut, size)]
+            para = para[cut:]
         if cur and len(cur) + len(para) > size:
             out.append(cur)
             cur = ""
@@ -188,6 +189,32 @@ class TextClassifier:
         for (n, _), ls, ps in zip(pieces, labels, probs):
             p = next((float(pr) for lb, pr in zip(ls, ps) if lb == target), 0.0)
             out.append((n, min(p, 1.0)))
+        return out
+
+    def segment_probabilities(self, segments: list[str], min_han: int) -> list[float | None]:
+        """The positive label's probability for each segment (a line, a push, a paragraph), None for one with fewer
+        than `min_han` Han characters or not mostly Han. All segments go to the model in one call; a segment longer
+        than the card's chunk size is the Han-weighted mean of its chunks, as a document is."""
+        pieces, owner = [], []
+        for i, seg in enumerate(segments):
+            if han_count(seg) < min_han:
+                continue
+            for n, f in scored_chunks(seg, self.card.chunk_chars):
+                pieces.append((n, f))
+                owner.append(i)
+        out: list[float | None] = [None] * len(segments)
+        if not pieces:
+            return out
+        labels, probs = self.model.predict([f for _, f in pieces], k=-1)
+        target = "__label__" + self.card.positive_label
+        sums: dict[int, list[float]] = {}
+        for i, (n, _), ls, ps in zip(owner, pieces, labels, probs):
+            p = min(next((float(pr) for lb, pr in zip(ls, ps) if lb == target), 0.0), 1.0)
+            acc = sums.setdefault(i, [0.0, 0.0])
+            acc[0] += n * p
+            acc[1] += n
+        for i, (weighted, n) in sums.items():
+            out[i] = weighted / n
         return out
 
     def score(self, text: str) -> float | None:

@@ -1,7 +1,9 @@
-"""Toxic language: a fastText classifier (shipped, trained on labeled Chinese data) plus a reviewed lexicon layer."""
+"""Toxic language, judged line by line: a fastText classifier (shipped, trained on labeled Chinese data) and a reviewed
+lexicon that explains and, for slurs and insults, corroborates it."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from pathlib import Path
 
@@ -10,25 +12,27 @@ from datatrove.data import Document
 from filters.base import CurationFilter, annotations
 from filters.config import ToxicityConfig
 from filters.lexicon import Lexicon
+from filters.segments import remove_lines
 from filters.textclassifier import classifier_models, load_classifier
 
 DATA = Path(__file__).parent / "data"
 
 
 class ToxicityFilter(CurationFilter):
-    """Drops toxic documents. Two layers:
-    - classifier: the fastText model (shipped filters/models/toxicity.json, trained on COLD + SWSR, or `model_path`)
-      scores the document (text folded to one script first, so zh-TW scores like the Simplified training data). It drops
-      a document as `toxic_classifier` at `classifier_alone` (0.99) on its own, or at the card's threshold (or
-      `threshold`) when the lexicon corroborates: words aimed at someone (`corroborating_categories`: insults,
-      slurs) of summed weight >= `corroborating_weight` (one 腦殘, not one 白痴). On real forum text the model alone
-      flags political rants that hold no insult, and with any hit it flagged posts whose only "hit" was 靠北 or a
-      news report of 比中指: profanity is how zh-TW forums talk, not what makes text abusive.
-    - lexicon (filters/data/toxicity_lexicon.tsv plus `lexicon`): high-precision terms. Weighted hits per 1,000
-      characters at or above `lexicon_hits_per_1k` drop a document on their own (`toxic_lexicon`); below that they are
-      the explanation shown in `toxicity_hits`. One 白痴 in a forum post is the classifier's call, not the lexicon's.
-    Annotates `toxic`, `toxicity_score` (the classifier probability, or the lexicon density scaled to 0..1 without a
-    classifier) and `toxicity_hits`."""
+    """Scores every segment (line: a push, a chat message, a paragraph) of a document, because toxic text in a corpus
+    lives inside longer documents (one hateful push in a thread) and a whole-document score averages it away.
+
+    A segment is toxic when the classifier alone is confident (p >= `classifier_alone`), or when it is above the card's
+    threshold (or `threshold`) and the segment holds a word aimed at someone (`corroborating_categories`: insults,
+    slurs) of weight >= `corroborating_weight`, or when it holds such words of weight >= `segment_lexicon_weight` on its own
+    (你這個智障腦殘，去死啦: the lexicon as a high-precision layer). Mild profanity (靠北, 他媽的: `mild_categories`) is how zh-TW forums
+    talk: a segment whose only lexicon hits are such words is tagged (`profanity`), never removed for them.
+    Then the document: if toxic segments hold at least `drop_share` of its characters (a short comment, a rant) it is
+    dropped (`toxic_classifier`); otherwise those segments are removed as segment edits (`toxic_segment`) and the rest
+    is kept, so a thread is not lost for one bad push. Lexicon hits spread over the other segments, dense enough on
+    their own (`lexicon_hits_per_1k`), drop the document as `toxic_lexicon`.
+    Annotates `toxic` (dropped or edited for toxicity), `toxicity_score` (the highest segment probability, or the scaled
+    lexicon density without a classifier), `toxicity_hits` (lexicon hits by category), `toxic_segments`, `profanity`."""
 
     name = "toxicity"
 
@@ -43,20 +47,48 @@ class ToxicityFilter(CurationFilter):
         return classifier_models(self.classifier, self.config.model_path)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        found = self.lexicon.matches(doc.text)  # one scan: total weight, hits per category, directed weight
-        weight, categories = sum(w for _, w in found), Counter(c for c, _ in found)
-        density = weight * 1000 / max(len(doc.text), 200)  # texts under 200 characters count as 200
-        lexicon_toxic = density >= self.config.lexicon_hits_per_1k
-        prob = self.classifier.probability(doc.text) if self.classifier else None
+        c = self.config
+        if doc.metadata.get("kind") in c.skip_kinds:
+            return True
+        text = doc.text
+        lines = text.split("\n")
+        starts, pos = [], 0
+        for line in lines:
+            starts.append(pos)
+            pos += len(line) + 1
+        hits = self.lexicon.spans(text)
+        directed = [0.0] * len(lines)
+        weights = [0.0] * len(lines)
+        categories: Counter = Counter()
+        for start, _, category, weight in hits:
+            categories[category] += 1
+            line = bisect_right(starts, start) - 1
+            weights[line] += weight
+            if category in c.corroborating_categories:
+                directed[line] += weight
+        probs = self.classifier.segment_probabilities(lines, c.segment_min_han) if self.classifier else [None] * len(lines)
+        by_model = {i for i, p in enumerate(probs) if p is not None and (
+            p >= c.classifier_alone or (p >= self.threshold and directed[i] >= c.corroborating_weight))}
+        toxic = sorted(by_model | {i for i, w in enumerate(directed) if w >= c.segment_lexicon_weight})
+        scored = [p for p in probs if p is not None]
+        # what the segments left: hits spread thinly over many lines still make a rant (texts under 200 characters count as 200)
+        rest = set(range(len(lines))) - set(toxic)
+        density = sum(weights[i] for i in rest) * 1000 / max(sum(len(lines[i]) for i in rest), 200)
         ann = annotations(doc)
-        ann["toxicity_score"] = round(prob if prob is not None else min(1.0, density / self.config.lexicon_hits_per_1k), 4)
+        ann["toxicity_score"] = round(max(scored) if scored else min(1.0, density / c.lexicon_hits_per_1k), 4)
         ann["toxicity_hits"] = dict(categories)
-        directed = sum(w for c, w in found if c in self.config.corroborating_categories)
-        corroborated = weight > 0 and directed >= self.config.corroborating_weight
-        classifier_toxic = prob is not None and (prob >= self.config.classifier_alone or (prob >= self.threshold and corroborated))
-        ann["toxic"] = lexicon_toxic or classifier_toxic
-        if lexicon_toxic:
+        mild = any(cat in c.mild_categories for cat in categories)
+        ann["profanity"] = mild
+        toxic_chars = sum(len(lines[i]) for i in toxic)
+        if density >= c.lexicon_hits_per_1k:
+            ann["toxic"], ann["toxic_segments"] = True, len(toxic)
             return False, "toxic_lexicon"
-        if classifier_toxic:
-            return False, "toxic_classifier"
+        if toxic and toxic_chars >= c.drop_share * max(len(text) - len(lines) + 1, 1):
+            ann["toxic"], ann["toxic_segments"] = True, len(toxic)
+            return False, "toxic_classifier" if by_model else "toxic_lexicon"
+        ann["toxic"], ann["toxic_segments"] = bool(toxic), len(toxic)
+        if toxic:
+            remove_lines(doc, dict.fromkeys(toxic, "toxic_segment"), self, self.name)
+        elif mild:
+            self.stat_update("tagged_profanity", f"source:{doc.metadata.get('source', 'unknown')}/tagged_profanity")
         return True

@@ -1,0 +1,70 @@
+"""Toxicity by segment (issue #26): a bad push is removed and the thread kept, a mostly toxic text dropped, mild
+profanity tagged, and a confident classifier acting without a lexicon hit. Uses the shipped model."""
+
+from datatrove.data import Document
+
+from filters.config import ToxicityConfig
+from filters.segments import restore
+from filters.toxicity import ToxicityFilter
+
+# written for these tests: a PTT-style thread of ordinary pushes, and the issue's group-hate line (no lexicon word)
+HATE = "南部人就是素質低，投票只看顏色，整個地方活該一直窮下去。"
+ABUSE = "你這個智障腦殘，去死啦"
+THREAD = ["今天去台中吃了一家新開的牛肉麵，湯頭很濃，麵條也很有嚼勁，推薦給大家。",
+          "推 abc: 這家店的牛肉麵真的很好吃", "推 def: 下次去台中也要試試看", "→ ghi: 價格有點貴但是份量很多",
+          "推 jkl: 週末人很多要排隊喔", "推 mno: 老闆人很好會多給湯"]
+
+
+def run(text, config=None, kind="jsonl"):
+    d = Document(text=text, id="t", metadata={"source": "s", "kind": kind})
+    return ToxicityFilter(config or ToxicityConfig()).filter(d), d
+
+
+def test_a_confident_classifier_acts_alone():
+    result, d = run(HATE)
+    assert result == (False, "toxic_classifier")
+    assert d.metadata["annotations"]["toxicity_hits"] == {}  # no lexicon word: the model decided
+    assert d.metadata["annotations"]["toxicity_score"] >= ToxicityConfig().classifier_alone
+
+
+def test_one_bad_push_is_removed_and_the_thread_kept():
+    lines = THREAD[:3] + [f"噓 xyz: {HATE}"] + THREAD[3:]
+    result, d = run("\n".join(lines))
+    assert result is True
+    assert d.text == "\n".join(THREAD)
+    ann = d.metadata["annotations"]
+    assert ann["toxic"] is True and ann["toxic_segments"] == 1
+    assert ann["edits"] == {"toxicity:toxic_segment": {"segments": 1, "chars": len(lines[3]) + 1}}
+    assert [r for _, r in restore(d.text, d.metadata["segment_edits"])] == [None] * 3 + ["toxicity:toxic_segment"] + [None] * 3
+
+
+def test_insults_in_one_push_are_removed_on_the_lexicon_alone():
+    result, d = run("\n".join(THREAD + [f"噓 xyz: {ABUSE}"]))
+    assert result is True and ABUSE not in d.text and d.metadata["annotations"]["toxic_segments"] == 1
+
+
+def test_a_thread_that_is_mostly_toxic_is_dropped():
+    result, _ = run("\n".join([HATE, f"噓 a: {HATE}", "推 b: 對啊"]))
+    assert result == (False, "toxic_classifier")
+
+
+def test_mild_profanity_is_tagged_not_removed():
+    banter = "\n".join(THREAD[:2] + ["推 pqr: 靠北喔這家也太好吃了吧，笑死", "→ stu: 他媽的排了一個小時才吃到"])
+    result, d = run(banter)
+    assert result is True and d.text == banter
+    ann = d.metadata["annotations"]
+    assert ann["profanity"] is True and ann["toxic"] is False and ann["toxicity_hits"] == {"profanity": 2}
+
+
+def test_ordinary_text_and_laws_are_left_alone():
+    result, d = run("\n".join(THREAD))
+    assert result is True and d.metadata["annotations"]["toxic"] is False and "segment_edits" not in d.metadata
+    law = "第271條 殺人者，處死刑、無期徒刑或十年以上有期徒刑。\n前項之未遂犯罰之。"
+    result, d = run(law, kind="legal")
+    assert result is True and d.text == law
+
+
+def test_without_segments_the_operating_point_still_decides():
+    # a stricter setting lets the same line through: the threshold, not a hard-coded rule, decides
+    result, _ = run(HATE, ToxicityConfig(classifier_alone=0.99))
+    assert result is True
