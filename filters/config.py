@@ -160,8 +160,17 @@ class SpamConfig(Strict):
     classifier: bool = True  # the fastText spam/ad classifier: the shipped filters/models/spam.json, or model_path
     model_path: str | None = None  # a model card (.json) from `curate train-classifier`; null: the shipped model
     classifier_threshold: float | None = Field(default=None, gt=0, le=1)  # null: the card's, chosen on dev data
-    # the classifier alone drops at this probability; between classifier_threshold and this it needs a lexicon term
-    classifier_alone: float = Field(default=0.9, gt=0, le=1)
+    # the classifier alone drops at this probability; between classifier_threshold and this it needs a lexicon term.
+    # 0.7: bench/sweep_spam.py's rule (no law/wiki/news drop, <= 0.3% of forum documents, then the best QQ dev recall
+    # at precision >= 0.9); 0.5 drops Lifeismoney deal posts
+    classifier_alone: float = Field(default=0.7, gt=0, le=1)
+    # lines of a document that is not an ad as a whole: a messenger contact line (LINE/WeChat/QQ/Telegram handle or
+    # add-friend link) of at most contact_line_max_chars, or a line the classifier scores at line_alone, is removed
+    contact_line_max_chars: int = Field(default=80, ge=1)
+    line_alone: float = Field(default=0.95, gt=0, le=1)
+    segment_min_han: int = Field(default=8, ge=1)
+    drop_share: float = Field(default=0.5, gt=0, le=1)  # ... unless such lines are this share of it: then it is dropped
+    skip_kinds: list[str] = ["legal"]  # a law is not an ad
 
 
 class ToxicityConfig(Strict):

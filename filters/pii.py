@@ -44,10 +44,12 @@ URL = (r"(?:mailto:|(?:https?|ftp|line)://|www\.|(?:[A-Za-z0-9-]+\.)+(?:com|net|
 LINE_CONTACT_URL = re.compile(r"^(?:https?://)?(?:(?:line\.me/(?:R/)?ti/(?:p|g|g2)/)|lin\.ee/|page\.line\.me/|line://ti/p/)", re.IGNORECASE)
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])"
 # a LINE ID after its label: LINE ID：abc1234, 賴：abc, 加賴 abc, LINE官方帳號 @abc. After a colon or "ID" any handle;
-# otherwise only an @handle or one with a digit and a letter (LINE Pay, LINE TODAY and 賴清德 are not IDs)
+# otherwise only an @handle or, after a space, one with a digit and a letter; LINE's own products (LINE Pay11月底,
+# LINE TODAY, LINE Points) and 賴清德 are not IDs
 LINE_LABEL = r"(?:(?<![A-Za-z])[Ll][Ii][Nn][Ee]|ＬＩＮＥ|賴|赖)"
-LINE_ID = (rf"(?P<line_ctx>{LINE_LABEL}(?:\s*(?:ID|Id|id|ＩＤ)(?![a-z])\s*[:：]?\s*(?:是|為|为)?|\s*[:：]|[^\n@:：<]{{0,8}}?(?=\s*@)|\s*(?=[A-Za-z0-9_.-]*[0-9])(?=[A-Za-z0-9_.-]*[A-Za-z]))\s*)"
-           r"(?P<line_handle>(?!https?:)@?[A-Za-z0-9][A-Za-z0-9._-]{2,19})(?![A-Za-z0-9._-])")
+LINE_ID = (rf"(?P<line_ctx>{LINE_LABEL}(?:\s*(?:ID|Id|id|ＩＤ)(?![a-z])\s*[:：]?\s*(?:是|為|为)?|\s*[:：]|[^\n@:：<]{{0,8}}?(?=\s*@)|\s+(?=[A-Za-z0-9_.-]*[0-9])(?=[A-Za-z0-9_.-]*[A-Za-z]))\s*)"
+           r"(?P<line_handle>(?!https?:|(?i:pay|points?|today|bank|music|tv|store|taxi|shopping|official|games?|sticker|friends)(?![a-z]))"
+           r"@?[A-Za-z0-9][A-Za-z0-9._-]{2,19})(?![A-Za-z0-9._-])")
 TW_ID = rf"{L}[A-Z][12ABCD89]{D}{{8}}{R}"
 # 統一編號 only after its label: eight digits alone are as often a date or an amount
 BUSINESS_ID = rf"(?P<biz_ctx>(?:統一編號|統編|统一编号|營利事業統一編號)\s*[:：]?\s*)(?P<biz_number>{D}{{8}}){R}"

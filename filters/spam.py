@@ -11,6 +11,7 @@ from filters.base import CurationFilter, annotations
 from filters.config import SpamConfig
 from filters.lexicon import Lexicon
 from filters.patterns import URL, may_hold_url
+from filters.segments import remove_lines
 from filters.textclassifier import classifier_models, load_classifier
 
 DATA = Path(__file__).parent / "data"
@@ -32,6 +33,11 @@ CONTACT = re.compile(
     r"|(?:掃|扫)(?:碼|码)|QR\s*code)",
     re.IGNORECASE,
 )
+# a handle to reach someone on a messenger, not the words 加LINE (an anti-fraud notice says 不要隨便亂加LINE) nor a
+# phone number (a review names its restaurant's phone): the contact line an ad leaves under an otherwise ordinary post
+MESSENGER_CONTACT = re.compile(
+    r"<LINE_ID>|(?:微信|wechat|vx|qq|扣扣|telegram|tg)\s*(?:id|號|号)?\s*[:：]\s*[A-Za-z0-9_-]{4,}|(?:qq|扣扣)\s*\d{5,}"
+    r"|line\.me/(?:R/)?ti/|lin\.ee/|t\.me/|wa\.me/|qm\.qq\.com", re.IGNORECASE)
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
 STUFFING_SEPARATORS = "|｜、,，/#"
@@ -104,23 +110,54 @@ class SpamFilter(CurationFilter):
         return out
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        c = self.config
+        if doc.metadata.get("kind") in c.skip_kinds:
+            return True
         sig = self.signals(doc.text)
         score = sig["lexicon"] + sig["contact"] + sig["keyword_stuffing"]
         ann = annotations(doc)
         ann["spam_score"] = round(score, 3)
-        ann["spam"] = score >= self.config.threshold
+        ann["spam"] = score >= c.threshold
         ann["spam_signals"] = {k: v for k, v in sig.items() if v}
         prob = self.classifier.probability(doc.text) if self.classifier else None
         if prob is not None:
             ann["spam_probability"] = round(prob, 4)
         if not ann["spam"]:
-            if prob is not None and (prob >= self.config.classifier_alone or (prob >= self.classifier_threshold and score > 0)):
+            if prob is not None and (prob >= c.classifier_alone or (prob >= self.classifier_threshold and score > 0)):
                 ann["spam"] = True
                 return False, "spam_classifier"
-            return True
+            return self._ad_lines(doc)
         categories = {k: v for k, v in sig.items() if k.startswith("spam_")}
         if sig["keyword_stuffing"] >= max(sig["lexicon"], sig["contact"]):
             return False, "keyword_stuffing"
         if categories:
             return False, max(categories, key=categories.get)
         return False, "spam_contact"
+
+    def _ad_lines(self, doc: Document) -> bool | tuple[bool, str]:
+        """In a document that is not an ad as a whole: remove the lines that are (a messenger contact line, a line the
+        classifier is sure of, a line of ad terms beside a contact) as segment edits, unless they are most of it."""
+        c = self.config
+        lines = doc.text.split("\n")
+        if len(lines) < 2:
+            return True
+        reasons: dict[int, str] = {}
+        for i, line in enumerate(lines):
+            if len(line) <= c.contact_line_max_chars and MESSENGER_CONTACT.search(line):
+                reasons[i] = "contact_line"
+        if self.classifier is not None:
+            # a line the model is sure of, with something to act on: a link, a contact or an ad term (a news headline
+            # about a sale has none)
+            for i, p in enumerate(self.classifier.segment_probabilities(lines, c.segment_min_han)):
+                if p is not None and p >= c.line_alone and i not in reasons and (
+                        CONTACT.search(lines[i]) or (may_hold_url(lines[i]) and URL.search(lines[i])) or self.lexicon.matches(lines[i])):
+                    reasons[i] = "ad_line"
+        if not reasons:
+            return True
+        removed = sum(len(lines[i]) for i in reasons)
+        if removed >= c.drop_share * max(len(doc.text) - len(lines) + 1, 1):
+            annotations(doc)["spam"] = True
+            return False, "spam_lines"
+        annotations(doc)["spam_lines"] = len(reasons)
+        remove_lines(doc, reasons, self, self.name)
+        return True
