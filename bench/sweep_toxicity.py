@@ -5,7 +5,7 @@ threads, and what it costs ordinary zh-TW text.
 
 (data root also from $TWCURATE_REAL_DATA; absent sets are skipped with a note)
 
-For each candidate setting (classifier_alone x drop_share; the rest as shipped) the step itself (filters/toxicity.py,
+For each candidate setting (classifier_alone x segment_alone; the rest as shipped) the step itself (filters/toxicity.py,
 default config otherwise) is run on:
 - labeled sets, `--part dev` to choose (cold/dev, the seeded 10% dev part of SWSR) or `--part test` to report
   (cold/test, toxicn/test, the seeded 20% SWSR test part), each also as its OpenCC s2twp copy: precision and recall
@@ -52,7 +52,7 @@ ORDINARY = [("ptt", "ptt_boards_2024/ptt_posts.jsonl"), ("line", "cofacts_line_m
             ("ptt_news", "tw_news/ptt_news_reposts.jsonl"), ("news", "tw_news/news_articles.jsonl"),
             ("wiki", "drcd_wiki_zh_tw/drcd_articles.jsonl"), ("laws", "tw_laws/FalVMingLing")]
 FORUM = {"ptt", "line", "ptt_news"}
-GRID = [(alone, share) for alone in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95) for share in (0.3, 0.5)]
+GRID = [(alone, seg) for alone in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9) for seg in (0.85, 0.9, 0.95)]
 
 
 def ordinary_docs(root: Path) -> dict[str, list[Document]]:
@@ -164,7 +164,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", type=Path, default=Path(os.environ.get("TWCURATE_REAL_DATA", REPO.parent / "shared/data/real")))
     ap.add_argument("--part", choices=["dev", "test"], default="dev")
-    ap.add_argument("--grid", help="only these settings, e.g. 0.7:0.5,0.8:0.5 (classifier_alone:drop_share)")
+    ap.add_argument("--grid", help="only these settings, e.g. 0.7:0.9,0.8:0.95 (classifier_alone:segment_alone)")
     ap.add_argument("--model", help="a toxicity model card (.json) to sweep instead of the shipped one")
     ap.add_argument("--list-drops", type=Path, help="write every ordinary-text drop and edit of each setting here")
     args = ap.parse_args()
@@ -189,13 +189,14 @@ def main() -> int:
     head = " | ".join(f"{n} P / R | {n} s2twp P / R" for n in names)
     print(f"\n{len(comp)} composite threads; ordinary documents after normalize/PII/cleaning: "
           + ", ".join(f"{k} {len(v)}" for k, v in ordinary.items()) + "\n")
-    print(f"| classifier_alone | drop_share | {head} | inserted caught | own pushes kept | "
+    print(f"| classifier_alone | segment_alone | {head} | inserted caught | own pushes kept | "
           + " | ".join(f"{k} dropped / edited" for k in ordinary) + " | forum drop rate |")
     print("|" + "---|" * (4 + 2 * len(names) + len(ordinary) + 1))
     listing = []
     best = None
-    for alone, share in grid:
-        res = evaluate(ToxicityConfig(classifier_alone=alone, drop_share=share, model_path=args.model), labeled, comp, ordinary, s2twp)
+    for alone, seg in grid:
+        res = evaluate(ToxicityConfig(classifier_alone=alone, segment_alone=max(seg, alone), model_path=args.model),
+                       labeled, comp, ordinary, s2twp)
         cells = " | ".join(f"{res[n]['precision']:.3f} / {res[n]['recall']:.3f} | {res[n + ' s2twp']['precision']:.3f} / {res[n + ' s2twp']['recall']:.3f}" for n in names)
         forum_docs = sum(res[f"ordinary:{k}"]["docs"] for k in ordinary if k in FORUM)
         forum_drops = sum(res[f"ordinary:{k}"]["dropped"] for k in ordinary if k in FORUM)
@@ -203,17 +204,17 @@ def main() -> int:
         rate = forum_drops / max(forum_docs, 1)
         ords = " | ".join(f"{res[f'ordinary:{k}']['dropped']} / {res[f'ordinary:{k}']['edited']}" for k in ordinary)
         c = res["composite"]
-        print(f"| {alone} | {share} | {cells} | {c['inserted_caught']:.3f} | {c['own_pushes_kept']:.3f} | {ords} | {rate:.2%} |")
+        print(f"| {alone} | {seg} | {cells} | {c['inserted_caught']:.3f} | {c['own_pushes_kept']:.3f} | {ords} | {rate:.2%} |")
         ok = clean_drops == 0 and rate <= 0.003 and c["own_pushes_kept"] >= 0.95 and res[names[0]]["precision"] >= 0.75
         if ok and (best is None or res[names[0]]["recall"] > best[0]):
-            best = (res[names[0]]["recall"], alone, share)
-        listing.append(f"## classifier_alone {alone}, drop_share {share}\n")
+            best = (res[names[0]]["recall"], alone, seg)
+        listing.append(f"## classifier_alone {alone}, segment_alone {seg}\n")
         for k in ordinary:
             for doc_id, score, text in res[f"ordinary:{k}"]["dropped_docs"]:
                 listing.append(f"- DROP `{doc_id}` ({score}) {text}".replace("\n", "⏎"))
             for doc_id, removed in res[f"ordinary:{k}"]["edited_docs"]:
                 listing.append(f"- EDIT `{doc_id}` removed: {' | '.join(removed)}".replace("\n", "⏎"))
-    print("\nchosen by the rule: " + (f"classifier_alone {best[1]}, drop_share {best[2]} ({names[0]} recall {best[0]:.3f})" if best else "no setting meets every bound"))
+    print("\nchosen by the rule: " + (f"classifier_alone {best[1]}, segment_alone {best[2]} ({names[0]} recall {best[0]:.3f})" if best else "no setting meets every bound"))
     if args.list_drops:
         args.list_drops.write_text("\n".join(listing) + "\n", encoding="utf-8")
     return 0

@@ -181,17 +181,22 @@ class ToxicityConfig(Strict):
     classifier: bool = True  # the fastText toxicity classifier: the shipped filters/models/toxicity.json, or model_path
     model_path: str | None = None  # a model card (.json) from `curate train-classifier`; null: the shipped model
     threshold: float | None = Field(default=None, gt=0, le=1)  # classifier probability; null: the card's, chosen on dev
-    # a segment at this probability is toxic on the classifier's word alone; between threshold and this it needs a
-    # word aimed at someone (an insult or slur) in the same segment. 0.75: chosen by bench/sweep_toxicity.py's rule
-    # (no law/wiki/news drop, <= 0.3% of forum documents dropped, >= 0.95 of a thread's own pushes kept, then the
-    # best COLD dev recall at precision >= 0.75); 0.6-0.7 catch more and drop ordinary LINE rumours about crime and
-    # disease (bench/RESULTS.md)
+    # a document that is one segment (a comment, a message) is toxic at this probability on the classifier's word alone;
+    # between threshold and this it needs a word aimed at someone (an insult or slur). 0.75 with segment_alone 0.9:
+    # chosen by bench/sweep_toxicity.py's rule (no law/wiki/news drop, <= 0.3% of forum documents dropped, >= 0.95 of
+    # a thread's own pushes kept, then the best COLD dev recall at precision >= 0.75); 0.6-0.7 catch more and drop
+    # ordinary LINE rumours about crime and disease (bench/RESULTS.md)
     classifier_alone: float = Field(default=0.75, gt=0, le=1)
+    # one segment among several (a push in a thread, a paragraph) is removed on the classifier's word alone only from
+    # this probability: line by line the model's false alarms on ordinary text multiply (bench/RESULTS.md)
+    segment_alone: float = Field(default=0.9, gt=0, le=1)
     corroborating_categories: list[str] = ["insult", "slur"]
     corroborating_weight: float = Field(default=0.7, ge=0)
     segment_lexicon_weight: float = Field(default=2.0, gt=0)  # insults/slurs in one segment that make it toxic on their own
     mild_categories: list[str] = ["profanity"]  # banter (靠北, 他媽的): tagged `profanity`, never a reason to remove
-    skip_kinds: list[str] = ["legal"]  # sources of these kinds are not judged: a law names crimes, it does not commit them
+    # sources of these kinds are not judged: a law names crimes, a news report or an encyclopedia quotes a slur to
+    # report on it (readers set kind: legal / news / wiki; a jsonl source is judged)
+    skip_kinds: list[str] = ["legal", "news", "wiki"]
     segment_min_han: int = Field(default=4, ge=1)  # segments with fewer Han characters are not scored (靠, 推, a link)
     # toxic segments holding this share of the document's characters drop it; fewer are removed and the rest kept
     drop_share: float = Field(default=0.5, gt=0, le=1)

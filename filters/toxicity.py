@@ -3,6 +3,7 @@ lexicon that explains and, for slurs and insults, corroborates it."""
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import Counter
 from pathlib import Path
@@ -19,10 +20,11 @@ DATA = Path(__file__).parent / "data"
 
 
 class ToxicityFilter(CurationFilter):
-    """Scores every segment (line: a push, a chat message, a paragraph) of a document, because toxic text in a corpus
+    """Scores every segment (a push, or a paragraph: the lines between blank lines; `segment_units`) of a document, because toxic text in a corpus
     lives inside longer documents (one hateful push in a thread) and a whole-document score averages it away.
 
-    A segment is toxic when the classifier alone is confident (p >= `classifier_alone`), or when it is above the card's
+    A segment is toxic when the classifier alone is confident (p >= `classifier_alone` when the segment is the whole
+    document, `segment_alone` for one segment among several), or when it is above the card's
     threshold (or `threshold`) and the segment holds a word aimed at someone (`corroborating_categories`: insults,
     slurs) of weight >= `corroborating_weight`, or when it holds such words of weight >= `segment_lexicon_weight` on its own
     (你這個智障腦殘，去死啦: the lexicon as a high-precision layer). Mild profanity (靠北, 他媽的: `mild_categories`) is how zh-TW forums
@@ -52,43 +54,75 @@ class ToxicityFilter(CurationFilter):
             return True
         text = doc.text
         lines = text.split("\n")
+        units = segment_units(lines)
+        unit_of = {i: u for u, members in enumerate(units) for i in members}
         starts, pos = [], 0
         for line in lines:
             starts.append(pos)
             pos += len(line) + 1
-        hits = self.lexicon.spans(text)
-        directed = [0.0] * len(lines)
-        weights = [0.0] * len(lines)
+        directed = [0.0] * len(units)
+        weights = [0.0] * len(units)
         categories: Counter = Counter()
-        for start, _, category, weight in hits:
+        for start, _, category, weight in self.lexicon.spans(text):
             categories[category] += 1
-            line = bisect_right(starts, start) - 1
-            weights[line] += weight
+            u = unit_of.get(bisect_right(starts, start) - 1)
+            if u is None:
+                continue
+            weights[u] += weight
             if category in c.corroborating_categories:
-                directed[line] += weight
-        probs = self.classifier.segment_probabilities(lines, c.segment_min_han) if self.classifier else [None] * len(lines)
-        by_model = {i for i, p in enumerate(probs) if p is not None and (
-            p >= c.classifier_alone or (p >= self.threshold and directed[i] >= c.corroborating_weight))}
-        toxic = sorted(by_model | {i for i, w in enumerate(directed) if w >= c.segment_lexicon_weight})
+                directed[u] += weight
+        unit_texts = ["\n".join(lines[i] for i in members) for members in units]
+        probs = self.classifier.segment_probabilities(unit_texts, c.segment_min_han) if self.classifier else [None] * len(units)
+        # one segment is the whole document (a comment, a message): the document-level bar; inside a longer document a
+        # segment is removed only on stronger evidence, since most of its neighbours are ordinary
+        alone = c.classifier_alone if len(units) == 1 else c.segment_alone
+        by_model = {u for u, p in enumerate(probs) if p is not None and (
+            p >= alone or (p >= self.threshold and directed[u] >= c.corroborating_weight))}
+        toxic = sorted(by_model | {u for u, w in enumerate(directed) if w >= c.segment_lexicon_weight})
         scored = [p for p in probs if p is not None]
-        # what the segments left: hits spread thinly over many lines still make a rant (texts under 200 characters count as 200)
-        rest = set(range(len(lines))) - set(toxic)
-        density = sum(weights[i] for i in rest) * 1000 / max(sum(len(lines[i]) for i in rest), 200)
+        # what the toxic segments left: hits spread thinly over the rest still make a rant (under 200 characters count as 200)
+        rest = set(range(len(units))) - set(toxic)
+        density = sum(weights[u] for u in rest) * 1000 / max(sum(len(unit_texts[u]) for u in rest), 200)
         ann = annotations(doc)
         ann["toxicity_score"] = round(max(scored) if scored else min(1.0, density / c.lexicon_hits_per_1k), 4)
         ann["toxicity_hits"] = dict(categories)
         mild = any(cat in c.mild_categories for cat in categories)
         ann["profanity"] = mild
-        toxic_chars = sum(len(lines[i]) for i in toxic)
+        toxic_chars = sum(len(unit_texts[u]) for u in toxic)
+        ann["toxic"], ann["toxic_segments"] = bool(toxic) or density >= c.lexicon_hits_per_1k, len(toxic)
         if density >= c.lexicon_hits_per_1k:
-            ann["toxic"], ann["toxic_segments"] = True, len(toxic)
             return False, "toxic_lexicon"
-        if toxic and toxic_chars >= c.drop_share * max(len(text) - len(lines) + 1, 1):
-            ann["toxic"], ann["toxic_segments"] = True, len(toxic)
+        if toxic and toxic_chars >= c.drop_share * max(sum(map(len, unit_texts)), 1):
             return False, "toxic_classifier" if by_model else "toxic_lexicon"
-        ann["toxic"], ann["toxic_segments"] = bool(toxic), len(toxic)
         if toxic:
-            remove_lines(doc, dict.fromkeys(toxic, "toxic_segment"), self, self.name)
+            remove_lines(doc, {i: "toxic_segment" for u in toxic for i in units[u]}, self, self.name)
         elif mild:
             self.stat_update("tagged_profanity", f"source:{doc.metadata.get('source', 'unknown')}/tagged_profanity")
         return True
+
+
+# a PTT push (推 user: ..., 噓, →): one comment, one segment
+PUSH = re.compile(r"^\s*(?:推|噓|→)\s*[^\s:：]+\s*[:：]")
+
+
+def segment_units(lines: list[str]) -> list[list[int]]:
+    """The segments a document is judged in, as lists of line indices: each push on its own, and prose as paragraphs
+    (runs of lines between blank lines). Forum posts wrap a sentence over several lines; judged line by line, a clause
+    such as 她喃喃自語， is too little text for the model and its false alarms multiply."""
+    units: list[list[int]] = []
+    current: list[int] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            if current:
+                units.append(current)
+                current = []
+        elif PUSH.match(line):
+            if current:
+                units.append(current)
+                current = []
+            units.append([i])
+        else:
+            current.append(i)
+    if current:
+        units.append(current)
+    return units
