@@ -9,6 +9,8 @@ Anchors: C4's and FineWeb's line filters and Gopher's repetition checks after bo
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from itertools import accumulate
 
 from datatrove.data import Document
 
@@ -54,13 +56,26 @@ UI_WORDS = frozenset(
 # one character or a dot is chrome only beside a real chrome word (小 中 大 is a font-size switch; 中 alone is text)
 WEAK_UI_WORDS = frozenset(w for w in UI_WORDS if len(w) == 1)
 UI_SPLIT = re.compile(r"[\s|｜/／、,，]+")
+MAX_CHROME_CHARS = 80  # a line of share and navigation words is short
 COOKIE = re.compile(r"cookie|隱私權政策|隱私政策", re.IGNORECASE)
 COOKIE_CONTEXT = re.compile(r"使用|同意|接受|瀏覽|繼續")
 
 
+NOT_WORD = re.compile(r"[\s\W_]+")
+
+
 def _normalized(line: str) -> str:
     """A line as compared for repeats: quote prefixes, spaces and punctuation do not make it new."""
-    return re.sub(r"[\s\W_]+", "", line)
+    return NOT_WORD.sub("", line)
+
+
+QUOTES_IN_TEXT = re.compile(r"^(?:[ \t]*※[ \t]*引述[ \t]*《[^》\n]*》[ \t]*之銘言|:(?:[ \t]|$)|>(?:[ \t]|$))", re.MULTILINE)
+SYSTEM_IN_TEXT = re.compile(SYSTEM_LINE.pattern.replace("^\\s*", "^[ \\t]*", 1), re.MULTILINE | re.IGNORECASE)
+SIGNATURE_IN_TEXT = re.compile(r"^--[ \t]*$", re.MULTILINE)
+_UI = "|".join(sorted((re.escape(w) for w in UI_WORDS), key=len, reverse=True))
+# candidates only: is_chrome has the last word on each line the search finds
+CHROME_IN_TEXT = re.compile(rf"^[ \t]*(?:{_UI})(?:[ \t|｜/／、,，]+(?:{_UI}))*[ \t|｜/／、,，]*$", re.MULTILINE | re.IGNORECASE)
+COOKIE_IN_TEXT = re.compile(r"^[^\n]*(?:cookie|隱私權政策|隱私政策)", re.MULTILINE | re.IGNORECASE)
 
 
 def han_share(text: str) -> float:
@@ -69,9 +84,10 @@ def han_share(text: str) -> float:
 
 def is_chrome(line: str) -> bool:
     """A line made only of share/navigation words, or a cookie banner."""
-    words = [w for w in UI_SPLIT.split(line.strip().lower()) if w]
-    if words and all(w in UI_WORDS for w in words) and (len(words) >= 3 or not all(w in WEAK_UI_WORDS for w in words)):
-        return True
+    if len(line) <= MAX_CHROME_CHARS:
+        words = [w for w in UI_SPLIT.split(line.strip().lower()) if w]
+        if words and all(w in UI_WORDS for w in words) and (len(words) >= 3 or not all(w in WEAK_UI_WORDS for w in words)):
+            return True
     return len(line) <= 200 and bool(COOKIE.search(line)) and bool(COOKIE_CONTEXT.search(line))
 
 
@@ -99,12 +115,16 @@ class LineCleaner(CurationFilter):
         c = self.config
         if doc.metadata.get("kind") in c.skip_kinds:
             return True
-        lines = doc.text.split("\n")
+        text = doc.text
+        lines = text.split("\n")
+        starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+        line_of = lambda pos: bisect_right(starts, pos) - 1  # noqa: E731 - a match's line
         reasons: dict[int, str] = {}
+        # whole-text searches (MULTILINE) instead of a loop over lines: most lines match nothing, and the engine skips them in C
         if c.quoted_replies:
-            self._quotes(lines, reasons)
+            self._quotes(text, line_of, reasons)
         if c.templates:
-            self._templates(lines, reasons)
+            self._templates(text, lines, line_of, reasons)
         if c.repeated_lines:
             self._repeats(lines, reasons)
         if c.simplified_lines != "keep":
@@ -114,28 +134,29 @@ class LineCleaner(CurationFilter):
         drop = mostly_removed(doc, self.name, c.min_kept_chars, c.max_removed_share)
         return (False, drop) if drop else True
 
-    def _quotes(self, lines: list[str], reasons: dict[int, str]) -> None:
-        for i, line in enumerate(lines):
-            if QUOTE_HEADER.match(line) or QUOTE_LINE.match(line):
-                reasons[i] = "quoted_reply"
+    def _quotes(self, text: str, line_of, reasons: dict[int, str]) -> None:
+        for m in QUOTES_IN_TEXT.finditer(text):
+            reasons[line_of(m.start())] = "quoted_reply"
 
-    def _templates(self, lines: list[str], reasons: dict[int, str]) -> None:
+    def _templates(self, text: str, lines: list[str], line_of, reasons: dict[int, str]) -> None:
         c = self.config
-        signature_from = None
-        for i, line in enumerate(lines):
-            if i in reasons:
-                continue
-            if SYSTEM_LINE.match(line) and (i < c.header_lines or not HEADER_ONLY.match(line)):
+        for m in SYSTEM_IN_TEXT.finditer(text):
+            i = line_of(m.start())
+            if i not in reasons and (i < c.header_lines or not HEADER_ONLY.match(lines[i])):
                 reasons[i] = "template"
-            elif is_chrome(line):
-                reasons[i] = "page_chrome"
-            elif SIGNATURE_START.match(line):
-                signature_from = i
-        # a signature: "--" and the few lines after it to the end (PTT puts its 發信站 lines there too)
-        if signature_from is not None:
-            tail = [j for j in range(signature_from + 1, len(lines)) if lines[j].strip() and j not in reasons]
+        for pattern in (CHROME_IN_TEXT, COOKIE_IN_TEXT):
+            for m in pattern.finditer(text):
+                i = line_of(m.start())
+                if i not in reasons and is_chrome(lines[i]):
+                    reasons[i] = "page_chrome"
+        # a signature: the last "--" and the few lines after it to the end (PTT puts its 發信站 lines there too)
+        signature = None
+        for m in SIGNATURE_IN_TEXT.finditer(text):
+            signature = line_of(m.start())
+        if signature is not None and signature not in reasons:
+            tail = [j for j in range(signature + 1, len(lines)) if lines[j].strip() and j not in reasons]
             if len(tail) <= c.max_signature_lines:
-                for j in range(signature_from, len(lines)):
+                for j in range(signature, len(lines)):
                     reasons.setdefault(j, "template")
 
     def _repeats(self, lines: list[str], reasons: dict[int, str]) -> None:
@@ -143,6 +164,11 @@ class LineCleaner(CurationFilter):
         a reply quoting the post above it) or of one long sentence. A log, a list or a table repeats single lines with meaning (two
         purchases, two shops' hours, a header per table): list items, rows and fields stay, and so do short repeats."""
         c = self.config
+        # most documents repeat no line at all: a set of the stripped lines says so without normalizing each one
+        raw = [line.strip(" \t:>") for line in lines]
+        raw = [r for r in raw if len(r) >= c.min_repeat_chars]
+        if len(set(raw)) == len(raw):
+            return
         # pairs are recorded once both lines are read, so (key, next) found here occurred earlier in the document
         keyed = [(i, _normalized(QUOTE_LINE.sub("", line))) for i, line in enumerate(lines) if line.strip()]
         seen_lines: set[str] = set()
@@ -164,6 +190,8 @@ class LineCleaner(CurationFilter):
     def _simplified(self, doc: Document, lines: list[str], reasons: dict[int, str]) -> None:
         """Clearly Simplified lines in a document whose kept lines are mostly Traditional, while they are a minority."""
         c, sc = self.config, self.script.config
+        if not self.script.counts(doc.text).hans:
+            return  # one pass over the whole text: most documents hold no Simplified-only character at all
         counts = []
         for i, line in enumerate(lines):
             if i in reasons or len(line) < sc.paragraph_min_chars:

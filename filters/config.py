@@ -198,6 +198,9 @@ class ToxicityConfig(Strict):
     # report on it (readers set kind: legal / news / wiki; a jsonl source is judged)
     skip_kinds: list[str] = ["legal", "news", "wiki"]
     segment_min_han: int = Field(default=4, ge=1)  # segments with fewer Han characters are not scored (靠, 推, a link)
+    # a document's segments are scored one by one only when one of its ~300-character chunks scores this (or the lexicon
+    # saw an insult or slur): 12% of real multi-segment documents; composite recall 0.502 -> 0.493, step cost 166 -> 106 µs
+    segment_gate: float = Field(default=0.4, ge=0, le=1)
     # toxic segments holding this share of the document's characters drop it; fewer are removed and the rest kept
     drop_share: float = Field(default=0.5, gt=0, le=1)
     # weighted lexicon hits per 1,000 characters (texts under 200 characters count as 200) that drop a document on their

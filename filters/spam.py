@@ -12,7 +12,7 @@ from filters.config import SpamConfig
 from filters.lexicon import Lexicon
 from filters.patterns import URL, may_hold_url
 from filters.segments import remove_lines
-from filters.textclassifier import classifier_models, load_classifier
+from filters.textclassifier import classifier_models, han_count, load_classifier
 
 DATA = Path(__file__).parent / "data"
 # Contact handles: ways to reach the advertiser (LINE/WeChat/QQ/Telegram IDs and add-friend links, 加賴, phone
@@ -36,8 +36,8 @@ CONTACT = re.compile(
 # a handle to reach someone on a messenger, not the words 加LINE (an anti-fraud notice says 不要隨便亂加LINE) nor a
 # phone number (a review names its restaurant's phone): the contact line an ad leaves under an otherwise ordinary post
 MESSENGER_CONTACT = re.compile(
-    r"<LINE_ID>|(?:微信|wechat|vx|qq|扣扣|telegram|tg)\s*(?:id|號|号)?\s*[:：]\s*[A-Za-z0-9_-]{4,}|(?:qq|扣扣)\s*\d{5,}"
-    r"|line\.me/(?:R/)?ti/|lin\.ee/|t\.me/|wa\.me/|qm\.qq\.com", re.IGNORECASE)
+    r"(?=[<微wWvVqQ扣tTlL])(?:<LINE_ID>|(?:微信|wechat|vx|qq|扣扣|telegram|tg)\s*(?:id|號|号)?\s*[:：]\s*[A-Za-z0-9_-]{4,}|(?:qq|扣扣)\s*\d{5,}"
+    r"|line\.me/(?:R/)?ti/|lin\.ee/|t\.me/|wa\.me/|qm\.qq\.com)", re.IGNORECASE)
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
 STUFFING_SEPARATORS = "|｜、,，/#"
@@ -135,27 +135,31 @@ class SpamFilter(CurationFilter):
         return False, "spam_contact"
 
     def _ad_lines(self, doc: Document) -> bool | tuple[bool, str]:
-        """In a document that is not an ad as a whole: remove the lines that are (a messenger contact line, a line the
-        classifier is sure of, a line of ad terms beside a contact) as segment edits, unless they are most of it."""
+        """In a document that is not an ad as a whole: remove the lines that are (a messenger contact line; a line the
+        classifier is sure of that carries a link, a contact or an ad term) as segment edits, unless they are most of it.
+        Only lines holding such a thing are looked at, found by whole-text searches: most documents have none."""
         c = self.config
-        lines = doc.text.split("\n")
-        if len(lines) < 2:
+        text = doc.text
+        if "\n" not in text:
             return True
-        reasons: dict[int, str] = {}
-        for i, line in enumerate(lines):
-            if len(line) <= c.contact_line_max_chars and MESSENGER_CONTACT.search(line):
-                reasons[i] = "contact_line"
-        if self.classifier is not None:
-            # a line the model is sure of, with something to act on: a link, a contact or an ad term (a news headline
-            # about a sale has none)
-            for i, p in enumerate(self.classifier.segment_probabilities(lines, c.segment_min_han)):
-                if p is not None and p >= c.line_alone and i not in reasons and (
-                        CONTACT.search(lines[i]) or (may_hold_url(lines[i]) and URL.search(lines[i])) or self.lexicon.matches(lines[i])):
-                    reasons[i] = "ad_line"
+        line_of = lambda pos: text.count("\n", 0, pos)  # noqa: E731 - a match's line; matches are few
+        contacts = [line_of(m.start()) for m in MESSENGER_CONTACT.finditer(text)]
+        carriers = {line_of(m.start()) for m in CONTACT.finditer(text)}
+        if may_hold_url(text):
+            carriers |= {line_of(m.start()) for m in URL.finditer(text)}
+        carriers |= {line_of(start) for start, *_ in self.lexicon.spans(text)}
+        if not contacts and not carriers:
+            return True
+        lines = text.split("\n")
+        reasons: dict[int, str] = {i: "contact_line" for i in contacts if len(lines[i]) <= c.contact_line_max_chars}
+        candidates = [i for i in sorted(carriers - set(reasons)) if han_count(lines[i]) >= c.segment_min_han]
+        if self.classifier is not None and candidates:
+            probs = self.classifier.segment_probabilities([lines[i] for i in candidates], c.segment_min_han)
+            reasons.update({i: "ad_line" for i, p in zip(candidates, probs) if p is not None and p >= c.line_alone})
         if not reasons:
             return True
         removed = sum(len(lines[i]) for i in reasons)
-        if removed >= c.drop_share * max(len(doc.text) - len(lines) + 1, 1):
+        if removed >= c.drop_share * max(len(text) - len(lines) + 1, 1):
             annotations(doc)["spam"] = True
             return False, "spam_lines"
         annotations(doc)["spam_lines"] = len(reasons)

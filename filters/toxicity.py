@@ -14,7 +14,7 @@ from filters.base import CurationFilter, annotations
 from filters.config import ToxicityConfig
 from filters.lexicon import Lexicon
 from filters.segments import remove_lines
-from filters.textclassifier import classifier_models, load_classifier
+from filters.textclassifier import classifier_models, han_count, load_classifier
 
 DATA = Path(__file__).parent / "data"
 
@@ -72,7 +72,13 @@ class ToxicityFilter(CurationFilter):
             if category in c.corroborating_categories:
                 directed[u] += weight
         unit_texts = ["\n".join(lines[i] for i in members) for members in units]
-        probs = self.classifier.segment_probabilities(unit_texts, c.segment_min_han) if self.classifier else [None] * len(units)
+        probs: list[float | None] = [None] * len(units)
+        if self.classifier is not None:
+            if len(units) == 1:  # the document's own chunks: features shared with the spam step (cached)
+                probs = [self.classifier.score(text) if han_count(text) >= c.segment_min_han else None]
+            elif max((p for _, p in self.classifier.chunk_probabilities(text)), default=0.0) >= c.segment_gate or any(directed):
+                # segments are scored one by one only where a chunk of the document looks toxic at all
+                probs = self.classifier.segment_probabilities(unit_texts, c.segment_min_han)
         # one segment is the whole document (a comment, a message): the document-level bar; inside a longer document a
         # segment is removed only on stronger evidence, since most of its neighbours are ordinary
         alone = c.classifier_alone if len(units) == 1 else c.segment_alone
