@@ -131,7 +131,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print("dropped by step, reason and source")
             print(tables["drops"])
             if tables["edits"].height:
-                print("edited (segments removed; characters removed) or tagged, by step, reason and source")
+                print("edited (segments removed; characters removed), tagged, or contaminated (per evaluation set), by step, reason and source")
                 print(tables["edits"])
             if tables["scores"].height:
                 print("score quantiles (kept and dropped documents)")
@@ -193,6 +193,31 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
             print(f"  {name}: {m}")
     print(f"-> {Path(args.output) / (card.name + '.json')} (use it as steps.spam.model_path, steps.toxicity.model_path, "
           f"steps.quality_model.model_path or steps.script.region_model_path)")
+    return EXIT_OK
+
+
+def cmd_decont_index(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from filters.decontamination import EvalIndex
+
+    sources = {}
+    for spec in args.eval:
+        name, sep, path = spec.partition("=")
+        name, path = (name, Path(path)) if sep else (Path(spec).stem, Path(spec))
+        if not path.is_file():
+            raise UsageError(f"decont-index: {path}: evaluation file not found")
+        if name in sources:
+            raise UsageError(f"decont-index: evaluation set name {name!r} given twice (name them: NAME=PATH)")
+        sources[name] = path
+    try:
+        index = EvalIndex.build(sources, n=args.ngram, sample=args.sample)
+    except ValueError as e:
+        raise CurateError(str(e)) from None
+    out = index.save(Path(args.output))
+    d = index.describe()
+    print(f"{out}: {d['items']} items of {', '.join(d['sets'])}, {d['hashes']} hashes of {d['n']}-grams "
+          f"(1 in {d['sample']} kept), {out.stat().st_size:,} bytes")
     return EXIT_OK
 
 
@@ -290,6 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("release")
     rep.add_argument("-o", "--output", required=True, help="HTML file to write")
     rep.set_defaults(func=cmd_report)
+
+    di = sub.add_parser("decont-index", help="build a decontamination index (hashes only) from evaluation sets",
+                        description="Index the n-grams of evaluation sets (JSONL, JSON or Parquet; every string field, "
+                                    "lists included) for the decontaminate step: hashes only, so an index of a licensed "
+                                    "set can be shared without its text. Each file is one evaluation set, named by its "
+                                    "file stem or NAME=PATH.")
+    di.add_argument("eval", nargs="+", metavar="[NAME=]PATH")
+    di.add_argument("-o", "--output", required=True, help="index file to write (.npz)")
+    di.add_argument("--ngram", type=int, default=13, help="tokens per n-gram: a Han character or a Latin word (default 13)")
+    di.add_argument("--sample", type=int, default=4, help="keep 1 in SAMPLE n-grams per item, a power of 2 (default 4)")
+    di.set_defaults(func=cmd_decont_index)
 
     tc = sub.add_parser("train-classifier", help="train a fastText classifier (spam, toxicity, quality) from a recipe",
                         description="Train the fastText classifier a RECIPE (YAML) describes: labeled sets (JSONL files, "

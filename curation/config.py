@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 from curation.errors import ConfigError
 from filters.config import (  # noqa: F401 - the step models are part of the job config's interface
     CleaningConfig,
+    DecontaminationConfig,
     DedupConfig,
     LanguageConfig,
     NormalizeConfig,
@@ -60,6 +61,7 @@ class StepsConfig(Strict):
     quality_model: QualityModelConfig = QualityModelConfig()
     spam: SpamConfig = SpamConfig()
     toxicity: ToxicityConfig = ToxicityConfig()
+    decontaminate: DecontaminationConfig = DecontaminationConfig()
     dedup: DedupConfig = DedupConfig()
 
 

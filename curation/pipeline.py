@@ -30,6 +30,7 @@ from manifests.writer import (content_hash, describe_input, describe_shard, git_
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
     """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
     from filters.cleaning import LineCleaner
+    from filters.decontamination import SHIPPED_INDEX, Decontaminator
     from filters.language import LanguageFilter
     from filters.normalize import TextNormalizer
     from filters.pii import PiiRedactor
@@ -54,6 +55,9 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
                                                    model_path=path(s.spam.model_path), **kw)),
         ("toxicity", s.toxicity, lambda kw: ToxicityFilter(s.toxicity, lexicon_path=path(s.toxicity.lexicon),
                                                            model_path=path(s.toxicity.model_path), **kw)),
+        ("decontaminate", s.decontaminate, lambda kw: Decontaminator(
+            s.decontaminate, index_paths=[SHIPPED_INDEX if p == "shipped" else path(p) for p in s.decontaminate.indexes],
+            eval_files={name: path(p) for name, p in s.decontaminate.eval_files.items()}, **kw)),
     ]
     steps = []
     for name, cfg, make in candidates:
@@ -138,7 +142,8 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
         else:
             reasons = {k[len("dropped_"):]: int(v) for k, v in c.items() if k.startswith("dropped_")}
             other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed")
-                     or k.startswith(("converted_", "edited_", "segments_removed_", "chars_removed_", "tagged_", "redacted_", "repaired_"))}
+                     or k.startswith(("converted_", "edited_", "segments_removed_", "chars_removed_", "tagged_", "redacted_", "repaired_",
+                                       "contaminated_"))}
             out.append(StepStats(step=label, input=int(c.get("total", 0)), kept=int(c.get("forwarded", 0)), dropped=int(c.get("dropped", 0)),
                                  dropped_by_reason=reasons, by_source=dict(by_source), other=other))
     return out

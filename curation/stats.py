@@ -36,6 +36,8 @@ def stats_table(manifest: Manifest) -> pl.DataFrame:
                     rows.append((st.step, source, "edited", reason, n, counts.get(f"chars_removed_{reason}")))
                 elif key.startswith("tagged_"):  # documents kept unchanged with a label (mild profanity, a business id)
                     rows.append((st.step, source, "tagged", key[len("tagged_"):], n, None))
+                elif key.startswith("contaminated_"):  # documents overlapping an evaluation set, whatever was done
+                    rows.append((st.step, source, "contaminated", key[len("contaminated_"):], n, None))
         if st.step.startswith("read:"):
             source = st.step[len("read:"):]
             for reason, n in st.dropped_by_reason.items():
@@ -71,8 +73,9 @@ def drop_reasons(manifest: Manifest) -> pl.DataFrame:
 
 
 def edits(manifest: Manifest) -> pl.DataFrame:
-    """Documents kept but edited (segments removed: documents and characters removed) or only tagged, by step, reason, source."""
-    t = stats_table(manifest).filter(pl.col("outcome").is_in(["edited", "tagged"]))
+    """Documents kept but edited (segments removed: documents and characters removed) or only tagged, and documents
+    overlapping each evaluation set (`contaminated`, whatever the step then did), by step, reason, source."""
+    t = stats_table(manifest).filter(pl.col("outcome").is_in(["edited", "tagged", "contaminated"]))
     return t.select("step", "outcome", "reason", "source", "documents", "characters").sort("documents", descending=True)
 
 

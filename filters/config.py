@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
@@ -78,6 +78,27 @@ class CleaningConfig(Strict):
     # ... or with more than this share removed; 1.0 (off): a long quote above a real reply is still a reply
     max_removed_share: float = Field(default=1.0, gt=0, le=1)
     skip_kinds: list[str] = ["legal"]  # sources of these kinds are never edited: a law keeps every line
+
+
+class DecontaminationConfig(Strict):
+    """Benchmark decontamination (filters/decontamination.py): off unless configured."""
+
+    enabled: bool = False
+    # indexes from `curate decont-index`; "shipped" is the index of TMMLU + TTQA (Apache-2.0) in filters/data
+    indexes: list[str] = []
+    eval_files: dict[str, str] = {}  # set name -> JSONL / JSON / Parquet file, indexed when the run starts
+    ngram: int = Field(default=13, ge=4)  # tokens: a Han character, or a Latin/digit word
+    sample: int = Field(default=4, ge=1)  # an index keeps 1 in `sample` n-grams of an item (and its 8 smallest); a power of 2
+    min_matches: int = Field(default=2, ge=1)  # stored n-grams of one item a document must hold ...
+    min_coverage: float = Field(default=0.5, gt=0, le=1)  # ... or this share of them (short items)
+    action: Literal["drop", "remove", "tag"] = "drop"  # remove: the lines holding the overlap, as segment edits
+
+    @field_validator("sample")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"sample must be a power of 2 (1, 2, 4, 8, ...), not {v}")
+        return v
 
 
 class DedupConfig(Strict):

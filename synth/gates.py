@@ -90,28 +90,25 @@ class GroundingGate:
 
 
 class Decontamination:
-    """Removes records sharing a character n-gram (punctuation and spaces removed) with any evaluation item."""
+    """Removes records that overlap an evaluation item: the CPT step's matcher (filters/decontamination.py: Han
+    characters and Latin words as tokens, script and width folded, every string of the evaluation records, lists and
+    nested fields included; JSONL, JSON or Parquet), checked on every message of the record."""
 
     name = "decontamination"
 
     def __init__(self, config: GatesConfig, eval_files: list[Path]):
-        from synth.tasks import read_jsonl
+        from filters.decontamination import EvalIndex, EvalMatcher
 
-        self.n = config.contamination_ngram
-        self.grams: set[str] = set()
-        for f in eval_files:
-            for row in read_jsonl(f):
-                text = " ".join(str(v) for v in row.values() if isinstance(v, str))
-                self.grams |= self._grams(text)
-
-    def _grams(self, text: str) -> set[str]:
-        t = re.sub(r"[\W_]+", "", text)
-        return {t[i: i + self.n] for i in range(len(t) - self.n + 1)}
+        self.matcher = None
+        if eval_files:
+            sources = {f"{i}:{Path(f).stem}": Path(f) for i, f in enumerate(eval_files)}
+            self.matcher = EvalMatcher(EvalIndex.build(sources, n=config.contamination_ngram))
 
     def check(self, record: dict) -> str | None:
-        if not self.grams:
+        if self.matcher is None:
             return None
-        return "eval_overlap" if self._grams("".join(_texts(record))) & self.grams else None
+        text = "\n".join(_texts(record))
+        return "eval_overlap" if self.matcher.contaminated(self.matcher.overlap(text)) else None
 
 
 class NearDuplicates:
