@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from curation import __version__
-from curation.errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError, UsageError
+from curation.errors import EXIT_ALERTS, EXIT_DATA, EXIT_IO, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError, UsageError
 from synth.local_server import LocalServerError
 
 
@@ -33,8 +33,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         since = job.output_dir / job.name / versions[-1] if versions else None
     if since is not None and not (since / "manifest.json").is_file():
         raise UsageError(f"--since {since}: not a release (no manifest.json)")
+    if args.strict:
+        job = job.model_copy(update={"strict": True})
     path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose, since=since)
-    print(path if path else f"no new release: nothing new since {since}")
+    if path is None:
+        print(f"no new release: nothing new since {since}")
+        return EXIT_OK
+    from manifests import load
+
+    alerts = load(path).alerts if (Path(path) / "manifest.json").is_file() else []
+    for a in alerts:
+        print(f"curate: alert: {a}", file=sys.stderr)
+    print(path)
+    return EXIT_ALERTS if alerts else EXIT_OK
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Remove the work folders of the job's runs that are not running (a killed or failed run's `.work/<name>/<version>`)."""
+    import shutil
+
+    from curation.config import load_job
+    from curation.runlog import held_by_live_run
+
+    job = load_job(args.job, check_inputs=False)
+    root = job.output_dir / ".work" / job.name
+    freed, removed = 0, []
+    for work in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        lock = root / f"{work.name}.lock"
+        if lock.exists() and held_by_live_run(lock):
+            print(f"kept {work}: a run holds {lock}")
+            continue
+        size = sum(f.stat().st_size for f in work.rglob("*") if f.is_file())
+        if not args.dry_run:
+            shutil.rmtree(work)
+            lock.unlink(missing_ok=True)
+        freed += size
+        removed.append(work)
+        print(f"{'would remove' if args.dry_run else 'removed'} {work} ({size / 1e6:.1f} MB)")
+    print(f"{len(removed)} work folder(s), {freed / 1e6:.1f} MB {'to free' if args.dry_run else 'freed'}; "
+          f"a removed run cannot be resumed")
     return EXIT_OK
 
 
@@ -77,7 +114,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         print(m.model_dump_json(indent=2) if args.json else format_show(m))
         return EXIT_OK
     if args.action == "verify":
-        problems = manifests.verify(args.paths[0])
+        problems = manifests.verify(args.paths[0], expect_content_hash=args.content_hash)
         if problems:
             print(f"{args.paths[0]}: {len(problems)} problem(s):")
             for p in problems:
@@ -119,11 +156,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        print(json.dumps({k: v.to_dicts() for k, v in tables.items()}, ensure_ascii=False, indent=2))
+        print(json.dumps({"alerts": manifest.alerts, **{k: v.to_dicts() for k, v in tables.items()}}, ensure_ascii=False, indent=2))
     elif args.csv:
         print(tables["compare" if args.compare else "steps"].write_csv(), end="")
     else:
         with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
+            for a in manifest.alerts:
+                print(f"ALERT: {a}")
             print(f"{manifest.name} {manifest.version}: funnel per source (documents after each step)")
             print(tables["funnel"])
             print("per step: documents in, dropped, edited (kept with segments removed), only tagged")
@@ -147,7 +186,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     from curation import stats
 
-    release, _ = stats.release_dir(args.release)
+    release, manifest = stats.release_dir(args.release)
+    steps = [s.step for s in manifest.steps if not s.step.startswith("read:")]
+    if args.step and args.step not in steps:
+        raise UsageError(f"inspect: no step {args.step!r} in {release}; its steps: {', '.join(steps)}")
     docs = stats.sample(release, step=args.step, reason=args.reason, source=args.source, kept=args.kept, n=args.n, seed=args.seed)
     if not docs:
         print("no matching documents")
@@ -225,8 +267,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from curation.config import load_synth_job
     from curation.synth_job import run_synth
 
-    print(run_synth(load_synth_job(args.job), force=args.force))
-    return EXIT_OK
+    import manifests
+
+    path = run_synth(load_synth_job(args.job), force=args.force, refresh_cache=args.refresh_cache, strict=args.strict)
+    alerts = manifests.load(path).alerts
+    for a in alerts:
+        print(f"curate: alert: {a}", file=sys.stderr)
+    print(path)
+    return EXIT_ALERTS if alerts else EXIT_OK
 
 
 def cmd_label_quality(args: argparse.Namespace) -> int:
@@ -249,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("job", help="job config (YAML)")
     run.add_argument("--force", action="store_true", help="replace an existing release of the same version")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run, skipping finished tasks")
+    run.add_argument("--strict", action="store_true", help="any alert (a source read nothing, a step dropped nearly all) "
+                                                           "fails the run before publishing (exit 1); without it the "
+                                                           "release is published and the exit code is 5")
     run.add_argument("--since", metavar="RELEASE", help="incremental: read only input files RELEASE did not record, dedup "
                                                            "against it, and carry its shards into the new release")
     run.set_defaults(func=cmd_run)
@@ -272,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "cached on disk: a rerun makes no repeated requests.")
     sy.add_argument("job")
     sy.add_argument("--force", action="store_true", help="replace an existing release of the same version")
+    sy.add_argument("--refresh-cache", action="store_true", help="ask the server again even where a reply is cached")
+    sy.add_argument("--strict", action="store_true", help="0 records kept or half the requests failed: fail before "
+                                                          "publishing (exit 1); without it the release is published, exit 5")
     sy.set_defaults(func=cmd_synth)
 
     lq = sub.add_parser("label-quality", help="rate a sample of a CPT release 0-5 with an LLM (quality labels)",
@@ -316,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", required=True, help="HTML file to write")
     rep.set_defaults(func=cmd_report)
 
+    cl = sub.add_parser("clean", help="remove the work folders of a job's stopped runs (killed, failed, disk full)",
+                        description="A run writes into <output>/.work/<name>/<version>/ and keeps it when it stops early, "
+                                    "for --resume. `curate clean JOB` removes those no running process holds.")
+    cl.add_argument("job")
+    cl.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    cl.set_defaults(func=cmd_clean)
+
     di = sub.add_parser("decont-index", help="build a decontamination index (hashes only) from evaluation sets",
                         description="Index the n-grams of evaluation sets (JSONL, JSON or Parquet; every string field, "
                                     "lists included) for the decontaminate step: hashes only, so an index of a licensed "
@@ -357,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     man.add_argument("action", choices=["show", "verify", "diff"])
     man.add_argument("paths", nargs="+", metavar="PATH")
     man.add_argument("--json", action="store_true", help="machine-readable output (show, diff)")
+    man.add_argument("--content-hash", help="verify: also require this content hash (a pin), recomputed from the shards")
     man.set_defaults(func=cmd_manifest)
     return parser
 
@@ -415,9 +477,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("curate: interrupted; rerun with --resume to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `curate manifest diff --json | head`: the reader closed the pipe; stop quietly, as other Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (FileNotFoundError, ValueError) as e:
         print(f"curate: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:
+        # a full or read-only disk, a missing permission: one line naming the path and the errno; the work folder
+        # stays for `--resume`
+        where = f" {e.filename}" if e.filename else ""
+        print(f"curate: error: I/O failure{where}: [Errno {e.errno}] {e.strerror or e}", file=sys.stderr)
+        return EXIT_IO
 
 
 if __name__ == "__main__":

@@ -35,10 +35,14 @@ from synth.config import GatesConfig, LLMConfig, SynthTaskConfig  # noqa: F401 -
 from manifests.tokens import DEFAULT_TOKENIZER, NONE as NO_TOKENIZER, SHIPPED as SHIPPED_TOKENIZERS, is_shipped
 
 
+# a job, release or source name becomes a folder: letters, digits, _ . - and never starting with a dot (., .., .hidden)
+PLAIN_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+
+
 class SourceConfig(Strict):
     """One input source. `kind` picks the reader; the field names map records of JSONL/CSV/Parquet inputs."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=PLAIN_NAME)
     kind: Literal["wiki", "news", "legal", "social", "jsonl", "parquet"]
     path: str
     license: str | None = None
@@ -49,6 +53,25 @@ class SourceConfig(Strict):
     date_field: str = "date"
     include_comments: bool = True  # social: keep replies (push messages) in the document text
     weight: float = Field(default=1.0, ge=0)  # suggested mixture weight, written to the manifest
+    # text files are decoded per file: UTF-8 (with or without a byte-order mark), UTF-16 with its mark, else Big5
+    # (cp950) or GB18030 when a sample decodes cleanly as one of them; a name here forces one (e.g. cp950, gb18030)
+    encoding: str | None = None
+    # a record (one line) longer than this is rejected while it is read, before it is held in memory whole; a document
+    # with more characters than max_document_chars too. No real document reaches either default
+    max_record_bytes: int = Field(default=64 * 2**20, ge=1024)
+    max_document_chars: int = Field(default=64_000_000, ge=100)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        import codecs
+
+        if v is not None:
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, utf-16, cp950, big5, gb18030)") from None
+        return v
 
 
 class StepsConfig(Strict):
@@ -121,13 +144,18 @@ class ReleaseJobFile(JobFile):
 
 
 class JobConfig(ReleaseJobFile):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=PLAIN_NAME)
     version: str = "auto"
     sources: list[SourceConfig] = Field(min_length=1)
     steps: StepsConfig = StepsConfig()
     executor: ExecutorConfig = ExecutorConfig()
     incremental: bool = False  # read only files the newest release in `output` did not record (same as --since it)
     incremental_carry: Literal["hardlink", "copy"] = "hardlink"  # how the parent's shards enter the new release
+    # alarms instead of silence (curation/alerts.py): with strict, any alert fails the run before publishing (exit 1);
+    # without, the release is published and `curate run` exits 5
+    strict: bool = False
+    alert_drop_share: float = Field(default=0.9, gt=0, le=1)  # a source or step dropping this share of its documents
+    alert_min_documents: int = Field(default=20, ge=1)  # ... counted only from this many documents in
 
     @field_validator("version")
     @classmethod
@@ -212,7 +240,7 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
 
 # -- SFT synthesis (curate synth) -------------------------------------------------------------------------------
 class SynthJobConfig(ReleaseJobFile):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=PLAIN_NAME)
     version: str = "auto"
     llm: LLMConfig = LLMConfig()
     tasks: list[SynthTaskConfig] = Field(min_length=1)
@@ -226,7 +254,7 @@ class QualityLabelJobConfig(ReleaseJobFile):
     """`curate label-quality`: a seeded sample of a CPT release's documents rated 0-5 for zh-TW pretraining value by
     an LLM with a rubric (synth/prompts/quality_rubric.txt), written as a labels release with train/dev/test parts."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=PLAIN_NAME)
     version: str = "auto"
     release: str  # the CPT release whose documents are rated
     sample: int = Field(default=1000, ge=1)  # documents rated (all when the release holds fewer)
@@ -289,7 +317,7 @@ class MixReleaseConfig(Share):
 class MixConfig(JobFile):
     """`curate mix`: several releases (CPT or SFT) into one token-budget mixture (manifests.mixture)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=PLAIN_NAME)
     version: str = "auto"
     seed: int = 0
     total_tokens: int | None = Field(default=None, ge=0)  # what `weight` shares divide

@@ -5,6 +5,8 @@ EXIT_DATA = 1  # data or verification failure
 EXIT_USAGE = 2  # bad config or command line
 EXIT_LOCKED = 3  # another run holds the release lock
 EXIT_INTERRUPTED = 4  # killed / Ctrl-C; rerun with --resume
+EXIT_IO = 6  # the disk said no (full, read-only, permission): nothing published; fix it and rerun with --resume
+EXIT_ALERTS = 5  # published, but with alerts (a source read nothing, a step dropped nearly everything): look before using it
 
 
 class CurateError(Exception):

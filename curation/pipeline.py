@@ -138,7 +138,7 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
             docs = int(sum(v for k, v in c.items() if k.endswith("/documents")))
             out.append(StepStats(step=label, input=docs + sum(rejected.values()), kept=docs, dropped=sum(rejected.values()),
                                  dropped_by_reason=rejected, by_source=dict(by_source),
-                                 other={k: v for k, v in c.items() if k.startswith("skipped_") or k == "input_files"}))
+                                 other={k: v for k, v in c.items() if k.startswith("skipped_") or k in ("input_files", "repeated_id")}))
         else:
             reasons = {k[len("dropped_"):]: int(v) for k, v in c.items() if k.startswith("dropped_")}
             other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed")
@@ -216,6 +216,11 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
         except BaseException as e:
             log.event("failed", error=f"{type(e).__name__}: {e}")
             raise
+        from manifests import load
+
+        alerts = load(path).alerts
+        if alerts:
+            log.event("alerts", alerts=alerts)
         log.event("published", path=str(path))
         return path
 
@@ -273,6 +278,12 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
         carry_parent_shards(since, layout.staging, job.incremental_carry)
         parent = str(since)
     manifest = build_manifest(job, version, layout.staging, steps, parent)
+    from curation.alerts import run_alerts
+
+    manifest.alerts = run_alerts([s.name for s in job.sources], steps, job.alert_drop_share, job.alert_min_documents)
+    if manifest.alerts and job.strict:
+        raise CurateError(f"{len(manifest.alerts)} alert(s), strict run not published (work kept in {layout.work}): "
+                          + "; ".join(manifest.alerts))
     write_manifest(layout.staging, manifest)
     write_stats(layout.staging, manifest)
     (layout.staging / "stats" / "steps.json").write_text(json.dumps([s.model_dump() for s in steps], ensure_ascii=False, indent=2))

@@ -59,6 +59,8 @@ def build_report(path: str | Path, output: Path) -> Path:
     parts = [f"<h1>{html.escape(manifest.name)} {html.escape(manifest.version)}</h1>",
              f"<p>{manifest.kind} release created {html.escape(manifest.created)}; {manifest.totals.get('documents', 0):,} documents, "
              f"{manifest.totals.get('characters', 0):,} characters in {len(manifest.shards)} shards.</p>",
+             *(["<h2>Alerts</h2><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in manifest.alerts) + "</ul>"]
+               if manifest.alerts else []),
              "<h2>Funnel</h2>", _table(funnel(manifest)),
              "<h2>Per step: dropped, edited (segments removed), tagged</h2>", _table(outcomes_per_step(manifest))]
     edited = edits(manifest)

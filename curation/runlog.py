@@ -75,3 +75,14 @@ class RunLog:
         rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "run_id": self.run_id, "event": event, **self.context, **fields}
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+
+
+def held_by_live_run(lock: Path) -> bool:
+    """Whether a release lock file names a process that still runs (on this host; another host's lock counts as held)."""
+    try:
+        holder = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return False
+    if holder.get("host") != socket.gethostname():
+        return True
+    return _alive(int(holder.get("pid", -1)))

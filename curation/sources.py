@@ -13,6 +13,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 import zlib
+from itertools import count
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +24,27 @@ from datatrove.pipeline.readers.base import BaseReader
 
 from curation.config import SourceConfig
 from curation.rejects import RejectLog
+
+
+def detect_encoding(sample: bytes) -> str:
+    """A text encoding for bytes that start a file: from a byte-order mark, else the first of UTF-8, Big5 (cp950)
+    and GB18030 that decodes the sample (a character cut off at its end aside), else UTF-8 (bad lines are rejected)."""
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if sample.startswith(b"\xef\xbb\xbf"):
+        return "utf-8"  # the mark is stripped from the first line
+    decoded = sample.decode("utf-8", errors="replace")
+    bad = decoded.count("\ufffd")
+    if bad and sum(ord(c) > 127 for c in decoded) - bad > 20 * bad:
+        return "utf-8"  # UTF-8 with a broken line or two: those lines are rejected, the rest read (GB18030 decodes anything)
+    for encoding in ("utf-8", "cp950", "gb18030"):
+        try:
+            sample.decode(encoding)
+            return encoding
+        except UnicodeDecodeError as e:
+            if e.start >= len(sample) - 3 and e.reason.startswith("unexpected end"):
+                return encoding
+    return "utf-8"
 
 
 class SourceReader(BaseReader):
@@ -41,6 +63,7 @@ class SourceReader(BaseReader):
         if data:
             yield from data
         self.rejects.open_for(rank)
+        self._seen_ids: dict[str, int] = {}
         try:
             for path in self.files[rank::world_size]:
                 self.stat_update("input_files")
@@ -52,6 +75,17 @@ class SourceReader(BaseReader):
         self._file_rejects, self._line, docs = 0, 0, 0
         try:
             for doc in self.read_file(path):
+                if len(doc.text) > self.source.max_document_chars:
+                    self.reject(path, self._line or None, "document_too_long",
+                                raw=f"{doc.id}: {len(doc.text)} characters, more than {self.source.max_document_chars}")
+                    continue
+                # a repeated id never makes a document disappear (dedup and rejects key by id): the second copy of an id
+                # becomes "<id>#2", and so on, and is counted; the rule covers the files one task reads
+                seen = self._seen_ids.get(doc.id, 0)
+                self._seen_ids[doc.id] = seen + 1
+                if seen:
+                    doc.id = f"{doc.id}#{seen + 1}"
+                    self.stat_update("repeated_id", f"source:{self.source.name}/repeated_id")
                 docs += 1
                 self.stat_update(f"source:{self.source.name}/documents")
                 self.update_doc_stats(doc)
@@ -79,49 +113,95 @@ class SourceReader(BaseReader):
     def open_binary(self, path: str):
         return fsspec.open(path, "rb", compression="infer").open()
 
+    def encoding_of(self, path: str) -> str:
+        """The file's text encoding: the source's `encoding`, else from a byte-order mark, else the first of UTF-8,
+        Big5 (cp950) and GB18030 that decodes a 64 KB sample cleanly (old Taiwan archives are Big5)."""
+        if self.source.encoding:
+            return self.source.encoding
+        with self.open_binary(path) as fh:
+            sample = fh.read(1 << 16)
+        return detect_encoding(sample)
+
+    def lines(self, path: str) -> Iterator[tuple[int, int, bytes | None]]:
+        """(line number, byte offset, raw line in the file's encoding, or None when it is longer than
+        `max_record_bytes`: that line is skipped without being held in memory, and rejected)."""
+        limit = self.source.max_record_bytes
+        with self.open_binary(path) as fh:
+            offset = 0
+            for lineno in count(1):
+                raw = fh.readline(limit + 1)
+                if not raw:
+                    return
+                self._line = lineno
+                start = offset
+                offset += len(raw)
+                if len(raw) > limit and not raw.endswith(b"\n"):
+                    while raw and not raw.endswith(b"\n"):  # the rest of the line, a chunk at a time
+                        raw = fh.readline(1 << 20)
+                        offset += len(raw)
+                    self.reject(path, lineno, "record_too_large", raw=f"line of more than {limit} bytes at byte {start}")
+                    yield lineno, start, None
+                    continue
+                yield lineno, start, raw
+
+    def decoded_lines(self, path: str) -> Iterator[tuple[int, str]]:
+        """(line number, text) of each line in the file's encoding; a line that does not decode is rejected with its
+        byte offset."""
+        encoding = self.encoding_of(path)
+        if encoding.replace("-", "").lower().startswith("utf16"):
+            # two-byte newlines: read as text (UTF-16 files are small exports, not crawls)
+            with self.open_binary(path) as fh:
+                text = fh.read().decode(encoding, errors="replace")
+            for lineno, line in enumerate(text.splitlines(), 1):
+                self._line = lineno
+                yield lineno, line.lstrip("\ufeff") if lineno == 1 else line
+            return
+        for lineno, offset, raw in self.lines(path):
+            if raw is None:
+                continue
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                self.reject(path, lineno, "invalid_utf8" if encoding == "utf-8" else "invalid_encoding",
+                            field=f"{encoding} at byte {offset + e.start}", raw=raw)
+                continue
+            yield lineno, (line.lstrip("\ufeff") if lineno == 1 else line)
+
     def iter_json_lines(self, path: str) -> Iterator[tuple[int, dict]]:
         """(line number, object) for each well-formed JSON object line; the rest go to rejects."""
-        with self.open_binary(path) as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                self._line = lineno
-                if not raw.strip():
-                    continue
-                try:
-                    rec = orjson.loads(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    self.reject(path, lineno, "invalid_utf8", raw=raw)
-                    continue
-                except orjson.JSONDecodeError as e:
-                    self.reject(path, lineno, "malformed_json", raw=raw, field=str(e)[:120])
-                    continue
-                if not isinstance(rec, dict):
-                    self.reject(path, lineno, "not_a_json_object", raw=raw)
-                    continue
-                yield lineno, rec
+        for lineno, line in self.decoded_lines(path):
+            if not line.strip():
+                continue
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                self.reject(path, lineno, "malformed_json", raw=line, field=str(e)[:120])
+                continue
+            if not isinstance(rec, dict):
+                self.reject(path, lineno, "not_a_json_object", raw=line)
+                continue
+            yield lineno, rec
 
     def iter_csv_rows(self, path: str) -> Iterator[tuple[int, dict]]:
-        with self.open_binary(path) as fh:
-            def decoded_lines():
-                for lineno, raw in enumerate(fh, start=1):
-                    self._line = lineno
-                    try:
-                        yield raw.decode("utf-8")
-                    except UnicodeDecodeError:
-                        self.reject(path, lineno, "invalid_utf8", raw=raw)
-
-            reader = csv.DictReader(decoded_lines())
-            for row in reader:
-                yield reader.line_num, row
+        reader = csv.DictReader(line for _, line in self.decoded_lines(path))
+        for row in reader:
+            yield reader.line_num, row
 
     def load_json(self, path: str) -> object | None:
+        encoding = self.encoding_of(path)
         with self.open_binary(path) as fh:
-            raw = fh.read()
+            raw = fh.read(self.source.max_record_bytes + 1)
+        if len(raw) > self.source.max_record_bytes:
+            self.reject(path, None, "record_too_large", raw=f"JSON file of more than {self.source.max_record_bytes} bytes")
+            return None
         if not raw.strip():
             return None
         try:
-            return json.loads(raw.decode("utf-8"))
+            return json.loads(raw.decode("utf-8-sig" if encoding == "utf-8" else encoding))
         except UnicodeDecodeError as e:
-            self.reject(path, raw[: e.start].count(b"\n") + 1, "invalid_utf8", raw=raw[max(0, e.start - 200): e.start + 200])
+            self.reject(path, raw[: e.start].count(b"\n") + 1, "invalid_utf8" if encoding == "utf-8" else "invalid_encoding",
+                        field=f"{encoding} at byte {e.start}",
+                        raw=raw[max(0, e.start - 200): e.start + 200])
         except json.JSONDecodeError as e:
             self.reject(path, e.lineno, "malformed_json", field=f"column {e.colno}: {e.msg}", raw=e.doc[max(0, e.pos - 200): e.pos + 200])
         return None

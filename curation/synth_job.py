@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from curation.config import LLMConfig, SynthJobConfig
+from curation.errors import CurateError
 from curation.release import ReleaseLayout, resolve_version
 from synth.client import LLMClient, LLMError
 from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
@@ -45,7 +46,7 @@ async def generate_all(client: LLMClient, work: list[tuple[Task, Request]], json
     return await asyncio.gather(*(generate(client, task, request, json_mode) for task, request in work))
 
 
-def run_requests(llm: LLMConfig, work: list, cache: Path, resolve, server_log: Path) -> tuple[list, object, str]:
+def run_requests(llm: LLMConfig, work: list, cache: Path, resolve, server_log: Path, refresh_cache: bool = False) -> tuple[list, object, str]:
     """Every (task, request) of `work` through the cached client against the configured server (the bundled local
     llama.cpp server is started for `base_url: local` and stopped after); returns (results, usage, json mode used)."""
     from synth.local_server import LocalLLMServer
@@ -58,7 +59,7 @@ def run_requests(llm: LLMConfig, work: list, cache: Path, resolve, server_log: P
         base_url = srv.base_url if local else llm.base_url
 
         async def main():
-            client = LLMClient(llm, base_url, cache)
+            client = LLMClient(llm, base_url, cache, refresh_cache=refresh_cache)
             try:
                 return await generate_all(client, work, json_mode), client.usage
             finally:
@@ -89,7 +90,9 @@ def export(records: list[dict], folder: Path) -> None:
                                ensure_ascii=False) + "\n")
 
 
-def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
+def run_synth(job: SynthJobConfig, force: bool = False, refresh_cache: bool = False, strict: bool = False) -> Path:
+    """Generate, gate and publish the SFT release; a run with 0 records kept or half its requests failed carries
+    `alerts` (in the manifest's generation info), fails before publishing with `strict`."""
     from manifests.writer import seal_release, write_sft_release
 
     version = resolve_version(job.output_dir, job.name, job.version)
@@ -98,7 +101,7 @@ def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
     tasks = [(TASKS[t.kind](t, job.system_prompt), t) for t in job.tasks]
     work = [(task, req) for task, cfg in tasks for req in task.requests(job.resolve(cfg.input))]
     results, usage, json_mode = run_requests(job.llm, work, job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite",
-                                             job.resolve, layout.work / "llm-server.log")
+                                             job.resolve, layout.work / "llm-server.log", refresh_cache)
     generated = [r for r, _ in results if r]
     failures = [f for _, f in results if f]
     gates = [LengthGate(job.gates), LanguageScriptGate(job.gates), RefusalGate(), GroundingGate(),
@@ -133,6 +136,14 @@ def run_synth(job: SynthJobConfig, force: bool = False) -> Path:
                   "usage": {"network_requests": usage.requests, "cached": usage.cached, "retries": usage.retries,
                             "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                             "estimated_cost": round(usage.cost(job.llm), 6), "errors": usage.errors}}
+    alerts = []
+    if not kept:
+        alerts.append(f"synth: 0 records kept of {len(work)} requests ({len(failures)} failed, {sum(gate_counts.values())} gated)")
+    if work and len(failures) >= 0.5 * len(work):
+        alerts.append(f"synth: {len(failures)} of {len(work)} requests failed ({dict(Counter(f['reason'] for f in failures))})")
+    if alerts and strict:
+        raise CurateError("; ".join(alerts) + f" (strict: not published; work kept in {layout.work})")
+    generation["alerts"] = alerts
     write_sft_release(kept, staging, job.name, version, job.as_dict(), job.validation_fraction, generation,
                       tokenizer=job.tokenizer_spec())
     if job.export:

@@ -16,7 +16,8 @@ def _source_inputs(m: Manifest) -> dict[str, dict[str, str]]:
 def diff(old: Manifest, new: Manifest) -> dict:
     """A JSON-ready description of the change from `old` to `new`."""
     out: dict = {"old": f"{old.name} {old.version}", "new": f"{new.name} {new.version}",
-                 "content_changed": old.content_hash != new.content_hash, "config_changed": old.config_hash != new.config_hash}
+                 "content_changed": old.content_hash != new.content_hash, "config_changed": old.config_hash != new.config_hash,
+                 "config_keys_changed": changed_keys(old.config, new.config)}
     out["totals"] = {k: {"old": old.totals.get(k), "new": new.totals.get(k), "delta": (new.totals.get(k) or 0) - (old.totals.get(k) or 0)}
                      for k in ("documents", "characters", "tokens") if k in old.totals or k in new.totals}
     old_src, new_src = {s.name: s for s in old.sources}, {s.name: s for s in new.sources}
@@ -100,7 +101,8 @@ def format_diff(d: dict) -> str:
         short = lambda h: h[:12] if h else "none"  # noqa: E731
         lines.append(f"  model of step {step} ({m['name']}) {short(m['old'])} -> {short(m['new'])}: its decisions are not comparable")
     if d["config_changed"]:
-        lines.append("  config changed")
+        keys = d.get("config_keys_changed") or []
+        lines.append("  config changed" + (": " + ", ".join(keys[:20]) + (" ..." if len(keys) > 20 else "") if keys else ""))
     return "\n".join(lines)
 
 
@@ -135,3 +137,19 @@ def format_show(m: Manifest) -> str:
                      f"parts {m.labels.parts}, scores {m.labels.scores}")
     lines.append(f"shards: {len(m.shards)}")
     return "\n".join(lines)
+
+
+def changed_keys(old: object, new: object, prefix: str = "") -> list[str]:
+    """Dotted paths of the config values that differ (steps.toxicity.classifier_alone, sources[1].path)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new), key=str):
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if k not in old or k not in new:
+                out.append(path)
+            else:
+                out += changed_keys(old[k], new[k], path)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [p for i, (a, b) in enumerate(zip(old, new)) for p in changed_keys(a, b, f"{prefix}[{i}]")]
+    return [] if old == new else [prefix or "(root)"]

@@ -35,7 +35,8 @@ class MixSpecError(ValueError):
 
 class Share(BaseModel):
     """How much of a component goes into the mixture: `epochs` (passes over it, fractions allowed), `tokens`
-    (an absolute budget) or `weight` (a share of the mixture's `total_tokens`); `max_tokens` caps any of them."""
+    (an absolute budget) or `weight` (a share of the mixture's `total_tokens`, normalized among the components that
+    give a weight); `max_tokens` caps any of them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     epochs: float | None = Field(default=None, ge=0)
@@ -121,6 +122,9 @@ def component_rows(release_dir: Path, manifest: Manifest, shards: list) -> pa.Ta
     """id, tokens and the training columns of a component's shards, in shard order."""
     columns = ["id", "tokens", "text", "source"] if manifest.kind == "cpt" else ["id", "tokens", "messages", "source"]
     tables = [pq.read_table(release_dir / s.path, columns=columns) for s in shards]
+    if not tables:  # a source with no document (every one filtered): an empty component, not a crash
+        schema = pa.schema([("id", pa.string()), ("tokens", pa.int64()), (columns[2], pa.string()), ("source", pa.string())])
+        return schema.empty_table()
     table = pa.concat_tables(tables)
     if table.column("tokens").null_count:
         raise ValueError(f"{release_dir}: shards have no per-document token counts (release made with `tokenizer: none` "
@@ -249,7 +253,7 @@ def verify_mixture(path: str | Path) -> list[str]:
             continue
         if m.content_hash != c.content_hash:
             problems.append(f"{where}: content hash {m.content_hash[:16]}… is not the pinned {c.content_hash[:16]}…")
-        problems += [f"{where}: {p}" for p in verify(release_dir)]
+        problems += [f"{where}: {p}" for p in verify(release_dir, expect_content_hash=c.content_hash)]
         for comp in (x for x in mixture.components if (root / x.path).resolve() == release_dir):
             on_disk = {s.path: s.sha256 for s in m.shards}
             problems += [f"{where}: pinned shard {s.path} {'changed' if s.path in on_disk else 'missing'}"

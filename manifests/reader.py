@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from manifests.schema import SCHEMA_VERSION, Manifest
-from manifests.writer import MANIFEST_NAME, sha256_file
+from manifests.writer import MANIFEST_NAME, content_hash, sha256_file
 
 
 def manifest_path(path: str | Path) -> Path:
@@ -24,7 +24,7 @@ def load(path: str | Path) -> Manifest:
     return manifest
 
 
-def verify(path: str | Path) -> list[str]:
+def verify(path: str | Path, expect_content_hash: str | None = None) -> list[str]:
     """Re-hash every shard and every other listed file (dedup index and clusters, stats, rejects, exports);
     return a list of problems (empty when the release is intact): missing, changed or unlisted files.
     For a mixture: its pinned releases (manifests.mixture.verify_mixture)."""
@@ -37,6 +37,7 @@ def verify(path: str | Path) -> list[str]:
     manifest = load(p)
     problems = []
     listed = set()
+    actual = {}  # shard path -> sha256 of the file as it is now
     for entry, what in [(s, "shard") for s in manifest.shards] + [(f, "file") for f in manifest.files]:
         f = (release / entry.path).resolve()
         listed.add(f)
@@ -46,8 +47,21 @@ def verify(path: str | Path) -> list[str]:
             problems.append(f"{entry.path}: {what} missing")
         elif f.stat().st_size != entry.bytes:
             problems.append(f"{entry.path}: {what} size {f.stat().st_size} != {entry.bytes} in manifest")
-        elif sha256_file(f) != entry.sha256:
-            problems.append(f"{entry.path}: {what} sha256 differs from manifest")
+        else:
+            digest = sha256_file(f)
+            if what == "shard":
+                actual[entry.path] = digest
+            if digest != entry.sha256:
+                problems.append(f"{entry.path}: {what} sha256 differs from manifest")
+    # the content hash from the files themselves: a shard changed together with its sha256 in manifest.json passes the
+    # per-file check above but not this one
+    if len(actual) == len(manifest.shards):
+        recomputed = content_hash([s.model_copy(update={"sha256": actual[s.path]}) for s in manifest.shards])
+        entries_match = all(actual[s.path] == s.sha256 for s in manifest.shards)  # else the shard is already named above
+        if recomputed != manifest.content_hash and entries_match:
+            problems.append(f"content hash of the shards is {recomputed[:16]}…, manifest says {manifest.content_hash[:16]}…")
+        if expect_content_hash and recomputed != expect_content_hash:
+            problems.append(f"content hash of the shards is {recomputed[:16]}…, not the expected {expect_content_hash[:16]}…")
     # schema 1 manifests listed shards only: for them, only data/ can be checked for unlisted files
     scope = release if manifest.schema_version >= 2 else release / "data"
     if scope.is_dir():

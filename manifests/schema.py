@@ -135,3 +135,4 @@ class Manifest(Model):
     labels: LabelsInfo | None = None
     files: list[ReleaseFile] = []  # schema 2: everything else the release holds, so verify covers every byte
     models: list[ModelInfo] = []  # schema 4: the language, region, spam, toxicity and quality models used
+    alerts: list[str] = []  # what looked wrong when the release was made (curation/alerts.py); empty when nothing did

@@ -203,7 +203,8 @@ def write_sft_release(records: list[dict], release_dir: Path, name: str, version
                         shards=shards, sources=[], steps=steps or [], rejects={}, totals=totals(shards), mixture_weights={},
                         tokenizer=tokenizer_info(counter),
                         sft=SftInfo(splits={s: len(r) for s, r in by_split.items()}, categories=dict(sorted(categories.items())),
-                                    generation=generation or {}))
+                                    generation=generation or {}),
+                        alerts=list((generation or {}).get("alerts", [])))
     return write_manifest(release_dir, manifest)
 
 

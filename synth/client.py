@@ -40,7 +40,9 @@ class Usage:
 
 
 class ResponseCache:
-    """SQLite file keyed by sha256 of (model, messages, parameters); a finished request is never sent again."""
+    """SQLite file keyed by sha256 of (server, model, messages, parameters); a finished request is never sent again.
+    The server is the configured base_url (`local` for the bundled server, whatever port it gets): another server's
+    replies are never replayed as this one's."""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,8 +52,8 @@ class ResponseCache:
         self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
 
     @staticmethod
-    def key(model: str, messages: list[dict], params: dict) -> str:
-        return hashlib.sha256(json.dumps([model, messages, params], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    def key(server: str, model: str, messages: list[dict], params: dict) -> str:
+        return hashlib.sha256(json.dumps([server, model, messages, params], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def get(self, key: str) -> dict | None:
         row = self.db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
@@ -91,7 +93,7 @@ class LLMError(Exception):
 
 
 class LLMClient:
-    def __init__(self, config: LLMConfig, base_url: str, cache_path: Path):
+    def __init__(self, config: LLMConfig, base_url: str, cache_path: Path, refresh_cache: bool = False):
         from openai import AsyncOpenAI
 
         self.config = config
@@ -99,6 +101,7 @@ class LLMClient:
         # our own retry loop (Retry-After, jitter, counting), so the SDK's is off
         self.api = AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=config.timeout_s, max_retries=0)
         self.cache = ResponseCache(cache_path)
+        self.refresh_cache = refresh_cache  # ask again even where a reply is cached (and replace it)
         self.limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.semaphore = asyncio.Semaphore(config.concurrency)
         self.usage = Usage()
@@ -113,8 +116,8 @@ class LLMClient:
         import openai
 
         params = self.params(overrides)
-        key = ResponseCache.key(self.config.model, messages, params)
-        if (hit := self.cache.get(key)) is not None:
+        key = ResponseCache.key(self.config.base_url, self.config.model, messages, params)
+        if not self.refresh_cache and (hit := self.cache.get(key)) is not None:
             self.usage.cached += 1
             return Reply(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], cached=True)
         estimate = sum(len(m["content"]) for m in messages) // 2 + params["max_tokens"]

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import shutil
 
 import polars as pl
@@ -213,3 +214,18 @@ def test_release_records_its_models_and_diff_names_a_changed_one(demo_job, tmp_p
     assert main(["manifest", "diff", old, new]) == 0
     assert "model of step spam (spam)" in capsys.readouterr().out
     assert main(["manifest", "show", new]) == 0 and "models: language lid.176.ftz" in capsys.readouterr().out
+
+
+def test_verify_recomputes_the_content_hash_from_the_shards(demo_job, tmp_path, capsys):
+    from manifests.writer import sha256_file
+
+    release = Path(run_demo(demo_job, capsys))
+    m = json.loads((release / "manifest.json").read_text())
+    pinned = m["content_hash"]
+    shard = release / m["shards"][0]["path"]
+    shard.write_bytes(shard.read_bytes() + b"\0")  # a shard changed ...
+    m["shards"][0].update(sha256=sha256_file(shard), bytes=shard.stat().st_size)  # ... together with its entry
+    (release / "manifest.json").write_text(json.dumps(m))
+    problems = manifests.verify(release)
+    assert any("content hash of the shards" in p for p in problems)
+    assert main(["manifest", "verify", str(release), "--content-hash", pinned]) == 1

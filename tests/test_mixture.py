@@ -128,3 +128,21 @@ def test_a_damaged_mixture_file_is_named(tmp_path, capsys):
     (tmp_path / "m" / "mixture.json").write_text('{"kind": "mixture", "name": 3', encoding="utf-8")
     assert main(["manifest", "verify", str(tmp_path / "m")]) == 2
     assert f"{tmp_path / 'm' / 'mixture.json'}: not a valid mixture" in capsys.readouterr().err
+
+
+def test_a_source_with_no_document_mixes_as_an_empty_component(tmp_path, capsys):
+    import json as _json
+
+    from tests.conftest import write_job
+
+    good, empty = tmp_path / "good.jsonl", tmp_path / "empty.jsonl"
+    good.write_text(_json.dumps({"text": "一段足夠長的中文內容，用來建立一個小小的發行版本，混合時應該照常使用。"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    empty.write_text(_json.dumps({"text": "short"}) + "\n", encoding="utf-8")  # dropped by quality: too short
+    job = write_job(tmp_path, [{"name": "good", "kind": "jsonl", "path": str(good)},
+                               {"name": "none", "kind": "jsonl", "path": str(empty)}], steps={"quality": {"enabled": True}})
+    assert main(["run", str(job)]) == 0
+    release = tmp_path / "out/t/0.1.0"
+    path = mix(tmp_path, capsys, {"releases": [{"path": str(release)}]})
+    by = {c.source: c for c in load_mixture(path).components}
+    assert by["none"].documents == 0 and by["good"].documents == 1
+

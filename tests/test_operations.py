@@ -18,7 +18,8 @@ def big_job(tmp_path, n=6000):
                 k = part * n + i
                 f.write(json.dumps({"id": f"d{k}", "text": f"第{k}篇：" + pages[k % len(pages)][k % 50:]}, ensure_ascii=False) + "\n")
     return write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(tmp_path / "in*.jsonl")}],
-                     steps={"dedup": {"enabled": True}}, executor={"tasks": 4, "workers": 1})
+                     steps={"dedup": {"enabled": True}}, executor={"tasks": 4, "workers": 1},
+                     alert_drop_share=1.0)  # the pages repeat on purpose: dedup removes nearly all, which is not news here
 
 
 def curate(*args):
@@ -102,3 +103,52 @@ def test_sigterm_exits_4_and_resume_finishes(tmp_path):
     assert not (tmp_path / "out/t/0.1.0").exists()
     assert finish(curate("run", str(job), "--resume"))[0] == 0
     assert manifests.verify(tmp_path / "out/t/0.1.0") == []
+
+
+def test_small_failure_modes_say_so(tmp_path, capsys):
+    """Issue #31 item 10 and names: each used to pass silently or end in a traceback."""
+    from curation.cli import main
+    from tests.conftest import write_job
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "一段足夠長的中文內容，用來建立一個小小的發行版本，以便檢查指令的行為是否正確。"}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    bad = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], name="..")
+    assert main(["run", str(bad)]) == 2 and "name" in capsys.readouterr().err
+    bad = write_job(tmp_path, [{"name": "..", "kind": "jsonl", "path": str(src)}])
+    assert main(["run", str(bad)]) == 2
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}])
+    assert main(["run", str(job)]) == 0
+    release = str(tmp_path / "out/t/0.1.0")
+    capsys.readouterr()
+    assert main(["inspect", release, "--step", "nosuchstep"]) == 2
+    assert "its steps: normalize" in capsys.readouterr().err
+    # a wrong text_field: every record rejected, an alert and exit 5 instead of a silent empty release
+    wrong = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src), "text_field": "body"}], version="0.2.0")
+    assert main(["run", str(wrong)]) == 5
+    assert "source x: 0 documents read (missing_field 1)" in capsys.readouterr().err
+    assert main(["run", str(wrong), "--strict", "--force"]) == 1
+    # config diff names the key that changed
+    assert main(["manifest", "diff", release, str(tmp_path / "out/t/0.2.0")]) == 0
+    assert "sources[0].text_field" in capsys.readouterr().out
+
+
+def test_a_disk_error_is_one_error_line_and_clean_removes_stopped_work(tmp_path, capsys):
+    from curation.cli import main
+    from tests.conftest import write_job
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "內容"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    # the output path is a file: every write under it fails as a real OSError (ENOTDIR), the way a read-only or full disk
+    # does (root ignores permission bits, so a read-only folder cannot be made here)
+    (tmp_path / "blocked").write_text("not a folder")
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], output=str(tmp_path / "blocked"))
+    assert main(["run", str(job)]) == 6
+    err = capsys.readouterr().err
+    assert err.count("curate: error:") == 1 and "Errno 20" in err and "Traceback" not in err
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}])
+    stale = tmp_path / "out/.work/t/0.1.0/release"
+    stale.mkdir(parents=True)
+    (stale / "part.parquet").write_bytes(b"x" * 1000)
+    assert main(["clean", str(job)]) == 0
+    assert not (tmp_path / "out/.work/t/0.1.0").exists() and "removed" in capsys.readouterr().out

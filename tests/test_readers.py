@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -101,7 +102,7 @@ def test_jsonl_bad_records_are_rejected_with_file_line_and_reason(tmp_path):
     docs, rejects, stats = read(tmp_path, [f], kind="jsonl", path="x", id_field="id")
     assert [d.text for d in docs] == ["好的 good", "last ok"]
     assert [(r["line"], r["reason"], r["field"]) for r in rejects] == [
-        (2, "malformed_json", rejects[0]["field"]), (3, "missing_field", "text"), (4, "invalid_utf8", None),
+        (2, "malformed_json", rejects[0]["field"]), (3, "missing_field", "text"), (4, "invalid_utf8", "utf-8 at byte 88"),
         (5, "wrong_type", "text"), (6, "not_a_json_object", None)]
     assert all(r["file"] == str(f) for r in rejects)
     assert stats["rejected_malformed_json"].total == 1 and stats["rejected_missing_field"].total == 1
@@ -164,3 +165,51 @@ def test_parquet_and_csv_records(tmp_path):
     csv_file.write_bytes("text,id\n甲,1\n\"多\n行\",2\n".encode() + b"\xff\xfe,3\n")
     docs, rejects, _ = read(tmp_path / "c", [csv_file], kind="jsonl", path="x", id_field="id")
     assert [d.text for d in docs] == ["甲", "多\n行"] and rejects[0]["reason"] == "invalid_utf8" and rejects[0]["line"] == 5
+
+
+# -- encodings and size limits (issue #31) ---------------------------------------------------------------------
+ROWS = [{"id": 1, "text": "臺灣的老檔案常用大五碼儲存，讀取時要先判斷編碼。"}, {"id": 2, "text": "第二筆資料：繁體中文內容。"}]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp950", "gb18030"])
+def test_files_are_decoded_in_their_own_encoding(tmp_path, encoding):
+    f = tmp_path / "in.jsonl"
+    f.write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS).encode(encoding))
+    docs, rejects, _ = read(tmp_path, [f], kind="jsonl", path="x", id_field="id")
+    assert [d.text for d in docs] == [r["text"] for r in ROWS] and rejects == []
+
+
+def test_an_encoding_can_be_forced_and_undecodable_lines_name_their_byte(tmp_path):
+    f = tmp_path / "in.jsonl"
+    f.write_bytes((json.dumps(ROWS[0], ensure_ascii=False) + "\n").encode("cp950") + b'{"id": 3, "text": "\x81\x30"}\n')
+    docs, rejects, _ = read(tmp_path, [f], kind="jsonl", path="x", id_field="id", encoding="cp950")
+    assert [d.text for d in docs] == [ROWS[0]["text"]]
+    assert rejects[0]["reason"] == "invalid_encoding" and rejects[0]["line"] == 2 and rejects[0]["field"].startswith("cp950 at byte")
+
+
+def test_oversized_records_and_documents_are_rejected_while_reading(tmp_path):
+    f = tmp_path / "in.jsonl"
+    big = json.dumps({"id": 9, "text": "長" * 5000}, ensure_ascii=False)
+    f.write_text(json.dumps(ROWS[0], ensure_ascii=False) + "\n" + big + "\n" + json.dumps(ROWS[1], ensure_ascii=False) + "\n", encoding="utf-8")
+    docs, rejects, _ = read(tmp_path, [f], kind="jsonl", path="x", id_field="id", max_record_bytes=4096)
+    assert [d.text for d in docs] == [ROWS[0]["text"], ROWS[1]["text"]]
+    assert [(r["line"], r["reason"]) for r in rejects] == [(2, "record_too_large")]
+    docs, rejects, _ = read(tmp_path, [f], kind="jsonl", path="x", id_field="id", max_document_chars=1000)
+    assert len(docs) == 2 and [r["reason"] for r in rejects] == ["document_too_long"]
+
+
+def test_a_repeated_id_never_makes_a_document_disappear(tmp_path):
+    from tests.conftest import write_job
+    from curation.cli import main
+
+    f = tmp_path / "in.jsonl"
+    rows = [{"id": "a", "text": "這是一份獨一無二的文件，內容和其他的都不一樣，請保留它。"},
+            {"id": "a", "text": "第二份文件的內容，和第三份完全相同，去重時應該只留一份。"},
+            {"id": "b", "text": "第二份文件的內容，和第三份完全相同，去重時應該只留一份。"}]
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(f), "id_field": "id"}], steps={"dedup": {"enabled": True}})
+    assert main(["run", str(job)]) == 5  # published, with an alert about the repeated id
+    texts = pq.read_table(sorted((tmp_path / "out/t/0.1.0/data").rglob("*.parquet"))).column("text").to_pylist()
+    assert rows[0]["text"] in texts and len(texts) == 2
+    manifest = json.loads((tmp_path / "out/t/0.1.0/manifest.json").read_text())
+    assert any("repeat an id" in a for a in manifest["alerts"])

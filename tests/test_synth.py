@@ -171,3 +171,28 @@ def test_bad_synth_config(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"name": "x", "output": "o", "tasks": [{"kind": "summarize", "input": "x"}]}))
     assert main(["synth", str(path)]) == 2
+
+
+def test_cache_is_keyed_by_server_and_can_be_refreshed(tmp_path):
+    seeds = write_seeds(tmp_path, ["第一個問題", "第二個問題"])
+    with Stub() as a, Stub() as b:
+        path = synth_job(tmp_path, a.base_url, [{"kind": "self_instruct", "input": seeds, "count": 1}])
+        run_synth(load_synth_job(path))
+        assert a.requests == 2
+        other = synth_job(tmp_path, b.base_url, [{"kind": "self_instruct", "input": seeds, "count": 1}])
+        run_synth(load_synth_job(other))
+        assert b.requests == 2  # another server: its own replies, not the first server's from the cache
+        run_synth(load_synth_job(other), refresh_cache=True)
+        assert b.requests == 4  # asked again
+
+
+def test_a_run_where_every_request_fails_is_an_alert(tmp_path, capsys):
+    from curation.cli import main
+
+    seeds = write_seeds(tmp_path, ["[always500] 一直失敗的問題", "[always500] 也失敗的問題"])
+    with Stub() as stub:
+        path = synth_job(tmp_path, stub.base_url, [{"kind": "paraphrase", "input": seeds, "count": 1}])
+        assert main(["synth", path]) == 5  # published, flagged
+        assert "curate: alert: synth: 0 records kept" in capsys.readouterr().err
+        assert main(["synth", path, "--strict"]) == 1  # not published
+    assert sorted(p.name for p in (tmp_path / "out/sft").iterdir() if not p.name.startswith(".")) == ["0.1.0"]
