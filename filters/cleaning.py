@@ -9,8 +9,6 @@ Anchors: C4's and FineWeb's line filters and Gopher's repetition checks after bo
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
-from itertools import accumulate
 
 from datatrove.data import Document
 
@@ -18,7 +16,7 @@ from filters.base import CurationFilter, annotations
 from filters.config import CleaningConfig, ScriptConfig
 from filters.patterns import URL_WITH_HAN_PATH, may_hold_url
 from filters.script import ScriptDetector
-from filters.segments import mostly_removed, remove_lines
+from filters.segments import line_index, mostly_removed, remove_lines
 
 # PTT's quote header and quoted lines (": text", ": : nested"), mail-style "> text"; a full-width ：
 # opening a line is a law's or a list's continuation, not a quote
@@ -117,8 +115,7 @@ class LineCleaner(CurationFilter):
             return True
         text = doc.text
         lines = text.split("\n")
-        starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
-        line_of = lambda pos: bisect_right(starts, pos) - 1  # noqa: E731 - a match's line
+        line_of = line_index(lines)
         reasons: dict[int, str] = {}
         # whole-text searches (MULTILINE) instead of a loop over lines: most lines match nothing, and the engine skips them in C
         if c.quoted_replies:

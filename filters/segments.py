@@ -19,7 +19,9 @@ dropped: the reply is what the document rules then judge.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
+from itertools import accumulate
 from typing import Protocol
 
 from datatrove.data import Document
@@ -31,6 +33,13 @@ EDITS = "segment_edits"
 
 class StatsSink(Protocol):
     def stat_update(self, *labels: str, value: int = 1, unit: str | None = None) -> None: ...
+
+
+def line_index(lines: list[str]):
+    """A function from a character offset of "\\n".join(lines) to the index of the line that holds it, so a step can
+    search the whole text once (in C) and still act on lines."""
+    starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+    return lambda pos: bisect_right(starts, pos) - 1
 
 
 def removed_chars(doc: Document) -> int:

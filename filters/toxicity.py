@@ -4,7 +4,6 @@ lexicon that explains and, for slurs and insults, corroborates it."""
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from datatrove.data import Document
 from filters.base import CurationFilter, annotations
 from filters.config import ToxicityConfig
 from filters.lexicon import Lexicon
-from filters.segments import remove_lines
+from filters.segments import line_index, remove_lines
 from filters.textclassifier import classifier_models, han_count, load_classifier
 
 DATA = Path(__file__).parent / "data"
@@ -56,16 +55,13 @@ class ToxicityFilter(CurationFilter):
         lines = text.split("\n")
         units = segment_units(lines)
         unit_of = {i: u for u, members in enumerate(units) for i in members}
-        starts, pos = [], 0
-        for line in lines:
-            starts.append(pos)
-            pos += len(line) + 1
+        line_of = line_index(lines)
         directed = [0.0] * len(units)
         weights = [0.0] * len(units)
         categories: Counter = Counter()
         for start, _, category, weight in self.lexicon.spans(text):
             categories[category] += 1
-            u = unit_of.get(bisect_right(starts, start) - 1)
+            u = unit_of.get(line_of(start))
             if u is None:
                 continue
             weights[u] += weight
