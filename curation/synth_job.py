@@ -14,7 +14,7 @@ from curation.errors import CurateError
 from curation.release import ReleaseLayout, resolve_version
 from synth.client import LLMClient, LLMError
 from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
-from synth.tasks import PROMPTS, TASKS, Request, Task, extract_json, read_jsonl, repair_messages
+from synth.tasks import PROMPTS, TASKS, ImportTask, Request, Task, extract_json, read_jsonl, repair_messages
 
 
 def json_params(mode: str, task: Task) -> dict:
@@ -49,8 +49,11 @@ async def generate_all(client: LLMClient, work: list[tuple[Task, Request]], json
 def run_requests(llm: LLMConfig, work: list, cache: Path, resolve, server_log: Path, refresh_cache: bool = False) -> tuple[list, object, str]:
     """Every (task, request) of `work` through the cached client against the configured server (the bundled local
     llama.cpp server is started for `base_url: local` and stopped after); returns (results, usage, json mode used)."""
+    from synth.client import Usage
     from synth.local_server import LocalLLMServer
 
+    if not work:  # an import-only job asks no one: no server is started
+        return [], Usage(), "none"
     local = llm.base_url == "local"
     server = (LocalLLMServer(resolve(llm.local_model_path) if llm.local_model_path else None, llm.local_port, server_log)
               if local else contextlib.nullcontext())
@@ -98,12 +101,23 @@ def run_synth(job: SynthJobConfig, force: bool = False, refresh_cache: bool = Fa
     version = resolve_version(job.output_dir, job.name, job.version)
     layout = ReleaseLayout(job.output_dir, job.name, version)
     layout.prepare(force=force, resume=True)  # the response cache, not the work folder, is what makes reruns free
-    tasks = [(TASKS[t.kind](t, job.system_prompt), t) for t in job.tasks]
+    tasks = [(TASKS[t.kind](t, job.system_prompt), t) for t in job.tasks if t.kind != "import"]
     work = [(task, req) for task, cfg in tasks for req in task.requests(job.resolve(cfg.input))]
+    imported, import_failures, imports = [], [], {}
+    for cfg in (t for t in job.tasks if t.kind == "import"):  # existing data: no request, the same gates
+        path = job.resolve(cfg.input)
+        if not path.is_file():
+            raise CurateError(f"import: {path}: input file not found")
+        records, failed = ImportTask(cfg, job.system_prompt).records(path)
+        imported += records
+        import_failures += failed
+        source = cfg.source or path.stem
+        imports[source] = {"file": cfg.input, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "license": cfg.license,
+                           "records": len(records), "malformed": len(failed)}
     results, usage, json_mode = run_requests(job.llm, work, job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite",
                                              job.resolve, layout.work / "llm-server.log", refresh_cache)
-    generated = [r for r, _ in results if r]
-    failures = [f for _, f in results if f]
+    generated = [r for r, _ in results if r] + imported
+    failures = [f for _, f in results if f] + import_failures
     gates = [LengthGate(job.gates), LanguageScriptGate(job.gates), RefusalGate(), GroundingGate(),
              Decontamination(job.gates, [job.resolve(p) for p in job.gates.eval_sets]), NearDuplicates(job.gates, seed_texts(job))]
     if job.gates.redact_pii:
@@ -128,7 +142,7 @@ def run_synth(job: SynthJobConfig, force: bool = False, refresh_cache: bool = Fa
     generation = {"model": job.llm.model, "base_url": job.llm.base_url, "parameters": {"temperature": job.llm.temperature,
                   "max_tokens": job.llm.max_tokens, "seed": job.llm.seed}, "prompts_sha256": prompts,
                   "inputs": {t.input: hashlib.sha256(job.resolve(t.input).read_bytes()).hexdigest() for t in job.tasks if job.resolve(t.input).is_file()},
-                  "json_mode": json_mode, "requests": len(work), "generated": len(generated),
+                  "json_mode": json_mode, "requests": len(work), "generated": len(generated), "imports": imports,
                   "requests_by_task": dict(Counter(task.name for task, _ in work)),
                   "generated_by_task": dict(Counter(r["task"] for r in generated)), "failures": dict(Counter(f["reason"] for f in failures)),
                   "failures_by_task": dict(Counter(f["task"] for f in failures)),

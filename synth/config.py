@@ -38,17 +38,26 @@ class LLMConfig(Strict):
 
 
 class SynthTaskConfig(Strict):
-    kind: Literal["self_instruct", "paraphrase", "translate", "doc_qa"]
-    input: str  # seeds / QA pairs / English instructions (JSONL), or a CPT release for doc_qa
+    kind: Literal["self_instruct", "paraphrase", "translate", "doc_qa", "import"]
+    input: str  # seeds / QA pairs / English instructions (JSONL), a CPT release for doc_qa, or existing data for import
     count: int = Field(default=2, ge=1)  # new pairs per seed / rewordings per pair / QA pairs per document
     categories: list[str] = ["math", "code", "knowledge_qa", "reasoning", "summarization", "creative_writing", "translation",
                              "role_play", "chat"]
     limit: int | None = Field(default=None, ge=1)  # at most this many inputs
+    # import (no LLM): existing instruction data as records. format: alpaca {instruction, input?, output},
+    # sharegpt {conversations: [{from, value}]}, messages {messages: [{role, content}]}, or auto (by the keys present);
+    # fields maps those names to the file's (e.g. {instruction: question, output: answer}); JSONL, JSON or Parquet
+    format: Literal["auto", "alpaca", "sharegpt", "messages"] = "auto"
+    fields: dict[str, str] = {}
+    source: str | None = None  # the name imported records carry (default: the file's stem)
+    license: str | None = None  # recorded per imported source in the manifest
 
 
 class GatesConfig(Strict):
     min_chars: int = Field(default=4, ge=0)
-    max_chars: int = Field(default=4000, ge=1)
+    # characters of one message; 16,000 keeps a long code write-up (the longest of 610 zh-TW LeetCode notes is ~13k)
+    max_chars: int = Field(default=16000, ge=1)
+    max_chars_by_task: dict[str, int] = {}  # per task kind, e.g. {self_instruct: 4000}
     require_traditional: bool = True  # script hant (or none for short / non-Han answers like code)
     reject_mainland_phrasing: bool = True  # region cn
     near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # against each other and the seeds

@@ -10,25 +10,55 @@ from filters.config import LanguageConfig, ScriptConfig
 from synth.config import GatesConfig
 
 
+def _turns(record: dict, role: str) -> list[str]:
+    return [m["content"] for m in record["messages"] if m["role"] == role]
+
+
 def _texts(record: dict) -> tuple[str, str]:
-    user = next(m["content"] for m in record["messages"] if m["role"] == "user")
-    assistant = next(m["content"] for m in record["messages"] if m["role"] == "assistant")
-    return user, assistant
+    """Every user turn and every assistant turn, each joined: a multi-turn record is judged whole, not its first pair."""
+    return "\n".join(_turns(record, "user")), "\n".join(_turns(record, "assistant"))
 
 
 class LengthGate:
+    """Every user and assistant turn between `min_chars` and the task's maximum (`max_chars_by_task`, else
+    `max_chars`: long enough for a code write-up)."""
+
     name = "length"
 
     def __init__(self, config: GatesConfig):
         self.config = config
 
     def check(self, record: dict) -> str | None:
-        for text in _texts(record):
-            if len(text.strip()) < self.config.min_chars:
+        limit = self.config.max_chars_by_task.get(record.get("task", ""), self.config.max_chars)
+        for m in record["messages"]:
+            if m["role"] == "system":
+                continue
+            if len(m["content"].strip()) < self.config.min_chars:
                 return "too_short"
-            if len(text) > self.config.max_chars:
+            if len(m["content"]) > limit:
                 return "too_long"
         return None
+
+
+# words the phrase lists call mainland that are also right in Taiwan in a given sense, with the words that show that
+# sense nearby: 質量 is mass in physics (quality elsewhere), 菜單 a restaurant's menu, 前綴 a prefix in code
+IN_CONTEXT = [
+    (re.compile(r"質量"), re.compile(r"物體|密度|公斤|千克|重量|守恆|牛頓|加速度|慣性|能量|原子|引力|重力|[kK]g|體積|力學|質點")),
+    (re.compile(r"菜單"), re.compile(r"餐廳|點餐|點菜|菜色|料理|飲料|服務生|老闆|吃|店家")),
+    (re.compile(r"前綴|後綴"), re.compile(r"字串|陣列|prefix|suffix|演算法|程式|函式|樹|節點|string|array|[Tt]rie")),
+]
+VARIANT_ZHE = re.compile(r"[\u4e00-\u9fff]着")
+CONTEXT_WINDOW = 60
+
+
+def mask_in_context(text: str) -> str:
+    """The text with each ambiguous word blanked where its Taiwan sense is shown within CONTEXT_WINDOW characters."""
+    for word, context in IN_CONTEXT:
+        if not word.search(text):
+            continue
+        text = word.sub(lambda m: "□" * len(m.group()) if context.search(
+            text, max(0, m.start() - CONTEXT_WINDOW), m.end() + CONTEXT_WINDOW) else m.group(), text)
+    return text
 
 
 class LanguageScriptGate:
@@ -48,13 +78,15 @@ class LanguageScriptGate:
         user, assistant = _texts(record)
         text = f"{user}\n{assistant}"
         lang, _ = self.lid.predict(text)
-        analysis = self.script.analyse(text)
+        analysis = self.script.analyse(mask_in_context(text))
         if lang != "zh" and analysis["script"] == "none":
             return "not_chinese"
         if self.config.require_traditional and analysis["script"] in ("hans", "mixed"):
             return f"script_{analysis['script']}"
         if self.config.reject_mainland_phrasing and analysis["region"] == "cn":
             return "mainland_phrasing"
+        if self.config.reject_mainland_phrasing and len(VARIANT_ZHE.findall(assistant)) >= 2:
+            return "mainland_phrasing"  # 代表着, 意味着: the mainland form of 著, which the character tables count as both
         return None
 
 
@@ -65,10 +97,18 @@ REFUSAL = re.compile(
 
 
 class RefusalGate:
+    """An assistant turn that refuses and stops. 「很抱歉，我無法給出一個確切的數字」 followed by a full estimate is an
+    answer: only a refusal with less than `answer_chars` of text after it counts."""
+
     name = "refusal"
+    answer_chars = 80
 
     def check(self, record: dict) -> str | None:
-        return "refusal" if REFUSAL.search(_texts(record)[1]) else None
+        for answer in _turns(record, "assistant"):
+            m = REFUSAL.search(answer)
+            if m and len(re.sub(r"\s+", "", answer[m.end():])) < self.answer_chars:
+                return "refusal"
+        return None
 
 
 class GroundingGate:

@@ -169,6 +169,108 @@ class DocQA(Task):
 TASKS: dict[str, type[Task]] = {t.name: t for t in (SelfInstruct, Paraphrase, Translate, DocQA)}
 
 
+def read_records(path: Path) -> list[tuple[str, object]]:
+    """(where, record) of every record of a JSONL, JSON (a list, or an object of records) or Parquet file."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return [(f"{path}:row {i + 1}", r) for i, r in enumerate(pq.read_table(path).to_pylist())]
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+        if isinstance(data, dict):
+            return [(f"{path}:{k}", v) for k, v in data.items()]
+        return [(f"{path}:item {i + 1}", r) for i, r in enumerate(data if isinstance(data, list) else [data])]
+    out = []
+    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if line.strip():
+            try:
+                out.append((f"{path}:{n}", orjson.loads(line)))
+            except orjson.JSONDecodeError as e:
+                out.append((f"{path}:{n}", ValueError(f"malformed JSON: {e}")))
+    return out
+
+
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system", "bot": "assistant"}
+
+
+class ImportTask:
+    """Existing instruction data (public sets, translated sets, chat logs) as chat records, no LLM: alpaca, sharegpt
+    or OpenAI `messages`, with a field mapping. Every record keeps its source and license; a record that cannot be
+    read becomes a failure with its file, line and field, never a silent drop. The same gates judge it as generated
+    data, every turn of it."""
+
+    name = "import"
+
+    def __init__(self, config: SynthTaskConfig, system_prompt: str):
+        self.config = config
+        self.system_prompt = system_prompt
+
+    def field(self, name: str) -> str:
+        return self.config.fields.get(name, name)
+
+    def records(self, path: Path) -> tuple[list[dict], list[dict]]:
+        source = self.config.source or path.stem
+        records, failures = [], []
+        for i, (where, rec) in enumerate(read_records(path)[: self.config.limit]):
+            try:
+                if isinstance(rec, Exception):
+                    raise rec
+                messages = self.messages_of(rec)
+            except ValueError as e:
+                failures.append({"id": f"import/{source}/{i}", "task": self.name, "reason": "malformed_record",
+                                 "error": f"{where}: {e}"})
+                continue
+            rid = rec.get(self.field("id")) if isinstance(rec, dict) else None
+            category = rec.get(self.field("category")) if isinstance(rec, dict) else None
+            records.append({"id": f"import/{source}/{rid if rid is not None else i}", "task": self.name,
+                            "category": str(category or "imported"), "messages": messages, "source": source,
+                            "license": self.config.license})
+        return records, failures
+
+    def messages_of(self, rec: object) -> list[dict]:
+        if not isinstance(rec, dict):
+            raise ValueError("not a JSON object")
+        fmt = self.config.format
+        if fmt == "auto":
+            fmt = ("messages" if self.field("messages") in rec else "sharegpt" if self.field("conversations") in rec else "alpaca")
+        if fmt == "messages":
+            turns = rec.get(self.field("messages"))
+            if not isinstance(turns, list) or not turns:
+                raise ValueError(f"field {self.field('messages')!r}: a non-empty list of {{role, content}} expected")
+            out = []
+            for k, m in enumerate(turns):
+                role = SHAREGPT_ROLES.get(str(m.get("role", m.get("from", ""))).lower()) if isinstance(m, dict) else None
+                content = m.get("content", m.get("value")) if isinstance(m, dict) else None
+                if role is None or not isinstance(content, str):
+                    raise ValueError(f"field {self.field('messages')!r}[{k}]: role and content expected")
+                out.append({"role": role, "content": content})
+        elif fmt == "sharegpt":
+            turns = rec.get(self.field("conversations"))
+            if not isinstance(turns, list) or not turns:
+                raise ValueError(f"field {self.field('conversations')!r}: a non-empty list of {{from, value}} expected")
+            out = []
+            for k, m in enumerate(turns):
+                role = SHAREGPT_ROLES.get(str(m.get("from", "")).lower()) if isinstance(m, dict) else None
+                if role is None or not isinstance(m.get("value"), str):
+                    raise ValueError(f"field {self.field('conversations')!r}[{k}]: from (human/gpt/system) and value expected")
+                out.append({"role": role, "content": m["value"]})
+        else:
+            instruction, output = rec.get(self.field("instruction")), rec.get(self.field("output"))
+            if not isinstance(instruction, str) or not instruction.strip():
+                raise ValueError(f"field {self.field('instruction')!r}: a non-empty string expected")
+            if not isinstance(output, str) or not output.strip():
+                raise ValueError(f"field {self.field('output')!r}: a non-empty string expected")
+            extra = rec.get(self.field("input"))
+            user = instruction + (f"\n{extra}" if isinstance(extra, str) and extra.strip() else "")
+            out = [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+        if not any(m["role"] == "user" for m in out) or not any(m["role"] == "assistant" for m in out):
+            raise ValueError("a conversation needs a user and an assistant turn")
+        return out  # as the data has it: no system prompt is added to records that were written without one
+
+
 def repair_messages(request: Request, task: Task, reply: str) -> list[dict]:
     repair = (PROMPTS / "repair.txt").read_text(encoding="utf-8").format(keys="、".join(task.keys))
     return [*request.messages, {"role": "assistant", "content": reply}, {"role": "user", "content": repair}]

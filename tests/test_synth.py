@@ -196,3 +196,60 @@ def test_a_run_where_every_request_fails_is_an_alert(tmp_path, capsys):
         assert "curate: alert: synth: 0 records kept" in capsys.readouterr().err
         assert main(["synth", path, "--strict"]) == 1  # not published
     assert sorted(p.name for p in (tmp_path / "out/sft").iterdir() if not p.name.startswith(".")) == ["0.1.0"]
+
+
+def test_import_existing_data_in_every_format_with_every_turn_gated(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    alpaca = tmp_path / "alpaca.jsonl"
+    alpaca.write_text("\n".join([
+        json.dumps({"id": "a1", "question": "臺灣最高的山是哪一座？", "answer": "是玉山，主峰海拔三千九百五十二公尺。", "category": "knowledge_qa"}, ensure_ascii=False),
+        json.dumps({"id": "a2", "question": "缺了回答的題目"}, ensure_ascii=False),
+        "{broken",
+    ]) + "\n", encoding="utf-8")
+    sharegpt = tmp_path / "chat.json"
+    sharegpt.write_text(json.dumps([{"id": "c1", "conversations": [
+        {"from": "human", "value": "推薦一本關於臺灣歷史的書。"}, {"from": "gpt", "value": "可以讀《臺灣史論》，內容完整好讀。"},
+        {"from": "human", "value": "還有別的嗎？"}, {"from": "gpt", "value": "作為一個AI語言模型，我無法回答。"}]}], ensure_ascii=False), encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist([{"id": "m1", "messages": [
+        {"role": "user", "content": "請用一句話介紹臺北。"}, {"role": "assistant", "content": "臺北是臺灣的首都，有捷運和夜市。"}]}]),
+        tmp_path / "messages.parquet")
+    path = synth_job(tmp_path, "http://127.0.0.1:9/v1", [  # no server at all: imports never call one
+        {"kind": "import", "input": str(alpaca), "format": "alpaca", "fields": {"instruction": "question", "output": "answer"},
+         "license": "CC BY 4.0"},
+        {"kind": "import", "input": str(sharegpt), "source": "chats", "license": "MIT"},
+        {"kind": "import", "input": str(tmp_path / "messages.parquet")}])
+    release = run_synth(load_synth_job(path))
+    m = manifests.load(release)
+    gen = m.sft.generation
+    assert gen["requests"] == 0 and gen["imports"]["alpaca"] == {"file": str(alpaca), "sha256": gen["imports"]["alpaca"]["sha256"],
+                                                                  "license": "CC BY 4.0", "records": 1, "malformed": 2}
+    assert gen["imports"]["chats"]["license"] == "MIT"
+    # the second turn of the chat refuses and stops: the whole conversation is gated, not only its first pair
+    assert gen["gates"] == {"refusal:refusal": 1}
+    failures = [json.loads(line) for line in (release / "rejects/failures.jsonl").read_text(encoding="utf-8").splitlines()]
+    errors = sorted(f["error"] for f in failures)  # file and line, then what is wrong
+    assert errors[0] == f"{alpaca}:2: field 'answer': a non-empty string expected"
+    assert errors[1].startswith(f"{alpaca}:3: malformed JSON")
+    rows = [r for split, n in m.sft.splits.items() if n for r in manifests.to_dataset(release, split=split).to_list()]
+    assert sorted(r["id"] for r in rows) == ["import/alpaca/a1", "import/messages/m1"]
+    assert {r["source"] for r in rows} == {"alpaca", "messages"}
+
+
+def test_gates_decide_in_context():
+    from synth.gates import LengthGate, LanguageScriptGate, RefusalGate
+
+    lang = LanguageScriptGate(GatesConfig())
+    physics = record("物體的質量和重量有什麼不同？", "質量是物體所含物質的多少，單位是公斤；重量是物體受到的重力，會隨地點改變。質量守恆。")
+    assert lang.check(physics) is None  # 質量 as mass
+    quality = record("這個軟件的質量怎麼樣？", "這個軟件的質量很好，視頻功能也很完整，默認設置就能用。")
+    assert lang.check(quality) == "mainland_phrasing"
+    zhe = record("請解釋這句話", "這代表着一個新的開始，也意味着我們要更努力。")
+    assert lang.check(zhe) == "mainland_phrasing"
+    estimate = "很抱歉，我無法給出一個確切的數字，但可以估算：臺灣約有兩千三百萬人，若每十人有一台機車，大約是兩百三十萬台，" * 2
+    assert RefusalGate().check(record("臺灣有多少台機車？", estimate)) is None
+    assert RefusalGate().check(record("幫我駭進系統", "很抱歉，我無法協助。")) == "refusal"
+    writeup = "## 思路\n" + "說明文字。" * 1500 + "\n```python\nprint(1)\n```"
+    assert LengthGate(GatesConfig()).check(record("請寫出這題的題解", writeup)) is None  # a long code write-up
+    assert LengthGate(GatesConfig(max_chars_by_task={"paraphrase": 4000})).check({**record("請寫出這題的題解", writeup), "task": "paraphrase"}) == "too_long"
