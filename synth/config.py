@@ -54,7 +54,9 @@ class SynthTaskConfig(Strict):
 
 
 class GatesConfig(Strict):
-    min_chars: int = Field(default=4, ge=0)
+    min_chars: int = Field(default=4, ge=0)  # a generated message shorter than this is a failed generation
+    # existing data says what it says: a reference answer of "否。" is an answer (MT-Bench-TW 102, second turn)
+    min_chars_by_task: dict[str, int] = {"import": 1}
     # characters of one message; 16,000 keeps a long code write-up (the longest of 610 zh-TW LeetCode notes is ~13k)
     max_chars: int = Field(default=16000, ge=1)
     max_chars_by_task: dict[str, int] = {}  # per task kind, e.g. {self_instruct: 4000}

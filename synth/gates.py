@@ -4,7 +4,10 @@ the runner counts every rejection by gate and reason and keeps the rejected reco
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from filters.config import LanguageConfig, ScriptConfig
 from synth.config import GatesConfig
@@ -30,10 +33,11 @@ class LengthGate:
 
     def check(self, record: dict) -> str | None:
         limit = self.config.max_chars_by_task.get(record.get("task", ""), self.config.max_chars)
+        shortest = self.config.min_chars_by_task.get(record.get("task", ""), self.config.min_chars)
         for m in record["messages"]:
             if m["role"] == "system":
                 continue
-            if len(m["content"].strip()) < self.config.min_chars:
+            if len(m["content"].strip()) < shortest:
                 return "too_short"
             if len(m["content"]) > limit:
                 return "too_long"
@@ -43,7 +47,8 @@ class LengthGate:
 # words the phrase lists call mainland that are also right in Taiwan in a given sense, with the words that show that
 # sense nearby: 質量 is mass in physics (quality elsewhere), 菜單 a restaurant's menu, 前綴 a prefix in code
 IN_CONTEXT = [
-    (re.compile(r"質量"), re.compile(r"物體|密度|公斤|千克|重量|守恆|牛頓|加速度|慣性|能量|原子|引力|重力|[kK]g|體積|力學|質點")),
+    (re.compile(r"質量"), re.compile(r"物體|密度|公斤|千克|重量|守恆|牛頓|加速度|慣性|能量|原子|引力|重力|[kK]g|體積|力學|質點|"
+                                    r"行星|星球|天體|mass|[Mm]ass")),
     (re.compile(r"菜單"), re.compile(r"餐廳|點餐|點菜|菜色|料理|飲料|服務生|老闆|吃|店家")),
     (re.compile(r"前綴|後綴"), re.compile(r"字串|陣列|prefix|suffix|演算法|程式|函式|樹|節點|string|array|[Tt]rie")),
 ]
@@ -74,12 +79,21 @@ class LanguageScriptGate:
         self.lid = LanguageFilter(LanguageConfig())
         self.script = ScriptFilter(ScriptConfig(action="tag"))
 
+    def _language(self, text: str) -> str:
+        """The CPT language step's decision: mostly-Han text is zh without asking the model (a fifth of the cost)."""
+        from datatrove.data import Document
+
+        doc = Document(text=text, id="gate", metadata={})
+        self.lid.filter(doc)
+        return doc.metadata["annotations"]["lang"]
+
     def check(self, record: dict) -> str | None:
         user, assistant = _texts(record)
         text = f"{user}\n{assistant}"
-        lang, _ = self.lid.predict(text)
+        lang = self._language(text)
         analysis = self.script.analyse(mask_in_context(text))
-        if lang != "zh" and analysis["script"] == "none":
+        # a Chinese question answered with a formula or code ("f(2) = 22") is Chinese data
+        if lang != "zh" and analysis["script"] == "none" and self._language(user) != "zh":
             return "not_chinese"
         if self.config.require_traditional and analysis["script"] in ("hans", "mixed"):
             return f"script_{analysis['script']}"
@@ -152,36 +166,55 @@ class Decontamination:
 
 
 class NearDuplicates:
-    """In-memory MinHash LSH (datasketch) over character 5-grams of question + answer: a record near-duplicating
-    a seed or an earlier record is removed. Seeds are inserted first, so copies of the seeds never pass."""
+    """MinHash LSH over 5-token shingles of every turn (Han characters and Latin words, script-folded: the
+    decontamination tokens): a record near-duplicating a seed or an earlier record is removed. Seeds are inserted
+    first, so copies of the seeds never pass. All 128 permutations are computed at once in numpy and banded 16 x 8;
+    a candidate counts when its estimated Jaccard similarity (equal signature values) reaches the threshold."""
 
     name = "near_duplicate"
+    NUM_PERM, BANDS, SHINGLE = 128, 16, 5
 
     def __init__(self, config: GatesConfig, seeds: list[str]):
-        from datasketch import MinHashLSH
-
-        self.lsh = MinHashLSH(threshold=config.near_duplicate_threshold, num_perm=128)
-        self.count = 0
+        self.threshold = config.near_duplicate_threshold
+        self.buckets: list[dict[bytes, list[int]]] = [{} for _ in range(self.BANDS)]
+        self.signatures: list[np.ndarray] = []
         for s in seeds:
             self._insert(self._minhash(s))
 
-    def _minhash(self, text: str):
-        from datasketch import MinHash
+    @staticmethod
+    @lru_cache(maxsize=1)
+    def _permutations() -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(1)
+        return (rng.integers(1, 2**63, NearDuplicates.NUM_PERM, dtype=np.uint64) | np.uint64(1),
+                rng.integers(0, 2**63, NearDuplicates.NUM_PERM, dtype=np.uint64))
 
-        t = re.sub(r"\s+", "", text)
-        m = MinHash(num_perm=128)
-        m.update_batch([t[i: i + 5].encode() for i in range(max(1, len(t) - 4))])
-        return m
+    def _minhash(self, text: str) -> np.ndarray:
+        from filters.decontamination import tokens, window_hashes
 
-    def _insert(self, m) -> None:
-        self.lsh.insert(str(self.count), m)
-        self.count += 1
+        ids = tokens(text)[0]
+        shingles = window_hashes(ids, min(self.SHINGLE, max(len(ids), 1)))
+        if not len(shingles):
+            shingles = np.zeros(1, dtype=np.uint64)
+        a, b = self._permutations()
+        with np.errstate(over="ignore"):
+            return ((shingles[None, :] * a[:, None] + b[:, None]) >> np.uint64(32)).min(axis=1)
+
+    def _bands(self, sig: np.ndarray) -> list[bytes]:
+        rows = self.NUM_PERM // self.BANDS
+        return [sig[i * rows:(i + 1) * rows].tobytes() for i in range(self.BANDS)]
+
+    def _insert(self, sig: np.ndarray) -> None:
+        n = len(self.signatures)
+        self.signatures.append(sig)
+        for band, key in zip(self.buckets, self._bands(sig)):
+            band.setdefault(key, []).append(n)
 
     def check(self, record: dict) -> str | None:
-        m = self._minhash("".join(_texts(record)))
-        if self.lsh.query(m):
+        sig = self._minhash("\n".join(_texts(record)))
+        candidates = {i for band, key in zip(self.buckets, self._bands(sig)) for i in band.get(key, ())}
+        if any(np.mean(self.signatures[i] == sig) >= self.threshold for i in candidates):
             return "near_duplicate"
-        self._insert(m)
+        self._insert(sig)
         return None
 
 

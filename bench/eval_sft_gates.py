@@ -1,0 +1,167 @@
+"""The SFT gates on real zh-TW instruction data, imported as a user would import it; planted contamination; import speed.
+
+    python -m bench.eval_sft_gates [--sample 25] [--review review.md] [--speed 100000]
+
+(data from ../shared/data/real beside the checkout, or $TWCURATE_REAL_DATA)
+
+1. twllm_zh_tw_bench_sft (810 answers), mt_bench_tw with reference answers (the turns of question.jsonl joined with the
+   reference answers, multi-turn) and tw_leetcode_sft (610 write-ups) through the import task and the gates exactly as
+   `curate synth` builds them (README defaults), decontaminated against TMMLU + TTQA + MT-Bench-TW. Prints rejections
+   per gate and set; `--review` writes a seeded sample per gate for marking by hand.
+2. Planted contamination: evaluation items (TMMLU, TTQA, MT-Bench-TW turns) copied into imported records verbatim, with
+   punctuation/whitespace changes, converted t2s and s2t: recall of the decontamination gate.
+3. Import speed: `--speed N` records (real answers repeated with new ids) through import + every gate but the LLM ones
+   (near-dup, decontamination included), records per second on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import re
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import opencc
+
+from synth.config import GatesConfig, SynthTaskConfig
+from synth.gates import Decontamination, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
+from synth.tasks import ImportTask
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = Path(os.environ.get("TWCURATE_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
+
+
+def mt_bench_conversations(tmp: Path) -> Path:
+    """MT-Bench-TW questions with their reference answers as two-turn conversations (messages format)."""
+    base = REAL / "mt_bench_tw"
+    refs = {}
+    for line in (base / "reference_answer_human_w_gpt4_augmented.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        choices = r["choices"] if isinstance(r["choices"], list) else ast.literal_eval(r["choices"])
+        refs[str(r["question_id"])] = choices[0]["turns"]
+    out = tmp / "mt_bench_tw.jsonl"
+    with open(out, "w", encoding="utf-8") as f:
+        for line in (base / "question.jsonl").read_text(encoding="utf-8").splitlines():
+            q = json.loads(line)
+            turns = q["turns"] if isinstance(q["turns"], list) else ast.literal_eval(q["turns"])
+            answers = refs.get(str(q["question_id"]))
+            if not answers:
+                continue
+            messages = [m for t, a in zip(turns, answers) for m in ({"role": "user", "content": t}, {"role": "assistant", "content": a})]
+            f.write(json.dumps({"id": q["question_id"], "category": q.get("category"), "messages": messages}, ensure_ascii=False) + "\n")
+    return out
+
+
+def mt_bench_eval_file(tmp: Path) -> Path:
+    """MT-Bench-TW questions with their turns as real lists (the shipped file writes them as a Python literal)."""
+    out = tmp / "mt_bench_questions.jsonl"
+    with open(out, "w", encoding="utf-8") as f:
+        for line in (REAL / "mt_bench_tw" / "question.jsonl").read_text(encoding="utf-8").splitlines():
+            q = json.loads(line)
+            turns = q["turns"] if isinstance(q["turns"], list) else ast.literal_eval(q["turns"])
+            f.write(json.dumps({"id": q["question_id"], "turns": turns}, ensure_ascii=False) + "\n")
+    return out
+
+
+def gates_for(config: GatesConfig, eval_files: list[Path]) -> list:
+    return [PiiGate(), LengthGate(config), LanguageScriptGate(config), RefusalGate(), Decontamination(config, eval_files),
+            NearDuplicates(config, [])]
+
+
+def run_gates(records: list[dict], gates: list) -> tuple[Counter, dict[str, list]]:
+    counts, rejected = Counter(), {}
+    for record in records:
+        for gate in gates:
+            reason = gate.check(record)
+            if reason:
+                counts[f"{gate.name}:{reason}"] += 1
+                rejected.setdefault(f"{gate.name}:{reason}", []).append(record)
+                break
+    return counts, rejected
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sample", type=int, default=25)
+    ap.add_argument("--review", type=Path)
+    ap.add_argument("--speed", type=int, default=0)
+    args = ap.parse_args()
+    if not (REAL / "twllm_zh_tw_bench_sft").exists():
+        print(f"skipped: {REAL} has no twllm_zh_tw_bench_sft")
+        return 0
+    config = GatesConfig()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        evals = [REAL / "tw_eval_tmmlu_ttqa/tmmlu_sample.jsonl", REAL / "tw_eval_tmmlu_ttqa/TTQA_mc.json", mt_bench_eval_file(tmp)]
+        sets = {
+            "twllm_zh_tw_bench_sft": SynthTaskConfig(kind="import", input=str(REAL / "twllm_zh_tw_bench_sft/zh_tw_bench_answers.jsonl"), format="alpaca"),
+            "mt_bench_tw (references)": SynthTaskConfig(kind="import", input=str(mt_bench_conversations(tmp)), format="messages"),
+            "tw_leetcode_sft": SynthTaskConfig(kind="import", input=str(REAL / "tw_leetcode_sft/tw_leetcode_notes.jsonl"), format="alpaca"),
+        }
+        review, rng = [], random.Random(0)
+        print("| gate | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))
+        table: dict[str, dict[str, int]] = {}
+        totals = {}
+        for name, cfg in sets.items():
+            records, failures = ImportTask(cfg, "").records(Path(cfg.input))
+            # the MT-Bench-TW questions are an evaluation set: gating their own references against it says nothing
+            files = [e for e in evals if not (name.startswith("mt_bench") and "mt_bench" in e.name)]
+            counts, rejected = run_gates(records, gates_for(config, files))
+            totals[name] = (len(records), len(failures))
+            for reason, n in counts.items():
+                table.setdefault(reason, {})[name] = n
+            for reason, recs in sorted(rejected.items()):
+                picked = rng.sample(recs, min(args.sample, len(recs)))
+                review.append(f"## {name} {reason} ({len(recs)}, {len(picked)} shown)\n")
+                for r in picked:
+                    text = " / ".join(m["content"][:150].replace("\n", " ") for m in r["messages"] if m["role"] != "system")
+                    review.append(f"- `{r['id']}` {text}")
+        for reason in sorted(table):
+            print(f"| {reason} | " + " | ".join(str(table[reason].get(n, 0)) for n in sets) + " |")
+        print("| records (malformed) | " + " | ".join(f"{a} ({b})" for a, b in totals.values()) + " |")
+        if args.review:
+            args.review.write_text("\n".join(review) + "\n", encoding="utf-8")
+
+        # planted contamination
+        t2s, s2t = opencc.OpenCC("t2s"), opencc.OpenCC("s2t")
+        items = []
+        for line in (REAL / "tw_eval_tmmlu_ttqa/tmmlu_sample.jsonl").read_text(encoding="utf-8").splitlines():
+            items.append(json.loads(line)["text"])
+        items += [r["question"] for r in json.loads((REAL / "tw_eval_tmmlu_ttqa/TTQA_mc.json").read_text(encoding="utf-8")).values()]
+        items += [t for line in evals[2].read_text(encoding="utf-8").splitlines() for t in json.loads(line)["turns"]]
+        items = [i for i in items if len(re.sub(r"\W", "", i)) >= 16]  # an item shorter than a window is no evidence
+        gate = Decontamination(config, evals)
+        forms = {"verbatim": lambda t: t, "punctuation and spaces": lambda t: re.sub(r"[，。？、：,.?]", " ", t).replace("(", " ( "),
+                 "t2s": t2s.convert, "s2t of t2s": lambda t: s2t.convert(t2s.convert(t))}
+        print(f"\nPlanted contamination ({len(items)} evaluation items of 16+ characters, each copied into a user turn):\n")
+        print("| form | planted | caught | recall |\n|---|---|---|---|")
+        for form, f in forms.items():
+            caught = sum(gate.check({"messages": [{"role": "user", "content": "請回答：" + f(t)},
+                                                  {"role": "assistant", "content": "好的，這是我的回答。"}]}) == "eval_overlap" for t in items)
+            print(f"| {form} | {len(items)} | {caught} | {caught / len(items):.3f} |")
+
+        if args.speed:
+            base = [json.loads(line) for line in (REAL / "twllm_zh_tw_bench_sft/zh_tw_bench_answers.jsonl").read_text(encoding="utf-8").splitlines()]
+            big = tmp / "big.jsonl"
+            with open(big, "w", encoding="utf-8") as f:
+                for i in range(args.speed):
+                    r = base[i % len(base)]
+                    f.write(json.dumps({"id": f"r{i}", "instruction": r["instruction"] + f"（第{i}題）", "output": r["output"]}, ensure_ascii=False) + "\n")
+            cfg = SynthTaskConfig(kind="import", input=str(big), format="alpaca")
+            start = time.perf_counter()
+            records, _ = ImportTask(cfg, "").records(big)
+            gates = gates_for(config, evals)
+            run_gates(records, gates)
+            took = time.perf_counter() - start
+            print(f"\nImport of {args.speed:,} records with every non-LLM gate: {took:.1f} s, {args.speed / took:,.0f} records/s (one core)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
