@@ -31,7 +31,7 @@ from filters.config import (  # noqa: F401 - the step models are part of the job
     ToxicityConfig,
 )
 from manifests.mixture import Share
-from synth.config import GatesConfig, LLMConfig, SynthTaskConfig  # noqa: F401 - composed by the synth job config
+from synth.config import GatesConfig, JudgeConfig, LLMConfig, SynthTaskConfig  # noqa: F401 - composed by the synth job config
 from manifests.tokens import DEFAULT_TOKENIZER, NONE as NO_TOKENIZER, SHIPPED as SHIPPED_TOKENIZERS, is_shipped
 
 
@@ -245,6 +245,7 @@ class SynthJobConfig(ReleaseJobFile):
     llm: LLMConfig = LLMConfig()
     tasks: list[SynthTaskConfig] = Field(min_length=1)
     gates: GatesConfig = GatesConfig()
+    judge: JudgeConfig = JudgeConfig()
     validation_fraction: float = Field(default=0.1, ge=0, lt=1)
     export: list[Literal["alpaca", "sharegpt"]] = []
     system_prompt: str = "你是使用臺灣正體中文與臺灣慣用語回答的助理。"

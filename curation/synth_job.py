@@ -72,6 +72,32 @@ def run_requests(llm: LLMConfig, work: list, cache: Path, resolve, server_log: P
     return results, usage, json_mode
 
 
+def run_judge(job: SynthJobConfig, records: list[dict], layout) -> tuple[list[dict], list[dict], list[dict], object]:
+    """The LLM judge over the records that passed the gates: (kept with their `judge` scores, rejected as
+    judge:low_score, failed judge requests, usage). Imported records are judged only with `judge.imports`; a record
+    whose judging failed is kept, unjudged, and its failure recorded."""
+    from synth.judge import JudgeTask
+
+    task = JudgeTask(job.judge)
+    todo = [r for r in records if r.get("task") != "import" or job.judge.imports]
+    results, usage, _ = run_requests(job.llm, [(task, task.request(r)) for r in todo], job.output_dir / ".llm-cache" / f"{job.llm.model}.sqlite",
+                                     job.resolve, layout.work / "llm-server-judge.log")
+    verdicts = {v["id"]: v for v, _ in results if v}
+    failures = [f for _, f in results if f]
+    kept, rejected = [], []
+    for r in records:
+        v = verdicts.get(r["id"])
+        if v is None:
+            kept.append(r)
+            continue
+        r = {**r, "judge": {"scores": v["scores"], "mean": v["mean"], "reason": v["reason"]}}
+        if v["mean"] < job.judge.threshold:
+            rejected.append({**r, "gate": "judge", "reason": "low_score"})
+        else:
+            kept.append(r)
+    return kept, rejected, failures, usage
+
+
 def seed_texts(job: SynthJobConfig) -> list[str]:
     texts = []
     for t in job.tasks:
@@ -132,6 +158,14 @@ def run_synth(job: SynthJobConfig, force: bool = False, refresh_cache: bool = Fa
                 break
         else:
             kept.append({k: v for k, v in record.items() if k != "document"})
+    judged = 0
+    if job.judge.enabled:
+        kept, judge_rejected, judge_failures, judge_usage = run_judge(job, kept, layout)
+        rejected += judge_rejected
+        failures += judge_failures
+        gate_counts.update({"judge:low_score": len(judge_rejected)} if judge_rejected else {})
+        judged = len(kept) + len(judge_rejected)
+        usage.merge(judge_usage)
     staging = layout.staging
     for name, rows in (("failures.jsonl", failures), ("gate_rejects.jsonl", rejected)):
         (staging / "rejects").mkdir(parents=True, exist_ok=True)
@@ -147,6 +181,8 @@ def run_synth(job: SynthJobConfig, force: bool = False, refresh_cache: bool = Fa
                   "generated_by_task": dict(Counter(r["task"] for r in generated)), "failures": dict(Counter(f["reason"] for f in failures)),
                   "failures_by_task": dict(Counter(f["task"] for f in failures)),
                   "gates": dict(gate_counts), "kept": len(kept),
+                  "judge": {"enabled": job.judge.enabled, "threshold": job.judge.threshold, "judged": judged,
+                            "prompt_sha256": hashlib.sha256((PROMPTS / "judge.txt").read_bytes()).hexdigest()},
                   "usage": {"network_requests": usage.requests, "cached": usage.cached, "retries": usage.retries,
                             "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                             "estimated_cost": round(usage.cost(job.llm), 6), "errors": usage.errors}}

@@ -35,6 +35,13 @@ class Usage:
     completion_tokens: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
+    def merge(self, other: Usage) -> None:
+        """Add another run's counts (the judge's requests to generation's)."""
+        for name in ("requests", "cached", "retries", "failures", "prompt_tokens", "completion_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k, v in other.errors.items():
+            self.errors[k] = self.errors.get(k, 0) + v
+
     def cost(self, config: LLMConfig) -> float:
         return self.prompt_tokens / 1000 * config.price_per_1k_input + self.completion_tokens / 1000 * config.price_per_1k_output
 

@@ -66,3 +66,13 @@ class GatesConfig(Strict):
     eval_sets: list[str] = []  # JSONL files of evaluation items; generated pairs overlapping them are removed
     contamination_ngram: int = Field(default=13, ge=4)  # character n-gram size of the overlap test
     redact_pii: bool = True
+
+
+class JudgeConfig(Strict):
+    """The LLM judge (synth/judge.py): off unless enabled; scores every generated record (and imported ones with
+    `imports`), rejects those whose mean score is under `threshold`, keeps the scores in the release."""
+
+    enabled: bool = False
+    threshold: float = Field(default=3.0, ge=1, le=5)  # mean of the four 1-5 criteria
+    imports: bool = False  # also judge imported records (existing data: often trusted as it is)
+    reference_field: str = "reference"  # an imported record's field holding a reference answer the judge may use

@@ -225,9 +225,13 @@ class ImportTask:
                 continue
             rid = rec.get(self.field("id")) if isinstance(rec, dict) else None
             category = rec.get(self.field("category")) if isinstance(rec, dict) else None
-            records.append({"id": f"import/{source}/{rid if rid is not None else i}", "task": self.name,
-                            "category": str(category or "imported"), "messages": messages, "source": source,
-                            "license": self.config.license})
+            record = {"id": f"import/{source}/{rid if rid is not None else i}", "task": self.name,
+                      "category": str(category or "imported"), "messages": messages, "source": source,
+                      "license": self.config.license}
+            reference = rec.get(self.field("reference")) if isinstance(rec, dict) else None
+            if isinstance(reference, str) and reference.strip():
+                record["reference"] = reference  # a reference answer: the LLM judge may compare with it
+            records.append(record)
         return records, failures
 
     def messages_of(self, rec: object) -> list[dict]:

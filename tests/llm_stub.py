@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +34,26 @@ def stand_in_rating(document: str) -> dict:
     if sentences >= 2:
         return {"score": 3, "reason": "通順的一般文字"}
     return {"score": 1, "reason": "片段文字"}
+
+
+def stand_in_judgement(prompt: str) -> dict:
+    """A stand-in judge (not a model): scores an answer by how much of the reference (or, without one, the question) it
+    shares as character bigrams, whether it is long enough and whether it ends like a finished sentence. It separates
+    a reference answer from the same answer cut short or swapped with another question's, which is what the judge gate
+    must act on; it knows nothing of quality."""
+    reference = prompt.split("參考答案（可用來判斷正確性）：", 1)[1].split("對話：", 1)[0] if "參考答案（可用來判斷正確性）：" in prompt else ""
+    conversation = prompt.split("對話：", 1)[1].rsplit("只輸出", 1)[0]
+    turns = re.findall(r"(使用者|助理)：(.*?)(?=\n(?:使用者|助理)：|\Z)", conversation.strip(), re.S)
+    answers = [t for role, t in turns if role == "助理"]
+    questions = [t for role, t in turns if role == "使用者"]
+    answer = "".join(answers)
+    target = reference or "".join(questions)
+    bigrams = lambda t: {t[i:i + 2] for i in range(len(t) - 1)}  # noqa: E731
+    shared = len(bigrams(answer) & bigrams(target)) / max(len(bigrams(target)), 1)
+    finished = answer.rstrip().endswith(tuple("。！？!?.」）)*`"))
+    score = 1 + 2 * (shared >= 0.75) + (shared >= 0.9) + finished
+    return {"helpfulness": score, "correctness": score, "fluency": min(5, score + 1), "instruction_following": score,
+            "reason": f"stand-in: shares {shared:.2f} of the reference bigrams, {'finished' if finished else 'cut off'}"}
 
 
 class Stub:
@@ -82,6 +103,8 @@ class Stub:
                     return
                 if first and "[badjson]" in prompt and "不是有效的 JSON" not in prompt:
                     return self._reply("好的，以下是新的問答：指令是說明捷運，回答是很方便。")
+                if '"helpfulness"' in prompt:
+                    return self._reply(json.dumps(stand_in_judgement(prompt), ensure_ascii=False))
                 if "評分標準" in prompt:
                     return self._reply(json.dumps(stand_in_rating(prompt.split("文件：", 1)[1].rsplit("只輸出", 1)[0]),
                                                   ensure_ascii=False))

@@ -1,4 +1,6 @@
 import json
+
+import pytest
 from pathlib import Path
 
 import yaml
@@ -253,3 +255,49 @@ def test_gates_decide_in_context():
     writeup = "## 思路\n" + "說明文字。" * 1500 + "\n```python\nprint(1)\n```"
     assert LengthGate(GatesConfig()).check(record("請寫出這題的題解", writeup)) is None  # a long code write-up
     assert LengthGate(GatesConfig(max_chars_by_task={"paraphrase": 4000})).check({**record("請寫出這題的題解", writeup), "task": "paraphrase"}) == "too_long"
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.mark.skipif(not (REAL / "mt_bench_tw" / "reference_answer_human_w_gpt4_augmented.jsonl").is_file(),
+                    reason="MT-Bench-TW reference answers are not in ../shared/data/real on this machine")
+def test_the_judge_gate_separates_references_from_broken_answers(tmp_path):
+    """MT-Bench-TW questions with their reference answers, and the same answers cut to a third or swapped between
+    questions, imported and judged through the stand-in server (tests/llm_stub.py names its rule)."""
+    import ast
+
+    refs = {}
+    for line in (REAL / "mt_bench_tw/reference_answer_human_w_gpt4_augmented.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        choices = r["choices"] if isinstance(r["choices"], list) else ast.literal_eval(r["choices"])
+        refs[str(r["question_id"])] = choices[0]["turns"][0]
+    questions = {}
+    for line in (REAL / "mt_bench_tw/question.jsonl").read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        turns = q["turns"] if isinstance(q["turns"], list) else ast.literal_eval(q["turns"])
+        if str(q["question_id"]) in refs and len(refs[str(q["question_id"])]) >= 60:
+            questions[str(q["question_id"])] = turns[0]
+    ids = sorted(questions)
+    rows = []
+    for i, qid in enumerate(ids):
+        ref = refs[qid]
+        other = refs[ids[(i + 1) % len(ids)]]
+        for kind, answer in (("reference", ref), ("truncated", ref[: len(ref) // 3]), ("swapped", other)):
+            rows.append({"id": f"{qid}-{kind}", "instruction": questions[qid], "output": answer, "reference": ref})
+    data = tmp_path / "mt.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    with Stub() as stub:
+        path = synth_job(tmp_path, stub.base_url, [{"kind": "import", "input": str(data), "format": "alpaca"}],
+                         judge={"enabled": True, "imports": True, "threshold": 3.0},
+                         gates={"reject_mainland_phrasing": False, "require_traditional": False, "near_duplicate_threshold": 1.0})
+        release = run_synth(load_synth_job(path))
+        assert stub.requests >= len(rows)
+    m = manifests.load(release)
+    kept = [r["id"] for split, n in m.sft.splits.items() if n for r in manifests.to_dataset(release, split=split).to_list()]
+    by_kind = {k: sum(i.endswith(k) for i in kept) for k in ("reference", "truncated", "swapped")}
+    n = len(ids)
+    assert by_kind["reference"] >= 0.9 * n and by_kind["truncated"] <= 0.1 * n and by_kind["swapped"] <= 0.1 * n, by_kind
+    assert m.sft.generation["judge"]["judged"] == 3 * n - (3 * n - len(kept) - m.sft.generation["gates"].get("judge:low_score", 0))
+    rejects = [json.loads(line) for line in (release / "rejects/gate_rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all("scores" in r["judge"] for r in rejects if r["gate"] == "judge")
