@@ -38,7 +38,7 @@ class LLMConfig(Strict):
 
 
 class SynthTaskConfig(Strict):
-    kind: Literal["self_instruct", "paraphrase", "translate", "doc_qa", "import"]
+    kind: Literal["self_instruct", "paraphrase", "translate", "doc_qa", "follow_up", "import"]
     input: str  # seeds / QA pairs / English instructions (JSONL), a CPT release for doc_qa, or existing data for import
     count: int = Field(default=2, ge=1)  # new pairs per seed / rewordings per pair / QA pairs per document
     categories: list[str] = ["math", "code", "knowledge_qa", "reasoning", "summarization", "creative_writing", "translation",

@@ -166,7 +166,38 @@ class DocQA(Task):
                 for d in docs for k in range(self.config.count)]
 
 
-TASKS: dict[str, type[Task]] = {t.name: t for t in (SelfInstruct, Paraphrase, Translate, DocQA)}
+class FollowUp(Task):
+    """Multi-turn data: each seed conversation (messages, or an instruction/response pair) extended by a follow-up
+    question and its answer, as MT-Bench-TW's second turns do; `count` follow-ups per seed, each its own record. The
+    record holds the whole conversation, so every gate judges every turn."""
+
+    name, template, keys = "follow_up", "follow_up.txt", ("question", "answer")
+
+    @staticmethod
+    def turns_of(seed: dict) -> list[dict]:
+        if isinstance(seed.get("messages"), list):
+            return [{"role": m["role"], "content": m["content"]} for m in seed["messages"] if m.get("role") in ("user", "assistant")]
+        return [{"role": "user", "content": seed["instruction"]}, {"role": "assistant", "content": seed["response"]}]
+
+    def requests(self, source: Path) -> list[Request]:
+        out = []
+        for i, seed in enumerate(read_jsonl(source)[: self.config.limit]):
+            turns = self.turns_of(seed)
+            conversation = "\n".join(f"{'使用者' if t['role'] == 'user' else '助理'}：{t['content']}" for t in turns)
+            for k in range(self.config.count):
+                out.append(Request(f"follow_up/{seed.get('id', i)}/{k}", self.name, self.messages(k=k + 1, conversation=conversation),
+                                   {"category": seed.get("category", "chat"), "seed_id": str(seed.get("id", i)), "turns": turns}))
+        return out
+
+    def record(self, request: Request, obj: dict) -> dict:
+        question, answer = (obj[k].strip() for k in self.keys)
+        meta = {k: v for k, v in request.meta.items() if k not in ("category", "turns")}
+        return {"id": request.id, "category": request.meta.get("category", self.name), "task": self.name,
+                "messages": [{"role": "system", "content": self.system_prompt}, *request.meta["turns"],
+                             {"role": "user", "content": question}, {"role": "assistant", "content": answer}], **meta}
+
+
+TASKS: dict[str, type[Task]] = {t.name: t for t in (SelfInstruct, Paraphrase, Translate, DocQA, FollowUp)}
 
 
 def read_records(path: Path) -> list[tuple[str, object]]:

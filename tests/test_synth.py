@@ -301,3 +301,23 @@ def test_the_judge_gate_separates_references_from_broken_answers(tmp_path):
     assert m.sft.generation["judge"]["judged"] == 3 * n - (3 * n - len(kept) - m.sft.generation["gates"].get("judge:low_score", 0))
     rejects = [json.loads(line) for line in (release / "rejects/gate_rejects.jsonl").read_text(encoding="utf-8").splitlines()]
     assert all("scores" in r["judge"] for r in rejects if r["gate"] == "judge")
+
+
+def test_follow_up_turns_extend_seed_conversations_and_every_turn_is_gated(tmp_path):
+    seeds = tmp_path / "conversations.jsonl"
+    seeds.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        {"id": "c1", "messages": [{"role": "user", "content": "推薦臺北的夜市。"}, {"role": "assistant", "content": "可以去士林夜市和饒河街夜市。"}]},
+        {"id": "c2", "instruction": "颱風天要準備什麼？", "response": "準備飲用水、手電筒與乾糧。"},
+    ]) + "\n", encoding="utf-8")
+    with Stub() as stub:
+        path = synth_job(tmp_path, stub.base_url, [{"kind": "follow_up", "input": str(seeds), "count": 2}])
+        release = run_synth(load_synth_job(path))
+        assert stub.requests == 4
+    m = manifests.load(release)
+    rows = [r for split, n in m.sft.splits.items() if n for r in manifests.to_dataset(release, split=split).to_list()]
+    assert len(rows) == 4
+    for r in rows:
+        roles = [x["role"] for x in r["messages"]]
+        assert roles == ["system", "user", "assistant", "user", "assistant"]  # the seed's turns, then the follow-up
+    first = next(r for r in rows if r["id"] == "follow_up/c1/0")
+    assert first["messages"][1]["content"] == "推薦臺北的夜市。" and first["messages"][3]["content"].startswith("請問")
