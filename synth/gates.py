@@ -77,7 +77,9 @@ class LanguageScriptGate:
 
         self.config = config
         self.lid = LanguageFilter(LanguageConfig())
-        self.script = ScriptFilter(ScriptConfig(action="tag"))
+        # phrases only, no region model: a rejection names its words (信息, 算法), and the model's unexplained calls were
+        # the wrong ones in the hand review (bench/RESULTS.md, issue 29)
+        self.script = ScriptFilter(ScriptConfig(action="tag", region_classifier=False))
 
     def _language(self, text: str) -> str:
         """The CPT language step's decision: mostly-Han text is zh without asking the model (a fifth of the cost)."""
