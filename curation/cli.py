@@ -316,8 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     ann.add_argument("--id-field", default=None, help="field holding the id (default: id if present, else line number)")
     ann.set_defaults(func=cmd_annotate)
 
-    sy = sub.add_parser("synth", help="generate, gate and release SFT data with an LLM",
-                        description="Run the synthesis tasks of JOB (self_instruct, paraphrase, translate, doc_qa) against an "
+    sy = sub.add_parser("synth", aliases=["sft"], help="import, generate, judge, gate and release SFT data (also: curate sft)",
+                        description="Run the tasks of JOB (import of existing data; self_instruct, paraphrase, translate, "
+                                    "doc_qa, follow_up with an LLM; the optional judge) against an "
                                     "OpenAI-compatible server (llm.base_url: local starts the bundled llama.cpp server), parse "
                                     "and repair JSON replies, apply the quality gates and publish an SFT release. Responses are "
                                     "cached on disk: a rerun makes no repeated requests.")
