@@ -156,6 +156,7 @@ class JobConfig(ReleaseJobFile):
     strict: bool = False
     alert_drop_share: float = Field(default=0.9, gt=0, le=1)  # a source or step dropping this share of its documents
     alert_min_documents: int = Field(default=20, ge=1)  # ... counted only from this many documents in
+    progress_every_s: float = Field(default=60.0, gt=0)  # not on a terminal: a `progress` line in the run log this often
 
     @field_validator("version")
     @classmethod

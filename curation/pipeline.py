@@ -102,18 +102,22 @@ def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int,
 
 
 def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool,
-               config: ExecutorConfig) -> None:
+               config: ExecutorConfig, run_log=None, progress_every_s: float = 60.0) -> None:
     from tqdm import tqdm
+
+    from curation.progress import StageProgress
 
     executor = make_executor(config, steps, tasks, workers, logs)
     logs.mkdir(parents=True, exist_ok=True)
     terminal = sys.stderr
-    # a progress line per stage on a terminal only; cron and Airflow logs stay clean
-    with tqdm(total=tasks, desc=name, unit="task", file=terminal, disable=not terminal.isatty(), leave=False) as bar:
+    tty = terminal.isatty()
+    # on a terminal a bar per stage (tasks done, rate, ETA); in cron and Airflow logs a `progress` line in the run log
+    # every minute instead, so stderr stays clean
+    with tqdm(total=tasks, desc=name, unit="task", file=terminal, disable=not tty, leave=False) as bar, \
+            StageProgress(name, tasks, logs, bar=bar if tty else None, log=None if tty else run_log, log_every_s=progress_every_s):
         # datatrove logs every task at INFO to stderr; keep that in the run's log folder unless asked for
         with open(logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else terminal):
             executor.run()
-        bar.update(tasks)
     incomplete = executor.get_incomplete_ranks(range(tasks))
     if incomplete:
         raise CurateError(f"{name}: tasks {incomplete} did not complete; see {logs}/logs and rerun with --resume")
@@ -315,7 +319,8 @@ def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: 
     layout.prepare(force=force, resume=resume)
     stages, labels = plan_stages(job, layout, inputs)
     for stage in stages:
-        _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor)
+        _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor, run_log=log,
+                   progress_every_s=job.progress_every_s)
         log.event("stage_done", stage=stage.name)
     return finalize_release(job, version, labels, since)
 

@@ -86,3 +86,19 @@ def test_normalizer_drops_are_written_with_reason(tmp_path):
     dropped = pl.read_ndjson(release / "rejects" / "normalize" / "x-00000.jsonl.gz")
     assert dropped["text"].to_list() == ["短"]
     assert dropped["metadata"][0]["filter_reason"] == "normalize:too_short"
+
+
+def test_progress_lines_in_the_run_log_when_not_a_terminal(tmp_path):
+    from curation.cli import main
+    from tests.conftest import write_job
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"第{i}份文件的內容，足夠長來通過品質檢查的一段中文文字。"}, ensure_ascii=False) + "\n"
+                           for i in range(40)), encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], executor={"tasks": 3, "workers": 1},
+                    progress_every_s=0.5)
+    assert main(["run", str(job)]) == 0  # pytest's stderr is not a terminal
+    events = [json.loads(line) for line in (tmp_path / "out/logs/t-0.1.0.jsonl").read_text().splitlines()]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress and progress[-1]["stage"] == "read and filter"
+    assert progress[-1]["tasks_done"] == progress[-1]["tasks"] == 3 and "eta_s" in progress[-1] and "tasks_per_min" in progress[-1]
