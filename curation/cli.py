@@ -48,6 +48,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_ALERTS if alerts else EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from curation.config import load_job
+    from curation.plan import format_plan, make_plan
+
+    job = load_job(args.job)
+    plan = make_plan(job, sample_mb=args.sample_mb)
+    if args.json:
+        print(json.dumps({"sources": [s.__dict__ for s in plan.sources], "stages": plan.stages, "totals": plan.totals,
+                          "warnings": plan.warnings}, ensure_ascii=False, indent=2))
+    else:
+        print(format_plan(job, plan))
+    return EXIT_OK
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove the work folders of the job's runs that are not running (a killed or failed run's `.work/<name>/<version>`)."""
     import shutil
@@ -370,6 +386,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("release")
     rep.add_argument("-o", "--output", required=True, help="HTML file to write")
     rep.set_defaults(func=cmd_report)
+
+    pl = sub.add_parser("plan", help="validate a job and estimate documents, tokens, disk, memory and time before running it",
+                        description="Check the config and paths, read a sample of every source with the real readers, run "
+                                    "the real filter steps over it here, and scale to the whole input: documents, characters "
+                                    "and tokens expected, disk per stage, peak memory per task, time per stage for the "
+                                    "configured tasks and workers. Warns where a setting will not fit.")
+    pl.add_argument("job")
+    pl.add_argument("--sample-mb", type=float, default=8.0, help="input read per source for the sample (default 8 MB)")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plan)
 
     cl = sub.add_parser("clean", help="remove the work folders of a job's stopped runs (killed, failed, disk full)",
                         description="A run writes into <output>/.work/<name>/<version>/ and keeps it when it stops early, "

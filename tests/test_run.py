@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -102,3 +103,27 @@ def test_progress_lines_in_the_run_log_when_not_a_terminal(tmp_path):
     progress = [e for e in events if e["event"] == "progress"]
     assert progress and progress[-1]["stage"] == "read and filter"
     assert progress[-1]["tasks_done"] == progress[-1]["tasks"] == 3 and "eta_s" in progress[-1] and "tasks_per_min" in progress[-1]
+
+
+def test_plan_predicts_the_small_release_and_warns_where_settings_do_not_fit(demo_job, tmp_path, capsys):
+    from curation.config import load_job
+    from curation.plan import make_plan
+
+    job = load_job(demo_job)
+    plan = make_plan(job)
+    assert main(["run", str(demo_job)]) == 0
+    release = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    manifest = json.loads((release / "manifest.json").read_text())
+    actual = {s["name"]: (s["documents"], s["characters"], s["tokens"]) for s in manifest["sources"]}
+    # the sample is the whole (small) input: the plan's kept documents, characters and tokens are the release's
+    # (the demo's near-duplicate removal takes nothing here)
+    assert {s.name: (s.kept_docs, s.kept_chars, s.kept_tokens) for s in plan.sources} == actual
+    assert main(["plan", str(demo_job)]) == 0
+    out = capsys.readouterr().out
+    assert "read and filter" in out and "dedup clusters" in out and "no setting looks too small" in out
+    data = yaml.safe_load(demo_job.read_text())
+    data["executor"] = {"kind": "slurm", "tasks": 2000, "workers": 64, "mem_per_cpu_gb": 0.1, "partition": "cpu"}
+    demo_job.write_text(yaml.safe_dump(data, allow_unicode=True))
+    warnings = make_plan(load_job(demo_job)).warnings
+    assert any(w.startswith("memory:") for w in warnings) and any(w.startswith("slurm:") for w in warnings)
+    assert any(w.startswith("tasks:") for w in warnings)  # 2000 tasks for 8 files

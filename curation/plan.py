@@ -1,0 +1,183 @@
+"""`curate plan JOB.yaml`: what a run will need, before it runs. Validates the job and its paths, reads a sample of
+every source with the real readers, runs the real filter steps over it on this machine, and scales up: documents,
+characters and tokens expected, disk per stage, peak memory per task, time per stage for the configured tasks and
+workers. It warns where a setting will not fit (memory per task, open files, Slurm's array size).
+
+Estimates scale the sample linearly by input bytes (a compressed file by its compressed bytes), so a source whose
+files differ widely in content is estimated from its first files only. Times are this machine's per-core rates; a run
+on other hardware scales with its per-core speed.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation.config import JobConfig
+
+# what the code holds per task beyond the documents in flight, measured on this machine (bench/RESULTS.md): the Python
+# process with datatrove, the fastText models (language, region, spam, toxicity: ~4 MB each) and OpenCC tables
+BASE_TASK_MB = 350
+# dedup: 16 bytes per document and signature band in a bucket task holding one (band, hash range) shard (issue 14)
+DEDUP_BYTES_PER_DOC = 16
+SLURM_MAX_ARRAY = 1001  # Slurm's default MaxArraySize: an array job of more tasks is refused unless raised
+
+
+@dataclass
+class SourcePlan:
+    name: str
+    files: int
+    bytes: int
+    sample_bytes: int = 0
+    sample_docs: int = 0
+    sample_chars: int = 0
+    sample_rejected: int = 0
+    kept_docs: int = 0
+    kept_chars: int = 0
+    kept_tokens: int = 0
+    seconds: float = 0.0  # reading + filtering the sample, one core
+
+    @property
+    def scale(self) -> float:
+        return self.bytes / self.sample_bytes if self.sample_bytes else 0.0
+
+
+@dataclass
+class Plan:
+    sources: list[SourcePlan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)
+    totals: dict = field(default_factory=dict)
+
+
+def _sample_files(files: list[Path], max_bytes: int) -> list[Path]:
+    out, size = [], 0
+    for f in files:
+        out.append(f)
+        size += f.stat().st_size
+        if size >= max_bytes:
+            break
+    return out
+
+
+def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) -> Plan:
+    from datatrove.data import Document
+
+    from curation.pipeline import filter_steps
+    from curation.sources import reader_for
+    from manifests.tokens import token_counter
+
+    import tempfile
+
+    plan = Plan()
+    steps = [s for _, s in filter_steps(job, rejects_root=None)]
+    counter = token_counter(job.tokenizer_spec())
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        for src in job.sources:
+            files = job.source_files(src)
+            sp = SourcePlan(src.name, len(files), sum(f.stat().st_size for f in files))
+            sample = _sample_files(files, int(sample_mb * 2**20))
+            sp.sample_bytes = sum(f.stat().st_size for f in sample)
+            reader = reader_for(src, [str(f) for f in sample], str(Path(tmp) / "rejects"))
+            start = time.perf_counter()
+            kept_texts = []
+            for doc in reader.run():
+                sp.sample_docs += 1
+                sp.sample_chars += len(doc.text)
+                d = Document(text=doc.text, id=doc.id, metadata=dict(doc.metadata))
+                for step in steps:  # in pipeline order; a dropped document goes no further, as in a run
+                    result = step.filter(d)
+                    if result is not True and not (isinstance(result, tuple) and result[0]):
+                        break
+                else:
+                    kept_texts.append(d.text)
+            sp.seconds = time.perf_counter() - start
+            sp.sample_rejected = int(sum(v["total"] if isinstance(v, dict) else v for k, v in reader.stats.to_dict().items() if k.startswith("rejected_")))
+            sp.kept_docs, sp.kept_chars = len(kept_texts), sum(map(len, kept_texts))
+            sp.kept_tokens = sum(counter.count_batch(kept_texts)) if counter and kept_texts else 0
+            plan.sources.append(sp)
+
+    c = job.executor
+    tasks, workers = c.tasks, min(c.workers, c.tasks)
+    cores = os.cpu_count() or 1
+    parallel = max(1, min(workers, cores if c.kind == "local" else workers))
+    scaled = lambda attr: sum(getattr(s, attr) * s.scale for s in plan.sources)  # noqa: E731
+    docs_in, docs_kept = scaled("sample_docs"), scaled("kept_docs")
+    chars_kept, tokens = scaled("kept_chars"), scaled("kept_tokens")
+    seconds_one_core = sum(s.seconds * s.scale for s in plan.sources)
+    shard_bytes = chars_kept * 1.2  # Parquet (zstd) of zh-TW text with its annotations: ~1.2 bytes a character here
+    rejects_bytes = max(scaled("sample_chars") - chars_kept, 0) * 1.0  # gzip JSON lines with their annotations
+    per_task_docs = docs_in / max(tasks, 1)
+    plan.stages.append({"stage": "read and filter", "tasks": tasks, "seconds": seconds_one_core / parallel,
+                        "disk_bytes": shard_bytes + rejects_bytes, "task_mb": BASE_TASK_MB})
+    if job.steps.dedup.enabled:
+        d = job.steps.dedup
+        sig_bytes = docs_kept * d.num_perm * 4
+        plan.stages += [
+            {"stage": "lsh buckets", "tasks": min(tasks, d.bands * d.hash_ranges), "seconds": docs_kept * 2e-6 * d.bands / parallel,
+             "disk_bytes": sig_bytes, "task_mb": BASE_TASK_MB / 2 + docs_kept * DEDUP_BYTES_PER_DOC / d.hash_ranges / 2**20},
+            {"stage": "dedup clusters", "tasks": 1, "seconds": docs_kept * 3e-6, "disk_bytes": docs_kept * 40,
+             "task_mb": BASE_TASK_MB / 2 + docs_kept * 48 / 2**20},
+            {"stage": "dedup filter", "tasks": tasks, "seconds": docs_kept * 20e-6 / parallel, "disk_bytes": shard_bytes,
+             "task_mb": BASE_TASK_MB},
+        ]
+    plan.totals = {"documents_in": docs_in, "documents_kept": docs_kept, "characters_kept": chars_kept, "tokens": tokens,
+                   "input_bytes": sum(s.bytes for s in plan.sources), "seconds": sum(s["seconds"] for s in plan.stages),
+                   "disk_bytes": sum(s["disk_bytes"] for s in plan.stages), "per_task_documents": per_task_docs}
+
+    # settings that will not fit
+    peak = max(s["task_mb"] for s in plan.stages)
+    if c.kind in ("slurm", "ray") and peak > c.mem_per_cpu_gb * 1024 * c.cpus_per_task:
+        plan.warnings.append(f"memory: a task may need ~{peak:.0f} MB, the job gives {c.mem_per_cpu_gb * c.cpus_per_task:.1f} GB "
+                             f"(executor.mem_per_cpu_gb x cpus_per_task)")
+    if c.kind == "local":
+        try:
+            import psutil
+
+            free_mb = psutil.virtual_memory().available / 2**20
+        except ImportError:
+            free_mb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+        if peak * workers > free_mb:
+            plan.warnings.append(f"memory: {workers} workers x ~{peak:.0f} MB exceed the {free_mb:.0f} MB available now")
+    if c.kind == "slurm" and max(s["tasks"] for s in plan.stages) > SLURM_MAX_ARRAY:
+        plan.warnings.append(f"slurm: {tasks} tasks make an array job larger than Slurm's default MaxArraySize "
+                             f"({SLURM_MAX_ARRAY}); raise it in slurm.conf or use fewer tasks")
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_files = workers * (len(job.sources) + 16)  # per task: its input file, shard and reject writers, logs
+    if open_files > soft:
+        plan.warnings.append(f"open files: ~{open_files} at once with {workers} workers, the limit (ulimit -n) is {soft}")
+    if tasks > sum(s.files for s in plan.sources) and job.sources:
+        plan.warnings.append(f"tasks: {tasks} tasks for {sum(s.files for s in plan.sources)} input files: tasks take whole "
+                             f"files, so {tasks - sum(s.files for s in plan.sources)} will have nothing to read")
+    return plan
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def _duration(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+def format_plan(job: JobConfig, plan: Plan) -> str:
+    t = plan.totals
+    lines = [f"plan for {job.name} ({job.executor.kind} executor, {job.executor.tasks} tasks, {job.executor.workers} workers)", "",
+             "source        files    input   sample docs  est. docs in  est. kept    chars kept   tokens"]
+    for s in plan.sources:
+        lines.append(f"{s.name:12s} {s.files:6d} {_size(s.bytes):>9s} {s.sample_docs:11d} {s.sample_docs * s.scale:13,.0f} "
+                     f"{s.kept_docs * s.scale:10,.0f} {s.kept_chars * s.scale:13,.0f} {s.kept_tokens * s.scale:10,.0f}")
+    lines += ["", "stage              tasks   time (est.)   disk      peak memory per task"]
+    for st in plan.stages:
+        lines.append(f"{st['stage']:18s} {st['tasks']:5d}   {_duration(st['seconds']):>10s}   {_size(st['disk_bytes']):>8s}  ~{st['task_mb']:.0f} MB")
+    lines += ["", f"total: ~{t['documents_in']:,.0f} documents in, ~{t['documents_kept']:,.0f} kept, ~{t['tokens']:,.0f} tokens; "
+                  f"~{_duration(t['seconds'])}, ~{_size(t['disk_bytes'])} of disk"]
+    lines += [f"warning: {w}" for w in plan.warnings] or ["no setting looks too small"]
+    return "\n".join(lines)
