@@ -1,6 +1,7 @@
 """Toxicity by segment (issue #26): a bad push is removed and the thread kept, a mostly toxic text dropped, mild
 profanity tagged, and a confident classifier acting without a lexicon hit. Uses the shipped model."""
 
+import pytest
 from datatrove.data import Document
 
 from filters.config import ToxicityConfig
@@ -68,3 +69,35 @@ def test_without_segments_the_operating_point_still_decides():
     # a stricter setting lets the same line through: the threshold, not a hard-coded rule, decides
     result, _ = run(HATE, ToxicityConfig(classifier_alone=0.99))
     assert result is True
+
+
+# -- spam: the Taiwan ad and scam types the mission names, and their hard negatives (written for these tests) ---------
+TAIWAN_ADS = [
+    ("【黑貓宅急便】您的包裹因地址不完整配送失敗，請於24小時內點擊連結更新資料並補繳運費30元：https://bit.ly/3xYz", "spam_scam"),
+    ("在家工作輕鬆月入十萬！兼職打字、網拍打單，日領日結，有意者加賴：job888", "spam_scam"),
+    ("恭喜您中獎！獲得iPhone 16一支，請於今日填寫資料領取獎品，限量贈送，點此 https://t.co/abc", "spam_scam"),
+    ("老師帶單，泰達幣USDT穩定收益，虛擬貨幣穩賺不賠，跟單一週翻倍，加LINE諮詢", "spam_scam"),
+    ("線上賭場首儲送500，真人視訊百家樂，球版齊全，出金快速，加賴 @bet168", "spam_gambling"),
+    ("免聯徵、證件借款、手機借款，當日撥款，黑戶可貸，加LINE：loan99", "spam_loan"),
+]
+HARD_NEGATIVES = [
+    "詐騙集團近日假冒物流業者發送簡訊，謊稱包裹「配送失敗」要求「補繳運費」，警方呼籲民眾不要點擊不明連結。",
+    "二手 iPhone 13 128G 九成新，售價一萬二，限台北面交，有意者站內信。",
+    "165反詐騙專線提醒：「在家工作、日領日結」的高薪兼職廣告多為詐騙，求職時請提高警覺。",
+]
+
+
+@pytest.mark.parametrize("text,reason", TAIWAN_ADS)
+def test_taiwan_ad_types_are_dropped(text, reason):
+    from filters.config import SpamConfig
+    from filters.spam import SpamFilter
+
+    assert SpamFilter(SpamConfig()).filter(Document(text=text, id="x", metadata={})) == (False, reason)
+
+
+@pytest.mark.parametrize("text", HARD_NEGATIVES)
+def test_reports_of_scams_and_sale_posts_are_kept(text):
+    from filters.config import SpamConfig
+    from filters.spam import SpamFilter
+
+    assert SpamFilter(SpamConfig()).filter(Document(text=text, id="x", metadata={})) is True
