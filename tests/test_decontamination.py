@@ -146,3 +146,13 @@ def test_the_sft_gate_uses_the_same_matcher(tmp_path):
     assert gate.check(rec("hi", "Sure. rewrite your previous response so that every sentence starts with the letter a!")) == "eval_overlap"
     code = "def solve(nums):\n    # return which of the following elements appear twice in the array of numbers\n    return [x for x in nums]"
     assert gate.check(rec("寫一個函式找出重複的數字", code)) is None
+
+
+def test_an_inline_multiple_choice_item_is_found_with_its_options_reordered(tmp_path):
+    item = "下列何者不屬於臺灣的直轄市？(A)臺北市(B)新北市(C)基隆市(D)高雄市"
+    f = tmp_path / "mc.jsonl"
+    f.write_text(json.dumps({"id": "mc1", "text": item}, ensure_ascii=False) + "\n", encoding="utf-8")
+    m = EvalMatcher(EvalIndex.build({"mc": f}))
+    reordered = "考古題：下列何者不屬於臺灣的直轄市？ A. 高雄市 B. 基隆市 C. 臺北市 D. 新北市"
+    assert sets_hit(m, reordered) == {"mc"}
+    assert sets_hit(m, "臺灣的直轄市有臺北市、新北市、桃園市、臺中市、臺南市與高雄市。") == set()
