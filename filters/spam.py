@@ -95,11 +95,16 @@ class SpamFilter(CurationFilter):
             score = unquoted + (score - unquoted) / 2
         return score, categories
 
-    def signals(self, text: str) -> dict[str, float]:
+    def signals(self, text: str, carriers: list[int] | None = None) -> dict[str, float]:
+        """The rule layer's scores; `carriers`, when given, receives the offsets of every contact and link found, so
+        the line pass (`_ad_lines`) need not search for them again."""
         lexicon_score, categories = self.lexicon_score(text)
         per_1k = 1000 / max(len(text), 200)  # texts under 200 characters count as 200
-        contacts = len(CONTACT.findall(text))
-        links = len(URL.findall(text)) if may_hold_url(text) else 0
+        contact_starts = [m.start() for m in CONTACT.finditer(text)]
+        link_starts = [m.start() for m in URL.finditer(text)] if may_hold_url(text) else []
+        if carriers is not None:
+            carriers += contact_starts + link_starts
+        contacts, links = len(contact_starts), len(link_starts)
         contact_density = contacts * per_1k
         stuffed = self.stuffed_lines(text)
         out = {f"spam_{c}": float(n) for c, n in categories.items()}
@@ -113,7 +118,8 @@ class SpamFilter(CurationFilter):
         c = self.config
         if doc.metadata.get("kind") in c.skip_kinds:
             return True
-        sig = self.signals(doc.text)
+        carriers: list[int] = []
+        sig = self.signals(doc.text, carriers)
         score = sig["lexicon"] + sig["contact"] + sig["keyword_stuffing"]
         ann = annotations(doc)
         ann["spam_score"] = round(score, 3)
@@ -126,7 +132,7 @@ class SpamFilter(CurationFilter):
             if prob is not None and (prob >= c.classifier_alone or (prob >= self.classifier_threshold and score > 0)):
                 ann["spam"] = True
                 return False, "spam_classifier"
-            return self._ad_lines(doc)
+            return self._ad_lines(doc, carriers)
         categories = {k: v for k, v in sig.items() if k.startswith("spam_")}
         if sig["keyword_stuffing"] >= max(sig["lexicon"], sig["contact"]):
             return False, "keyword_stuffing"
@@ -134,7 +140,7 @@ class SpamFilter(CurationFilter):
             return False, max(categories, key=categories.get)
         return False, "spam_contact"
 
-    def _ad_lines(self, doc: Document) -> bool | tuple[bool, str]:
+    def _ad_lines(self, doc: Document, carrier_starts: list[int]) -> bool | tuple[bool, str]:
         """In a document that is not an ad as a whole: remove the lines that are (a messenger contact line; a line the
         classifier is sure of that carries a link, a contact or an ad term) as segment edits, unless they are most of it.
         Only lines holding such a thing are looked at, found by whole-text searches: most documents have none."""
@@ -144,9 +150,7 @@ class SpamFilter(CurationFilter):
             return True
         line_of = lambda pos: text.count("\n", 0, pos)  # noqa: E731 - a match's line; matches are few
         contacts = [line_of(m.start()) for m in MESSENGER_CONTACT.finditer(text)]
-        carriers = {line_of(m.start()) for m in CONTACT.finditer(text)}
-        if may_hold_url(text):
-            carriers |= {line_of(m.start()) for m in URL.finditer(text)}
+        carriers = {line_of(start) for start in carrier_starts}  # contacts and links, found by `signals`
         carriers |= {line_of(start) for start, *_ in self.lexicon.spans(text)}
         if not contacts and not carriers:
             return True
