@@ -265,33 +265,29 @@ class ImportTask:
             records.append(record)
         return records, failures
 
+    @staticmethod
+    def turns_of(rec: dict, key: str) -> list[dict]:
+        """A list of turns as OpenAI writes them ({role, content}) or as ShareGPT does ({from: human/gpt, value})."""
+        turns = rec.get(key)
+        if not isinstance(turns, list) or not turns:
+            raise ValueError(f"field {key!r}: a non-empty list of {{role, content}} or {{from, value}} expected")
+        out = []
+        for k, m in enumerate(turns):
+            role = SHAREGPT_ROLES.get(str(m.get("role", m.get("from", ""))).lower()) if isinstance(m, dict) else None
+            content = m.get("content", m.get("value")) if isinstance(m, dict) else None
+            if role is None or not isinstance(content, str):
+                raise ValueError(f"field {key!r}[{k}]: a role (user/assistant/system, or human/gpt) and its text expected")
+            out.append({"role": role, "content": content})
+        return out
+
     def messages_of(self, rec: object) -> list[dict]:
         if not isinstance(rec, dict):
             raise ValueError("not a JSON object")
         fmt = self.config.format
         if fmt == "auto":
             fmt = ("messages" if self.field("messages") in rec else "sharegpt" if self.field("conversations") in rec else "alpaca")
-        if fmt == "messages":
-            turns = rec.get(self.field("messages"))
-            if not isinstance(turns, list) or not turns:
-                raise ValueError(f"field {self.field('messages')!r}: a non-empty list of {{role, content}} expected")
-            out = []
-            for k, m in enumerate(turns):
-                role = SHAREGPT_ROLES.get(str(m.get("role", m.get("from", ""))).lower()) if isinstance(m, dict) else None
-                content = m.get("content", m.get("value")) if isinstance(m, dict) else None
-                if role is None or not isinstance(content, str):
-                    raise ValueError(f"field {self.field('messages')!r}[{k}]: role and content expected")
-                out.append({"role": role, "content": content})
-        elif fmt == "sharegpt":
-            turns = rec.get(self.field("conversations"))
-            if not isinstance(turns, list) or not turns:
-                raise ValueError(f"field {self.field('conversations')!r}: a non-empty list of {{from, value}} expected")
-            out = []
-            for k, m in enumerate(turns):
-                role = SHAREGPT_ROLES.get(str(m.get("from", "")).lower()) if isinstance(m, dict) else None
-                if role is None or not isinstance(m.get("value"), str):
-                    raise ValueError(f"field {self.field('conversations')!r}[{k}]: from (human/gpt/system) and value expected")
-                out.append({"role": role, "content": m["value"]})
+        if fmt in ("messages", "sharegpt"):
+            out = self.turns_of(rec, self.field("messages" if fmt == "messages" else "conversations"))
         else:
             instruction, output = rec.get(self.field("instruction")), rec.get(self.field("output"))
             if not isinstance(instruction, str) or not instruction.strip():
