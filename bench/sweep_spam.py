@@ -24,8 +24,8 @@ from pathlib import Path
 import opencc
 from datatrove.data import Document
 
-from bench.sweep_toxicity import FORUM, ordinary_docs
-from curation.classifier import LabeledSet, load_recipe, prf, read_set
+from bench.sweep_toxicity import FORUM, load_labeled, ordinary_docs
+from curation.classifier import prf
 from filters.config import SpamConfig
 from filters.spam import SpamFilter
 
@@ -60,13 +60,7 @@ def main() -> int:
     if not root.exists():
         print(f"skipped: {root} is absent")
         return 0
-    recipe = load_recipe(REPO / "filters/models/spam.recipe.yaml")
-    labeled = {}
-    for name, spec in LABELED[args.part]:
-        try:
-            labeled[name] = [r for part in read_set(LabeledSet(**spec), recipe, root).values() for r in part]
-        except Exception as e:  # noqa: BLE001 - an absent set is reported, not fatal
-            print(f"({name} skipped: {e})")
+    labeled = load_labeled(LABELED[args.part], REPO / "filters/models/spam.recipe.yaml", root)
     ordinary = ordinary_docs(root)
     s2twp = opencc.OpenCC("s2twp")
     converted = {name: [s2twp.convert(t) for t, _ in rows] for name, rows in labeled.items()}

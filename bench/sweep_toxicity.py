@@ -55,6 +55,19 @@ FORUM = {"ptt", "line", "ptt_news"}
 GRID = [(alone, seg) for alone in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9) for seg in (0.85, 0.9, 0.95)]
 
 
+def load_labeled(sets: list[tuple[str, dict]], recipe_path: Path, root: Path) -> dict[str, list[tuple[str, bool]]]:
+    """(text, is_positive) rows of each named labeled set, read as the recipe reads them; an absent set is named and
+    skipped."""
+    recipe = load_recipe(recipe_path)
+    labeled = {}
+    for name, spec in sets:
+        try:
+            labeled[name] = [r for part in read_set(LabeledSet(**spec), recipe, root).values() for r in part]
+        except Exception as e:  # noqa: BLE001 - an absent set is reported, not fatal
+            print(f"({name} skipped: {e})")
+    return labeled
+
+
 def ordinary_docs(root: Path) -> dict[str, list[Document]]:
     """Each set's documents as the toxicity step sees them: after normalize, PII and line cleaning."""
     before = [TextNormalizer(NormalizeConfig()), PiiRedactor(PiiConfig()), LineCleaner(CleaningConfig(), ScriptConfig())]
@@ -172,13 +185,7 @@ def main() -> int:
     if not root.exists():
         print(f"skipped: {root} is absent")
         return 0
-    recipe = load_recipe(MODELS / "toxicity.recipe.yaml")
-    labeled = {}
-    for name, spec in LABELED[args.part]:
-        try:
-            labeled[name] = [r for part in read_set(LabeledSet(**spec), recipe, root).values() for r in part]
-        except Exception as e:  # noqa: BLE001 - an absent set is reported, not fatal
-            print(f"({name} skipped: {e})")
+    labeled = load_labeled(LABELED[args.part], MODELS / "toxicity.recipe.yaml", root)
     s2twp = opencc.OpenCC("s2twp")
     cold = "cold/dev" if args.part == "dev" else "cold/test"
     toxic_comments = [s2twp.convert(t) for t, g in labeled.get(cold, []) if g]
