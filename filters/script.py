@@ -147,6 +147,27 @@ def _with_simplified_forms(phrases: dict[str, str]) -> dict[str, str]:
     return {**phrases, **{form: regions.pop() for form, regions in forms.items() if len(regions) == 1}}
 
 
+# words the phrase lists call mainland that are also right in Taiwan in a given sense, with the words that show that
+# sense nearby: 質量 is mass in physics (quality elsewhere), 菜單 a restaurant's menu, 前綴 a prefix in code
+IN_CONTEXT = [
+    (re.compile(r"質量"), re.compile(r"物體|密度|公斤|千克|重量|守恆|牛頓|加速度|慣性|能量|原子|引力|重力|[kK]g|體積|力學|質點|"
+                                    r"行星|星球|天體|mass|[Mm]ass")),
+    (re.compile(r"菜單"), re.compile(r"餐廳|點餐|點菜|菜色|料理|飲料|服務生|老闆|吃|店家")),
+    (re.compile(r"前綴|後綴"), re.compile(r"字串|陣列|prefix|suffix|演算法|程式|函式|樹|節點|string|array|[Tt]rie")),
+]
+CONTEXT_WINDOW = 60
+
+
+def mask_in_context(text: str) -> str:
+    """The text with each ambiguous word blanked where its Taiwan sense is shown within CONTEXT_WINDOW characters."""
+    for word, context in IN_CONTEXT:
+        if not word.search(text):
+            continue
+        text = word.sub(lambda m: "□" * len(m.group()) if context.search(
+            text, max(0, m.start() - CONTEXT_WINDOW), m.end() + CONTEXT_WINDOW) else m.group(), text)
+    return text
+
+
 class TaiwanPhrasingScore:
     """Counts Taiwan-only vs mainland-only phrases (OpenCC's TWPhrases plus the reviewed list in
     filters/data/, each also in its Simplified form) and labels the text tw | cn | unknown."""
@@ -163,7 +184,9 @@ class TaiwanPhrasingScore:
         return automaton, np.array([phrases[w] == "tw" for w in words], dtype=bool)
 
     def counts(self, text: str) -> tuple[int, int]:
-        """(Taiwan phrases, mainland phrases) found in the text."""
+        """(Taiwan phrases, mainland phrases) found in the text; a word that is mainland only in one sense (質量 as
+        quality) is not counted where the words around it show its Taiwan sense (質量 beside 公斤, 密度)."""
+        text = mask_in_context(text)
         automaton, is_tw = self._matcher
         hits = [m[0] for m in automaton.find_matches_as_indexes(text)]
         tw = int(is_tw[hits].sum()) if hits else 0

@@ -44,26 +44,7 @@ class LengthGate:
         return None
 
 
-# words the phrase lists call mainland that are also right in Taiwan in a given sense, with the words that show that
-# sense nearby: 質量 is mass in physics (quality elsewhere), 菜單 a restaurant's menu, 前綴 a prefix in code
-IN_CONTEXT = [
-    (re.compile(r"質量"), re.compile(r"物體|密度|公斤|千克|重量|守恆|牛頓|加速度|慣性|能量|原子|引力|重力|[kK]g|體積|力學|質點|"
-                                    r"行星|星球|天體|mass|[Mm]ass")),
-    (re.compile(r"菜單"), re.compile(r"餐廳|點餐|點菜|菜色|料理|飲料|服務生|老闆|吃|店家")),
-    (re.compile(r"前綴|後綴"), re.compile(r"字串|陣列|prefix|suffix|演算法|程式|函式|樹|節點|string|array|[Tt]rie")),
-]
 VARIANT_ZHE = re.compile(r"[\u4e00-\u9fff]着")
-CONTEXT_WINDOW = 60
-
-
-def mask_in_context(text: str) -> str:
-    """The text with each ambiguous word blanked where its Taiwan sense is shown within CONTEXT_WINDOW characters."""
-    for word, context in IN_CONTEXT:
-        if not word.search(text):
-            continue
-        text = word.sub(lambda m: "□" * len(m.group()) if context.search(
-            text, max(0, m.start() - CONTEXT_WINDOW), m.end() + CONTEXT_WINDOW) else m.group(), text)
-    return text
 
 
 class LanguageScriptGate:
@@ -93,7 +74,7 @@ class LanguageScriptGate:
         user, assistant = _texts(record)
         text = f"{user}\n{assistant}"
         lang = self._language(text)
-        analysis = self.script.analyse(mask_in_context(text))
+        analysis = self.script.analyse(text)  # 質量/菜單/前綴 are read in context by the phrase count itself
         # a Chinese question answered with a formula or code ("f(2) = 22") is Chinese data
         if lang != "zh" and analysis["script"] == "none" and self._language(user) != "zh":
             return "not_chinese"
