@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sys
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +117,9 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
     with tqdm(total=tasks, desc=name, unit="task", file=terminal, disable=not tty, leave=False) as bar, \
             StageProgress(name, tasks, logs, bar=bar if tty else None, log=None if tty else run_log, log_every_s=progress_every_s):
         # datatrove logs every task at INFO to stderr; keep that in the run's log folder unless asked for
-        with open(logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else terminal):
+        # (Ray's executor also prints each stage's stats to stdout, whose last line must stay the release path)
+        with open(logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else terminal), \
+                contextlib.redirect_stdout(log if quiet else sys.stdout):
             executor.run()
     incomplete = executor.get_incomplete_ranks(range(tasks))
     if incomplete:
@@ -319,10 +322,14 @@ def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: 
     layout.prepare(force=force, resume=resume)
     stages, labels = plan_stages(job, layout, inputs)
     for stage in stages:
+        start = time.perf_counter()
         _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor, run_log=log,
                    progress_every_s=job.progress_every_s)
-        log.event("stage_done", stage=stage.name)
-    return finalize_release(job, version, labels, since)
+        log.event("stage_done", stage=stage.name, tasks=stage.tasks, seconds=round(time.perf_counter() - start, 3))
+    start = time.perf_counter()
+    path = finalize_release(job, version, labels, since)
+    log.event("stage_done", stage="finalize", tasks=1, seconds=round(time.perf_counter() - start, 3))
+    return path
 
 
 def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inputs: dict[str, list[Path]],

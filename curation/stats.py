@@ -8,18 +8,23 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from manifests import load
 from manifests.schema import Manifest
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SCORES = ["lang_score", "hant_ratio", "tw_phrases", "cn_phrases", "quality_score", "quality_model_score", "spam_score", "toxicity_score"]
 QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
 
 
-def stats_table(manifest: Manifest) -> pl.DataFrame:
-    """One row per step, source, outcome and reason: documents and characters."""
+STATS_COLUMNS = ("step", "source", "outcome", "reason", "documents", "characters")
+
+
+def stats_rows(manifest: Manifest) -> list[tuple]:
+    """One row per step, source, outcome and reason: documents and characters (STATS_COLUMNS)."""
     rows = []
     for st in manifest.steps:
         for source, counts in st.by_source.items():
@@ -42,19 +47,33 @@ def stats_table(manifest: Manifest) -> pl.DataFrame:
             source = st.step[len("read:"):]
             for reason, n in st.dropped_by_reason.items():
                 rows.append((st.step, source, "rejected", reason, n, None))
-    return pl.DataFrame(rows, schema={"step": pl.String, "source": pl.String, "outcome": pl.String, "reason": pl.String,
+    return rows
+
+
+def stats_table(manifest: Manifest) -> pl.DataFrame:
+    import polars as pl
+
+    return pl.DataFrame(stats_rows(manifest), schema={"step": pl.String, "source": pl.String, "outcome": pl.String, "reason": pl.String,
                                       "documents": pl.Int64, "characters": pl.Int64}, orient="row")
 
 
 def write_stats(release_dir: Path, manifest: Manifest) -> Path:
     path = release_dir / "stats" / "steps.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    stats_table(manifest).write_parquet(path)
+    # pyarrow, not polars: a run (and every Slurm or Ray node that finalizes one) needs no dataframe library
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = list(zip(*stats_rows(manifest))) or [()] * len(STATS_COLUMNS)
+    types = [pa.large_string()] * 4 + [pa.int64()] * 2
+    pq.write_table(pa.table([pa.array(list(c), t) for c, t in zip(columns, types)], names=list(STATS_COLUMNS)), path)
     return path
 
 
 def funnel(manifest: Manifest) -> pl.DataFrame:
     """Documents per source after each step: read, then every filter in order; `kept` is in the release."""
+    import polars as pl
+
     steps = [s for s in manifest.steps if not s.step.startswith("read:")]
     rows = []
     for src in manifest.sources:
@@ -68,6 +87,8 @@ def funnel(manifest: Manifest) -> pl.DataFrame:
 
 
 def drop_reasons(manifest: Manifest) -> pl.DataFrame:
+    import polars as pl
+
     t = stats_table(manifest).filter(pl.col("outcome").is_in(["dropped", "rejected"]))
     return t.group_by("step", "reason", "source").agg(pl.col("documents").sum()).sort("documents", descending=True)
 
@@ -75,12 +96,16 @@ def drop_reasons(manifest: Manifest) -> pl.DataFrame:
 def edits(manifest: Manifest) -> pl.DataFrame:
     """Documents kept but edited (segments removed: documents and characters removed) or only tagged, and documents
     overlapping each evaluation set (`contaminated`, whatever the step then did), by step, reason, source."""
+    import polars as pl
+
     t = stats_table(manifest).filter(pl.col("outcome").is_in(["edited", "tagged", "contaminated"]))
     return t.select("step", "outcome", "reason", "source", "documents", "characters").sort("documents", descending=True)
 
 
 def outcomes_per_step(manifest: Manifest) -> pl.DataFrame:
     """Per step: documents in, dropped, edited (kept with segments removed) and only tagged."""
+    import polars as pl
+
     t = stats_table(manifest)
     rows = []
     for st in manifest.steps:
@@ -116,6 +141,8 @@ def dropped_documents(release: Path, step: str | None = None) -> list[dict]:
 
 
 def kept_documents(release: Path) -> list[dict]:
+    import polars as pl
+
     files = sorted((release / "data").rglob("*.parquet"))
     if not files:
         return []
@@ -127,6 +154,8 @@ def kept_documents(release: Path) -> list[dict]:
 
 def score_quantiles(release: Path) -> pl.DataFrame:
     """Quantiles of every numeric annotation over all documents the filters saw (kept and dropped)."""
+    import polars as pl
+
     docs = kept_documents(release) + dropped_documents(release)
     rows = []
     for name in SCORES:
@@ -140,6 +169,8 @@ def score_quantiles(release: Path) -> pl.DataFrame:
 
 def compare(old: Manifest, new: Manifest) -> pl.DataFrame:
     """Drop rate of every step x reason in both releases and the change."""
+    import polars as pl
+
     def rates(m: Manifest) -> dict[tuple[str, str], float]:
         out = {}
         for st in m.steps:
