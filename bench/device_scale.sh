@@ -15,27 +15,31 @@ setup)
   python3 -m bench.bench_scale /tmp/smoke --workers 2 --tasks 4 --out /tmp/bsmoke | tail -2
   nproc; free -g | head -2; df -h /tmp | tail -1; python3 -c "import sys, numpy, pyarrow; print(sys.version, numpy.__version__, pyarrow.__version__)"
   ;;
-sweep)  # 1..16 workers over the same 100k documents
+sweep)  # 1..16 workers over the same documents (SWEEP_DOCS, default 100k)
   [ -d /tmp/site/datatrove ] || bash "$0" setup
-  python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/s100k --docs 100000 --files 64 --procs 16
-  python3 -m bench.bench_scale /tmp/s100k --workers ${WORKERS:-1,2,4,8,16} --tasks 64 --out /tmp/bs100k | tee $OUT/sweep.log
+  python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/sweep --docs ${SWEEP_DOCS:-100000} --files 64 --procs 16
+  python3 -m bench.bench_scale /tmp/sweep --workers ${WORKERS:-1,2,4,8,16} --tasks 64 --out /tmp/bs100k | tee $OUT/sweep.log
   cp /tmp/bs100k/results.jsonl $OUT/sweep.jsonl
   ;;
-big)  # 2M documents on 16 workers, and curate plan's estimate of that run
-  t=$(date +%s); python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/s2m --docs 2000000 --files 128 --procs 16
+big)  # BIG_DOCS (default 2M) documents on 16 workers, and curate plan's estimate of that run
+  t=$(date +%s); python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/s2m --docs ${BIG_DOCS:-2000000} --files 128 --procs 16
   echo "generated in $(( $(date +%s) - t )) s: $(du -sh /tmp/s2m | cut -f1)"
   python3 -m bench.bench_scale /tmp/s2m --workers 16 --tasks 128 --out /tmp/bs2m --plan | tee $OUT/big.log
   cp /tmp/bs2m/results.jsonl $OUT/big.jsonl
   ;;
-ray)  # a Ray cluster of 4 nodes of 4 CPUs on this host, the 100k job on it with 16 workers
-  [ -d /tmp/s100k ] || python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/s100k --docs 100000 --files 64 --procs 16
+ray)  # a Ray cluster of 4 nodes of 4 CPUs on this host, the sweep's job on it with 16 workers
+  mkdir -p .rayA; [ -f .rayA/raypart.aa ] || cp /tmp/raypart.aa .rayA/
+  [ -d /tmp/sweep ] || python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/sweep --docs ${SWEEP_DOCS:-100000} --files 64 --procs 16
   cat .rayA/raypart.* .rayB/raypart.* > /tmp/ray-2.60.0-cp312-cp312-manylinux2014_x86_64.whl
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site /tmp/ray-*.whl .rayB/*.whl
   ray=/tmp/site/bin/ray
   $ray start --head --num-cpus=4 --port=6390 --include-dashboard=false --disable-usage-stats > $OUT/ray_start.log 2>&1
   for i in 1 2 3; do $ray start --address=127.0.0.1:6390 --num-cpus=4 >> $OUT/ray_start.log 2>&1; done
   $ray status --address=127.0.0.1:6390 | head -20
-  python3 -m bench.bench_scale /tmp/s100k --workers 16 --tasks 64 --out /tmp/bsray --ray 127.0.0.1:6390 --one ray 16 | tail -1 | tee $OUT/ray.jsonl
+  python3 -m bench.bench_scale /tmp/sweep --workers 16 --tasks 64 --out /tmp/bsray --ray 127.0.0.1:6390 --one ray 16 | tail -1 | tee $OUT/ray.jsonl
   $ray stop --force > /dev/null 2>&1 || true
+  ;;
+stash)  # Ray's first part, carried alone in an earlier call
+  cp .rayA/raypart.aa /tmp/
   ;;
 esac

@@ -321,12 +321,15 @@ class Parts:
 
     def __init__(self, folder: Path, names: dict[int, str]):
         self.folder, self.names = folder, names
+        # one mapping per part for the life of the task: verifying pairs goes part pair by part pair, and with T
+        # read tasks there are up to T x T pairs; opening the files for each made bucket tasks grow as T squared
+        self._mapped: dict[int, np.ndarray] = {}
 
     def sigs(self, part: int, rows: np.ndarray) -> np.ndarray:
-        mapped = np.load(self.folder / f"{self.names[part]}.sigs.npy", mmap_mode="r")
-        out = np.array(mapped[rows])
-        del mapped
-        return out
+        mapped = self._mapped.get(part)
+        if mapped is None:
+            mapped = self._mapped[part] = np.load(self.folder / f"{self.names[part]}.sigs.npy", mmap_mode="r")
+        return np.array(mapped[rows])
 
     def docs(self, part: int, fields: tuple[str, ...], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         with np.load(self.folder / f"{self.names[part]}.docs.npz") as z:
