@@ -44,12 +44,12 @@ def one(input_dir: Path, out: Path, tasks: int, workers: int, kind: str, address
     m = load(path)
     events = [json.loads(line) for line in open(out / "logs" / "scale-1.0.0.jsonl")]
     stages = {e["stage"]: e["seconds"] for e in events if e["event"] == "stage_done" and "seconds" in e}
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KB on Linux
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    done = [e for e in events if e["event"] == "stage_done"]
+    task_peak = max((e.get("task_peak_rss_mb") or 0 for e in done), default=0)  # logged by each task (TaskPeakMemory)
     docs_in = m.steps[0].input if m.steps else 0
     return {"kind": kind, "tasks": tasks, "workers": workers, "wall_s": round(wall, 2), "stages": stages,
-            # Ray's workers are not this process's children: their memory is not measured here
-            "task_peak_mb": None if kind == "ray" else round(children if workers > 1 else own, 1), "driver_peak_mb": round(own, 1),
+            "task_peak_mb": task_peak, "stage_peak_mb": {e["stage"]: e.get("task_peak_rss_mb") for e in done},
+            "driver_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "documents_in": docs_in, "documents_out": m.totals.get("documents", 0), "content_hash": m.content_hash}
 
 

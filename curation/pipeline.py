@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import shutil
 import sys
 import time
@@ -19,6 +20,7 @@ from datatrove.pipeline.base import PipelineStep
 from curation import __version__
 from curation.config import ExecutorConfig, JobConfig
 from curation.errors import CurateError
+from curation.executors import stage_peak_rss_mb
 from curation.release import ReleaseLayout, resolve_version
 from curation.shards import ShardWriter, exclusion_writer
 from curation.sources import reader_for
@@ -92,12 +94,13 @@ def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int,
     """The datatrove executor the config names; every stage of a job runs on it."""
     if config.kind == "ray":
         import ray
-        from datatrove.executor.ray import RayPipelineExecutor
+
+        from curation.executors import RayWorkerPool
 
         if not ray.is_initialized():
             ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False,
                      **({} if config.ray_address else {"num_cpus": max(workers, config.cpus_per_task)}))
-        return RayPipelineExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True,
+        return RayWorkerPool(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True,
                                    cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb)
     return LocalPipelineExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True)
 
@@ -108,7 +111,9 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
 
     from curation.progress import StageProgress
 
-    executor = make_executor(config, steps, tasks, workers, logs)
+    from curation.executors import TaskPeakMemory
+
+    executor = make_executor(config, [*steps, TaskPeakMemory()], tasks, workers, logs)
     logs.mkdir(parents=True, exist_ok=True)
     terminal = sys.stderr
     tty = terminal.isatty()
@@ -130,7 +135,7 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
     """Merge the per-task stats files datatrove wrote into one StepStats per step."""
     counters: list[dict[str, float]] = [defaultdict(float) for _ in labels]
     for f in sorted((logs / "stats").glob("*.json")):
-        for i, step in enumerate(json.loads(f.read_text())):
+        for i, step in enumerate(json.loads(f.read_text())[:len(labels)]):  # past the labels: TaskPeakMemory
             for key, value in step["stats"].items():
                 counters[i][key] += value["total"] if isinstance(value, dict) else value
     out = []
@@ -325,10 +330,12 @@ def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: 
         start = time.perf_counter()
         _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor, run_log=log,
                    progress_every_s=job.progress_every_s)
-        log.event("stage_done", stage=stage.name, tasks=stage.tasks, seconds=round(time.perf_counter() - start, 3))
+        log.event("stage_done", stage=stage.name, tasks=stage.tasks, seconds=round(time.perf_counter() - start, 3),
+                  task_peak_rss_mb=stage_peak_rss_mb(stage.logs))
     start = time.perf_counter()
     path = finalize_release(job, version, labels, since)
-    log.event("stage_done", stage="finalize", tasks=1, seconds=round(time.perf_counter() - start, 3))
+    log.event("stage_done", stage="finalize", tasks=1, seconds=round(time.perf_counter() - start, 3),
+              driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     return path
 
 

@@ -8,6 +8,9 @@ import polars as pl
 import pytest
 import yaml
 
+import manifests
+from curation.pipeline import run_job
+
 from curation.cli import main
 from tests.conftest import write_job
 
@@ -127,3 +130,62 @@ def test_plan_predicts_the_small_release_and_warns_where_settings_do_not_fit(dem
     warnings = make_plan(load_job(demo_job)).warnings
     assert any(w.startswith("memory:") for w in warnings) and any(w.startswith("slurm:") for w in warnings)
     assert any(w.startswith("tasks:") for w in warnings)  # 2000 tasks for 8 files
+
+
+def test_run_log_times_every_stage_and_records_task_memory(tmp_path):
+    from curation.cli import main
+    from tests.conftest import write_job
+
+    import random
+
+    rng, pool = random.Random(3), "天地玄黃宇宙洪荒日月盈昃辰宿列張寒來暑往秋收冬藏閏餘成歲律呂調陽雲騰致雨露結為霜金生麗水玉出崑岡"
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": "".join(rng.choices(pool, k=120))}, ensure_ascii=False) + "\n"
+                           for i in range(40)), encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], executor={"tasks": 2, "workers": 1},
+                    steps={"dedup": {"enabled": True}})
+    assert main(["run", str(job)]) == 0
+    events = [json.loads(line) for line in (tmp_path / "out/logs/t-0.1.0.jsonl").read_text().splitlines()]
+    done = {e["stage"]: e for e in events if e["event"] == "stage_done"}
+    assert list(done) == ["read and filter", "lsh buckets", "dedup clusters", "dedup filter", "finalize"]
+    assert all(e["seconds"] > 0 for e in done.values())
+    # every task logs its process's peak memory; a Python process with the models loaded holds well over 50 MB
+    assert all(e["task_peak_rss_mb"] > 50 for s, e in done.items() if s != "finalize")
+    assert done["finalize"]["driver_peak_rss_mb"] > 50
+    manifest = json.loads(next((tmp_path / "out/t").glob("*/manifest.json")).read_text())
+    assert "task memory" not in [s["step"] for s in manifest["steps"]]
+
+
+def test_shard_writer_copies_share_one_token_counter():
+    """datatrove copies the writer for every task; each copy loading its own BPE vocabulary grew a worker ~50 MB a
+    task, so the copies share one counter per tokenizer and process."""
+    import copy
+
+    from curation.shards import ShardWriter
+
+    first = ShardWriter("/tmp/x", "qwen2.5")
+    second = copy.deepcopy(ShardWriter("/tmp/x", "qwen2.5"))
+    assert first.counter is second.counter
+    assert first.counter.count("今天天氣很好") == second.counter.count("今天天氣很好") > 0
+
+
+def test_release_is_the_same_for_any_worker_count_with_many_tasks(tmp_path):
+    """Many read tasks make the dedup bucket tasks verify across many part pairs (the per-task mapping cache)."""
+    from curation.config import load_job
+    from tests.conftest import write_job
+
+    texts = [f"這是第{i % 23}篇關於臺灣夜市小吃的文章，介紹鹽酥雞、蚵仔煎與珍珠奶茶的做法和歷史，第{i % 7}段。" * 3 for i in range(240)]
+    for k in range(12):
+        (tmp_path / f"in{k:02d}.jsonl").write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts[k::12]),
+                                                   encoding="utf-8")
+    hashes, totals = [], []
+    for workers in (1, 2):
+        root = tmp_path / f"w{workers}"
+        root.mkdir()
+        job = write_job(root, [{"name": "x", "kind": "jsonl", "path": str(tmp_path / "in*.jsonl")}],
+                        executor={"tasks": 12, "workers": workers}, steps={"dedup": {"enabled": True}})
+        m = manifests.load(run_job(load_job(job)))
+        hashes.append(m.content_hash)
+        totals.append(m.totals["documents"])
+    assert hashes[0] == hashes[1]
+    assert totals[0] == totals[1] < 240  # the repeated texts were removed

@@ -1,0 +1,105 @@
+"""What a stage runs on besides datatrove's own executors: a per-task memory probe and a Ray executor that keeps its
+worker processes for the whole stage."""
+
+from __future__ import annotations
+
+import copy
+import json
+import resource
+from collections import defaultdict
+from pathlib import Path
+
+from datatrove.executor.ray import RayPipelineExecutor
+from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.logging import logger
+from datatrove.utils.stats import PipelineStats
+
+MAX_RETRIES = 3  # a rank whose worker process died (a node lost, killed for memory) runs again on a new one
+
+
+class TaskPeakMemory(PipelineStep):
+    """The last step of every stage: passes documents through unchanged and, when the task is done, records the task
+    process's peak resident memory so far as the stat `peak_rss_mb` (the run log's `stage_done` event reports the
+    largest over the stage's tasks; `curate plan` is checked against it)."""
+
+    name = "task memory"
+    type = "📊 - STATS"
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if data:
+            yield from data
+        self.stat_update("peak_rss_mb", value=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def stage_peak_rss_mb(logs: Path) -> float | None:
+    """The largest `peak_rss_mb` any task of the stage logged under `logs`, or None when none did."""
+    peaks = []
+    for f in (logs / "stats").glob("*.json"):
+        for step in json.loads(f.read_text()):
+            v = step.get("stats", {}).get("peak_rss_mb")
+            if v is not None:
+                peaks.append(v.get("max", v.get("total", 0)) if isinstance(v, dict) else v)
+    return round(max(peaks), 1) if peaks else None
+
+
+class _RankRunner:
+    """One long-lived Ray actor: runs ranks of one stage, one after another."""
+
+    def __init__(self, executor: RayPipelineExecutor):
+        self.executor = executor
+
+    def run(self, rank: int) -> None:
+        # a fresh copy per rank, as the local executor unpickles one per task: steps count their stats on themselves
+        copy.deepcopy(self.executor)._run_for_rank(rank)
+
+
+class RayWorkerPool(RayPipelineExecutor):
+    """datatrove's Ray executor with one change: a stage starts `workers` actors (each `cpus_per_task` CPUs and
+    `mem_per_cpu_gb` x CPUs of memory) that take the stage's ranks as they free up, like the local executor's process
+    pool, instead of a new actor and placement group per rank. Each new actor is a Python process that imports the
+    pipeline and loads its models; with 64 tasks on a 16-CPU, 4-node cluster that start-up made every stage ~17-20 s
+    longer than on the local executor (bench/RESULTS.md, issue 32). Same ranks, same output: a rank that raises stays
+    incomplete (the run stops and `--resume` reruns it); a rank whose actor died runs again on a new actor."""
+
+    def run(self):
+        import ray
+
+        ranks = self.get_incomplete_ranks(range(self.world_size))
+        if not ranks:
+            return
+        self.save_executor_as_json()
+        runner = ray.remote(_RankRunner).options(
+            num_cpus=self.cpus_per_task, memory=int(self.mem_per_cpu_gb * self.cpus_per_task * 2**30), max_restarts=0)
+        me = ray.put(self)
+        idle = [runner.remote(me) for _ in range(min(self.workers, len(ranks)))]
+        pending, running, tries = list(ranks), {}, defaultdict(int)
+        while pending or running:
+            while pending and idle:
+                actor, rank = idle.pop(), pending.pop(0)
+                running[actor.run.remote(rank)] = (actor, rank)
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                actor, rank = running.pop(ref)
+                try:
+                    ray.get(ref)
+                    idle.append(actor)
+                except ray.exceptions.RayActorError as e:  # the process is gone: a new actor, the rank again
+                    tries[rank] += 1
+                    if tries[rank] <= MAX_RETRIES:
+                        pending.append(rank)
+                    logger.warning(f"rank {rank}: its Ray worker died ({e}); attempt {tries[rank]} of {MAX_RETRIES}")
+                    idle.append(runner.remote(me))
+                except ray.exceptions.RayTaskError as e:
+                    logger.error(f"rank {rank} failed: {e}")
+                    idle.append(actor)
+        for actor in idle:
+            ray.kill(actor)
+        stats = PipelineStats()
+        for rank in range(self.world_size):
+            path = f"stats/{rank:05d}.json"
+            if self.logging_dir.exists(path):
+                with self.logging_dir.open(path, "r") as f:
+                    stats += PipelineStats.from_json(json.load(f))
+        with self.logging_dir.open("stats.json", "wt") as f:
+            stats.save_to_disk(f)
+        return stats
