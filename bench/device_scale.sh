@@ -11,8 +11,10 @@ setup)
   # the repo runs from the working tree; importlib.metadata only needs to find its version
   v=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml); mkdir -p /tmp/site/twcurate-$v.dist-info
   printf 'Metadata-Version: 2.1\nName: twcurate\nVersion: %s\n' "$v" > /tmp/site/twcurate-$v.dist-info/METADATA
-  python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/smoke --docs 2000 --files 4 --procs 4
-  python3 -m bench.bench_scale /tmp/smoke --workers 2 --tasks 4 --out /tmp/bsmoke | tail -2
+  if [ "${SMOKE:-1}" = 1 ]; then
+    python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/smoke --docs 2000 --files 4 --procs 4
+    python3 -m bench.bench_scale /tmp/smoke --workers 2 --tasks 4 --out /tmp/bsmoke | tail -2
+  fi
   nproc; free -g | head -2; df -h /tmp | tail -1; python3 -c "import sys, numpy, pyarrow; print(sys.version, numpy.__version__, pyarrow.__version__)"
   ;;
 sweep)  # 1..16 workers over the same documents (SWEEP_DOCS, default 100k)
@@ -31,8 +33,8 @@ ray)  # a Ray cluster of 4 nodes of 4 CPUs on this host, the sweep's job on it w
   mkdir -p .rayA; [ -f .rayA/raypart.aa ] || cp /tmp/raypart.aa .rayA/
   [ -d /tmp/sweep ] || python3 -m bench.scale_corpus generate bench/data/scale_pool.json.zst /tmp/sweep --docs ${SWEEP_DOCS:-100000} --files 64 --procs 16
   cat .rayA/raypart.* .rayB/raypart.* > /tmp/ray-2.60.0-cp312-cp312-manylinux2014_x86_64.whl
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site /tmp/ray-*.whl .rayB/*.whl
-  ray=/tmp/site/bin/ray
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site /tmp/ray-*.whl .rayB/*.whl
+  ray="python3 -m ray.scripts.scripts"  # pip leaves the `ray` script out when /tmp/site/bin exists
   $ray start --head --num-cpus=4 --port=6390 --include-dashboard=false --disable-usage-stats > $OUT/ray_start.log 2>&1
   for i in 1 2 3; do $ray start --address=127.0.0.1:6390 --num-cpus=4 >> $OUT/ray_start.log 2>&1; done
   $ray status --address=127.0.0.1:6390 | head -20

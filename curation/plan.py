@@ -18,11 +18,20 @@ from pathlib import Path
 
 from curation.config import JobConfig
 
-# what the code holds per task beyond the documents in flight, measured on this machine (bench/RESULTS.md): the Python
-# process with datatrove, the fastText models (language, region, spam, toxicity: ~4 MB each) and OpenCC tables
+# Measured on a 16-core machine, 50k and 400k generated documents, 64 and 128 tasks (bench/RESULTS.md, issue 32).
+# Peak memory of a read-and-filter task process: Python, datatrove, the fastText models, OpenCC tables and the
+# tokenizer, ~240-300 MB; 350 leaves room for long documents in flight
 BASE_TASK_MB = 350
 # dedup: 16 bytes per document and signature band in a bucket task holding one (band, hash range) shard (issue 14)
 DEDUP_BYTES_PER_DOC = 16
+# what each stage costs beyond its documents: worker processes start, import, load models, and the last tasks finish
+# alone (a fixed ~7 s for read and filter at 16 workers, ~2.5 s for the dedup stages)
+STAGE_START_S = {"read and filter": 7.0, "lsh buckets": 2.2, "dedup clusters": 1.0, "dedup filter": 2.6, "finalize": 0.6}
+# the later stages per kept document, as shares of the first stage's per-document cost on one core (16-core
+# machine: 3.7 ms a document read and filtered; buckets 183 us, clusters 41 us on one task, dedup filter 165 us,
+# finalize (hashing and stats) 10 us)
+STAGE_SHARE = {"lsh buckets": 0.050, "dedup clusters": 0.011, "dedup filter": 0.045, "finalize": 0.003}
+PARALLEL_EFFICIENCY = 0.93  # read and filter on 16 workers at 400k documents, start-up excluded
 SLURM_MAX_ARRAY = 1001  # Slurm's default MaxArraySize: an array job of more tasks is refused unless raised
 
 
@@ -75,6 +84,12 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
     plan = Plan()
     steps = [s for _, s in filter_steps(job, rejects_root=None)]
     counter = token_counter(job.tokenizer_spec())
+    fingerprint = None
+    if job.steps.dedup.enabled:
+        from filters.dedup import TextFingerprint
+
+        d = job.steps.dedup
+        fingerprint = TextFingerprint(d.ngram, d.num_perm, d.seed)
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         for src in job.sources:
             files = job.source_files(src)
@@ -94,10 +109,13 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
                         break
                 else:
                     kept_texts.append(d.text)
+            # what the first stage does after the filters: fingerprint for dedup, count tokens, write
+            sp.kept_tokens = sum(counter.count_batch(kept_texts)) if counter and kept_texts else 0
+            if fingerprint is not None and kept_texts:
+                fingerprint.signatures(kept_texts)
             sp.seconds = time.perf_counter() - start
             sp.sample_rejected = int(sum(v["total"] if isinstance(v, dict) else v for k, v in reader.stats.to_dict().items() if k.startswith("rejected_")))
             sp.kept_docs, sp.kept_chars = len(kept_texts), sum(map(len, kept_texts))
-            sp.kept_tokens = sum(counter.count_batch(kept_texts)) if counter and kept_texts else 0
             plan.sources.append(sp)
 
     c = job.executor
@@ -111,19 +129,29 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
     shard_bytes = chars_kept * 1.2  # Parquet (zstd) of zh-TW text with its annotations: ~1.2 bytes a character here
     rejects_bytes = max(scaled("sample_chars") - chars_kept, 0) * 1.0  # gzip JSON lines with their annotations
     per_task_docs = docs_in / max(tasks, 1)
-    plan.stages.append({"stage": "read and filter", "tasks": tasks, "seconds": seconds_one_core / parallel,
+    per_doc = seconds_one_core / max(docs_in, 1)  # one core, read and filter, this machine
+
+    def stage_seconds(stage: str, one_core: float, stage_tasks: int) -> float:
+        lanes = max(1, min(parallel, stage_tasks))
+        return STAGE_START_S[stage] + one_core / (lanes * (PARALLEL_EFFICIENCY if lanes > 1 else 1.0))
+
+    plan.stages.append({"stage": "read and filter", "tasks": tasks, "seconds": stage_seconds("read and filter", seconds_one_core, tasks),
                         "disk_bytes": shard_bytes + rejects_bytes, "task_mb": BASE_TASK_MB})
     if job.steps.dedup.enabled:
         d = job.steps.dedup
         sig_bytes = docs_kept * d.num_perm * 4
+        bucket_tasks = min(tasks, d.bands * d.hash_ranges)
         plan.stages += [
-            {"stage": "lsh buckets", "tasks": min(tasks, d.bands * d.hash_ranges), "seconds": docs_kept * 2e-6 * d.bands / parallel,
+            {"stage": "lsh buckets", "tasks": bucket_tasks,
+             "seconds": stage_seconds("lsh buckets", docs_kept * per_doc * STAGE_SHARE["lsh buckets"], bucket_tasks),
              "disk_bytes": sig_bytes, "task_mb": BASE_TASK_MB / 2 + docs_kept * DEDUP_BYTES_PER_DOC / d.hash_ranges / 2**20},
-            {"stage": "dedup clusters", "tasks": 1, "seconds": docs_kept * 3e-6, "disk_bytes": docs_kept * 40,
-             "task_mb": BASE_TASK_MB / 2 + docs_kept * 48 / 2**20},
-            {"stage": "dedup filter", "tasks": tasks, "seconds": docs_kept * 20e-6 / parallel, "disk_bytes": shard_bytes,
-             "task_mb": BASE_TASK_MB},
+            {"stage": "dedup clusters", "tasks": 1, "seconds": stage_seconds("dedup clusters", docs_kept * per_doc * STAGE_SHARE["dedup clusters"], 1),
+             "disk_bytes": docs_kept * 40, "task_mb": BASE_TASK_MB / 2 + docs_kept * 48 / 2**20},
+            {"stage": "dedup filter", "tasks": tasks, "seconds": stage_seconds("dedup filter", docs_kept * per_doc * STAGE_SHARE["dedup filter"], tasks),
+             "disk_bytes": shard_bytes, "task_mb": BASE_TASK_MB},
         ]
+    plan.stages.append({"stage": "finalize", "tasks": 1, "seconds": stage_seconds("finalize", docs_kept * per_doc * STAGE_SHARE["finalize"], 1),
+                        "disk_bytes": 0, "task_mb": BASE_TASK_MB / 2})
     plan.totals = {"documents_in": docs_in, "documents_kept": docs_kept, "characters_kept": chars_kept, "tokens": tokens,
                    "input_bytes": sum(s.bytes for s in plan.sources), "seconds": sum(s["seconds"] for s in plan.stages),
                    "disk_bytes": sum(s["disk_bytes"] for s in plan.stages), "per_task_documents": per_task_docs}
