@@ -250,7 +250,7 @@ class Stage:
 def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Path]]) -> tuple[list[Stage], list[str]]:
     """The stages of a CPT run and the step labels of the first one (read, filter, write; with dedup:
     fingerprint, LSH buckets, clusters, filter)."""
-    from filters.dedup import DedupClusters, DedupShardFilter, LshBuckets, prepare_parent_index, shard_names
+    from filters.dedup import DedupClusters, DedupShardFilter, IndexBuckets, LshBuckets, prepare_parent_index, shard_names
 
     dedup, tasks, work = job.steps.dedup, job.executor.tasks, layout.work
     named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
@@ -267,7 +267,9 @@ def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Pa
             Stage("dedup clusters", [DedupClusters(dedup, str(sig_dir), str(pair_dir), str(layout.staging / "dedup"), str(removed),
                                                    parent_index)], 1, work / "logs-clusters"),
             Stage("dedup filter", [DedupShardFilter(str(work / "stage1"), str(removed), str(layout.staging / "data"),
-                                                    exclusion_writer(layout.staging / "rejects", "dedup"))], tasks, work / "logs-filter"),
+                                                    exclusion_writer(layout.staging / "rejects", "dedup")),
+                                   IndexBuckets(dedup, str(sig_dir), str(layout.staging / "dedup" / "index"), parent_index)],
+                  tasks, work / "logs-filter"),
         ]
     return stages, [n for n, _ in named]
 

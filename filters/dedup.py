@@ -442,7 +442,8 @@ class DedupClusters(PipelineStep):
         out.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, out / "clusters.parquet")
         pq.write_table(table.select(["removed_id", "reason"]), self.removed_path)
-        write_index(out / "index", self.config, sig_dir, names, set(table.column("removed_id").to_pylist()), self.parent_index)
+        # the bucket shards follow in the dedup filter stage, in parallel (IndexBuckets)
+        write_index_parts(out / "index", self.config, sig_dir, names, set(table.column("removed_id").to_pylist()), self.parent_index)
         return
         yield
 
@@ -538,33 +539,55 @@ def check_index_params(index: Path, config: DedupConfig) -> None:
 
 def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, str], removed: set[str], parent: str | None) -> None:
     """This run's live documents added to the parent's index (cumulative: a run against this release also sees
-    everything before it). Parent parts are hard-linked (copied across filesystems); bucket shards are merged."""
-    import shutil
+    everything before it), in one task: parts, then every bucket shard."""
+    write_index_parts(out, config, sig_dir, names, removed, parent)
+    write_index_buckets(out, config, sig_dir, names, parent, shard_names(config))
 
+
+def index_base(parent: str | None) -> int:
+    """The first index part number of this run: after the parent's parts."""
+    return max(index_parts(Path(parent)), default=-1) + 1 if parent else 0
+
+
+def write_index_parts(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, str], removed: set[str],
+                      parent: str | None) -> None:
+    """params.json, the parent's parts (hard-linked, copied across filesystems) and one part per task of this run:
+    its signatures linked, its ids, exact hashes and `live` (not removed as a duplicate)."""
     (out / "parts").mkdir(parents=True, exist_ok=True)
     (out / "buckets").mkdir(parents=True, exist_ok=True)
     (out / "params.json").write_text(json.dumps(index_params(config), sort_keys=True))
-    base = 0
     if parent:
-        parent_index = Path(parent)
-        for f in sorted((parent_index / "parts").iterdir()):
+        for f in sorted((Path(parent) / "parts").iterdir()):
             _link_or_copy(f, out / "parts" / f.name)
-        base = max(index_parts(parent_index), default=-1) + 1
-    runs = out / "runs"  # only for signatures without bucket runs (a converted legacy index)
-    live_of: dict[int, np.ndarray] = {}
+    base = index_base(parent)
     removed_ids = np.array(sorted(removed), dtype=str) if removed else np.empty(0, dtype=str)
     for task, name in sorted(names.items()):
         part = base + task
         with np.load(sig_dir / f"{name}.docs.npz") as z:
             ids, exact = z["ids"], z["exact"]
-        live = live_of[task] = ~np.isin(ids.astype(str), removed_ids)
+        live = ~np.isin(ids.astype(str), removed_ids)
         np.savez(out / "parts" / f"{part:05d}.docs.npz", ids=ids, exact=exact, live=live)
         _link_or_copy(sig_dir / f"{name}.sigs.npy", out / "parts" / f"{part:05d}.sigs.npy")
-        if not (sig_dir / "buckets").is_dir():
-            rows = np.flatnonzero(live)
+
+
+def write_index_buckets(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, str], parent: str | None,
+                        shards: list[str]) -> None:
+    """The bucket shards `shards` of the index: the parent's rows plus the fingerprinting tasks' own sorted runs,
+    minus removed documents and renumbered to index parts (no re-hashing). Shards are independent, so the dedup
+    filter stage's tasks write them in parallel (`IndexBuckets`); `write_index_parts` must have run."""
+    base = index_base(parent)
+    live_of = {}
+    for task in names:
+        with np.load(out / "parts" / f"{base + task:05d}.docs.npz") as z:
+            live_of[task] = z["live"]
+    runs = out / "runs"  # only for signatures without bucket runs (a converted legacy index)
+    if not (sig_dir / "buckets").is_dir():
+        for task in sorted(names):
+            part, rows = base + task, np.flatnonzero(live_of[task])
+            with np.load(out / "parts" / f"{part:05d}.docs.npz") as z:
+                exact = z["exact"]
             save_bucket_runs(runs, f"{part:05d}", config, out / "parts" / f"{part:05d}.sigs.npy", exact[rows], pack(part, rows), rows)
-    # the fingerprinting tasks' own sorted runs, minus removed documents and renumbered to index parts: no re-hashing
-    for shard in shard_names(config):
+    for shard in shards:
         merged = [np.load(Path(parent) / "buckets" / f"{shard}.npy")] if parent else []
         for task, name in sorted(names.items()):
             f = sig_dir / "buckets" / shard / f"{name}.npy"
@@ -576,8 +599,33 @@ def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, 
                 entries[:, 1] = pack(base + task, row[keep])
                 merged.append(entries)
         merged += [np.load(f) for f in sorted((runs / shard).glob("*.npy"))]
-        np.save(out / "buckets" / f"{shard}.npy", merge_runs(merged))
+        tmp = out / "buckets" / f"{shard}.partial.npy"
+        np.save(tmp, merge_runs(merged))
+        tmp.replace(out / "buckets" / f"{shard}.npy")  # a task killed mid-write leaves no half shard under its name
+    import shutil
+
     shutil.rmtree(runs, ignore_errors=True)
+
+
+class IndexBuckets(PipelineStep):
+    """In the dedup filter stage, after the clusters task wrote the index parts: task `rank` merges every
+    `world_size`-th bucket shard of the release's signature index. This was the clusters task's largest cost (about
+    four fifths of it), done there alone while the other cores waited (bench/RESULTS.md, issue 32)."""
+
+    name = "index buckets"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, config: DedupConfig, sig_dir: str, index_dir: str, parent_index: str | None = None):
+        super().__init__()
+        self.config, self.sig_dir, self.index_dir, self.parent_index = config, sig_dir, index_dir, parent_index
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        sig_dir = Path(self.sig_dir)
+        shards = shard_names(self.config)[rank::world_size]
+        write_index_buckets(Path(self.index_dir), self.config, sig_dir, task_parts(sig_dir), self.parent_index, shards)
+        self.stat_update("shards", value=len(shards))
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -159,3 +159,32 @@ def test_signatures_stream_into_npy_and_bucket_runs_need_no_read_back(tmp_path):
     assert len(streamed) == (config.bands + 1) * 3
     for f in streamed:
         assert np.array_equal(np.load(f), np.load(tmp_path / "readback" / f.parent.name / f.name))
+
+
+def test_index_buckets_written_in_parallel_equal_one_task(tmp_path):
+    """The dedup filter stage's tasks merge the index's bucket shards (IndexBuckets) after the clusters task wrote
+    its parts: any number of tasks gives the index `write_index` gives in one."""
+    from filters.dedup import IndexBuckets, shard_names, task_parts, write_index, write_index_parts
+
+    config = DedupConfig(enabled=True, hash_ranges=2)
+    rng = np.random.default_rng(1)
+    sig_dir = tmp_path / "signatures"
+    for t in range(4):
+        n = 300
+        save_task_fingerprints(sig_dir, t, config, ids=np.array([f"t{t}-{i}" for i in range(n)]),
+                               sigs=rng.integers(0, 2**32, size=(n, config.num_perm), dtype=np.uint32),
+                               exact=rng.integers(0, 2**63, size=n, dtype=np.uint64), priority=np.zeros(n, np.int64),
+                               quality=np.zeros(n), date=np.array(["~"] * n), source=np.array(["x"] * n))
+    removed = {"t1-3", "t2-7", "t3-299"}
+    write_index(tmp_path / "one", config, sig_dir, task_parts(sig_dir), removed, None)
+    write_index_parts(tmp_path / "many", config, sig_dir, task_parts(sig_dir), removed, None)
+    for rank in range(3):
+        list(IndexBuckets(config, str(sig_dir), str(tmp_path / "many")).run(rank=rank, world_size=3))
+    names = sorted(p.name for p in (tmp_path / "one" / "buckets").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "many" / "buckets").iterdir()) == sorted(f"{s}.npy" for s in shard_names(config))
+    for name in names:
+        one, many = np.load(tmp_path / "one" / "buckets" / name), np.load(tmp_path / "many" / "buckets" / name)
+        assert len(one) > 0 and np.array_equal(one, many)
+    # removed documents are not in the index's buckets
+    live = np.load(tmp_path / "many" / "parts" / "00001.docs.npz")["live"]
+    assert live.sum() == 299 and not live[3]
