@@ -29,8 +29,11 @@ DEDUP_BYTES_PER_DOC = 16
 STAGE_START_S = {"read and filter": 7.0, "lsh buckets": 2.2, "dedup clusters": 1.0, "dedup filter": 2.6, "finalize": 0.6}
 # the later stages per kept document, as shares of the first stage's per-document cost on one core (16-core
 # machine: 3.7 ms a document read and filtered; buckets 183 us, clusters 41 us on one task, dedup filter 165 us,
-# finalize (hashing and stats) 10 us)
-STAGE_SHARE = {"lsh buckets": 0.050, "dedup clusters": 0.011, "dedup filter": 0.045, "finalize": 0.003}
+# finalize (hashing and stats) 10 us). Since then the index's bucket shards moved from the clusters task to the dedup
+# filter tasks (IndexBuckets): four fifths of the clusters task's time on the 2-core machine, so its share went there
+STAGE_SHARE = {"lsh buckets": 0.050, "dedup clusters": 0.0033, "dedup filter": 0.053, "finalize": 0.003}
+CLUSTERS_BYTES_PER_DOC = 1450
+FILTER_BYTES_PER_DOC = 600
 PARALLEL_EFFICIENCY = 0.93  # read and filter on 16 workers at 400k documents, start-up excluded
 SLURM_MAX_ARRAY = 1001  # Slurm's default MaxArraySize: an array job of more tasks is refused unless raised
 
@@ -144,11 +147,14 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
         plan.stages += [
             {"stage": "lsh buckets", "tasks": bucket_tasks,
              "seconds": stage_seconds("lsh buckets", docs_kept * per_doc * STAGE_SHARE["lsh buckets"], bucket_tasks),
-             "disk_bytes": sig_bytes, "task_mb": BASE_TASK_MB / 2 + docs_kept * DEDUP_BYTES_PER_DOC / d.hash_ranges / 2**20},
+             # verifying pairs touches the memory-mapped signatures of every part: file pages, counted in the RSS
+             "disk_bytes": sig_bytes, "task_mb": BASE_TASK_MB / 2 + (docs_kept * DEDUP_BYTES_PER_DOC / d.hash_ranges + sig_bytes) / 2**20},
             {"stage": "dedup clusters", "tasks": 1, "seconds": stage_seconds("dedup clusters", docs_kept * per_doc * STAGE_SHARE["dedup clusters"], 1),
-             "disk_bytes": docs_kept * 40, "task_mb": BASE_TASK_MB / 2 + docs_kept * 48 / 2**20},
+             # measured: 209 MB at 42k kept documents, 595 MB at 313k (ids, survivors' metadata, component labels)
+             "disk_bytes": docs_kept * 40, "task_mb": 150 + docs_kept * CLUSTERS_BYTES_PER_DOC / 2**20},
             {"stage": "dedup filter", "tasks": tasks, "seconds": stage_seconds("dedup filter", docs_kept * per_doc * STAGE_SHARE["dedup filter"], tasks),
-             "disk_bytes": shard_bytes, "task_mb": BASE_TASK_MB},
+             # every task reads all removed ids and, for its index bucket shards, every part's `live` flags
+             "disk_bytes": shard_bytes, "task_mb": BASE_TASK_MB + docs_kept * FILTER_BYTES_PER_DOC / 2**20},
         ]
     plan.stages.append({"stage": "finalize", "tasks": 1, "seconds": stage_seconds("finalize", docs_kept * per_doc * STAGE_SHARE["finalize"], 1),
                         "disk_bytes": 0, "task_mb": BASE_TASK_MB / 2})
