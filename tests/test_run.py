@@ -189,3 +189,20 @@ def test_release_is_the_same_for_any_worker_count_with_many_tasks(tmp_path):
         totals.append(m.totals["documents"])
     assert hashes[0] == hashes[1]
     assert totals[0] == totals[1] < 240  # the repeated texts were removed
+
+
+def test_datatrove_logs_stay_off_the_terminal_with_several_workers_unless_verbose(tmp_path, capfd):
+    """Worker processes inherit the terminal's stderr: without -v only curate's own lines reach it."""
+    import random
+
+    rng, pool = random.Random(5), "臺灣夜市文化源遠流長各地小吃具特色吸引許多觀光客前往品嚐鹽酥雞蚵仔煎珍珠奶茶"
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": "".join(rng.choices(pool, k=100))}, ensure_ascii=False) + "\n"
+                           for i in range(30)), encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], executor={"tasks": 4, "workers": 2},
+                    steps={"dedup": {"enabled": True}})
+    assert main(["run", str(job)]) == 0
+    err = capfd.readouterr().err
+    assert "datatrove" not in err and "Launching pipeline" not in err and "tasks completed" not in err, err[:2000]
+    assert main(["-v", "run", str(job), "--force"]) == 0
+    assert "Launching pipeline" in capfd.readouterr().err
