@@ -121,6 +121,14 @@ def test_plan_predicts_the_small_release_and_warns_where_settings_do_not_fit(dem
     # the sample is the whole (small) input: the plan's kept documents, characters and tokens are the release's
     # (the demo's near-duplicate removal takes nothing here)
     assert {s.name: (s.kept_docs, s.kept_chars, s.kept_tokens) for s in plan.sources} == actual
+    # its stages are the run's, and its memory per task is of the order the run's tasks logged (time on a shared CI
+    # machine varies too much to assert)
+    events = [json.loads(line) for line in next((release.parents[1] / "logs").glob("*.jsonl")).read_text().splitlines()]
+    measured = {e["stage"]: e for e in events if e["event"] == "stage_done"}
+    assert [st["stage"] for st in plan.stages] == list(measured)
+    read_mb = measured["read and filter"]["task_peak_rss_mb"]
+    assert 0.5 * read_mb <= plan.stages[0]["task_mb"] <= 2 * read_mb
+    assert all(st["seconds"] > 0 for st in plan.stages) and plan.totals["seconds"] == sum(st["seconds"] for st in plan.stages)
     assert main(["plan", str(demo_job)]) == 0
     out = capsys.readouterr().out
     assert "read and filter" in out and "dedup clusters" in out and "no setting looks too small" in out
