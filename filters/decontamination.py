@@ -28,7 +28,7 @@ from filters.base import CurationFilter, StepModel, annotations
 from filters.config import DecontaminationConfig
 from filters.segments import remove_lines
 from filters.patterns import URL, may_hold_url
-from filters.textclassifier import traditional_to_simplified
+from filters.hanfold import traditional_to_simplified
 
 INDEX_VERSION = 1
 # answer-option marks: (A) （B） and A. B、 at an option's start (written to begin with a character class, so the engine

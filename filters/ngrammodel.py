@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from filters.textclassifier import code_points, han_in, traditional_to_simplified
+from filters.hanfold import code_points, han_in, traditional_to_simplified
 
 NGRAM_FEATURES_VERSION = "hashed-ngram/1"
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)

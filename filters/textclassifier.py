@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import orjson
 
 from filters.base import StepModel
+from filters.hanfold import HAN_CHARS, code_points, han_count, han_in, traditional_to_simplified  # noqa: F401 (re-exported)
+from filters.ngrammodel import NGRAM_FEATURES_VERSION, HashedNgramModel, NgramParams
 
 MODELS = Path(__file__).parent / "models"
 FEATURES_VERSION = "cjk-char+t2s+num/1"
@@ -23,17 +24,6 @@ CJK = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
 # Latin word (box, vx) is a letter and stays.
 # (The lookahead names the first characters, so the engine skips other positions at once: half the cost.)
 NUMBER = re.compile(r"(?=[0-9０-９xX])(?<![A-Za-z0-9])(?:[0-9０-９]|[xX](?![a-wyzA-WYZ]))+(?:[.,:/-][0-9xX]+)*")
-
-
-@lru_cache(maxsize=1)
-def traditional_to_simplified() -> dict[int, str]:
-    """Character-level OpenCC t2s table. Folding every Han character to one script makes a zh-TW document score like
-    the Simplified text the labeled sets hold; character level (not phrases) keeps it a table lookup."""
-    import opencc
-
-    chars = [chr(c) for c in range(0x3400, 0xA000)] + [chr(c) for c in range(0xF900, 0xFB00)]
-    folded = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
-    return {ord(a): b for a, b in zip(chars, folded) if len(b) == 1 and a != b}
 
 
 @lru_cache(maxsize=1)
@@ -65,25 +55,6 @@ def features(text: str) -> str:
     return " ".join(text.split())
 
 
-def code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
-def han_in(codes) -> int:
-    """Han code points (the CJK ranges of `CJK`) among `codes`; unsigned wrap-around: one comparison per range."""
-    return int(np.count_nonzero((codes - np.uint32(0x3400)) <= np.uint32(0x9FFF - 0x3400))
-               + np.count_nonzero((codes - np.uint32(0xF900)) <= np.uint32(0xFAFF - 0xF900)))
-
-
-HAN_CHARS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-
-
-def han_count(text: str) -> int:
-    """Han characters in `text`: on code points at once for a long text, by one regex pass for a short one (a push, a
-    line), where building an array costs more than the count."""
-    if len(text) < 512:
-        return len(text) - len(HAN_CHARS.sub("", text))
-    return han_in(code_points(text))
 
 
 def chunks(text: str, size: int) -> list[str]:
@@ -159,8 +130,6 @@ class TextClassifier:
     models: one score of the document's first `max_chars` characters."""
 
     def __init__(self, card_path: Path):
-        from filters.ngrammodel import NGRAM_FEATURES_VERSION
-
         self.card_path = Path(card_path)
         self.card = ModelCard.load(self.card_path)
         if self.card.features not in (FEATURES_VERSION, NGRAM_FEATURES_VERSION):
@@ -173,8 +142,6 @@ class TextClassifier:
     @property
     def model(self):
         if self._model is None and self.hashed:
-            from filters.ngrammodel import HashedNgramModel, NgramParams
-
             params = NgramParams(**{**self.card.params, "orders": tuple(self.card.params.get("orders", (1, 2, 3)))})
             self._model = HashedNgramModel.load(self.model_path, params)
         if self._model is None:

@@ -9,7 +9,8 @@ diff between two releases and the loader that turns a release into a Hugging Fac
 
 from manifests.dataset import ReleaseVerificationError, to_dataset
 from manifests.diff import diff
-from manifests.reader import load, verify
+from manifests.check import verify
+from manifests.reader import load
 from manifests.schema import SCHEMA_VERSION, Manifest, Shard
 
 __all__ = ["SCHEMA_VERSION", "Manifest", "ReleaseVerificationError", "Shard", "diff", "load", "to_dataset", "verify"]

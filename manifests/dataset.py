@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from manifests.reader import load, manifest_path, verify
+from manifests.check import verify
+from manifests.reader import load, manifest_path
 
 
 class ReleaseVerificationError(ValueError):

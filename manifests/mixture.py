@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from manifests.reader import load, verify
+from manifests.reader import load, verify_release
 from manifests.schema import Manifest, TokenizerInfo
 
 MIXTURE_NAME = "mixture.json"
@@ -157,7 +157,7 @@ def build_mixture(releases: list[tuple[Path, str | None, Share, dict[str, Share]
     Every release is verified first; all must count tokens with the same tokenizer."""
     planned, tokenizer = [], None
     for release_dir, pin, share, sources in releases:
-        if problems := verify(release_dir):
+        if problems := verify_release(release_dir):
             raise ValueError(f"{release_dir}: release does not match its manifest:\n  " + "\n  ".join(problems))
         m = load(release_dir)
         if pin and pin != m.content_hash:
@@ -253,7 +253,7 @@ def verify_mixture(path: str | Path) -> list[str]:
             continue
         if m.content_hash != c.content_hash:
             problems.append(f"{where}: content hash {m.content_hash[:16]}… is not the pinned {c.content_hash[:16]}…")
-        problems += [f"{where}: {p}" for p in verify(release_dir, expect_content_hash=c.content_hash)]
+        problems += [f"{where}: {p}" for p in verify_release(release_dir, expect_content_hash=c.content_hash)]
         for comp in (x for x in mixture.components if (root / x.path).resolve() == release_dir):
             on_disk = {s.path: s.sha256 for s in m.shards}
             problems += [f"{where}: pinned shard {s.path} {'changed' if s.path in on_disk else 'missing'}"

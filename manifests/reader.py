@@ -24,14 +24,10 @@ def load(path: str | Path) -> Manifest:
     return manifest
 
 
-def verify(path: str | Path, expect_content_hash: str | None = None) -> list[str]:
+def verify_release(path: str | Path, expect_content_hash: str | None = None) -> list[str]:
     """Re-hash every shard and every other listed file (dedup index and clusters, stats, rejects, exports);
     return a list of problems (empty when the release is intact): missing, changed or unlisted files.
-    For a mixture: its pinned releases (manifests.mixture.verify_mixture)."""
-    from manifests.mixture import is_mixture, verify_mixture
-
-    if is_mixture(path):
-        return verify_mixture(path)
+    (`manifests.verify` takes a mixture too.)"""
     p = manifest_path(path)
     release = p.parent.resolve()
     manifest = load(p)

@@ -99,3 +99,36 @@ def test_filters_manifests_and_synth_do_not_import_curation():
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 upward += [f"{path.relative_to(root)}:{node.lineno} {n}" for n in names if n.split(".")[0] == "curation"]
     assert upward == []
+
+
+def test_no_import_circles_between_modules():
+    # one direction between any two modules, counting imports inside functions too (a lazy import hides a circle,
+    # it does not remove it): filters/textclassifier -> ngrammodel -> hanfold, manifests/check -> mixture -> reader
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    graph: dict[str, set[str]] = {}
+    for package in ("curation", "filters", "manifests", "synth"):
+        for path in sorted((root / package).glob("*.py")):
+            module = f"{package}.{path.stem}"
+            deps = graph.setdefault(module, set())
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                deps.update(n for n in names if n.count(".") == 1 and n.split(".")[0] in ("curation", "filters", "manifests", "synth"))
+    circles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for dep in sorted(graph.get(module, ())):
+            if dep in path:
+                circles.append(" -> ".join(path[path.index(dep):] + [dep]))
+            elif dep not in done:
+                visit(dep, path + [dep])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    assert circles == []
