@@ -290,19 +290,11 @@ def _train_hashed(recipe: Recipe, rows: list[tuple[str, bool]], output_dir: Path
                      params={"bits": h.bits, "orders": list(h.orders), "max_chars": h.max_chars})
 
 
-def _fasttext_fit(train_file: str, params: dict, seed: int, quantize: bool, cutoff: int, model_path: str) -> None:
-    """Train (and quantize) a fastText model and save it; run in a fresh process (see `_train_fasttext`)."""
-    import fasttext
-
-    model = fasttext.train_supervised(input=train_file, seed=seed, thread=1, verbose=0, **params)
-    if quantize:
-        model.quantize(input=train_file, qnorm=True, retrain=False, cutoff=cutoff)
-    model.save_model(model_path)
-
-
 def _train_fasttext(recipe: Recipe, rows: list[tuple[str, bool]], output_dir: Path, counts: list[dict], recipe_path: str) -> ModelCard:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    from curation.fasttext_fit import fasttext_fit
 
     model_file = f"{recipe.name}.ftz" if recipe.quantize else f"{recipe.name}.bin"
     with tempfile.TemporaryDirectory() as tmp:
@@ -316,7 +308,7 @@ def _train_fasttext(recipe: Recipe, rows: list[tuple[str, bool]], output_dir: Pa
         # fresh interpreter give the same model bytes every time
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             try:
-                pool.submit(_fasttext_fit, str(train_file), recipe.fasttext.model_dump(), recipe.seed, recipe.quantize,
+                pool.submit(fasttext_fit, str(train_file), recipe.fasttext.model_dump(), recipe.seed, recipe.quantize,
                             recipe.quantize_cutoff, str(output_dir / model_file)).result()
             except RuntimeError as e:  # fastText diverges ("Encountered NaN") when lr is too high for the data
                 raise CurateError(f"recipe {recipe.name!r}: fastText training failed ({e}); lower fasttext.lr "

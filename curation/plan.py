@@ -89,7 +89,7 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
     counter = token_counter(job.tokenizer_spec())
     fingerprint = None
     if job.steps.dedup.enabled:
-        from filters.dedup import TextFingerprint
+        from filters.fingerprint import TextFingerprint
 
         d = job.steps.dedup
         fingerprint = TextFingerprint(d.ngram, d.num_perm, d.seed)
