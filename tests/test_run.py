@@ -140,18 +140,20 @@ def test_plan_predicts_the_small_release_and_warns_where_settings_do_not_fit(dem
     assert any(w.startswith("tasks:") for w in warnings)  # 2000 tasks for 8 files
 
 
-def test_run_log_times_every_stage_and_records_task_memory(tmp_path):
-    from curation.cli import main
-    from tests.conftest import write_job
-
+def random_text_dedup_job(tmp_path: Path, docs: int, tasks: int, workers: int) -> Path:
+    """A job over `docs` unrelated texts (random Han characters: dedup removes nothing, so no alert) with dedup on."""
     import random
 
     rng, pool = random.Random(3), "天地玄黃宇宙洪荒日月盈昃辰宿列張寒來暑往秋收冬藏閏餘成歲律呂調陽雲騰致雨露結為霜金生麗水玉出崑岡"
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"text": "".join(rng.choices(pool, k=120))}, ensure_ascii=False) + "\n"
-                           for i in range(40)), encoding="utf-8")
-    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], executor={"tasks": 2, "workers": 1},
-                    steps={"dedup": {"enabled": True}})
+                           for _ in range(docs)), encoding="utf-8")
+    return write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], executor={"tasks": tasks, "workers": workers},
+                     steps={"dedup": {"enabled": True}})
+
+
+def test_run_log_times_every_stage_and_records_task_memory(tmp_path):
+    job = random_text_dedup_job(tmp_path, docs=40, tasks=2, workers=1)
     assert main(["run", str(job)]) == 0
     events = [json.loads(line) for line in (tmp_path / "out/logs/t-0.1.0.jsonl").read_text().splitlines()]
     done = {e["stage"]: e for e in events if e["event"] == "stage_done"}
@@ -201,14 +203,7 @@ def test_release_is_the_same_for_any_worker_count_with_many_tasks(tmp_path):
 
 def test_datatrove_logs_stay_off_the_terminal_with_several_workers_unless_verbose(tmp_path, capfd):
     """Worker processes inherit the terminal's stderr: without -v only curate's own lines reach it."""
-    import random
-
-    rng, pool = random.Random(5), "臺灣夜市文化源遠流長各地小吃具特色吸引許多觀光客前往品嚐鹽酥雞蚵仔煎珍珠奶茶"
-    src = tmp_path / "in.jsonl"
-    src.write_text("".join(json.dumps({"text": "".join(rng.choices(pool, k=100))}, ensure_ascii=False) + "\n"
-                           for i in range(30)), encoding="utf-8")
-    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], executor={"tasks": 4, "workers": 2},
-                    steps={"dedup": {"enabled": True}})
+    job = random_text_dedup_job(tmp_path, docs=30, tasks=4, workers=2)
     assert main(["run", str(job)]) == 0
     err = capfd.readouterr().err
     assert "datatrove" not in err and "Launching pipeline" not in err and "tasks completed" not in err, err[:2000]
