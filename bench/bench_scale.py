@@ -43,8 +43,8 @@ def one(input_dir: Path, out: Path, tasks: int, workers: int, kind: str, address
     wall = time.perf_counter() - start
     m = load(path)
     events = [json.loads(line) for line in open(out / "logs" / "scale-1.0.0.jsonl")]
-    stages = {e["stage"]: e["seconds"] for e in events if e["event"] == "stage_done" and "seconds" in e}
     done = [e for e in events if e["event"] == "stage_done"]
+    stages = {e["stage"]: e["seconds"] for e in done}
     task_peak = max((e.get("task_peak_rss_mb") or 0 for e in done), default=0)  # logged by each task (TaskPeakMemory)
     docs_in = m.steps[0].input if m.steps else 0
     return {"kind": kind, "tasks": tasks, "workers": workers, "wall_s": round(wall, 2), "stages": stages,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import orjson
 
-from filters.textclassifier import han_count
+from filters.hanfold import han_count
 
 LOCALE = Path("/usr/share/locale")
 SPLIT_SEED = 13

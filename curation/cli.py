@@ -8,14 +8,8 @@ import sys
 
 from curation import __version__
 from curation.errors import EXIT_ALERTS, EXIT_DATA, EXIT_IO, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError, UsageError
+from curation.runlog import datatrove_logs_on_stderr
 from synth.local_server import LocalServerError
-
-
-def _quiet_datatrove(verbose: bool) -> None:
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level="INFO" if verbose else "WARNING")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -496,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _sigterm_as_interrupt()
         args = build_parser().parse_args(argv)
-        _quiet_datatrove(args.verbose)
+        datatrove_logs_on_stderr(args.verbose)
         return args.func(args)
     except (CurateError, LocalServerError) as e:
         print(f"curate: error: {e}", file=sys.stderr)

@@ -14,14 +14,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
 from curation import __version__
 from curation.config import ExecutorConfig, JobConfig
 from curation.errors import CurateError
-from curation.executors import stage_peak_rss_mb
+from curation.executors import LocalExecutor, RayWorkerPool, TaskPeakMemory, stage_peak_rss_mb
 from curation.release import ReleaseLayout, resolve_version
+from curation.runlog import datatrove_logs_on_stderr
 from curation.shards import ShardWriter, exclusion_writer
 from curation.sources import reader_for
 from curation.stats import write_stats
@@ -95,24 +95,13 @@ def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int,
     if config.kind == "ray":
         import ray
 
-        from curation.executors import RayWorkerPool
-
         if not ray.is_initialized():
             ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False,
                      **({} if config.ray_address else {"num_cpus": max(workers, config.cpus_per_task)}))
         return RayWorkerPool(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True,
-                                   cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb)
-    from curation.executors import LocalExecutor
-
+                             cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb)
     return LocalExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True, verbose=verbose,
                          quiet_log=str(logs / "executor.log"))
-
-
-def _warnings_only_on_stderr() -> None:
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
 
 
 def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool,
@@ -121,11 +110,9 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
 
     from curation.progress import StageProgress
 
-    from curation.executors import TaskPeakMemory
-
     executor = make_executor(config, [*steps, TaskPeakMemory()], tasks, workers, logs, verbose=not quiet)
-    if quiet:  # importing datatrove (after the CLI set its logging up) re-adds its default DEBUG sink on stderr
-        _warnings_only_on_stderr()
+    if quiet:
+        datatrove_logs_on_stderr(verbose=False)
     logs.mkdir(parents=True, exist_ok=True)
     terminal = sys.stderr
     tty = terminal.isatty()
@@ -138,8 +125,8 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
         with open(logs / "executor.log", "a") as log, contextlib.redirect_stderr(log if quiet else terminal), \
                 contextlib.redirect_stdout(log if quiet else sys.stdout):
             executor.run()
-    if quiet:  # a task run in this process re-added datatrove's default sink on the stage's (now closed) log
-        _warnings_only_on_stderr()
+    if quiet:  # a task run in this process re-added datatrove's sink, on the stage's (now closed) log
+        datatrove_logs_on_stderr(verbose=False)
     incomplete = executor.get_incomplete_ranks(range(tasks))
     if incomplete:
         raise CurateError(f"{name}: tasks {incomplete} did not complete; see {logs}/logs and rerun with --resume")

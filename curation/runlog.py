@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from pathlib import Path
 
 from curation.errors import LockedError
+
+
+def datatrove_logs_on_stderr(verbose: bool) -> None:
+    """datatrove logs through loguru: INFO on stderr with -v, else warnings and errors only. Called by the CLI and again
+    around every stage, since importing datatrove and running a task in this process both re-add its DEBUG sink."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="INFO" if verbose else "WARNING")
 
 
 def new_run_id() -> str:

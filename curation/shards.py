@@ -51,9 +51,9 @@ class ShardWriter(ParquetWriter):
     @property
     def counter(self):
         if self._counter is None and self.tokenizer:  # loaded in the task, not pickled with the step
-            from manifests.tokens import shared_token_counter
+            from manifests.tokens import token_counter
 
-            self._counter = shared_token_counter(self.tokenizer)
+            self._counter = token_counter(self.tokenizer)
         return self._counter
 
 

@@ -19,8 +19,9 @@ from datatrove.data import Document
 
 from filters.base import CurationFilter, annotations
 from filters.config import ScriptConfig
+from filters.hanfold import han_count
 from filters.patterns import URL_WITH_HAN_PATH, may_hold_url
-from filters.textclassifier import classifier_models, han_count, load_classifier
+from filters.textclassifier import classifier_models, load_classifier
 
 DATA = Path(__file__).parent / "data"
 

@@ -9,10 +9,11 @@ from datatrove.data import Document
 
 from filters.base import CurationFilter, annotations
 from filters.config import SpamConfig
+from filters.hanfold import han_count
 from filters.lexicon import Lexicon
 from filters.patterns import URL, may_hold_url
 from filters.segments import remove_lines
-from filters.textclassifier import classifier_models, han_count, load_classifier
+from filters.textclassifier import classifier_models, load_classifier
 
 DATA = Path(__file__).parent / "data"
 # Contact handles: ways to reach the advertiser (LINE/WeChat/QQ/Telegram IDs and add-friend links, 加賴, phone

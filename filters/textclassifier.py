@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from filters.base import StepModel
-from filters.hanfold import HAN_CHARS, code_points, han_count, han_in, traditional_to_simplified  # noqa: F401 (re-exported)
+from filters.hanfold import han_count, traditional_to_simplified
 from filters.ngrammodel import NGRAM_FEATURES_VERSION, HashedNgramModel, NgramParams
 
 MODELS = Path(__file__).parent / "models"

@@ -11,9 +11,10 @@ from datatrove.data import Document
 
 from filters.base import CurationFilter, annotations
 from filters.config import ToxicityConfig
+from filters.hanfold import han_count
 from filters.lexicon import Lexicon
 from filters.segments import line_index, remove_lines
-from filters.textclassifier import classifier_models, han_count, load_classifier
+from filters.textclassifier import classifier_models, load_classifier
 
 DATA = Path(__file__).parent / "data"
 

@@ -82,16 +82,15 @@ class TokenCounter:
 
 
 @lru_cache(maxsize=4)
-def shared_token_counter(spec: str) -> TokenCounter:
-    """One counter per tokenizer and process. A loaded BPE vocabulary takes ~50 MB that the process does not get
-    back when the counter is dropped, and datatrove copies the writer step for every task: a worker running its
-    tasks one after another grew ~50 MB a task (1.3 GB after 64 tasks) before the copies shared this one (issue 32)."""
+def _loaded_counter(spec: str) -> TokenCounter:
     return TokenCounter(spec)
 
 
 def token_counter(spec: str | None) -> TokenCounter | None:
-    """The counter for a spec; None for no counting (`none` or None)."""
-    return None if spec in (None, NONE) else TokenCounter(spec)
+    """The counter for a spec; None for no counting (`none` or None). One counter per tokenizer and process: a loaded
+    BPE vocabulary takes ~50 MB that the process does not get back when the counter is dropped, and datatrove copies
+    the writer step for every task, so a worker grew ~50 MB a task (1.3 GB after 64 tasks) before they shared it."""
+    return None if spec in (None, NONE) else _loaded_counter(spec)
 
 
 def _sha256(path: Path) -> str:

@@ -42,9 +42,21 @@ def check_index_params(index: Path, config: DedupConfig) -> None:
 
 def write_index(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, str], removed: set[str], parent: str | None) -> None:
     """This run's live documents added to the parent's index (cumulative: a run against this release also sees
-    everything before it), in one task: parts, then every bucket shard."""
+    everything before it), in one task: parts, then every bucket shard. Signatures saved without bucket runs (a
+    converted legacy index) get theirs here first, under `runs/`, which the bucket shards then take in."""
+    import shutil
+
     write_index_parts(out, config, sig_dir, names, removed, parent)
+    runs = out / "runs"
+    if not (sig_dir / "buckets").is_dir():
+        base = index_base(parent)
+        for task in sorted(names):
+            part = base + task
+            with np.load(out / "parts" / f"{part:05d}.docs.npz") as z:
+                exact, rows = z["exact"], np.flatnonzero(z["live"])
+            save_bucket_runs(runs, f"{part:05d}", config, out / "parts" / f"{part:05d}.sigs.npy", exact[rows], pack(part, rows), rows)
     write_index_buckets(out, config, sig_dir, names, parent, shard_names(config))
+    shutil.rmtree(runs, ignore_errors=True)
 
 
 def index_base(parent: str | None) -> int:
@@ -83,13 +95,7 @@ def write_index_buckets(out: Path, config: DedupConfig, sig_dir: Path, names: di
     for task in names:
         with np.load(out / "parts" / f"{base + task:05d}.docs.npz") as z:
             live_of[task] = z["live"]
-    runs = out / "runs"  # only for signatures without bucket runs (a converted legacy index)
-    if not (sig_dir / "buckets").is_dir():
-        for task in sorted(names):
-            part, rows = base + task, np.flatnonzero(live_of[task])
-            with np.load(out / "parts" / f"{part:05d}.docs.npz") as z:
-                exact = z["exact"]
-            save_bucket_runs(runs, f"{part:05d}", config, out / "parts" / f"{part:05d}.sigs.npy", exact[rows], pack(part, rows), rows)
+    runs = out / "runs"  # only for signatures without bucket runs (`write_index` makes them)
     for shard in shards:
         merged = [np.load(Path(parent) / "buckets" / f"{shard}.npy")] if parent else []
         for task, name in sorted(names.items()):
@@ -105,9 +111,6 @@ def write_index_buckets(out: Path, config: DedupConfig, sig_dir: Path, names: di
         tmp = out / "buckets" / f"{shard}.partial.npy"
         np.save(tmp, merge_runs(merged))
         tmp.replace(out / "buckets" / f"{shard}.npy")  # a task killed mid-write leaves no half shard under its name
-    import shutil
-
-    shutil.rmtree(runs, ignore_errors=True)
 
 
 class IndexBuckets(PipelineStep):
