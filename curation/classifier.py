@@ -15,7 +15,7 @@ from typing import Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from curation.errors import CurateError
 from filters.textclassifier import FEATURES_VERSION, ModelCard, features
@@ -48,6 +48,11 @@ class LabeledSet(Strict):
     label: int | str | None = None
     sources: list[str] | None = None  # a CPT release: only these sources' documents
     max_rows: int | None = Field(default=None, gt=0)
+    # a labels file of this repository (curation/labelrefs.py: rows that reference text under the data root, or written
+    # rows), relative to the recipe's folder; `path` then only names the set
+    labels: str | None = None
+    origins: list[str] | None = None  # of a labels file: only rows of these origins (real, written)
+    label_field: str | None = None  # this set's label field, when not the recipe's (one labels file: spam, abuse)
 
     def display(self) -> str:
         return self.name or (f"{self.path} {'+'.join(self.sources)}" if self.sources else self.path)
@@ -108,11 +113,14 @@ class Recipe(Strict):
     quantize_cutoff: int = 100_000
     threshold: ThresholdRule = ThresholdRule()
     chunk_chars: int = Field(default=300, gt=0)
+    _base: Path = PrivateAttr(default_factory=Path.cwd)  # the recipe's folder: `labels` files are relative to it
 
 
 def load_recipe(path: Path) -> Recipe:
     try:
-        return Recipe.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        recipe = Recipe.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        recipe._base = Path(path).resolve().parent
+        return recipe
     except FileNotFoundError:
         raise CurateError(f"{path}: recipe not found") from None
     except (yaml.YAMLError, ValidationError) as e:
@@ -160,7 +168,15 @@ def labeled_rows(s: LabeledSet, recipe: Recipe, data_root: Path):
     """(text, label value, part) of every row of a set, in file order. A malformed row stops training with file, line
     and field: a model trained on silently fewer rows than its recipe says cannot be rebuilt bit for bit."""
     path = (data_root / s.path) if not Path(s.path).is_absolute() else Path(s.path)
-    if path.is_dir() and (path / "manifest.json").is_file():
+    if s.labels is not None:
+        from curation.labelrefs import read_labels
+
+        labels_path = recipe._base / s.labels
+        if not labels_path.is_file():
+            raise CurateError(f"{labels_path}: labels file not found (recipe set {s.display()!r})")
+        rows = ((where, rec, None) for where, rec in read_labels(labels_path, data_root)
+                if s.origins is None or rec.get("origin") in s.origins)
+    elif path.is_dir() and (path / "manifest.json").is_file():
         rows = _release_rows(path, s, recipe)
     elif path.is_file():
         rows = _jsonl_rows(path)
@@ -169,11 +185,12 @@ def labeled_rows(s: LabeledSet, recipe: Recipe, data_root: Path):
     n_rows = 0
     for where, rec, release_part in rows:
         text = rec.get(recipe.text_field) if isinstance(rec, dict) else None
-        label = s.label if s.label is not None else (rec.get(recipe.label_field) if isinstance(rec, dict) else None)
+        label_field = s.label_field or recipe.label_field
+        label = s.label if s.label is not None else (rec.get(label_field) if isinstance(rec, dict) else None)
         if not isinstance(text, str):
             raise CurateError(f"{where}: field {recipe.text_field!r} must be a string")
         if label is None or label == "":
-            raise CurateError(f"{where}: field {recipe.label_field!r} is missing")
+            raise CurateError(f"{where}: field {label_field!r} is missing")
         part = s.part or (_hash_part(text, s.split) if s.split else release_part or "train")
         if part in s.parts:
             yield text, label, part
