@@ -53,6 +53,9 @@ class LabeledSet(Strict):
     labels: str | None = None
     origins: list[str] | None = None  # of a labels file: only rows of these origins (real, written)
     label_field: str | None = None  # this set's label field, when not the recipe's (one labels file: spam, abuse)
+    # train rows counted this many times: a few hundred Taiwan rows beside 25k COLD comments would otherwise barely
+    # move the model (dev rows are never repeated)
+    repeat: int = Field(default=1, ge=1, le=20)
 
     def display(self) -> str:
         return self.name or (f"{self.path} {'+'.join(self.sources)}" if self.sources else self.path)
@@ -261,10 +264,10 @@ def train(recipe: Recipe, data_root: Path, output_dir: Path, recipe_path: str = 
     counts = []
     for s in recipe.sets:
         got = read_set(s, recipe, data_root)
-        for part in ("train", "dev"):
-            parts[part] += got[part]
+        parts["train"] += got["train"] * s.repeat
+        parts["dev"] += got["dev"]
         counts.append({"set": s.display(), "train": len(got["train"]), "dev": len(got["dev"]),
-                       "positives": sum(p for _, p in got["train"] + got["dev"])})
+                       "positives": sum(p for _, p in got["train"] + got["dev"]), **({"repeat": s.repeat} if s.repeat > 1 else {})})
     if not parts["train"] or not any(p for _, p in parts["train"]) or all(p for _, p in parts["train"]):
         raise CurateError(f"recipe {recipe.name!r}: training rows need both labels ({len(parts['train'])} rows)")
     if not parts["dev"]:
