@@ -23,15 +23,32 @@ from filters.segments import line_index, mostly_removed, remove_lines
 QUOTE_HEADER = re.compile(r"^\s*※\s*引述\s*《[^》]*》\s*之銘言")
 QUOTE_LINE = re.compile(r"^(?::(?:\s|$)|>(?:\s|$))")
 # lines the forum or site writes, not the author: PTT's system and board-template lines (※ 發信站, ※ 文章網址,
-# ※ 編輯, ※ [本文轉錄自 ...], ※請勿刪減原文標題), its post header, "sent from" footers
+# ※ 編輯, ※ [本文轉錄自 ...], ※請勿刪減原文標題), its post header
 SYSTEM_LINE = re.compile(
     r"^\s*(?:※\s*(?:發信站|文章網址|編輯|轉錄者|\[本文轉錄自|\[本文轉錄|引述)"
     r"|※\s*[^\n]{0,40}(?:請|勿|須|需|必需|必須|禁止|網址|原文|填寫|縮網址|違者|板規)"
-    r"|(?:作者|看板|標題|時間)\s*[:：]?\s+\S"  # the header; only among a document's first lines (see below)
-    r"|(?:分享自|發自我的|從我的\s*\S+\s*傳送|Sent (?:from|using) (?:my )?|Sent from|From my |Posted (?:from|via) |來自\s*[:：]\s*\S)"
-    r"|-----\s*Sent from )",
+    r"|(?:作者|看板|標題|時間)\s*[:：]?\s+\S)",  # the header; only among a document's first lines (see below)
     re.IGNORECASE,
 )
+# "sent from" footers an app or a forum appends, often behind a dash (- 分享自 Mobile01 討論區, -- Sent from my Pixel).
+# Their opening words also open sentences (分享自己的經驗, 分享自家種的芭樂, 發自我的內心, From my experience), so a
+# footer names a device or a site after them and is a short line with no sentence punctuation (is_footer)
+FOOTER_LINE = re.compile(
+    r"^[ \t]*[-—–─=_~]*[ \t]*(?:分享自(?!己|家|身|我(?!的))|發自我的\s*(?:[A-Za-z]|手機|平板|行動裝置)|從我的\s*\S+\s*傳送"
+    r"|Sent (?:from|using|via)\s|Posted (?:from|via)\s|From my (?:iPhone|iPad|Android|mobile|phone|Samsung|Galaxy|Pixel|HTC|ASUS|Sony|Xperia)"
+    r"|來自\s*[:：]\s*\S)",
+    re.IGNORECASE | re.MULTILINE,
+)
+MAX_FOOTER_CHARS = 80
+SENTENCE_PUNCT = re.compile(r"[，。！？；]")
+RULE_LINE = re.compile(r"^\s*[-—–─=_~]{3,}\s*$")  # a dash rule above a footer belongs to it
+
+
+def is_footer(line: str) -> bool:
+    """A footer line is short and no sentence: 分享自 巴哈姆特, never 分享自家種的芭樂，歡迎來拿."""
+    return len(line.strip()) <= MAX_FOOTER_CHARS and not SENTENCE_PUNCT.search(line) and bool(FOOTER_LINE.match(line))
+
+
 HEADER_ONLY = re.compile(r"^\s*(?:作者|看板|標題|時間)\s*[:：]?\s+\S")
 SIGNATURE_START = re.compile(r"^--\s*$")
 # a list item, a table row or a labelled field: these repeat with meaning
@@ -45,18 +62,38 @@ def is_listlike(line: str) -> bool:
         return True
     cells = line.split()
     return len(cells) >= 4 and all(len(cell) <= 12 for cell in cells) and not any(p in line for p in "，。！？")
-# what a page's chrome says: share and navigation buttons, cookie banners. A line is chrome when every word on it is
+# what a page's chrome says: share and navigation buttons, cookie banners. Most of these words are ordinary words too:
+# 同意, 分享, 更多, 留言 or 讚 alone on a line is as often an author's answer (a 同意／不同意 vote, a one-word reply),
+# so a line is chrome when every word on it is a UI word and it holds several different ones (分享 Facebook LINE,
+# 上一篇 | 下一篇), or a phrase only a page's bar writes (BAR_PHRASES), never one ordinary word on its own
 UI_WORDS = frozenset(
     "分享 分享到 分享至 分享此文 轉寄 列印 列印本頁 回到頂部 回頂端 返回頂部 回上頁 上一篇 下一篇 上一則 下一則 加入好友 訂閱 按讚 "
     "留言 看更多 閱讀更多 更多 展開 收合 延伸閱讀 相關新聞 相關文章 熱門文章 推薦文章 更多新聞 最新文章 廣告 贊助 我知道了 同意 "
     "複製連結 複製網址 檢舉 收藏 字級 字體大小 小 中 大 facebook twitter line plurk email 推特 臉書 首頁 登入 註冊 會員 搜尋 "
-    "選單 menu home share tweet 訂閱電子報 加入會員 立即訂閱 追蹤 已追蹤 讚 分享給朋友 | › » ‧ · ＞ >".split())
-# one character or a dot is chrome only beside a real chrome word (小 中 大 is a font-size switch; 中 alone is text)
-WEAK_UI_WORDS = frozenset(w for w in UI_WORDS if len(w) == 1)
+    "選單 menu home share tweet 訂閱電子報 加入會員 立即訂閱 追蹤 已追蹤 讚 分享給朋友".split())
+BAR_PHRASES = frozenset(
+    "分享到 分享至 分享此文 列印本頁 回到頂部 回頂端 返回頂部 回上頁 看更多 閱讀更多 延伸閱讀 相關新聞 相關文章 熱門文章 推薦文章 "
+    "更多新聞 最新文章 複製連結 複製網址 字體大小 訂閱電子報 立即訂閱 分享給朋友".split())
+# separators between buttons: allowed on a chrome line, never a word of it
+UI_SEPARATORS = frozenset("| › » ‧ · ＞ >".split())
 UI_SPLIT = re.compile(r"[\s|｜/／、,，]+")
 MAX_CHROME_CHARS = 80  # a line of share and navigation words is short
+# a "show more" link left where a page folded its text or comments: chrome when the line is only that
+SHOW_MORE = re.compile(
+    r"^[ \t]*(?:(?:顯示|查看|看|載入|展開|閱讀)(?:更多|全部|全文)(?:留言|回應|回覆|內容|評論|文章)?|展開全文|繼續閱讀|閱讀全文|查看全文"
+    r"|看完整(?:內容|文章)|(?:show|read|see|view|load)[ \t]+more(?:[ \t]+(?:comments|replies))?|continue[ \t]+reading)"
+    r"[ \t.…»›>▼▾⌄→]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+# a cookie banner says who sets cookies and asks for consent (本網站使用 Cookie…繼續瀏覽即表示您同意; We use cookies…
+# you agree), or is one of its buttons; a paragraph that explains an access cookie does neither, and a banner is short
 COOKIE = re.compile(r"cookie|隱私權政策|隱私政策", re.IGNORECASE)
-COOKIE_CONTEXT = re.compile(r"使用|同意|接受|瀏覽|繼續")
+COOKIE_NOTICE = re.compile(r"(?:本網站|本站|網站|本網頁|此網站|我們)[^。\n]{0,12}(?:使用|採用|利用|運用)[^。\n]{0,12}cookie"
+                           r"|(?:we|this (?:web)?site|our (?:web)?site)\s+uses?\s+cookies", re.IGNORECASE)
+COOKIE_CONSENT = re.compile(r"同意|接受|繼續(?:瀏覽|使用)|隱私權?政策|[了瞭]解更多|accept|agree|consent|continu|privacy|learn more", re.IGNORECASE)
+COOKIE_BUTTON = re.compile(r"^\s*(?:(?:接受|同意|拒絕|允許|管理)(?:所有|全部)?\s*cookies?(?:\s*設定)?|(?:accept|reject|allow|manage)(?: all)?\s+cookies?"
+                           r"|cookies?\s*(?:設定|settings|preferences))\s*$", re.IGNORECASE)
+MAX_BANNER_CHARS = 150
 
 
 NOT_WORD = re.compile(r"[\s\W_]+")
@@ -68,9 +105,15 @@ def _normalized(line: str) -> str:
 
 
 QUOTES_IN_TEXT = re.compile(r"^(?:[ \t]*※[ \t]*引述[ \t]*《[^》\n]*》[ \t]*之銘言|:(?:[ \t]|$)|>(?:[ \t]|$))", re.MULTILINE)
+# a quote of a quote (": : text"), a quoted push or a quoted header: only a reply quoting a post writes these
+QUOTE_EVIDENCE = re.compile(r"^[:>][ \t]*(?:[:>](?:[ \t]|$)|※[ \t]*引述|(?:推|噓|→)[ \t]*[^\s:：]+[ \t]*[:：])")
+REPLY_INTRO = re.compile(r"(?:wrote|writes|寫道|寫到)[ \t]*[:：][ \t]*$", re.IGNORECASE)  # On ..., someone wrote:
+# what introduces a list of poll options or answers the author writes with ": " or "> " in front of each
+OPTION_INTRO = re.compile(r"[？?：:][ \t]*$|投票|選項|票選|選擇|哪(?:個|一|種|些|家|間|位)")
+MAX_OPTION_CHARS = 20
 SYSTEM_IN_TEXT = re.compile(SYSTEM_LINE.pattern.replace("^\\s*", "^[ \\t]*", 1), re.MULTILINE | re.IGNORECASE)
 SIGNATURE_IN_TEXT = re.compile(r"^--[ \t]*$", re.MULTILINE)
-_UI = "|".join(sorted((re.escape(w) for w in UI_WORDS), key=len, reverse=True))
+_UI = "|".join(sorted((re.escape(w) for w in UI_WORDS | UI_SEPARATORS), key=len, reverse=True))
 # candidates only: is_chrome has the last word on each line the search finds
 CHROME_IN_TEXT = re.compile(rf"^[ \t]*(?:{_UI})(?:[ \t|｜/／、,，]+(?:{_UI}))*[ \t|｜/／、,，]*$", re.MULTILINE | re.IGNORECASE)
 COOKIE_IN_TEXT = re.compile(r"^[^\n]*(?:cookie|隱私權政策|隱私政策)", re.MULTILINE | re.IGNORECASE)
@@ -81,22 +124,36 @@ def han_share(text: str) -> float:
 
 
 def is_chrome(line: str) -> bool:
-    """A line made only of share/navigation words, or a cookie banner."""
+    """A line made only of share/navigation words (several different ones, or a bar phrase), a "show more" link, or a
+    cookie banner."""
     if len(line) <= MAX_CHROME_CHARS:
-        words = [w for w in UI_SPLIT.split(line.strip().lower()) if w]
-        if words and all(w in UI_WORDS for w in words) and (len(words) >= 3 or not all(w in WEAK_UI_WORDS for w in words)):
+        words = [w for w in UI_SPLIT.split(line.strip().lower()) if w and w not in UI_SEPARATORS]
+        if words and all(w in UI_WORDS for w in words):
+            distinct = set(words)
+            # 小 中 大 is a font-size switch, 讚 分享 a like-and-share bar; 讚 讚 讚 is an author cheering
+            if distinct & BAR_PHRASES or len(distinct) >= 3 or (len(distinct) == 2 and any(len(w) > 1 for w in distinct)):
+                return True
+        if SHOW_MORE.match(line):
             return True
-    return len(line) <= 200 and bool(COOKIE.search(line)) and bool(COOKIE_CONTEXT.search(line))
+    return is_cookie_banner(line)
+
+
+def is_cookie_banner(line: str) -> bool:
+    if len(line) > MAX_BANNER_CHARS or not COOKIE.search(line):
+        return False
+    return bool(COOKIE_BUTTON.match(line)) or (bool(COOKIE_NOTICE.search(line)) and bool(COOKIE_CONSENT.search(line)))
 
 
 class LineCleaner(CurationFilter):
     """Removes, line by line, what the author did not write for this document, and records every removal as a segment
-    edit (filters/segments.py): reason `quoted_reply` (PTT `※ 引述` headers, `: ` and `> ` quoted lines: the post
-    being answered, which is its own document), `repeated_line` (a line of at least `min_repeat_chars` characters
+    edit (filters/segments.py): reason `quoted_reply` (a `※ 引述` header and the quote under it, or a reply's quote of
+    the post it answers: that post is its own document; a lone quoted line in a post that quotes nothing and a poll's
+    `: ` options stay), `repeated_line` (a line of at least `min_repeat_chars` characters
     already seen in the document, inside a repeated block or of `long_repeat_chars`; shorter repeats, a poem's refrain,
     a law's heading, list items and table rows stay), `template` (PTT system
-    and board-template lines, the post header, `--` signatures, "sent from" footers), `page_chrome` (share/navigation
-    buttons, cookie banners), `simplified_line` (a clearly Simplified line in a mostly Traditional document: a copied
+    and board-template lines, the post header, `--` signatures, short "sent from" footer lines), `page_chrome` (lines of
+    several share/navigation words or a bar phrase, "show more" links, cookie banners; one ordinary word such as 同意
+    alone on a line stays), `simplified_line` (a clearly Simplified line in a mostly Traditional document: a copied
     paragraph; removed, or converted to Taiwan Traditional with OpenCC when `simplified_lines: convert`). Sources of
     the kinds in `skip_kinds` (laws) are left whole. A document left with fewer than `min_kept_chars` characters (a
     reply that was all quote) is dropped as `mostly_<reason>`."""
@@ -119,7 +176,7 @@ class LineCleaner(CurationFilter):
         reasons: dict[int, str] = {}
         # whole-text searches (MULTILINE) instead of a loop over lines: most lines match nothing, and the engine skips them in C
         if c.quoted_replies:
-            self._quotes(text, line_of, reasons)
+            self._quotes(text, lines, line_of, reasons)
         if c.templates:
             self._templates(text, lines, line_of, reasons)
         if c.repeated_lines:
@@ -131,9 +188,42 @@ class LineCleaner(CurationFilter):
         drop = mostly_removed(doc, self.name, c.min_kept_chars, c.max_removed_share)
         return (False, drop) if drop else True
 
-    def _quotes(self, text: str, line_of, reasons: dict[int, str]) -> None:
-        for m in QUOTES_IN_TEXT.finditer(text):
-            reasons[line_of(m.start())] = "quoted_reply"
+    def _quotes(self, text: str, lines: list[str], line_of, reasons: dict[int, str]) -> None:
+        """A quote is a run of quoted lines under a `※ 引述` header, or a reply's quote of the post it answers (a run of
+        quoted prose, a quote of a quote, a quoted push). A lone `: `/`> ` line is the author's own (a score, "> 100%")
+        unless the document quotes elsewhere (PTT replies cut the quote into pieces between their answers), and a run
+        of short items under the author's question (大家覺得哪一家好？ then `: 林東芳`, `: 永康`) is a poll, not a quote."""
+        quoted = sorted({line_of(m.start()) for m in QUOTES_IN_TEXT.finditer(text)})
+        headers = {i for i in quoted if QUOTE_HEADER.match(lines[i])}
+        runs: list[list[int]] = []
+        for i in quoted:
+            if i in headers:
+                continue
+            if runs and runs[-1][-1] == i - 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        quotes, lone = [], []
+        for run in runs:
+            above = next((j for j in range(run[0] - 1, -1, -1) if lines[j].strip()), None)
+            content = [i for i in run if lines[i][1:].strip()]
+            if (above in headers or (above is not None and REPLY_INTRO.search(lines[above]))
+                    or any(QUOTE_EVIDENCE.match(lines[i]) for i in run)):
+                quotes.append(run)
+            elif above is not None and OPTION_INTRO.search(lines[above]) and all(
+                    len(lines[i][1:].strip()) <= MAX_OPTION_CHARS and not SENTENCE_PUNCT.search(lines[i]) for i in content):
+                continue  # the author's list of options or answers
+            elif len(content) >= 2:
+                quotes.append(run)
+            else:
+                lone.append(run)
+        if headers or quotes:
+            quotes += lone
+        for i in headers:
+            reasons[i] = "quoted_reply"
+        for run in quotes:
+            for i in run:
+                reasons[i] = "quoted_reply"
 
     def _templates(self, text: str, lines: list[str], line_of, reasons: dict[int, str]) -> None:
         c = self.config
@@ -141,7 +231,13 @@ class LineCleaner(CurationFilter):
             i = line_of(m.start())
             if i not in reasons and (i < c.header_lines or not HEADER_ONLY.match(lines[i])):
                 reasons[i] = "template"
-        for pattern in (CHROME_IN_TEXT, COOKIE_IN_TEXT):
+        for m in FOOTER_LINE.finditer(text):
+            i = line_of(m.start())
+            if i not in reasons and is_footer(lines[i]):
+                reasons[i] = "template"
+                if i and RULE_LINE.match(lines[i - 1]):
+                    reasons.setdefault(i - 1, "template")
+        for pattern in (CHROME_IN_TEXT, SHOW_MORE, COOKIE_IN_TEXT):
             for m in pattern.finditer(text):
                 i = line_of(m.start())
                 if i not in reasons and is_chrome(lines[i]):

@@ -148,3 +148,79 @@ def test_edits_reach_stats_manifest_and_inspect(tmp_path, capsys):
     assert main(["inspect", str(release), "--kept", "-n", "5"]) == 0
     out = capsys.readouterr().out
     assert "[removed clean:quoted_reply]" in out and "我也有去吃過" in out
+
+
+# issue 39: edits a reader would agree with. Every text below was written for these tests in the shape of real forum
+# posts: a one-word answer, a poll, a share footer, a technical paragraph that says "cookie"
+
+
+def test_one_ordinary_ui_word_alone_on_a_line_is_the_authors_text():
+    poll = "這次的公投你們怎麼投？\n同意\n不同意\n我自己是投同意，理由是電價太貴了"
+    replies = "這篇文章寫得很好，我會轉給家人看\n分享\n原po辛苦了，期待下一篇\n讚\n更多\n留言"
+    for text in (poll, replies):
+        d, result = clean(text)
+        assert result is True and d.text == text and d.metadata["annotations"]["edits"] == {}, text
+
+
+def test_chrome_needs_several_ui_words_or_a_known_bar_phrase():
+    article = "颱風明天清晨登陸，各縣市停班停課資訊請以人事行政總處公告為準。"
+    for chrome in ("分享 Facebook LINE Twitter", "讚 分享", "上一篇 | 下一篇", "回到頂部", "延伸閱讀", "複製連結",
+                   "小 中 大", "分享到 臉書"):
+        d, _ = clean(article + "\n" + chrome)
+        assert d.text == article, chrome
+    # three of one word are still one word: an author cheering, not a bar of buttons
+    assert clean(article + "\n讚 讚 讚")[0].text == article + "\n讚 讚 讚"
+
+
+def test_show_more_lines_are_chrome_when_the_line_is_only_that():
+    post = "昨天去看了新上映的動畫電影，畫面非常漂亮，劇情也很感人。"
+    for ui in ("顯示更多", "查看更多", "看更多留言", "Show more", "展開全文", "繼續閱讀", "繼續閱讀…", "顯示更多留言", "Read more »"):
+        d, _ = clean(post + "\n" + ui)
+        assert d.text == post and "clean:page_chrome" in d.metadata["annotations"]["edits"], ui
+    for text in ("我想看更多這類的電影心得", "繼續閱讀這本書之前，先去補了前一集"):
+        assert clean(post + "\n" + text)[0].text == post + "\n" + text
+
+
+def test_a_lone_quoted_line_or_a_poll_written_with_colons_is_the_authors():
+    poll = "大家覺得哪一家的牛肉麵最好吃？\n: 林東芳\n: 永康\n: 老張\n歡迎推文投票"
+    score = "這次考試我覺得自己準備得很充分\n> 100%\n希望成績出來不要打臉"
+    for text in (poll, score):
+        d, _ = clean(text)
+        assert d.text == text and d.metadata["annotations"]["edits"] == {}, text
+    # a run of quoted prose with no header is still a quote: a reply whose header was cut off
+    reply = ": 之前在板上看到有人推薦這家店\n: 說他們的湯頭是用牛骨熬十二小時\n\n我去吃過了，湯頭確實很濃"
+    d, _ = clean(reply)
+    assert d.text == "\n我去吃過了，湯頭確實很濃"
+    # in a reply that quotes a post, a lone quoted line between the answers is one more piece of the quote
+    interleaved = ("※ 引述《abc (小明)》之銘言：\n: 這家店的服務很差\n: 等了一個小時才上菜\n\n我去的時候還好\n"
+                   ": 價格也偏貴\n\n價格我覺得還算合理")
+    d, _ = clean(interleaved)
+    assert d.text == "\n我去的時候還好\n\n價格我覺得還算合理"
+
+
+def test_share_footers_are_footer_lines_not_sentences_that_start_with_the_words():
+    post = "今天終於把這台車開回家了，試駕了兩次才決定，油耗比想像中好很多。"
+    for footer in ("- 分享自 Mobile01 討論區", "-- Sent from my Pixel 8", "—— 分享自 巴哈姆特電玩資訊站", "分享自 Yahoo奇摩新聞",
+                   "Sent from my iPhone", "-----\nSent from JPTT on my iPhone"):
+        d, _ = clean(post + "\n" + footer)
+        assert d.text == post, footer
+    for text in ("分享自己這次買車的經驗，希望對大家有幫助。", "From my experience, the hybrid is worth the price.",
+                 "分享自家種的芭樂，很甜很好吃，歡迎大家來拿"):
+        d, _ = clean(post + "\n" + text)
+        assert d.text == post + "\n" + text, text
+
+
+def test_a_paragraph_that_mentions_a_cookie_is_not_a_cookie_banner():
+    tech = ("登入成功後伺服器會發一個 access cookie 給瀏覽器，之後每次請求都會自動帶上它，"
+            "所以使用者不必重新輸入密碼；如果同意記住登入，這個 cookie 的效期會延長到三十天。")
+    d, result = clean(tech)
+    assert result is True and d.text == tech
+    for short in ("伺服器用 access cookie 驗證身分，使用前要先登入", "cookie 過期之後使用者要重新登入"):
+        assert clean(short)[0].text == short
+    article = "市議會今天三讀通過自治條例，明年一月起實施。"
+    for banner in ("本網站使用 Cookie 以提供更好的瀏覽體驗，繼續瀏覽即表示您同意我們的隱私權政策。",
+                   "We use cookies to improve your experience. By continuing you agree to our Privacy Policy.",
+                   "接受所有 Cookie", "Accept all cookies"):
+        d, _ = clean(article + "\n" + banner)
+        assert d.text == article, banner
+
