@@ -7,6 +7,12 @@ lookaround on letters and digits alone still keeps a number from being cut out o
 hash). Links are consumed whole before any identifier is looked for, so nothing inside a URL is redacted (tweet and
 post ids, image ids) unless the link itself is a contact: a LINE add-friend link or a `mailto:`.
 
+Lookalikes have the shape of an identifier and the context of something else, so context decides: a dotted quad after
+版本/v/更新 or between 第 and 節 is a version or a section (更新1.0.0.7, 第4.1.2.1節), a phone-shaped number after an id's
+label or glued by a dash to more digits is an id (訂單編號 0412345678, 2024-0212345678), "line:" between English words is
+the word (The bottom line: keep it simple). The same identifiers glued to Chinese text without such context
+(電話0912345678, IP位址192.168.1.1已封鎖, 加賴line:abc123) are still found.
+
 What is redacted and what only tagged (README, "Personal data"): a person's ways to be reached or identified
 (mobile and landline numbers, foreign numbers, emails, LINE IDs and add-friend links, national IDs and resident
 certificates, credit cards, IP addresses) are replaced; a business's public identifiers (0800/0809 toll-free lines,
@@ -55,7 +61,7 @@ TW_ID = rf"{L}[A-Z][12ABCD89]{D}{{8}}{R}"
 # 統一編號 only after its label: eight digits alone are as often a date or an amount
 BUSINESS_ID = rf"(?P<biz_ctx>(?:統一編號|統編|统一编号|營利事業統一編號)\s*[:：]?\s*)(?P<biz_number>{D}{{8}}){R}"
 CARD = rf"{L}(?:4|5[1-5]|2[2-7]|3[47]|35|6[0-5]|62)(?:{D}[ -]?){{11,17}}{D}{R}"
-IPV4 = r"(?<![A-Za-z0-9.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![0-9]|\.[0-9])"
+IPV4 = r"(?:(?<=IP)|(?<=ip)|(?<![A-Za-z0-9.]))(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![0-9]|\.[0-9])"
 EXTENSION = rf"(?:\s?(?:#|＃|分機|轉|ext\.?|EXT\.?)\s?{D}{{1,6}})?"
 PHONE = (
     rf"{L}(?:"
@@ -86,8 +92,28 @@ ANY = re.compile(FIRST + "(?:" + "|".join([
 ]) + ")")
 # every alternative needs an @, a run of digits, a LINE label or a link: most documents have none of these
 MAYBE_PII = re.compile(r"@|[0-9０-９][0-9０-９.\- ]{5,}|[Ll][Ii][Nn][Ee]|lin\.ee|賴|赖|ＬＩＮＥ")
-# a dotted quad after these is a version number, not an address
-VERSION_BEFORE = re.compile(r"(?:版本|[Vv]ersion|[Vv]er\.?|[Vv])\s*$")
+# a dotted quad after these is a version number, not an address (更新1.0.0.7, 升級到2.13.4.1, 版本：2.1.0.15, v2.3.4.5)
+VERSION_BEFORE = re.compile(r"(?:(?:版本|版號|[Vv]ersion|更新|升級|韌體|固件|[Ff]irmware|[Bb]uild|[Rr]elease)[^\d\n]{0,4}"  # 版本號：, 更新到了
+                            r"|(?:[Vv]er\.?|[Vv]|[Rr]ev\.?|版)[ \t]*)$")  # 版 alone only touching it: 版主 114.37.210.64 is an address
+VERSION_AFTER = re.compile(r"(?:版|[-_+ ]?(?:beta|alpha|rc)(?![a-z]))", re.IGNORECASE)
+# ... and one between 第 and 節 is a section (第4.1.2.1節, §4.1.2, 4.1.2.1小節): of two-digit parts at most, where an
+# address placed in a statute's 第…條 still has a part of three digits most of the time
+SECTION_BEFORE = re.compile(r"(?:第|§)\s*$")
+SECTION_AFTER = re.compile(r"\s*(?:小?節|章|條|項|款)")
+SMALL_PARTS = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{1,2}\.\d{1,2}$")
+# an address is announced by these (IP位址, 伺服器); four one-digit parts are otherwise a version or a section
+IP_LABEL = re.compile(r"(?:IP|ip|Ip|位址|[Aa]ddress|主機|[Hh]ost|伺服器|[Ss]erver|DNS|dns|[Gg]ateway|閘道)[^\n]{0,6}$")
+SINGLE_DIGIT_QUAD = re.compile(r"^\d\.\d\.\d\.\d$")
+# a number after an id's label is the id (訂單編號 0412345678, 案號 2024 0312345678, 文章編號：2024-0212345678), not a
+# phone number: the label may sit before a year or a prefix of the same id
+ID_BEFORE = re.compile(r"(?:ISBN(?:-?1[03])?|編號|單號|訂單|代碼|代號|序號|案號|流水號|追蹤碼|追蹤號碼|貨號|型號|票號|條碼|(?<![A-Za-z])(?:[Nn]o\.?|[Ii][Dd])|[#＃])"
+                       r"\s*[:：#＃]?\s*(?:[0-9A-Za-z]{1,8}[-/. ]?){0,2}$")
+# ... or a piece of a longer dashed or dotted run of digits (an id or a date with a number glued on: 2024-0212345678)
+GLUED_BEFORE = re.compile(r"(?:\d[-.]|(?:19|20)\d\d/)$")
+GLUED_AFTER = re.compile(r"[-.]\d")
+# "line:" in English prose (The bottom line: keep it simple, Subject line: ...) is the word, not the app: a Latin word
+# before the label, and after it an English word or a number rather than a handle (a digit and a letter, _, ., @)
+LATIN_WORD_BEFORE = re.compile(r"[A-Za-z][A-Za-z'’-]*[ \t]+$")
 EMAIL_AT_START = re.compile(EMAIL)
 # RFC 2606 names: addresses under them reach no one (validate_email('test@example.com') in a code answer)
 EXAMPLE_DOMAIN = re.compile(r"@(?:[A-Za-z0-9-]+\.)*(?:example\.(?:com|net|org)|[A-Za-z0-9-]+\.(?:test|example|invalid|localhost))$", re.IGNORECASE)
@@ -199,7 +225,7 @@ def scan(text: str, redact_kinds: set[str] | frozenset[str] = frozenset(KINDS), 
                 return value
             return act("email", value)
         if group == "line":
-            return original("line_ctx") + act("line_id", original("line_handle"))
+            return original("line_ctx") + (original("line_handle") if _english_line(text, m) else act("line_id", original("line_handle")))
         if group == "tw_id":
             return act("tw_id", value) if valid_tw_id(value) else value
         if group == "business":
@@ -208,10 +234,10 @@ def scan(text: str, redact_kinds: set[str] | frozenset[str] = frozenset(KINDS), 
         if group == "credit_card":
             return act("credit_card", value) if luhn(value) else value
         if group == "ip":
-            return value if VERSION_BEFORE.search(text, max(0, m.start() - 10), m.start()) else act("ip", value)
+            return value if _version_like(text, m.start(), m.end(), value) else act("ip", value)
         if group == "phone":
             kind = phone_kind(value)
-            return act(kind, value) if kind else value
+            return act(kind, value) if kind and not _id_like(text, m.start(), m.end()) else value
         return original("phone_ctx") + act("phone", original("phone_number"))  # phone_labelled
 
     parts, last = [], 0
@@ -220,6 +246,39 @@ def scan(text: str, redact_kinds: set[str] | frozenset[str] = frozenset(KINDS), 
         last = m.end()
     parts.append(text[last:])
     return Redaction("".join(parts), redacted, tagged)
+
+
+def _version_like(text: str, start: int, end: int, value: str) -> bool:
+    """A dotted quad that is a version or section number by its context, or by its shape when no address is announced."""
+    if VERSION_AFTER.match(text, end):
+        return True
+    if IP_LABEL.search(text, max(0, start - 16), start):
+        return False
+    if VERSION_BEFORE.search(text, max(0, start - 14), start):
+        return True
+    if SMALL_PARTS.match(value) and (SECTION_BEFORE.search(text, max(0, start - 4), start) or SECTION_AFTER.match(text, end)):
+        return True
+    return bool(SINGLE_DIGIT_QUAD.match(value))
+
+
+def _id_like(text: str, start: int, end: int) -> bool:
+    """A phone-shaped number that is an id by its label, or a piece of a longer dashed or dotted run of digits."""
+    return bool(ID_BEFORE.search(text, max(0, start - 24), start) or GLUED_BEFORE.search(text, max(0, start - 5), start)
+                or GLUED_AFTER.match(text, end))
+
+
+def _english_line(text: str, m: re.Match) -> bool:
+    """"line" after a Latin word, followed by a word or a number rather than a handle: the English word."""
+    label = m.start("line_ctx")
+    if text[label] not in "Ll" or not LATIN_WORD_BEFORE.search(text, max(0, label - 24), label):
+        return False
+    ctx, handle = m.group("line_ctx"), m.group("line_handle")
+    if "id" in ctx.lower() or handle.startswith("@"):
+        return False  # LINE ID: ..., LINE @shop: named as an account
+    if not any(mark in ctx for mark in ":："):
+        return True  # "line 12b" in an English sentence is a line of a file or a page
+    has_letter, has_digit = any(c.isalpha() for c in handle), any(c.isdigit() for c in handle)
+    return not (has_letter and (has_digit or "_" in handle or "." in handle))
 
 
 def redact(text: str, kinds: set[str] | None = None) -> tuple[str, list[str]]:

@@ -165,3 +165,47 @@ def test_annotate_with_the_default_config_finds_what_the_issue_listed(tmp_path):
 def test_an_address_in_parentheses_is_an_ip_not_a_phone_number():
     assert redact("※ 編輯: user (114.37.210.64 臺灣), 12/03/2024 11:38:13") == ("※ 編輯: user (<IP> 臺灣), 12/03/2024 11:38:13", ["ip"])
     assert redact("call +1 415 555 0123 or (+44) 20 7946 0958") == ("call <PHONE> or <PHONE>", ["phone"])
+
+
+# issue 39: lookalikes read by their context (a version or section before a dotted number, an id label before a number,
+# an English sentence around "line:"), while the same identifiers glued to Chinese text are still caught
+@pytest.mark.parametrize("text", [
+    "手機更新1.0.0.7之後耗電變快了",
+    "請參考規格書第4.1.2.1節的說明",
+    "這個 bug 在 v2.3.4.5 修好了",
+    "韌體版本：2.1.0.15，記得先備份",
+    "ver 3.0.1.2 以後才支援",
+    "Build 5.0.2.1 的變更紀錄",
+    "公告日期2024.01.02，生效日2024.02.01",
+    "文章編號：2024-0212345678，請勿轉載",
+    "訂單編號 0412345678 已出貨",
+    "案號 2024 0312345678 審理中",
+    "ISBN 957-08-5765-3",
+    "ISBN 978-986-06-1234-5",
+    "The bottom line: keep it simple.",
+    "Subject line: meeting moved to Friday",
+    "Add a blank line: then save the file",
+])
+def test_lookalikes_read_by_their_context(text):
+    assert redact(text) == (text, []), redact(text)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("電話0912345678", "電話<PHONE>"),
+    ("IP位址192.168.1.1已封鎖", "IP位址<IP>已封鎖"),
+    ("加賴line:abc123", "加賴line:<LINE_ID>"),
+    ("來源IP 1.2.3.4 已記錄", "來源IP <IP> 已記錄"),
+    ("my LINE: happycat88 thanks", "my LINE: <LINE_ID> thanks"),
+    ("版主的IP是114.37.210.64喔", "版主的IP是<IP>喔"),
+    ("2024年新號碼0912345678請存", "2024年新號碼<PHONE>請存"),
+])
+def test_identifiers_beside_lookalike_context_are_still_caught(text, expected):
+    assert redact(text)[0] == expected
+
+
+def test_a_kind_can_be_tagged_instead_of_replaced():
+    config = PiiConfig(kinds=["email"], tag_kinds=["phone", "phone_tollfree", "business_id"])
+    d = Document(text="請打手機0912345678或寄信到a@b.com.tw", id="1", metadata={})
+    assert PiiRedactor(config).filter(d) is True
+    assert d.text == "請打手機0912345678或寄信到<EMAIL>"
+    assert d.metadata["annotations"]["pii"] == ["email"] and d.metadata["annotations"]["pii_tagged"] == ["phone"]
