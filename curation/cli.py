@@ -204,19 +204,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not docs:
         print("no matching documents")
         return EXIT_OK
-    from filters.segments import restore
+    from filters.segments import edit_view
 
     shorten = lambda t: t if len(t) <= args.width else t[: args.width - 1] + "…"  # noqa: E731
+    label = {"remove": "removed", "tag": "tagged"}
     for d in docs:
         print(f"── {d['id']}  source={d['source']}  " + (f"{d['step']}:{d['reason']}" if d["reason"] else "kept"))
         print(f"   {json.dumps(d['annotations'], ensure_ascii=False)}")
-        if not d.get("edits"):
+        if not d.get("edits") and not d.get("tags"):
             print(f"   {shorten(' '.join(d['text'].split()))}")
             continue
-        # the text as it was read, line by line, with each removed segment marked in place with its reason
-        for line, reason in restore(d["text"], d["edits"])[:args.max_lines]:
+        # the text as it was read, line by line, with each removed or tagged segment marked in place with its reason
+        for line, reason, action in edit_view(d["text"], d["edits"], d.get("tags", []))[:args.max_lines]:
             if line.strip() or reason:
-                print(f"   {'[removed ' + reason + '] ' if reason else ''}{shorten(line.strip())}")
+                print(f"   {f'[{label[action]} {reason}] ' if action else ''}{shorten(line.strip())}")
     return EXIT_OK
 
 

@@ -136,7 +136,8 @@ def dropped_documents(release: Path, step: str | None = None) -> list[dict]:
         meta = rec.get("metadata", {})
         step_name, _, reason = (meta.get("filter_reason") or ":").partition(":")
         docs.append({"id": rec["id"], "text": rec.get("text", ""), "source": meta.get("source"), "step": step_name, "reason": reason,
-                     "annotations": meta.get("annotations", {}), "edits": meta.get("segment_edits", [])})
+                     "annotations": meta.get("annotations", {}), "edits": meta.get("segment_edits", []),
+                     "tags": meta.get("segment_tags", [])})
     return docs
 
 
@@ -149,7 +150,12 @@ def kept_documents(release: Path) -> list[dict]:
     df = pl.read_parquet(files)
     return [{"id": r["id"], "text": r["text"], "source": r["source"], "step": None, "reason": None,
              "annotations": json.loads(r["annotations"] or "{}"),
-             "edits": json.loads(r["metadata"] or "{}").get("segment_edits", [])} for r in df.iter_rows(named=True)]
+             **_edit_records(r["metadata"])} for r in df.iter_rows(named=True)]
+
+
+def _edit_records(metadata: str | None) -> dict:
+    meta = json.loads(metadata or "{}")
+    return {"edits": meta.get("segment_edits", []), "tags": meta.get("segment_tags", [])}
 
 
 def score_quantiles(release: Path) -> pl.DataFrame:

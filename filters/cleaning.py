@@ -154,7 +154,8 @@ class LineCleaner(CurationFilter):
     and board-template lines, the post header, `--` signatures, short "sent from" footer lines), `page_chrome` (lines of
     several share/navigation words or a bar phrase, "show more" links, cookie banners; one ordinary word such as 同意
     alone on a line stays), `simplified_line` (a clearly Simplified line in a mostly Traditional document: a copied
-    paragraph; removed, or converted to Taiwan Traditional with OpenCC when `simplified_lines: convert`). Sources of
+    paragraph; removed, or converted to Taiwan Traditional with OpenCC when `simplified_lines: convert`). A kind set
+    to `tag` in `edit_actions` keeps its lines and only records them. Sources of
     the kinds in `skip_kinds` (laws) are left whole. A document left with fewer than `min_kept_chars` characters (a
     reply that was all quote) is dropped as `mostly_<reason>`."""
 

@@ -12,6 +12,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# what a segment edit does to its line (filters/segments.py): remove it, or only tag it so the rule can be measured on
+# real output while the text stays whole. A kind a step's `edit_actions` does not list is removed
+EditAction = Literal["remove", "tag"]
+
+
 class NormalizeConfig(Strict):
     """Mojibake repair, control characters and whitespace; never NFKC (full-width CJK punctuation stays)."""
 
@@ -78,6 +83,7 @@ class CleaningConfig(Strict):
     # ... or with more than this share removed; 1.0 (off): a long quote above a real reply is still a reply
     max_removed_share: float = Field(default=1.0, gt=0, le=1)
     skip_kinds: list[str] = ["legal"]  # sources of these kinds are never edited: a law keeps every line
+    edit_actions: dict[Literal["quoted_reply", "repeated_line", "template", "page_chrome", "simplified_line"], EditAction] = {}
 
 
 class DecontaminationConfig(Strict):
@@ -192,6 +198,8 @@ class SpamConfig(Strict):
     segment_min_han: int = Field(default=8, ge=1)
     drop_share: float = Field(default=0.5, gt=0, le=1)  # ... unless such lines are this share of it: then it is dropped
     skip_kinds: list[str] = ["legal"]  # a law is not an ad
+    # tag: the line stays and is recorded (segment_tags, tagged_edits); drop_share still judges the document as an ad
+    edit_actions: dict[Literal["contact_line", "ad_line"], EditAction] = {}
 
 
 class ToxicityConfig(Strict):
@@ -228,3 +236,5 @@ class ToxicityConfig(Strict):
     # weighted lexicon hits per 1,000 characters (texts under 200 characters count as 200) that drop a document on their
     # own: a run of slurs and insults, not one 白痴 in a forum post (the classifier judges those)
     lexicon_hits_per_1k: float = Field(default=10.0, gt=0)
+    # tag: a toxic segment stays and is recorded (segment_tags, tagged_edits); drop_share still judges the document
+    edit_actions: dict[Literal["toxic_segment"], EditAction] = {}

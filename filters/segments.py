@@ -15,6 +15,13 @@ Counts go to the document's annotations (`edits`: reason -> segments and charact
 kept text falls under a few characters (or whose removed share passes a limit) is dropped by the step under the
 reason that removed most (`mostly_<reason>`): a reply that was all quote. A long quote above a real reply is not
 dropped: the reply is what the document rules then judge.
+
+Each kind of edit is either removed (the default) or only tagged, per the step config's `edit_actions` (kind ->
+"remove" | "tag"). A tagged line stays in the text, so its rule can be measured on real output before it is trusted
+to cut: the edit goes to `doc.metadata["segment_tags"]` as `[line, reason, text]` (`line` counted in the text before
+any edit, the coordinates `restore` gives), to the annotations' `tagged_edits` (reason -> segments and characters)
+and to the stats (`tagged_<reason>` documents, overall and per source). A tagged line removes nothing, so it never
+counts toward `mostly_<reason>`.
 """
 
 from __future__ import annotations
@@ -22,17 +29,24 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from itertools import accumulate
-from typing import Protocol
+from typing import Mapping, Protocol
 
 from datatrove.data import Document
 
 from filters.base import annotations
 
 EDITS = "segment_edits"
+TAGS = "segment_tags"
 
 
 class StatsSink(Protocol):
     def stat_update(self, *labels: str, value: int = 1, unit: str | None = None) -> None: ...
+
+
+def edit_actions(step: object) -> Mapping[str, str]:
+    """The step config's `edit_actions`, read here so that every step using this mechanism honours it without code of
+    its own: a config with the field is all a step needs."""
+    return getattr(getattr(step, "config", None), "edit_actions", None) or {}
 
 
 def line_index(lines: list[str]):
@@ -47,10 +61,19 @@ def removed_chars(doc: Document) -> int:
     return sum(len(text) + 1 for _, _, text in doc.metadata.get(EDITS, ()))
 
 
-def remove_lines(doc: Document, reasons: dict[int, str], step: StatsSink, step_name: str) -> None:
-    """Remove the lines of `doc.text` at the given indices, each for its reason (`step:reason` is recorded)."""
+def remove_lines(doc: Document, reasons: dict[int, str], step: StatsSink, step_name: str,
+                 actions: Mapping[str, str] | None = None) -> None:
+    """Remove the lines of `doc.text` at the given indices, each for its reason (`step:reason` is recorded), or only
+    tag those whose reason `actions` (default: the step config's `edit_actions`) maps to "tag"."""
     if not reasons:
         return
+    actions = edit_actions(step) if actions is None else actions
+    tagged = {i: r for i, r in reasons.items() if actions.get(r) == "tag"}
+    if tagged:
+        _tag_lines(doc, tagged, step, step_name)
+        reasons = {i: r for i, r in reasons.items() if i not in tagged}
+        if not reasons:
+            return
     lines = doc.text.split("\n")
     edits = doc.metadata.setdefault(EDITS, [])
     source = doc.metadata.get("source", "unknown")
@@ -64,15 +87,34 @@ def remove_lines(doc: Document, reasons: dict[int, str], step: StatsSink, step_n
         segments[reason] += 1
         chars[reason] += len(line) + 1
     doc.text = "\n".join(kept)
-    summary = annotations(doc).setdefault("edits", {})
+    _count(doc, "edits", step, step_name, "edited", segments, chars)
     for reason, n in segments.items():
-        key = f"{step_name}:{reason}"
-        entry = summary.setdefault(key, {"segments": 0, "chars": 0})
-        entry["segments"] += n
-        entry["chars"] += chars[reason]
-        step.stat_update(f"edited_{reason}", f"source:{source}/edited_{reason}")
         step.stat_update(f"segments_removed_{reason}", f"source:{source}/segments_removed_{reason}", value=n)
         step.stat_update(f"chars_removed_{reason}", f"source:{source}/chars_removed_{reason}", value=chars[reason])
+
+
+def _tag_lines(doc: Document, reasons: dict[int, str], step: StatsSink, step_name: str) -> None:
+    # a line of today's text sits where the n-th kept line of the restored text does
+    before = [n for n, (_, reason) in enumerate(restore(doc.text, doc.metadata.get(EDITS, ()))) if reason is None]
+    lines = doc.text.split("\n")
+    tags = doc.metadata.setdefault(TAGS, [])
+    segments, chars = Counter(), Counter()
+    for i in sorted(reasons):
+        tags.append([before[i], f"{step_name}:{reasons[i]}", lines[i]])
+        segments[reasons[i]] += 1
+        chars[reasons[i]] += len(lines[i]) + 1
+    _count(doc, "tagged_edits", step, step_name, "tagged", segments, chars)
+
+
+def _count(doc: Document, key: str, step: StatsSink, step_name: str, stat: str, segments: Counter, chars: Counter) -> None:
+    """Segments and characters per `step:reason` into the annotations' `key`, one document into `<stat>_<reason>`."""
+    summary = annotations(doc).setdefault(key, {})
+    source = doc.metadata.get("source", "unknown")
+    for reason, n in segments.items():
+        entry = summary.setdefault(f"{step_name}:{reason}", {"segments": 0, "chars": 0})
+        entry["segments"] += n
+        entry["chars"] += chars[reason]
+        step.stat_update(f"{stat}_{reason}", f"source:{source}/{stat}_{reason}")
 
 
 def mostly_removed(doc: Document, step_name: str, min_kept_chars: int, max_removed_share: float = 1.0) -> str | None:
@@ -98,4 +140,15 @@ def restore(text: str, edits: list) -> list[tuple[str, str | None]]:
     lines: list[tuple[str, str | None]] = [(line, None) for line in text.split("\n")]
     for at, reason, removed in reversed(edits):
         lines.insert(at, (removed, reason))
+    return lines
+
+
+def edit_view(text: str, edits: list, tags: list = ()) -> list[tuple[str, str | None, str | None]]:
+    """The lines of the text before any edit, each with its reason and action ("remove", "tag"; None: untouched):
+    what a reader labels when judging whether an edit was right."""
+    lines = [(line, reason, "remove" if reason else None) for line, reason in restore(text, edits)]
+    for at, reason, _ in tags:
+        line, _, action = lines[at]
+        if action is None:  # a tagged line a later step removed shows its removal
+            lines[at] = (line, reason, "tag")
     return lines

@@ -9,7 +9,7 @@ from filters.cleaning import LineCleaner
 from filters.config import CleaningConfig, QualityConfig, ScriptConfig
 from filters.quality import QualityFilter
 from filters.script import ScriptFilter
-from filters.segments import restore
+from filters.segments import edit_view, restore
 
 # written for these tests in the shape of a PTT reply: quote header, quoted lines, the reply, signature, system lines
 PTT_REPLY = """※ 引述《someone (某人)》之銘言：
@@ -224,3 +224,89 @@ def test_a_paragraph_that_mentions_a_cookie_is_not_a_cookie_banner():
         d, _ = clean(article + "\n" + banner)
         assert d.text == article, banner
 
+
+# -- tag mode: an edit kind recorded and its line kept, to measure a rule on real output before it cuts --------------
+
+
+def test_a_tagged_kind_keeps_its_lines_and_records_them():
+    config = CleaningConfig(edit_actions={"quoted_reply": "tag"})
+    step = LineCleaner(config)
+    d = doc(PTT_REPLY, source="ptt")
+    assert step.filter(d) is True
+    quoted = PTT_REPLY.split("\n")[:4]
+    assert d.text.split("\n")[:4] == quoted  # the quote stays; the signature and system lines still go
+    ann = d.metadata["annotations"]
+    assert ann["tagged_edits"] == {"clean:quoted_reply": {"segments": 4, "chars": sum(len(q) + 1 for q in quoted)}}
+    assert "clean:quoted_reply" not in ann["edits"] and ann["edits"]["clean:template"]["segments"] == 4
+    assert [(at, reason) for at, reason, _ in d.metadata["segment_tags"]] == [(i, "clean:quoted_reply") for i in range(4)]
+    assert step.stats["tagged_quoted_reply"].total == 1 and step.stats["source:ptt/tagged_quoted_reply"].total == 1
+    assert "edited_quoted_reply" not in step.stats.stats and step.stats["edited_template"].total == 1
+    view = edit_view(d.text, d.metadata["segment_edits"], d.metadata["segment_tags"])
+    assert "\n".join(line for line, _, _ in view) == PTT_REPLY
+    assert [action for _, _, action in view] == ["tag"] * 4 + [None] * 2 + ["remove"] * 4
+
+
+def test_a_tagged_kind_never_drops_a_document_as_mostly_that_kind():
+    text = "※ 引述《someone》之銘言：\n: 原本的文章內容在這裡，很長很長的一段文字\n: 第二行也是引用的內容"
+    assert clean(text)[1] == (False, "mostly_quoted_reply")
+    d, result = clean(text, CleaningConfig(edit_actions={"quoted_reply": "tag"}))
+    assert result is True and d.text == text
+
+
+def test_tag_positions_count_lines_before_any_edit_across_steps():
+    # a later step tags a line of text an earlier step already cut: its position is still the original line's
+    from filters.config import ToxicityConfig
+    from filters.toxicity import ToxicityFilter
+
+    text = "※ 引述《a》之銘言：\n: 引用的內容\n今天去台中吃了一家新開的牛肉麵，湯頭很濃，推薦給大家。\n推 abc: 這家店真的很好吃\n噓 xyz: 你這個智障腦殘，去死啦"
+    d = doc(text)
+    assert LineCleaner(CleaningConfig()).filter(d) is True
+    assert ToxicityFilter(ToxicityConfig(edit_actions={"toxic_segment": "tag"})).filter(d) is True
+    assert d.text.endswith("去死啦") and d.metadata["segment_tags"] == [[4, "toxicity:toxic_segment", "噓 xyz: 你這個智障腦殘，去死啦"]]
+    view = edit_view(d.text, d.metadata["segment_edits"], d.metadata["segment_tags"])
+    assert [(reason, action) for _, reason, action in view] == [("clean:quoted_reply", "remove")] * 2 + [(None, None)] * 2 + [
+        ("toxicity:toxic_segment", "tag")]
+
+
+def test_edit_actions_are_checked_per_step():
+    import pytest
+    from pydantic import ValidationError
+
+    from filters.config import SpamConfig, ToxicityConfig
+
+    assert SpamConfig(edit_actions={"contact_line": "tag"}).edit_actions == {"contact_line": "tag"}
+    assert ToxicityConfig(edit_actions={"toxic_segment": "tag"}).edit_actions == {"toxic_segment": "tag"}
+    assert CleaningConfig().edit_actions == {} and SpamConfig().edit_actions == {} and ToxicityConfig().edit_actions == {}
+    with pytest.raises(ValidationError):
+        CleaningConfig(edit_actions={"toxic_segment": "tag"})  # not a kind the cleaner edits
+    with pytest.raises(ValidationError):
+        CleaningConfig(edit_actions={"page_chrome": "keep"})
+
+
+def test_a_tagged_contact_line_stays_under_the_review():
+    from filters.config import SpamConfig
+    from filters.spam import SpamFilter
+
+    review = "這家餐廳的牛肉麵湯頭很濃，麵條很有嚼勁，份量也很多，價格算合理，下次還會再來。\n服務人員態度也很親切，推薦給大家。\n團購請加微信：abc12345"
+    lines_only = {"classifier": False, "threshold": 100.0}  # the document is never an ad as a whole: only its lines are judged
+    d = Document(text=review, id="x", metadata={"source": "s"})
+    assert SpamFilter(SpamConfig(**lines_only)).filter(d) is True and "微信" not in d.text
+    d = Document(text=review, id="x", metadata={"source": "s"})
+    assert SpamFilter(SpamConfig(**lines_only, edit_actions={"contact_line": "tag"})).filter(d) is True
+    assert d.text == review and d.metadata["annotations"]["tagged_edits"] == {"spam:contact_line": {"segments": 1, "chars": len("團購請加微信：abc12345") + 1}}
+
+
+def test_tagged_edits_reach_the_manifest_and_inspect(tmp_path, capsys):
+    from tests.conftest import write_job
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "r1", "text": PTT_REPLY}, ensure_ascii=False) + "\n", encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "ptt", "kind": "jsonl", "path": str(src)}], steps={"clean": {"edit_actions": {"quoted_reply": "tag"}}})
+    assert main(["run", str(job)]) == 0
+    release = tmp_path / "out/t/0.1.0"
+    clean_step = next(s for s in json.loads((release / "manifest.json").read_text())["steps"] if s["step"] == "clean")
+    assert clean_step["other"]["tagged_quoted_reply"] == 1 and "edited_quoted_reply" not in clean_step["other"]
+    capsys.readouterr()
+    assert main(["inspect", str(release), "--kept", "-n", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "[tagged clean:quoted_reply] : 今天去吃了" in out and "[removed clean:template]" in out
