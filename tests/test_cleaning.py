@@ -296,6 +296,41 @@ def test_a_tagged_contact_line_stays_under_the_review():
     assert d.text == review and d.metadata["annotations"]["tagged_edits"] == {"spam:contact_line": {"segments": 1, "chars": len("團購請加微信：abc12345") + 1}}
 
 
+# -- curate annotate shows what curate run would ship -----------------------------------------------------------------
+
+
+def test_annotate_carries_the_edits_and_the_shipped_text(tmp_path):
+    rows = [{"id": "r1", "text": PTT_REPLY}, {"id": "r2", "text": "今天天氣很好，我們一家人去公園散步，順便買了一杯珍珠奶茶。"}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["annotate", str(src), "-o", str(out)]) == 0
+    got = {g["id"]: g for g in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    reply = got["r1"]
+    assert reply["text"] == "我也有去吃過，覺得麵條有點太軟了，不過湯頭確實不錯\n下次想試試看他們的乾拌麵，聽說也很多人推薦"
+    assert reply["annotations"]["edits"]["clean:quoted_reply"]["segments"] == 4
+    original = PTT_REPLY.split("\n")
+    edits = reply["segment_edits"]
+    assert [e["line"] for e in edits] == [0, 1, 2, 3, 6, 7, 8, 9]
+    assert [e["reason"] for e in edits][:4] == ["clean:quoted_reply"] * 4 and {e["action"] for e in edits} == {"remove"}
+    assert [e["text"] for e in edits] == [original[i] for i in (0, 1, 2, 3, 6, 7, 8, 9)]
+    assert got["r2"]["segment_edits"] == [] and got["r2"]["text"] == rows[1]["text"]
+
+
+def test_annotate_shows_tagged_edits_in_the_text_that_ships(tmp_path):
+    from tests.conftest import write_job
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "r1", "text": PTT_REPLY}, ensure_ascii=False) + "\n", encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "ptt", "kind": "jsonl", "path": str(src)}], steps={"clean": {"edit_actions": {"quoted_reply": "tag"}}})
+    out = tmp_path / "out.jsonl"
+    assert main(["annotate", str(src), "-o", str(out), "--config", str(job)]) == 0
+    got = json.loads(out.read_text(encoding="utf-8"))
+    assert got["text"].startswith("※ 引述《someone (某人)》之銘言：\n: 今天去吃了")
+    assert [(e["line"], e["action"]) for e in got["segment_edits"]][:5] == [(0, "tag"), (1, "tag"), (2, "tag"), (3, "tag"), (6, "remove")]
+    assert got["annotations"]["tagged_edits"]["clean:quoted_reply"]["segments"] == 4
+
+
 def test_tagged_edits_reach_the_manifest_and_inspect(tmp_path, capsys):
     from tests.conftest import write_job
 
