@@ -20,6 +20,7 @@ from filters.config import (  # noqa: F401 - the step models are part of the job
     CleaningConfig,
     DecontaminationConfig,
     DedupConfig,
+    DomainListConfig,
     LanguageConfig,
     NormalizeConfig,
     PiiConfig,
@@ -79,6 +80,7 @@ class StepsConfig(Strict):
     language: LanguageConfig = LanguageConfig()
     script: ScriptConfig = ScriptConfig()
     pii: PiiConfig = PiiConfig()
+    domains: DomainListConfig = DomainListConfig()
     clean: CleaningConfig = CleaningConfig()
     quality: QualityConfig = QualityConfig()
     quality_model: QualityModelConfig = QualityModelConfig()
@@ -236,6 +238,10 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
             raise ConfigError(f"{path}: steps.quality_model.model_path: file not found: {qm.model_path}")
         if job.steps.language.model_path and not job.resolve(job.steps.language.model_path).is_file():
             raise ConfigError(f"{path}: steps.language.model_path: file not found: {job.steps.language.model_path}")
+        lists_dir = job.steps.domains.lists_dir
+        if job.steps.domains.enabled and lists_dir and not (job.resolve(lists_dir) / "VERSION.json").is_file():
+            raise ConfigError(f"{path}: steps.domains.lists_dir: no VERSION.json in {lists_dir} (a folder written by "
+                              f"filters/data/build_domain_lists.py)")
     return job
 
 

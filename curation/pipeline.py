@@ -34,6 +34,7 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
     """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
     from filters.cleaning import LineCleaner
     from filters.decontamination import SHIPPED_INDEX, Decontaminator
+    from filters.domains import DomainListFilter
     from filters.language import LanguageFilter
     from filters.normalize import TextNormalizer
     from filters.pii import PiiRedactor
@@ -48,6 +49,8 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
     candidates = [  # pipeline order: PII right after normalizing, so no later reject file holds the original values
         ("normalize", s.normalize, lambda kw: TextNormalizer(s.normalize, **kw)),
         ("pii", s.pii, lambda kw: PiiRedactor(s.pii, **kw)),
+        # by the document's URL alone, so before any step reads the text (after PII: its rejects hold no original values)
+        ("domains", s.domains, lambda kw: DomainListFilter(s.domains, lists_dir=path(s.domains.lists_dir), **kw)),
         # lines that are not the author's (quotes, templates, a copied Simplified line) go before any document rule
         ("clean", s.clean, lambda kw: LineCleaner(s.clean, s.script, **kw)),
         ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=path(s.language.model_path), **kw)),
@@ -154,7 +157,7 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
                                  other={k: v for k, v in c.items() if k.startswith("skipped_") or k in ("input_files", "repeated_id")}))
         else:
             reasons = {k[len("dropped_"):]: int(v) for k, v in c.items() if k.startswith("dropped_")}
-            other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed")
+            other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed", "url_checked")
                      or k.startswith(("converted_", "edited_", "segments_removed_", "chars_removed_", "tagged_", "redacted_", "repaired_",
                                        "contaminated_"))}
             out.append(StepStats(step=label, input=int(c.get("total", 0)), kept=int(c.get("forwarded", 0)), dropped=int(c.get("dropped", 0)),

@@ -86,6 +86,25 @@ class CleaningConfig(Strict):
     edit_actions: dict[Literal["quoted_reply", "repeated_line", "template", "page_chrome", "simplified_line"], EditAction] = {}
 
 
+DomainAction = Literal["drop", "tag", "off"]
+
+
+class DomainListConfig(Strict):
+    """A document's URL host against the shipped content-farm and scam-site lists (filters/domains.py): per list,
+    drop (`domain_<list>`), tag (annotation `domain_list`) or off. Documents without a URL pass."""
+
+    enabled: bool = True
+    lists_dir: str | None = None  # a folder written by filters/data/build_domain_lists.py; null: the shipped lists
+    scam_site: DomainAction = "drop"  # Taiwan police (165) / MODA scam-site notices
+    content_farm: DomainAction = "drop"  # the curator's own content-farm list (mass copying, keyword stuffing)
+    # aggregated from other people's lists (SEO spam, machine-translated copies, gambling): less reviewed
+    extra_content_farm: DomainAction = "tag"
+    nearly_content_farm: DomainAction = "tag"  # borderline by the list's own description
+    sns_content_farm: DomainAction = "tag"  # Facebook pages / YouTube channels: path rules, most of them not kept
+    fake_news: DomainAction = "tag"  # mostly English sites, not maintained upstream
+    bad_cloner: DomainAction = "tag"  # copies of copyleft sites (Stack Overflow, GitHub, Wikipedia) with little added
+
+
 class DecontaminationConfig(Strict):
     """Benchmark decontamination (filters/decontamination.py): off unless configured."""
 

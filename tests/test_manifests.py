@@ -186,7 +186,8 @@ def test_release_records_its_models_and_diff_names_a_changed_one(demo_job, tmp_p
     old = run_demo(demo_job, capsys)
     m = manifests.load(old)
     by_step = {x.step: x for x in m.models}
-    assert set(by_step) == {"language", "script", "spam", "toxicity", "decontaminate"}
+    assert set(by_step) == {"language", "script", "spam", "toxicity", "decontaminate", "domains"}
+    assert by_step["domains"].path == "twcurate:filters/data/domain_lists/VERSION.json"  # the lists, by their version
     # the demo's shipped decontamination index, recorded by its place in the package
     assert by_step["decontaminate"].path == "twcurate:filters/data/tw_eval_index.npz"
     assert by_step["spam"].path == "twcurate:filters/models/spam.bin" and by_step["spam"].sha256 == sha256_file(MODELS / "spam.bin")
@@ -213,7 +214,9 @@ def test_release_records_its_models_and_diff_names_a_changed_one(demo_job, tmp_p
     assert d["models_changed"] == {"spam": {"old": by_step["spam"].sha256, "new": spam.sha256, "name": "spam"}}
     assert main(["manifest", "diff", old, new]) == 0
     assert "model of step spam (spam)" in capsys.readouterr().out
-    assert main(["manifest", "show", new]) == 0 and "models: language lid.176.ftz" in capsys.readouterr().out
+    assert main(["manifest", "show", new]) == 0
+    shown = capsys.readouterr().out
+    assert "models: domains content-farm-terminator@" in shown and ", language lid.176.ftz" in shown
 
 
 def test_verify_recomputes_the_content_hash_from_the_shards(demo_job, tmp_path, capsys):

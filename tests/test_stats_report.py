@@ -35,8 +35,8 @@ def known_release(tmp_path):
 def test_stats_numbers_match_known_drops(known_release):
     release, manifest = stats.release_dir(known_release)
     f = {row["source"]: row for row in stats.funnel(manifest).to_dicts()}
-    assert f["a"] == {"source": "a", "read": 3, "normalize": 3, "pii": 3, "clean": 3, "language": 3, "script": 3, "dedup": 3, "kept": 3}
-    assert f["b"] == {"source": "b", "read": 4, "normalize": 4, "pii": 4, "clean": 4, "language": 2, "script": 1, "dedup": 0, "kept": 0}
+    assert f["a"] == {"source": "a", "read": 3, "normalize": 3, "pii": 3, "domains": 3, "clean": 3, "language": 3, "script": 3, "dedup": 3, "kept": 3}
+    assert f["b"] == {"source": "b", "read": 4, "normalize": 4, "pii": 4, "domains": 4, "clean": 4, "language": 2, "script": 1, "dedup": 0, "kept": 0}
     drops = {(r["step"], r["reason"], r["source"]): r["documents"] for r in stats.drop_reasons(manifest).to_dicts()}
     assert drops == {("language", "other_language", "b"): 2, ("script", "script_hans", "b"): 1, ("dedup", "exact_duplicate", "b"): 1}
     table = stats.stats_table(manifest)
