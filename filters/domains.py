@@ -171,6 +171,8 @@ class DomainListFilter(CurationFilter):
         return self._lists
 
     def models(self) -> list[StepModel]:
+        if not self.actions:
+            return []  # every list off: none decided anything
         version = self.lists_dir / "VERSION.json"
         origin = "twcurate:filters/data/domain_lists/VERSION.json" if self.lists_dir == SHIPPED else str(self.config.lists_dir)
         return [StepModel(self.lists.version, version, origin)]

@@ -108,6 +108,8 @@ def test_drop_tag_and_off_per_category(small_lists):
     off = doc("https://scam-shop.example/")
     assert relaxed.filter(off) is True and "annotations" not in off.metadata
     assert "scam_site" not in relaxed.lists.categories  # an `off` list is not even loaded
+    nothing = DomainListFilter(DomainListConfig(**{c: "off" for c in CATEGORIES}), lists_dir=small_lists)
+    assert nothing.filter(doc("https://scam-shop.example/")) is True and nothing.models() == []  # no list, no version
 
 
 def test_documents_without_a_url_pass_untouched(small_lists):
