@@ -39,8 +39,8 @@ def tw_sets(part: str) -> list[tuple[str, dict]]:
     """The Taiwan labels (bench/labels) of one part: real rows pooled, written rows pooled."""
     sets = [(f"tw real/{part}#{n}", {"path": f"raw/{n}", "labels": f"../../bench/labels/raw/{n}.jsonl", "label_field": "spam",
                                  "split": TW_SPLIT, "parts": [part]}) for n in TW_REAL]
-    sets.append((f"tw written/{part}", {"path": "written_ads", "labels": "../../bench/labels/raw/written_ads.jsonl",
-                                        "label_field": "spam", "split": TW_SPLIT, "parts": [part]}))
+    sets += [(f"tw written/{part}#{n}", {"path": n, "labels": f"../../bench/labels/raw/{n}.jsonl", "label_field": "spam",
+                                         "split": TW_SPLIT, "parts": [part]}) for n in ("written_ads", "written_forum_negatives")]
     return sets
 
 

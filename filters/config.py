@@ -158,8 +158,10 @@ class PiiConfig(Strict):
     tagged in `pii_tagged`. A kind in both lists is replaced."""
 
     enabled: bool = True
-    kinds: list[PiiKind] = ["tw_id", "phone", "email", "credit_card", "ip", "line_id"]
-    tag_kinds: list[PiiKind] = ["phone_tollfree", "business_id"]
+    kinds: list[PiiKind] = ["tw_id", "phone", "email", "credit_card", "ip"]
+    # line_id is tagged by default: 3 of the 4 replaced on held-back real forum text were LINE IDs (one a lin.ee link to
+    # a post); a kind replaces by default from 0.90 precision (bench/RESULTS.md issue 39). Add it to `kinds` to replace
+    tag_kinds: list[PiiKind] = ["phone_tollfree", "business_id", "line_id"]
 
 
 class QualityConfig(Strict):
@@ -209,7 +211,7 @@ class SpamConfig(Strict):
     # the classifier alone drops at this probability; between classifier_threshold and this it needs a lexicon term.
     # 0.7: bench/sweep_spam.py's rule (no law/wiki/news drop, <= 0.3% of forum documents, then the best QQ dev recall
     # at precision >= 0.9); 0.5 drops Lifeismoney deal posts
-    classifier_alone: float = Field(default=0.7, gt=0, le=1)
+    classifier_alone: float = Field(default=0.9, gt=0, le=1)
     # lines of a document that is not an ad as a whole: a messenger contact line (LINE/WeChat/QQ/Telegram handle or
     # add-friend link) of at most contact_line_max_chars, or a line the classifier scores at line_alone, is removed
     contact_line_max_chars: int = Field(default=80, ge=1)
@@ -217,8 +219,16 @@ class SpamConfig(Strict):
     segment_min_han: int = Field(default=8, ge=1)
     drop_share: float = Field(default=0.5, gt=0, le=1)  # ... unless such lines are this share of it: then it is dropped
     skip_kinds: list[str] = ["legal"]  # a law is not an ad
+    # links inside the text whose host is on these shipped domain lists (filters/domains.py) are spam signals: a scam
+    # site always, a content farm when the text around its links is shorter than clickbait_max_chars (a headline and
+    # its link; a long post citing one as its source is not an ad for it)
+    # (extra_content_farm, aggregated from other lists, holds shopee.tw and techbang.com: not a signal)
+    link_lists: list[str] = ["scam_site", "content_farm"]
+    clickbait_max_chars: int = Field(default=150, ge=0)
     # tag: the line stays and is recorded (segment_tags, tagged_edits); drop_share still judges the document as an ad
-    edit_actions: dict[Literal["contact_line", "ad_line"], EditAction] = {}
+    # tagged by default: on real forum text held back from rule writing, 2 of 3 contact lines and 0 of 4 ad lines
+    # removed were ads (bench/edit_precision.py, bench/RESULTS.md issue 39); a kind removes by default from 0.90
+    edit_actions: dict[Literal["contact_line", "ad_line"], EditAction] = {"contact_line": "tag", "ad_line": "tag"}
 
 
 class ToxicityConfig(Strict):
@@ -234,13 +244,16 @@ class ToxicityConfig(Strict):
     # chosen by bench/sweep_toxicity.py's rule (no law/wiki/news drop, <= 0.3% of forum documents dropped, >= 0.95 of
     # a thread's own pushes kept, then the best COLD dev recall at precision >= 0.75); 0.6-0.7 catch more and drop
     # ordinary LINE rumours about crime and disease (bench/RESULTS.md)
-    classifier_alone: float = Field(default=0.75, gt=0, le=1)
+    classifier_alone: float = Field(default=0.9, gt=0, le=1)
     # one segment among several (a push in a thread, a paragraph) is removed on the classifier's word alone only from
     # this probability: line by line the model's false alarms on ordinary text multiply (bench/RESULTS.md)
-    segment_alone: float = Field(default=0.9, gt=0, le=1)
-    corroborating_categories: list[str] = ["insult", "slur"]
+    segment_alone: float = Field(default=0.95, gt=0, le=1)
+    corroborating_categories: list[str] = ["insult", "slur", "threat"]  # words aimed at someone
     corroborating_weight: float = Field(default=0.7, ge=0)
     segment_lexicon_weight: float = Field(default=2.0, gt=0)  # insults/slurs in one segment that make it toxic on their own
+    # ... and in a comment (a one-segment document of at most comment_max_chars): 低能兒, 支那豬, 殺你全家 alone
+    comment_lexicon_weight: float = Field(default=1.0, gt=0)
+    comment_max_chars: int = Field(default=300, ge=0)
     mild_categories: list[str] = ["profanity"]  # banter (靠北, 他媽的): tagged `profanity`, never a reason to remove
     # sources of these kinds are not judged: a law names crimes, a news report or an encyclopedia quotes a slur to
     # report on it (readers set kind: legal / news / wiki; a jsonl source is judged)
@@ -249,11 +262,13 @@ class ToxicityConfig(Strict):
     # a document's segments are scored one by one only when one of its ~300-character chunks scores this (or the lexicon
     # saw an insult or slur): about a fifth of real multi-segment documents. One 0.97 push among five ordinary ones
     # makes its chunk 0.31, hence not higher (0.4 missed it)
-    segment_gate: float = Field(default=0.25, ge=0, le=1)
+    segment_gate: float = Field(default=0.1, ge=0, le=1)
     # toxic segments holding this share of the document's characters drop it; fewer are removed and the rest kept
     drop_share: float = Field(default=0.5, gt=0, le=1)
     # weighted lexicon hits per 1,000 characters (texts under 200 characters count as 200) that drop a document on their
     # own: a run of slurs and insults, not one 白痴 in a forum post (the classifier judges those)
     lexicon_hits_per_1k: float = Field(default=10.0, gt=0)
     # tag: a toxic segment stays and is recorded (segment_tags, tagged_edits); drop_share still judges the document
-    edit_actions: dict[Literal["toxic_segment"], EditAction] = {}
+    # tagged by default: on real forum threads held back from rule writing, about a quarter of the segments the step
+    # would remove were abuse (bench/edit_precision.py, bench/RESULTS.md issue 39); `remove` turns removal on
+    edit_actions: dict[Literal["toxic_segment"], EditAction] = {"toxic_segment": "tag"}

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.base import CurationFilter, annotations
+from filters.base import CurationFilter, StepModel, annotations
 from filters.config import SpamConfig
+from filters.domains import SHIPPED as SHIPPED_LISTS
+from filters.domains import DomainLists, url_host
 from filters.hanfold import han_count
 from filters.lexicon import Lexicon
 from filters.patterns import URL, may_hold_url
@@ -22,22 +24,28 @@ DATA = Path(__file__).parent / "data"
 # are the quality step's `link_heavy`.
 CONTACT = re.compile(
     # the lookahead lists every alternative's first character, so the engine skips other positions at once
-    r"(?=[lL加＋+微wWvV薇威qQ扣tT0掃扫<])(?:"
+    r"(?=[lLｌＬ加＋+微wWvV薇威qQ扣tT0掃扫<賴零])(?:"
     # the PII step runs first: a phone number or LINE ID it replaced is still a contact
     r"<(?:PHONE|LINE_ID)>|"
-    r"line\s*(?:id)?\s*[:：@]\s*[@\w.-]{3,}"
+    # an ID is ASCII: "LINE@生活圈帳號" in a warning names the service, not a handle
+    r"(?:line|ｌｉｎｅ)\s*(?:id)?\s*[:：@「《【(（]\s*@?[A-Za-z0-9_.-]{3,}"
+    # 賴 (LINE in Taiwan) with an ID after it, a colon or a bracket: 加賴：abc123, 賴《jy5886》, 賴3p6688; an ID holds a
+    # digit, so the surname 賴 before a name (賴清德) or a word is no contact
+    r"|賴\s*(?:id)?\s*[:：「《【(（@]?\s*@?(?=[A-Za-z_.-]*\d)[A-Za-z0-9_.-]{4,}"
     r"|[加＋+]\s*(?:賴|赖|line|微信|wechat|vx|v信|薇信|威信|qq|扣扣|tg|telegram)"
     # an ID after a colon or 號/id (微信號 abc123), or QQ digits: not the word WeChat in a how-to
     r"|(?:微信|wechat|vx|v信|薇信|威信|qq|扣扣)\s*(?:(?:號|号|id)\s*[:：]?|[:：])\s*[A-Za-z0-9_-]{5,}|(?:qq|扣扣)\s*\d{5,}"
     r"|(?:line\.me/(?:R/)?ti/|lin\.ee/|t\.me/|wa\.me/|qm\.qq\.com)\S*"
     r"|(?<!\d)09\d{2}[- ]?\d{3}[- ]?\d{3}(?!\d)|\+886[- ]?9\d{2}[- ]?\d{3}[- ]?\d{3}"
+    # a mobile number in Chinese numerals, spelled out to slip past filters: 零九三六 七二一 五八四
+    r"|零\s*九(?:\s*[零〇一二三四五六七八九]){8}"
     r"|(?:掃|扫)(?:碼|码)|QR\s*code)",
     re.IGNORECASE,
 )
 # a handle to reach someone on a messenger, not the words 加LINE (an anti-fraud notice says 不要隨便亂加LINE) nor a
 # phone number (a review names its restaurant's phone): the contact line an ad leaves under an otherwise ordinary post
 MESSENGER_CONTACT = re.compile(
-    r"(?=[<微wWvVqQ扣tTlL])(?:<LINE_ID>|(?:微信|wechat|vx|qq|扣扣|telegram|tg)\s*(?:id|號|号)?\s*[:：]\s*[A-Za-z0-9_-]{4,}|(?:qq|扣扣)\s*\d{5,}"
+    r"(?=[<微wWvVqQ扣tTlLｌＬ賴])(?:<LINE_ID>|(?:line|ｌｉｎｅ|賴)\s*(?:id)?\s*[:：「《【(（]\s*@?(?=[A-Za-z_.-]*\d)[A-Za-z0-9_.-]{4,}|(?:微信|wechat|vx|qq|扣扣|telegram|tg)\s*(?:id|號|号)?\s*[:：]\s*[A-Za-z0-9_-]{4,}|(?:qq|扣扣)\s*\d{5,}"
     r"|line\.me/(?:R/)?ti/|lin\.ee/|t\.me/|wa\.me/|qm\.qq\.com)", re.IGNORECASE)
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
@@ -47,6 +55,15 @@ STUFFED_LINE = re.compile(rf"^(?:[^{STUFFING_SEPARATORS}。！？!?]{{1,10}}[{ST
 # news reposted on PTT is hard-wrapped at a fixed width, so a list of stocks or shops inside a sentence fills whole
 # lines; its paragraph is introduced by a colon or closed by a full stop, a stuffed block of terms is neither
 SENTENCE_AROUND_LIST = re.compile(r"[:：]\s*$|[。！？!?]\s*$")
+# an escort ad's code: height/weight/cup (162/45/C, 165.48.D), and a price per session (50分鐘3500, 1節3000), which a
+# massage parlour's price list also has (it weighs less)
+BODY_CODE = re.compile(r"(?<!\d)1[4-8]\d\s*[/.／-]\s*[3-7]\d\s*[/.／-]\s*[A-Ha-hＡ-Ｈ](?![A-Za-z])")
+SESSION_PRICE = re.compile(r"(?<!\d)\d{2,3}\s*(?:分鐘|分|min)\s*[/:：=＝$]?\s*\d{4}(?!\d)|(?<!\d)[1-3一二三]\s*節\s*\$?\d{4}(?!\d)")
+# a chain letter's demand: forward to N people or groups (轉發給10個群組, 傳給15位好友)
+CHAIN_DEMAND = re.compile(r"(?:轉|傳|發|分享)(?:發|傳|送|出)?\s*(?:給|到|至)\s*(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*(?:個|位|組)?\s*"
+                          r"(?:以上)?\s*(?:群組|群|人|朋友|好友|親友|LINE)")
+# words of a news report, a police or bank warning, a fact check: what an ad never says about itself
+REPORTING = re.compile(r"記者|報導|警方|警察|警局|165|詐騙集團|詐團|反詐|防詐|提醒|呼籲|千萬不要|切勿|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方")
 # a report or a police warning quotes the pitch it is about (標榜「保證獲利」、「穩賺不賠」); an ad says it plainly
 QUOTED = re.compile(r"「[^「」\n]{1,30}」|『[^『』\n]{1,30}』|“[^“”\n]{1,30}”")
 
@@ -71,9 +88,20 @@ class SpamFilter(CurationFilter):
         self.lexicon = Lexicon(DATA / "spam_lexicon.tsv", *([lexicon_path] if lexicon_path else []))
         self.classifier = load_classifier("spam", config.classifier, model_path)
         self.classifier_threshold = config.classifier_threshold or (self.classifier.card.threshold if self.classifier else 1.0)
+        self._link_lists: DomainLists | None = None
+
+    @property
+    def link_lists(self) -> DomainLists | None:
+        """The domain lists links in the text are checked against (`link_lists`), loaded in the task on first use."""
+        if self._link_lists is None and self.config.link_lists:
+            self._link_lists = DomainLists.load(SHIPPED_LISTS, self.config.link_lists)
+        return self._link_lists
 
     def models(self):
-        return classifier_models(self.classifier, self.config.model_path)
+        """The classifier, and the domain lists links are checked against (the manifest names their version)."""
+        lists = [StepModel(self.link_lists.version, SHIPPED_LISTS / "VERSION.json",
+                           "twcurate:filters/data/domain_lists/VERSION.json")] if self.config.link_lists else []
+        return classifier_models(self.classifier, self.config.model_path) + lists
 
     def stuffed_lines(self, text: str) -> int:
         """Keyword-stuffed lines, outside paragraphs that read as a sentence around a list."""
@@ -89,11 +117,14 @@ class SpamFilter(CurationFilter):
 
     def lexicon_score(self, text: str):
         """(weight, matches per category) of distinct lexicon terms; terms only ever seen inside quotation marks
-        count half."""
+        count half, and all of them count half in a text that reports or warns (two or more of 記者, 警方, 提醒, 詐騙集團,
+        ...): news of a gambling ring and a 165 notice use an ad's words to say what the ad is."""
         score, categories = self.lexicon.score(text, distinct=True)
         if score and QUOTED.search(text):
             unquoted, _ = self.lexicon.score(QUOTED.sub("", text), distinct=True)
             score = unquoted + (score - unquoted) / 2
+        if score and len(set(REPORTING.findall(text))) >= 2:
+            score /= 2
         return score, categories
 
     def signals(self, text: str, carriers: list[int] | None = None) -> dict[str, float]:
@@ -109,11 +140,37 @@ class SpamFilter(CurationFilter):
         contact_density = contacts * per_1k
         stuffed = self.stuffed_lines(text)
         out = {f"spam_{c}": float(n) for c, n in categories.items()}
+        for category, pattern, weight in (("sex", BODY_CODE, 2.0), ("sex", SESSION_PRICE, 1.0), ("chain", CHAIN_DEMAND, 1.5)):
+            if pattern.search(text):
+                out[f"spam_{category}"] = out.get(f"spam_{category}", 0.0) + 1
+                lexicon_score += weight
+        if link_starts and self.link_lists is not None:
+            lexicon_score += self._listed_links(text, link_starts, out)
         out["lexicon"] = lexicon_score
+        # a messenger handle beside an ad term, outside a report or warning, is how an ad asks to be answered
+        handle = bool(lexicon_score) and MESSENGER_CONTACT.search(text) is not None and len(set(REPORTING.findall(text))) < 2
         out["contact"] = max(0.0, contact_density - self.config.max_contact_per_1k) / self.config.max_contact_per_1k * 2 + (
-            1.0 if (contacts or links) and lexicon_score else 0.0)
+            1.0 if (contacts or links) and lexicon_score else 0.0) + (1.0 if handle else 0.0)
         out["keyword_stuffing"] = 2.0 * stuffed
         return out
+
+    def _listed_links(self, text: str, link_starts: list[int], out: dict[str, float]) -> float:
+        """Weight of the links in the text whose host is on the domain lists (filters/domains.py): a scam site is an ad
+        wherever it is linked; a content farm is the point of a short message (a headline and its link: clickbait),
+        while a long text that cites one as its source is not an ad for it."""
+        weight = 0.0
+        for start in link_starts:
+            m = URL.match(text, start)
+            host = url_host(m.group()) if m else None
+            found = self.link_lists.match(host) if host else {}
+            if "scam_site" in found:
+                out["spam_scam_site"] = out.get("spam_scam_site", 0.0) + 1
+                weight = max(weight, self.config.threshold)
+            elif found:
+                out["spam_clickbait"] = out.get("spam_clickbait", 0.0) + 1
+                short = len(text) - sum(len(u.group()) for u in URL.finditer(text)) < self.config.clickbait_max_chars
+                weight = max(weight, self.config.threshold if short else 1.0)
+        return weight
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         c = self.config

@@ -60,13 +60,15 @@ class ToxicityFilter(CurationFilter):
         directed = [0.0] * len(units)
         weights = [0.0] * len(units)
         categories: Counter = Counter()
+        quoted = [m.span() for m in QUOTED.finditer(text)] if any(q in text for q in "「『“") else []
         for start, _, category, weight in self.lexicon.spans(text):
             categories[category] += 1
             u = unit_of.get(line_of(start))
             if u is None:
                 continue
             weights[u] += weight
-            if category in c.corroborating_categories:
+            # a word in quotation marks is mentioned (a post about a slur, a report of abuse), not thrown at someone
+            if category in c.corroborating_categories and not any(a < start < b for a, b in quoted):
                 directed[u] += weight
         unit_texts = ["\n".join(lines[i] for i in members) for members in units]
         probs: list[float | None] = [None] * len(units)
@@ -81,7 +83,10 @@ class ToxicityFilter(CurationFilter):
         alone = c.classifier_alone if len(units) == 1 else c.segment_alone
         by_model = {u for u, p in enumerate(probs) if p is not None and (
             p >= alone or (p >= self.threshold and directed[u] >= c.corroborating_weight))}
-        toxic = sorted(by_model | {u for u, w in enumerate(directed) if w >= c.segment_lexicon_weight})
+        # a short comment is one remark to someone: one strong insult, slur or threat in it is the point of it, where a
+        # segment of a longer text needs more (a post may quote or discuss a slur)
+        word_alone = c.comment_lexicon_weight if len(units) == 1 and len(text) <= c.comment_max_chars else c.segment_lexicon_weight
+        toxic = sorted(by_model | {u for u, w in enumerate(directed) if w >= word_alone})
         scored = [p for p in probs if p is not None]
         # what the toxic segments left: hits spread thinly over the rest still make a rant (under 200 characters count as 200)
         rest = set(range(len(units))) - set(toxic)
@@ -104,6 +109,7 @@ class ToxicityFilter(CurationFilter):
         return True
 
 
+QUOTED = re.compile(r"「[^「」\n]{1,30}」|『[^『』\n]{1,30}』|“[^“”\n]{1,30}”")
 # a PTT push (推 user: ..., 噓, →): one comment, one segment
 PUSH = re.compile(r"^\s*(?:推|噓|→)\s*[^\s:：]+\s*[:：]")
 

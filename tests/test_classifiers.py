@@ -79,8 +79,11 @@ def test_recipe_round_trip_is_bit_for_bit_and_scores_in_the_step(tmp_path, capsy
     assert step.filter(d) == (False, "toxic_classifier") and d.metadata["annotations"]["toxicity_score"] >= card["threshold"]
     assert step.filter(Document(text="颱風預計明天清晨登陸，氣象署提醒民眾做好防颱準備。", id="y")) is True
     # the same score without a corroborating hit of the configured kind and weight keeps the document
-    for config in (ToxicityConfig(lexicon_hits_per_1k=1000, classifier_alone=1.0, corroborating_categories=["slur"]),
-                   ToxicityConfig(lexicon_hits_per_1k=1000, classifier_alone=1.0, corroborating_weight=1.5)):  # 人渣 0.7 + 廢物 0.5
+    # (comment_lexicon_weight out of reach: the words alone would make a short comment toxic)
+    for config in (ToxicityConfig(lexicon_hits_per_1k=1000, classifier_alone=1.0, corroborating_categories=["slur"],
+                                  comment_lexicon_weight=5),
+                   ToxicityConfig(lexicon_hits_per_1k=1000, classifier_alone=1.0, corroborating_weight=1.5,
+                                  comment_lexicon_weight=5)):  # 人渣 0.7 + 廢物 0.5
         d = Document(text="你這個人渣，真是廢物一個", id="x")
         step = ToxicityFilter(config, model_path=tmp_path / "a" / "tox.json")
         assert step.filter(d) is True and d.metadata["annotations"]["toxicity_score"] >= card["threshold"]

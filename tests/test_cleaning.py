@@ -276,7 +276,10 @@ def test_edit_actions_are_checked_per_step():
 
     assert SpamConfig(edit_actions={"contact_line": "tag"}).edit_actions == {"contact_line": "tag"}
     assert ToxicityConfig(edit_actions={"toxic_segment": "tag"}).edit_actions == {"toxic_segment": "tag"}
-    assert CleaningConfig().edit_actions == {} and SpamConfig().edit_actions == {} and ToxicityConfig().edit_actions == {}
+    # the defaults earned on held-back real text (bench/RESULTS.md, issue 39): kinds under 0.90 precision tag
+    assert CleaningConfig().edit_actions == {}
+    assert SpamConfig().edit_actions == {"contact_line": "tag", "ad_line": "tag"}
+    assert ToxicityConfig().edit_actions == {"toxic_segment": "tag"}
     with pytest.raises(ValidationError):
         CleaningConfig(edit_actions={"toxic_segment": "tag"})  # not a kind the cleaner edits
     with pytest.raises(ValidationError):
@@ -290,7 +293,7 @@ def test_a_tagged_contact_line_stays_under_the_review():
     review = "這家餐廳的牛肉麵湯頭很濃，麵條很有嚼勁，份量也很多，價格算合理，下次還會再來。\n服務人員態度也很親切，推薦給大家。\n團購請加微信：abc12345"
     lines_only = {"classifier": False, "threshold": 100.0}  # the document is never an ad as a whole: only its lines are judged
     d = Document(text=review, id="x", metadata={"source": "s"})
-    assert SpamFilter(SpamConfig(**lines_only)).filter(d) is True and "微信" not in d.text
+    assert SpamFilter(SpamConfig(**lines_only, edit_actions={"contact_line": "remove"})).filter(d) is True and "微信" not in d.text
     d = Document(text=review, id="x", metadata={"source": "s"})
     assert SpamFilter(SpamConfig(**lines_only, edit_actions={"contact_line": "tag"})).filter(d) is True
     assert d.text == review and d.metadata["annotations"]["tagged_edits"] == {"spam:contact_line": {"segments": 1, "chars": len("團購請加微信：abc12345") + 1}}

@@ -1,0 +1,151 @@
+"""Precision of every segment-edit kind and PII kind on real forum text held back from rule writing (issue 39).
+
+    python -m bench.edit_precision sample [--data-root ../shared/data/real] [--per-kind 120]
+    python -m bench.edit_precision score
+
+`sample` runs the default steps (`curate annotate`, as shipped) over the held-back part (bench/heldback.py: `test`)
+of the real forum sets: PTT posts of eight boards, PTT Gossiping threads with their pushes, PTT news reposts, Cofacts
+LINE messages. Every edit the run makes (removed or only tagged) and every PII replacement is collected, and up to
+`--per-kind` of each kind (all when fewer) are drawn with a fixed seed into bench/out/edit_sample.jsonl (real text:
+git-ignored) with two lines of context either side. People read that file and write a verdict per row to
+bench/labels/edits/*.jsonl: `{"key", "kind", "verdict": "right"|"wrong", "note"}` (no text: the key names
+the document and line). `score` prints precision per kind (right / judged) and which kinds reach 0.90.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from bench.heldback import part
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "bench" / "out" / "edit_sample.jsonl"
+VERDICTS = REPO / "bench" / "labels" / "edits"  # one or more *.jsonl files of verdicts
+BAR = 0.90
+
+
+def heldback_docs(root: Path) -> list[tuple[str, str]]:
+    """(ref, text) of the held-back real forum documents."""
+    docs = []
+    for rel in ("ptt_boards_2024/ptt_posts.jsonl", "tw_news/ptt_news_reposts.jsonl", "cofacts_line_msgs/cofacts_msgs.jsonl"):
+        path = root / rel
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                if part(str(rec["id"])) == "test":
+                    docs.append((f"{rel}#{rec['id']}", rec["text"]))
+    gossip = root / "ptt_gossiping_json" / "Gossiping.json"
+    if gossip.is_file():
+        for a in json.loads(gossip.read_text(encoding="utf-8"))["articles"]:
+            if part(a["article_id"]) != "test":
+                continue
+            pushes = [f"{m.get('push_tag', '').strip()} {m.get('push_userid', '')}: {m.get('push_content', '').strip()}"
+                      for m in a.get("messages", []) if isinstance(m, dict)]
+            docs.append((f"ptt_gossiping_json/Gossiping.json#{a['article_id']}", "\n".join([a.get("content", ""), *pushes])))
+    return docs
+
+
+def annotate(docs: list[tuple[str, str]]) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        with open(src, "w", encoding="utf-8") as f:
+            for i, (_, text) in enumerate(docs):
+                f.write(json.dumps({"id": str(i), "text": text}, ensure_ascii=False) + "\n")
+        curate = Path(sys.executable).with_name("curate")
+        subprocess.run([str(curate), "annotate", str(src), "-o", str(out)], check=True, stdout=subprocess.DEVNULL)
+        # by id: a record annotate cannot read (an empty post) is not written, so the output is no row-for-row copy
+        by_id = {r["id"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+        return [by_id.get(str(i), {}) for i in range(len(docs))]
+
+
+def line_key(ref: str, line: int, text: str) -> str:
+    return f"{ref}:{line}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def pii_rows(ref: str, text: str) -> list[dict]:
+    """One row per line the PII step changes, per kind it found there (as shipped: PiiConfig defaults)."""
+    from filters.config import PiiConfig
+    from filters.pii import scan
+
+    c = PiiConfig()
+    out = []
+    for n, line in enumerate(text.split("\n")):
+        result = scan(line, set(c.kinds), set(c.tag_kinds))
+        for kind in sorted(result.redacted):
+            out.append({"key": line_key(ref, n, line), "kind": f"pii:{kind}", "text": line, "after": result.text})
+    return out
+
+
+def sample(root: Path, per_kind: int) -> None:
+    docs = heldback_docs(root)
+    results = annotate(docs)
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    for (ref, original), res in zip(docs, results):
+        lines = original.split("\n")
+        for e in res.get("segment_edits", []):
+            n = e["line"]
+            context = lines[max(0, n - 2):n] + [">>> " + e["text"]] + lines[n + 1:n + 3]
+            by_kind[e["reason"]].append({"key": line_key(ref, n, e["text"]), "kind": e["reason"], "action": e["action"],
+                                         "text": e["text"], "context": "\n".join(context)})
+        for row in pii_rows(ref, original):
+            by_kind[row["kind"]].append(row)
+    rng = random.Random(39)
+    SAMPLE.parent.mkdir(parents=True, exist_ok=True)
+    with open(SAMPLE, "w", encoding="utf-8") as f:
+        for kind in sorted(by_kind):
+            rows = by_kind[kind]
+            picked = rng.sample(rows, per_kind) if len(rows) > per_kind else rows
+            for row in picked:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{len(docs)} held-back documents; edits found per kind (sampled up to {per_kind}) -> {SAMPLE}")
+    for kind in sorted(by_kind):
+        print(f"  {kind}: {len(by_kind[kind])}")
+
+
+def score() -> int:
+    files = sorted(VERDICTS.glob("*.jsonl"))
+    if not files:
+        print(f"no verdicts yet in {VERDICTS}")
+        return 1
+    right, judged = Counter(), Counter()
+    for line in (x for f in files for x in f.read_text(encoding="utf-8").splitlines()):
+        if line.strip():
+            v = json.loads(line)
+            judged[v["kind"]] += 1
+            right[v["kind"]] += v["verdict"] == "right"
+    print("| edit kind | judged | right | precision | default |")
+    print("|---|---|---|---|---|")
+    for kind in sorted(judged):
+        p = right[kind] / judged[kind]
+        print(f"| {kind} | {judged[kind]} | {right[kind]} | {p:.3f} | {'remove' if p >= BAR else 'tag'} |")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("command", choices=["sample", "score"])
+    ap.add_argument("--data-root", type=Path, default=Path(os.environ.get("TWCURATE_REAL_DATA", REPO.parent / "shared/data/real")))
+    ap.add_argument("--per-kind", type=int, default=120)
+    args = ap.parse_args()
+    if args.command == "score":
+        return score()
+    if not args.data_root.exists():
+        print(f"skipped: data root {args.data_root} not found", file=sys.stderr)
+        return 0
+    sample(args.data_root, args.per_kind)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
