@@ -81,7 +81,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", type=Path, default=Path(os.environ.get("TWCURATE_REAL_DATA", REPO.parent / "shared/data/real")))
     ap.add_argument("--part", choices=["dev", "test"], default="dev")
-    ap.add_argument("--grid", help="only these settings, e.g. 0.7:0.5 (classifier_alone:classifier_threshold)")
+    ap.add_argument("--grid", help="only these settings, e.g. 0.7:0.5 or 0.9:None (classifier_alone:classifier_threshold; None: the card's)")
     ap.add_argument("--list-drops", type=Path)
     args = ap.parse_args()
     root = args.data_root
@@ -98,7 +98,7 @@ def main() -> int:
     ordinary["line"] = [d for d in ordinary.get("line", []) if int(d.id.split("/")[1]) not in not_ordinary]
     s2twp = opencc.OpenCC("s2twp")
     converted = {name: [s2twp.convert(t) for t, _ in rows] for name, rows in labeled.items()}
-    grid = GRID if not args.grid else [tuple(float(x) for x in g.split(":")) for g in args.grid.split(",")]
+    grid = GRID if not args.grid else [tuple(None if x == "None" else float(x) for x in g.split(":")) for g in args.grid.split(",")]
     names = list(labeled)
     print("| classifier_alone | classifier_threshold | " + " | ".join(f"{n} P / R | s2twp P / R" for n in names) + " | "
           + " | ".join(f"{k} dropped / edited" for k in ordinary) + " | forum drop rate |")

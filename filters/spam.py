@@ -7,7 +7,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.base import CurationFilter, StepModel, annotations
+from filters.base import CurationFilter, annotations
 from filters.config import SpamConfig
 from filters.domains import SHIPPED as SHIPPED_LISTS
 from filters.domains import DomainLists, url_host
@@ -62,6 +62,7 @@ SESSION_PRICE = re.compile(r"(?<!\d)\d{2,3}\s*(?:分鐘|分|min)\s*[/:：=＝$]?
 # a chain letter's demand: forward to N people or groups (轉發給10個群組, 傳給15位好友)
 CHAIN_DEMAND = re.compile(r"(?:轉|傳|發|分享)(?:發|傳|送|出)?\s*(?:給|到|至)\s*(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*(?:個|位|組)?\s*"
                           r"(?:以上)?\s*(?:群組|群|人|朋友|好友|親友|LINE)")
+BAIT = ("giveaway", "chain", "clickbait")
 # words of a news report, a police or bank warning, a fact check: what an ad never says about itself
 REPORTING = re.compile(r"記者|報導|警方|警察|警局|165|詐騙集團|詐團|反詐|防詐|提醒|呼籲|千萬不要|切勿|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方")
 # a report or a police warning quotes the pitch it is about (標榜「保證獲利」、「穩賺不賠」); an ad says it plainly
@@ -98,10 +99,9 @@ class SpamFilter(CurationFilter):
         return self._link_lists
 
     def models(self):
-        """The classifier, and the domain lists links are checked against (the manifest names their version)."""
-        lists = [StepModel(self.link_lists.version, SHIPPED_LISTS / "VERSION.json",
-                           "twcurate:filters/data/domain_lists/VERSION.json")] if self.config.link_lists else []
-        return classifier_models(self.classifier, self.config.model_path) + lists
+        # one model a step in the manifest: the shipped domain lists that links are checked against are recorded, by
+        # their version, under the domains step, which reads the same files
+        return classifier_models(self.classifier, self.config.model_path)
 
     def stuffed_lines(self, text: str) -> int:
         """Keyword-stuffed lines, outside paragraphs that read as a sentence around a list."""
@@ -146,6 +146,9 @@ class SpamFilter(CurationFilter):
                 lexicon_score += weight
         if link_starts and self.link_lists is not None:
             lexicon_score += self._listed_links(text, link_starts, out)
+        # bait (a free gift, a chain letter, a clickbait headline) with a link asks for the click
+        if links and any(c in categories for c in BAIT):
+            lexicon_score += 1.0
         out["lexicon"] = lexicon_score
         # a messenger handle beside an ad term, outside a report or warning, is how an ad asks to be answered
         handle = bool(lexicon_score) and MESSENGER_CONTACT.search(text) is not None and len(set(REPORTING.findall(text))) < 2
