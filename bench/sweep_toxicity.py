@@ -156,7 +156,8 @@ def evaluate(config: ToxicityConfig, labeled, comp, ordinary, s2twp) -> dict:
     caught = inserted_total = own_kept = own_total = 0
     for lines, inserted in comp:
         dropped, d = run_step(step, "\n".join(lines))
-        removed = {at for at, reason, _ in _original_indices(d)}
+        # removed, or tagged (the shipped default for toxic_segment): either way the step found the push
+        removed = {at for at, reason, _ in _original_indices(d)} | {at for at, _, _ in d.metadata.get("segment_tags", [])}
         inserted_total += len(inserted)
         own = len(lines) - len(inserted)
         own_total += own
