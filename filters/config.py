@@ -220,8 +220,8 @@ class SpamConfig(Strict):
     drop_share: float = Field(default=0.5, gt=0, le=1)  # ... unless such lines are this share of it: then it is dropped
     skip_kinds: list[str] = ["legal"]  # a law is not an ad
     # links inside the text whose host is on these shipped domain lists (filters/domains.py) are spam signals: a scam
-    # site always, a content farm when the text around its links is shorter than clickbait_max_chars (a headline and
-    # its link; a long post citing one as its source is not an ad for it)
+    # site always, a content farm when the text around its links is shorter than clickbait_max_chars or the link starts
+    # within it (a headline and its link; a long post citing one at its end is not an ad for it)
     # (extra_content_farm, aggregated from other lists, holds shopee.tw and techbang.com: not a signal)
     link_lists: list[str] = ["scam_site", "content_farm"]
     clickbait_max_chars: int = Field(default=150, ge=0)

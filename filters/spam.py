@@ -171,8 +171,10 @@ class SpamFilter(CurationFilter):
                 weight = max(weight, self.config.threshold)
             elif found:
                 out["spam_clickbait"] = out.get("spam_clickbait", 0.0) + 1
+                # a headline and its link (the link right under the first line, or a text barely longer than it), not
+                # an excerpt that cites the page at its end
                 short = len(text) - sum(len(u.group()) for u in URL.finditer(text)) < self.config.clickbait_max_chars
-                weight = max(weight, self.config.threshold if short else 1.0)
+                weight = max(weight, self.config.threshold if short or start < self.config.clickbait_max_chars else 1.0)
         return weight
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:

@@ -191,3 +191,14 @@ def test_a_slur_mentioned_in_quotation_marks_is_not_thrown():
             "希望大家討論事情的時候可以就事論事，不要用貶低別人的字眼。")
     result, d = run(post, ToxicityConfig(classifier=False))
     assert result is True and not d.metadata["annotations"]["toxic"]
+
+
+def test_a_content_farm_link_right_under_a_headline_is_clickbait_in_a_long_message():
+    from filters.config import SpamConfig
+    from filters.domains import DomainLists
+    from filters.spam import SpamFilter
+
+    host = next(iter(DomainLists.load(categories=["content_farm"]).domains))
+    body = "寶島就是寶島，果然名不虛傳！不知道大家對於美食的定義如何，但這份榜單真的讓人驕傲，從夜市小吃到精緻料理都有人推薦。" * 3
+    d = Document(text=f"全球十大美食國家出爐，第一名讓人想唱國歌！\nhttp://{host}/m/1.asp\n\n{body}", id="x", metadata={})
+    assert SpamFilter(SpamConfig(classifier=False)).filter(d) == (False, "spam_clickbait")
