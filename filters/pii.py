@@ -54,7 +54,13 @@ EMAIL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+
 # otherwise only an @handle or, after a space, one with a digit and a letter; LINE's own products (LINE Pay11月底,
 # LINE TODAY, LINE Points) and 賴清德 are not IDs
 LINE_LABEL = r"(?:(?<![A-Za-z])[Ll][Ii][Nn][Ee]|ＬＩＮＥ|賴|赖)"
-LINE_ID = (rf"(?P<line_ctx>{LINE_LABEL}(?:\s*(?:ID|Id|id|ＩＤ)(?![a-z])\s*[:：]?\s*(?:是|為|为)?|\s*[:：]|[^\n@:：<]{{0,8}}?(?=\s*@)|\s+(?=[A-Za-z0-9_.-]*[0-9])(?=[A-Za-z0-9_.-]*[A-Za-z]))\s*)"
+# Also the ways posts glue an ID to its label: LINE（ID：ann.hsieh）, Line帳號 ：sunny-ho, LINE ID請搜yenyen.0314, 加我賴～～ID:
+# bobo7788, and, for a handle of letters and digits only, 我的賴是momo1314, 加賴kevin55688, 加賴👉 chiachia99
+LINE_GLUE = r"(?:是|為|为|給我|给我|請搜|请搜|搜尋|搜索|[^\n\w@<:：])"
+LINE_ID = (rf"(?P<line_ctx>{LINE_LABEL}(?:\s*(?:ID|Id|id|ＩＤ)(?![a-z])\s*[:：]?\s*(?:是|為|为)?|\s*[:：]|[^\n@:：<]{{0,8}}?(?=\s*@)"
+           rf"|(?:{LINE_GLUE}){{0,4}}(?:帳號|账号|ＩＤ|ID|Id|id)(?![a-z])(?:{LINE_GLUE}|[:：]){{0,4}}"
+           rf"|(?:(?<=[賴赖])|(?:{LINE_GLUE}){{1,4}})(?=[A-Za-z0-9_.-]*[0-9])(?=[A-Za-z0-9_.-]*[A-Za-z])"
+           r"|\s+(?=[A-Za-z0-9_.-]*[0-9])(?=[A-Za-z0-9_.-]*[A-Za-z]))\s*)"
            r"(?P<line_handle>(?!https?:|(?i:pay|points?|today|bank|music|tv|store|taxi|shopping|official|games?|sticker|friends)(?![a-z]))"
            r"@?[A-Za-z0-9][A-Za-z0-9._-]{2,19})(?![A-Za-z0-9._-])")
 TW_ID = rf"{L}[A-Z][12ABCD89]{D}{{8}}{R}"
@@ -68,7 +74,7 @@ PHONE = (
     rf"(?:{INTL}886\)?{S}|886-)\(?0?(?:9{D}{{2}}{S}{D}{{3}}{S}{D}{{3}}|[2-8]{D}{{0,2}}\)?{S}{D}{{3,4}}{S}{D}{{3,4}}{EXTENSION})"  # +886 ...
     rf"|09{D}{{2}}{S}{D}{{3}}{S}{D}{{3}}"  # mobile
     rf"|080[09]{S}{D}{{3}}{S}{D}{{3}}"  # toll-free
-    rf"|\(0[2-8]{D}{{0,2}}\)\s?{D}{{2,4}}{S}{D}{{3,4}}{EXTENSION}"  # (02)2345-6789
+    rf"|[(（]0[2-8]{D}{{0,2}}[)）]\s?{D}{{2,4}}{S}{D}{{3,4}}{EXTENSION}"  # (02)2345-6789, （02）2345-6789
     rf"|0[2-8]{D}{{0,2}}[- ]{D}{{3,4}}{S}{D}{{3,4}}{EXTENSION}"  # 02-2345-6789
     rf"|0[2-8]{D}{{7,8}}{EXTENSION}"  # 0223456789
     rf"|{INTL}852\)?{S}[2-9]{D}{{3}}{S}{D}{{4}}"  # Hong Kong
@@ -85,7 +91,7 @@ PHONE_LABELLED = rf"(?P<phone_ctx>{PHONE_LABEL}\s*[:：]?\s*)(?P<phone_number>[2
 # one pass over the text: at each position the first alternative that matches wins. Links come first so nothing
 # inside one is taken for an identifier; emails before the digit patterns they may contain; IDs and cards before phones
 # every alternative's first character, so the engine skips the other positions (most of a Chinese text) at once
-FIRST = "(?=[A-Za-z0-9+＋(@賴赖ＬＩ統营營電电手專联聯致來撥拨先小陳陈黃黄李張张林王吳吴劉刘太])"
+FIRST = "(?=[A-Za-z0-9+＋(（@賴赖ＬＩ統营營電电手專联聯致來撥拨先小陳陈黃黄李張张林王吳吴劉刘太])"
 ANY = re.compile(FIRST + "(?:" + "|".join([
     f"(?P<url>{URL})", f"(?P<email>{L}{EMAIL})", f"(?P<line>{LINE_ID})", f"(?P<tw_id>{TW_ID})", f"(?P<business>{BUSINESS_ID})",
     f"(?P<credit_card>{CARD})", f"(?P<ip>{IPV4})", f"(?P<phone>{PHONE})", f"(?P<phone_labelled>{PHONE_LABELLED})",
@@ -93,12 +99,13 @@ ANY = re.compile(FIRST + "(?:" + "|".join([
 # every alternative needs an @, a run of digits, a LINE label or a link: most documents have none of these
 MAYBE_PII = re.compile(r"@|[0-9０-９][0-9０-９.\- ]{5,}|[Ll][Ii][Nn][Ee]|lin\.ee|賴|赖|ＬＩＮＥ")
 # a dotted quad after these is a version number, not an address (更新1.0.0.7, 升級到2.13.4.1, 版本：2.1.0.15, v2.3.4.5)
-VERSION_BEFORE = re.compile(r"(?:(?:版本|版號|[Vv]ersion|更新|升級|韌體|固件|[Ff]irmware|[Bb]uild|[Rr]elease)[^\d\n]{0,4}"  # 版本號：, 更新到了
+VERSION_BEFORE = re.compile(r"(?:(?:版本|版號|[Vv]ersion|更新|升級|韌體|固件|[Ff]irmware|[Bb]uild|[Rr]elease|驅動|驱动|[Dd]river|套件)[^\d\n]{0,4}"  # 版本號：, 更新到了
                             r"|(?:[Vv]er\.?|[Vv]|[Rr]ev\.?|版)[ \t]*)$")  # 版 alone only touching it: 版主 114.37.210.64 is an address
 VERSION_AFTER = re.compile(r"(?:版|[-_+ ]?(?:beta|alpha|rc)(?![a-z]))", re.IGNORECASE)
 # ... and one between 第 and 節 is a section (第4.1.2.1節, §4.1.2, 4.1.2.1小節): of two-digit parts at most, where an
 # address placed in a statute's 第…條 still has a part of three digits most of the time
-SECTION_BEFORE = re.compile(r"(?:第|§)\s*$")
+# (a table, figure or clause number of a document too: 表 5.2.1.3, 圖2.1.3.4, 條文 3.2.1.4, 規範表 10.2.1.4)
+SECTION_BEFORE = re.compile(r"(?:第|§|表|圖|图|條文|条文|附錄|附录|章節|章节)\s*$")
 SECTION_AFTER = re.compile(r"\s*(?:小?節|章|條|項|款)")
 SMALL_PARTS = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{1,2}\.\d{1,2}$")
 # an address is announced by these (IP位址, 伺服器); four one-digit parts are otherwise a version or a section

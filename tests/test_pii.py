@@ -211,3 +211,23 @@ def test_a_kind_can_be_tagged_instead_of_replaced():
     assert PiiRedactor(config).filter(d) is True
     assert d.text == "請打手機0912345678或寄信到<EMAIL>"
     assert d.metadata["annotations"]["pii"] == ["email"] and d.metadata["annotations"]["pii_tagged"] == ["phone"]
+
+
+# -- the ways posts glue a LINE ID to its label, full-width brackets, more version and section contexts (issue 39) ------
+@pytest.mark.parametrize("text,expected", [
+    ("我的賴是momo1314，面交前先聯絡。", "我的賴是<LINE_ID>，面交前先聯絡。"),
+    ("二手交易請加賴kevin55688聊", "二手交易請加賴<LINE_ID>聊"),
+    ("Line帳號 ：sunny-ho", "Line帳號 ：<LINE_ID>"),
+    ("加我賴～～ID: bobo7788", "加我賴～～ID: <LINE_ID>"),
+    ("詳情請洽LINE（ID：ann.hsieh）", "詳情請洽LINE（ID：<LINE_ID>）"),
+    ("加 LINE 搜尋 ID「xiaoyu_1020」", "加 LINE 搜尋 ID「<LINE_ID>」"),
+    ("室內電話（02）2956-7788，手機收訊不好請打這支。", "室內電話<PHONE>，手機收訊不好請打這支。"),
+])
+def test_glued_line_ids_and_full_width_brackets_are_found(text, expected):
+    assert redact(text)[0] == expected
+
+
+@pytest.mark.parametrize("text", ["網卡驅動 12.19.2.45 有人說會掉速", "規範表 10.2.1.4 列出各等級鋼筋的降伏強度。",
+                                  "賴清德今天出席活動", "我賴在家裡一整天 abc", "LINE給我看看"])
+def test_versions_tables_and_the_word_lai_are_left_alone(text):
+    assert redact(text) == (text, [])
