@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from curation.errors import CurateError
+from curation.labelrefs import jsonl_records, read_labels
 from filters.textclassifier import FEATURES_VERSION, ModelCard, features
 
 
@@ -157,14 +158,7 @@ def _release_rows(path: Path, s: LabeledSet, recipe: Recipe):
 
 
 def _jsonl_rows(path: Path):
-    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError as e:
-            raise CurateError(f"{path}:{n}: malformed JSON: {e}") from None
-        yield f"{path}:{n}", rec, None
+    return ((where, rec, None) for where, rec in jsonl_records(path))
 
 
 def labeled_rows(s: LabeledSet, recipe: Recipe, data_root: Path):
@@ -172,8 +166,6 @@ def labeled_rows(s: LabeledSet, recipe: Recipe, data_root: Path):
     and field: a model trained on silently fewer rows than its recipe says cannot be rebuilt bit for bit."""
     path = (data_root / s.path) if not Path(s.path).is_absolute() else Path(s.path)
     if s.labels is not None:
-        from curation.labelrefs import read_labels
-
         labels_path = recipe._base / s.labels
         if not labels_path.is_file():
             raise CurateError(f"{labels_path}: labels file not found (recipe set {s.display()!r})")

@@ -77,20 +77,25 @@ def ref_text(ref: str, data_root: Path) -> str:
     return text
 
 
-def read_labels(path: Path, data_root: Path, skip_unsure: bool = True):
-    """(where, record with `text` filled in) of every row of a labels file, in file order; rows marked `unsure` are
-    left out unless asked for (a label its reader doubted is no ground truth)."""
+def jsonl_records(path: Path):
+    """(where, record) of every non-empty line of a JSONL file; a malformed line stops with its file and line."""
     for n, line in enumerate(Path(path).read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rec = orjson.loads(line)
+            yield f"{path}:{n}", orjson.loads(line)
         except orjson.JSONDecodeError as e:
             raise CurateError(f"{path}:{n}: malformed JSON: {e}") from None
+
+
+def read_labels(path: Path, data_root: Path, skip_unsure: bool = True):
+    """(where, record with `text` filled in) of every row of a labels file, in file order; rows marked `unsure` are
+    left out unless asked for (a label its reader doubted is no ground truth)."""
+    for where, rec in jsonl_records(path):
         if skip_unsure and rec.get("unsure"):
             continue
         if "text" not in rec:
             if "ref" not in rec:
-                raise CurateError(f"{path}:{n}: a row needs `text` or `ref`")
+                raise CurateError(f"{where}: a row needs `text` or `ref`")
             rec["text"] = ref_text(rec["ref"], data_root)
-        yield f"{path}:{n}", rec
+        yield where, rec
