@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
