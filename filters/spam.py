@@ -63,6 +63,7 @@ SESSION_PRICE = re.compile(r"(?<!\d)\d{2,3}\s*(?:分鐘|分|min)\s*[/:：=＝$]?
 CHAIN_DEMAND = re.compile(r"(?:轉|傳|發|分享)(?:發|傳|送|出)?\s*(?:給|到|至)\s*(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*(?:個|位|組)?\s*"
                           r"(?:以上)?\s*(?:群組|群|人|朋友|好友|親友|LINE)")
 BAIT = ("giveaway", "chain", "clickbait")
+PHONE_START = ("<PHONE>", "09", "+886", "零")  # how CONTACT's phone alternatives begin
 # words of a news report, a police or bank warning, a fact check: what an ad never says about itself
 REPORTING = re.compile(r"記者|報導|警方|警察|警局|165|詐騙集團|詐團|反詐|防詐|提醒|呼籲|千萬不要|切勿|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方")
 # a report or a police warning quotes the pitch it is about (標榜「保證獲利」、「穩賺不賠」); an ad says it plainly
@@ -132,12 +133,16 @@ class SpamFilter(CurationFilter):
         the line pass (`_ad_lines`) need not search for them again."""
         lexicon_score, categories = self.lexicon_score(text)
         per_1k = 1000 / max(len(text), 200)  # texts under 200 characters count as 200
-        contact_starts = [m.start() for m in CONTACT.finditer(text)]
+        contacts_found = list(CONTACT.finditer(text))
+        contact_starts = [m.start() for m in contacts_found]
         link_starts = [m.start() for m in URL.finditer(text)] if may_hold_url(text) else []
         if carriers is not None:
             carriers += contact_starts + link_starts
         contacts, links = len(contact_starts), len(link_starts)
-        contact_density = contacts * per_1k
+        # phone numbers count toward density only beside an ad term: a news story listing hospital hotlines or a shop
+        # directory is a list of phones, not an ad
+        phones = sum(1 for m in contacts_found if m.group().startswith(PHONE_START))
+        contact_density = (contacts - (0 if lexicon_score else phones)) * per_1k
         stuffed = self.stuffed_lines(text)
         out = {f"spam_{c}": float(n) for c, n in categories.items()}
         for category, pattern, weight in (("sex", BODY_CODE, 2.0), ("sex", SESSION_PRICE, 1.0), ("chain", CHAIN_DEMAND, 1.5)):

@@ -202,3 +202,15 @@ def test_a_content_farm_link_right_under_a_headline_is_clickbait_in_a_long_messa
     body = "寶島就是寶島，果然名不虛傳！不知道大家對於美食的定義如何，但這份榜單真的讓人驕傲，從夜市小吃到精緻料理都有人推薦。" * 3
     d = Document(text=f"全球十大美食國家出爐，第一名讓人想唱國歌！\nhttp://{host}/m/1.asp\n\n{body}", id="x", metadata={})
     assert SpamFilter(SpamConfig(classifier=False)).filter(d) == (False, "spam_clickbait")
+
+
+def test_a_news_story_listing_hotlines_is_not_an_ad():
+    # phone numbers (as the PII step leaves them) count toward contact density only beside an ad term
+    from filters.config import SpamConfig
+    from filters.spam import SpamFilter
+
+    hotlines = "\n".join(f"●{name}：<PHONE>" for name in ("傷亡名單查詢電話", "蘇澳榮民醫院", "羅東聖母醫院", "羅東博愛醫院", "陽大醫院", "仁愛醫院"))
+    story = f"普悠瑪列車今日翻覆，造成嚴重死傷，各單位全力救災，以下為各醫院聯絡電話：\n{hotlines}"
+    assert SpamFilter(SpamConfig(classifier=False)).filter(Document(text=story, id="x", metadata={})) is True
+    ad = "不看聯徵 當日撥款 急用錢找我\n" + "\n".join(["<PHONE>"] * 3)
+    assert SpamFilter(SpamConfig(classifier=False)).filter(Document(text=ad, id="y", metadata={})) == (False, "spam_loan")
