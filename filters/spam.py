@@ -57,10 +57,10 @@ STUFFED_LINE = re.compile(rf"^(?:[^{STUFFING_SEPARATORS}。！？!?]{{1,10}}[{ST
 SENTENCE_AROUND_LIST = re.compile(r"[:：]\s*$|[。！？!?]\s*$")
 # an escort ad's code: height/weight/cup (162/45/C, 165.48.D), and a price per session (50分鐘3500, 1節3000), which a
 # massage parlour's price list also has (it weighs less)
-BODY_CODE = re.compile(r"(?<!\d)1[4-8]\d\s*[/.／-]\s*[3-7]\d\s*[/.／-]\s*[A-Ha-hＡ-Ｈ](?![A-Za-z])")
-SESSION_PRICE = re.compile(r"(?<!\d)\d{2,3}\s*(?:分鐘|分|min)\s*[/:：=＝$]?\s*\d{4}(?!\d)|(?<!\d)[1-3一二三]\s*節\s*\$?\d{4}(?!\d)")
+BODY_CODE = re.compile(r"(?=1)(?<!\d)1[4-8]\d\s*[/.／-]\s*[3-7]\d\s*[/.／-]\s*[A-Ha-hＡ-Ｈ](?![A-Za-z])")
+SESSION_PRICE = re.compile(r"(?=[0-9一二三])(?:(?<!\d)\d{2,3}\s*(?:分鐘|分|min)\s*[/:：=＝$]?\s*\d{4}(?!\d)|(?<!\d)[1-3一二三]\s*節\s*\$?\d{4}(?!\d))")
 # a chain letter's demand: forward to N people or groups (轉發給10個群組, 傳給15位好友)
-CHAIN_DEMAND = re.compile(r"(?:轉|傳|發|分享)(?:發|傳|送|出)?\s*(?:給|到|至)\s*(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*(?:個|位|組)?\s*"
+CHAIN_DEMAND = re.compile(r"(?=[轉傳發分])(?:轉|傳|發|分享)(?:發|傳|送|出)?\s*(?:給|到|至)\s*(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*(?:個|位|組)?\s*"
                           r"(?:以上)?\s*(?:群組|群|人|朋友|好友|親友|LINE)")
 BAIT = ("giveaway", "chain", "clickbait")
 PHONE_START = ("<PHONE>", "09", "+886", "零")  # how CONTACT's phone alternatives begin
