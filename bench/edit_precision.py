@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from bench.heldback import part
+from filters.normalize import normalize_text
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "bench" / "out" / "edit_sample.jsonl"
@@ -74,7 +75,7 @@ def line_key(ref: str, line: int, text: str) -> str:
 
 
 def pii_rows(ref: str, text: str) -> list[dict]:
-    """One row per line the PII step changes, per kind it found there (as shipped: PiiConfig defaults)."""
+    """One row per line the PII step changes or tags, per kind it found there (as shipped: PiiConfig defaults)."""
     from filters.config import PiiConfig
     from filters.pii import scan
 
@@ -82,7 +83,7 @@ def pii_rows(ref: str, text: str) -> list[dict]:
     out = []
     for n, line in enumerate(text.split("\n")):
         result = scan(line, set(c.kinds), set(c.tag_kinds))
-        for kind in sorted(result.redacted):
+        for kind in sorted(set(result.redacted) | set(result.tagged)):  # a tagged kind (line_id) is still judged
             out.append({"key": line_key(ref, n, line), "kind": f"pii:{kind}", "text": line, "after": result.text})
     return out
 
@@ -92,7 +93,8 @@ def sample(root: Path, per_kind: int) -> None:
     results = annotate(docs)
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for (ref, original), res in zip(docs, results):
-        lines = original.split("\n")
+        # edits count lines of the normalized text (stripped, runs of blank lines made one): the context comes from it
+        lines = normalize_text(original).split("\n")
         for e in res.get("segment_edits", []):
             n = e["line"]
             context = lines[max(0, n - 2):n] + [">>> " + e["text"]] + lines[n + 1:n + 3]

@@ -33,8 +33,9 @@ SPLIT = HashSplit(seed=39, train=0.6, dev=0.15)
 
 
 def spam_flagged(ann: dict) -> bool:
+    """The spam step called the document an ad, or found an ad or contact line in it (removed or tagged)."""
     return bool(ann.get("spam")) or (ann.get("drop_reason") or "").startswith(("spam", "keyword_stuffing")) or any(
-        k.startswith("spam:") for k in ann.get("edits", {}))
+        k.startswith("spam:") for k in (*ann.get("edits", {}), *ann.get("tagged_edits", {})))
 
 
 def abuse_flagged(ann: dict) -> bool:

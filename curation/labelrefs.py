@@ -24,14 +24,13 @@ from curation.errors import CurateError
 
 
 def _csv_rows(raw: str) -> dict[str, str]:
+    """key -> text: by the `id` (or `comment-id`) column where there is one, else by 1-based data row (never both:
+    a row number would shadow a numeric id)."""
     reader = csv.DictReader(io.StringIO(raw))
+    id_column = next((c for c in ("id", "comment-id") if c in (reader.fieldnames or [])), None)
     out: dict[str, str] = {}
     for n, row in enumerate(reader, start=1):
-        text = row.get("text") or row.get("comment-body") or ""
-        key = row.get("id") or row.get("comment-id")
-        out[str(n)] = text
-        if key:
-            out[key] = text
+        out[row[id_column] if id_column else str(n)] = row.get("text") or row.get("comment-body") or ""
     return out
 
 

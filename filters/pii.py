@@ -56,11 +56,14 @@ EMAIL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+
 LINE_LABEL = r"(?:(?<![A-Za-z])[Ll][Ii][Nn][Ee]|ＬＩＮＥ|賴|赖)"
 # Also the ways posts glue an ID to its label: LINE（ID：ann.hsieh）, Line帳號 ：sunny-ho, LINE ID請搜yenyen.0314, 加我賴～～ID:
 # bobo7788, and, for a handle of letters and digits only, 我的賴是momo1314, 加賴kevin55688, 加賴👉 chiachia99
-LINE_GLUE = r"(?:是|為|为|給我|给我|請搜|请搜|搜尋|搜索|[^\n\w@<:：])"
-LINE_ID = (rf"(?P<line_ctx>{LINE_LABEL}(?:\s*(?:ID|Id|id|ＩＤ)(?![a-z])\s*[:：]?\s*(?:是|為|为)?|\s*[:：]|[^\n@:：<]{{0,8}}?(?=\s*@)"
+LINE_GLUE = r"(?:是|為|为|給我|给我|請搜|请搜|搜尋|搜索|[ \t\u3000～~👉＝=「『（(【《])"  # not a comma: "i-line，365nm" lists
+# (spaces are taken possessively, *+, and the look-aheads over a handle stop at its longest length: a run of spaces or
+# of dots after a label must not make the engine try every split of it)
+HANDLE_HAS_DIGIT_AND_LETTER = r"(?=[A-Za-z0-9_.-]{0,19}[0-9])(?=[A-Za-z0-9_.-]{0,19}[A-Za-z])"
+LINE_ID = (rf"(?P<line_ctx>{LINE_LABEL}(?:\s*+(?:ID|Id|id|ＩＤ)(?![a-z])\s*+[:：]?\s*+(?:是|為|为)?|\s*+[:：]|[^\n@:：<]{{0,8}}?(?=\s*@)"
            rf"|(?:{LINE_GLUE}){{0,4}}(?:帳號|账号|ＩＤ|ID|Id|id)(?![a-z])(?:{LINE_GLUE}|[:：]){{0,4}}"
-           rf"|(?:(?<=[賴赖])|(?:{LINE_GLUE}){{1,4}})(?=[A-Za-z0-9_.-]*[0-9])(?=[A-Za-z0-9_.-]*[A-Za-z])"
-           r"|\s+(?=[A-Za-z0-9_.-]*[0-9])(?=[A-Za-z0-9_.-]*[A-Za-z]))\s*)"
+           rf"|(?:(?<=[賴赖])|(?:{LINE_GLUE}){{1,4}}){HANDLE_HAS_DIGIT_AND_LETTER}"
+           rf"|\s++{HANDLE_HAS_DIGIT_AND_LETTER})\s*+)"
            r"(?P<line_handle>(?!https?:|(?i:pay|points?|today|bank|music|tv|store|taxi|shopping|official|games?|sticker|friends)(?![a-z]))"
            r"@?[A-Za-z0-9][A-Za-z0-9._-]{2,19})(?![A-Za-z0-9._-])")
 TW_ID = rf"{L}[A-Z][12ABCD89]{D}{{8}}{R}"
@@ -117,6 +120,8 @@ ID_BEFORE = re.compile(r"(?:ISBN(?:-?1[03])?|編號|單號|訂單|代碼|代號|
                        r"\s*[:：#＃]?\s*(?:[0-9A-Za-z]{1,8}[-/. ]?){0,2}$")
 # ... or a piece of a longer dashed or dotted run of digits (an id or a date with a number glued on: 2024-0212345678)
 GLUED_BEFORE = re.compile(r"(?:\d[-.]|(?:19|20)\d\d/)$")
+PHONE_NO = re.compile(r"(?:[Tt]el|TEL|[Pp]hone|[Mm]obile|[Cc]ell|電話|手機)\.?\s*[Nn]o\.?\s*[:：]?\s*$")
+PHONE_SHAPED = re.compile(r"09\d{8}|09\d{2}-\d{3}-\d{3}")
 GLUED_AFTER = re.compile(r"[-.]\d")
 # "line:" in English prose (The bottom line: keep it simple, Subject line: ...) is the word, not the app: a Latin word
 # before the label, and after it an English word or a number rather than a handle (a digit and a letter, _, ., @)
@@ -232,7 +237,10 @@ def scan(text: str, redact_kinds: set[str] | frozenset[str] = frozenset(KINDS), 
                 return value
             return act("email", value)
         if group == "line":
-            return original("line_ctx") + (original("line_handle") if _english_line(text, m) else act("line_id", original("line_handle")))
+            handle = original("line_handle")
+            if PHONE_SHAPED.fullmatch(handle.translate(FULLWIDTH_DIGITS)):
+                return original("line_ctx") + act("phone", handle)  # LINE: 0912345678 is a phone number, whatever the label
+            return original("line_ctx") + (handle if _english_line(text, m) else act("line_id", handle))
         if group == "tw_id":
             return act("tw_id", value) if valid_tw_id(value) else value
         if group == "business":
@@ -257,10 +265,10 @@ def scan(text: str, redact_kinds: set[str] | frozenset[str] = frozenset(KINDS), 
 
 def _version_like(text: str, start: int, end: int, value: str) -> bool:
     """A dotted quad that is a version or section number by its context, or by its shape when no address is announced."""
-    if VERSION_AFTER.match(text, end):
-        return True
     if IP_LABEL.search(text, max(0, start - 16), start):
         return False
+    if VERSION_AFTER.match(text, end):
+        return True
     if VERSION_BEFORE.search(text, max(0, start - 14), start):
         return True
     if SMALL_PARTS.match(value) and (SECTION_BEFORE.search(text, max(0, start - 4), start) or SECTION_AFTER.match(text, end)):
@@ -270,6 +278,8 @@ def _version_like(text: str, start: int, end: int, value: str) -> bool:
 
 def _id_like(text: str, start: int, end: int) -> bool:
     """A phone-shaped number that is an id by its label, or a piece of a longer dashed or dotted run of digits."""
+    if PHONE_NO.search(text, max(0, start - 16), start):
+        return False  # Phone No. 0912345678: the No. of a phone
     return bool(ID_BEFORE.search(text, max(0, start - 24), start) or GLUED_BEFORE.search(text, max(0, start - 5), start)
                 or GLUED_AFTER.match(text, end))
 

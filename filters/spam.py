@@ -28,13 +28,14 @@ CONTACT = re.compile(
     # the PII step runs first: a phone number or LINE ID it replaced is still a contact
     r"<(?:PHONE|LINE_ID)>|"
     # an ID is ASCII: "LINE@生活圈帳號" in a warning names the service, not a handle
-    r"(?:line|ｌｉｎｅ)\s*(?:id)?\s*[:：@「《【(（]\s*@?[A-Za-z0-9_.-]{3,}"
+    # (every \s* follows a required token: runs of spaces never give the engine several ways to split them)
+    r"(?:line|ｌｉｎｅ)\s*(?:id\s*)?[:：@「《【(（]\s*@?[A-Za-z0-9_.-]{3,}"
     # 賴 (LINE in Taiwan) with an ID after it, a colon or a bracket: 加賴：abc123, 賴《jy5886》, 賴3p6688; an ID holds a
     # digit, so the surname 賴 before a name (賴清德) or a word is no contact
-    r"|賴\s*(?:id)?\s*[:：「《【(（@]?\s*@?(?=[A-Za-z_.-]*\d)[A-Za-z0-9_.-]{4,}"
+    r"|賴\s*(?:id\s*)?(?:[:：「《【(（@]\s*)?@?(?=[A-Za-z_.-]{0,20}\d)[A-Za-z0-9_.-]{4,}"
     r"|[加＋+]\s*(?:賴|赖|line|微信|wechat|vx|v信|薇信|威信|qq|扣扣|tg|telegram)"
     # an ID after a colon or 號/id (微信號 abc123), or QQ digits: not the word WeChat in a how-to
-    r"|(?:微信|wechat|vx|v信|薇信|威信|qq|扣扣)\s*(?:(?:號|号|id)\s*[:：]?|[:：])\s*[A-Za-z0-9_-]{5,}|(?:qq|扣扣)\s*\d{5,}"
+    r"|(?:微信|wechat|vx|v信|薇信|威信|qq|扣扣)\s*(?:(?:號|号|id)\s*(?:[:：]\s*)?|[:：]\s*)[A-Za-z0-9_-]{5,}|(?:qq|扣扣)\s*\d{5,}"
     r"|(?:line\.me/(?:R/)?ti/|lin\.ee/|t\.me/|wa\.me/|qm\.qq\.com)\S*"
     r"|(?<!\d)09\d{2}[- ]?\d{3}[- ]?\d{3}(?!\d)|\+886[- ]?9\d{2}[- ]?\d{3}[- ]?\d{3}"
     # a mobile number in Chinese numerals, spelled out to slip past filters: 零九三六 七二一 五八四
@@ -45,7 +46,7 @@ CONTACT = re.compile(
 # a handle to reach someone on a messenger, not the words 加LINE (an anti-fraud notice says 不要隨便亂加LINE) nor a
 # phone number (a review names its restaurant's phone): the contact line an ad leaves under an otherwise ordinary post
 MESSENGER_CONTACT = re.compile(
-    r"(?=[<微wWvVqQ扣tTlLｌＬ賴])(?:<LINE_ID>|(?:line|ｌｉｎｅ|賴)\s*(?:id)?\s*[:：「《【(（]\s*@?(?=[A-Za-z_.-]*\d)[A-Za-z0-9_.-]{4,}|(?:微信|wechat|vx|qq|扣扣|telegram|tg)\s*(?:id|號|号)?\s*[:：]\s*[A-Za-z0-9_-]{4,}|(?:qq|扣扣)\s*\d{5,}"
+    r"(?=[<微wWvVqQ扣tTlLｌＬ賴])(?:<LINE_ID>|(?:line|ｌｉｎｅ|賴)\s*(?:id\s*)?[:：「《【(（]\s*@?(?=[A-Za-z_.-]{0,20}\d)[A-Za-z0-9_.-]{4,}|(?:微信|wechat|vx|qq|扣扣|telegram|tg)\s*(?:(?:id|號|号)\s*)?[:：]\s*[A-Za-z0-9_-]{4,}|(?:qq|扣扣)\s*\d{5,}"
     r"|line\.me/(?:R/)?ti/|lin\.ee/|t\.me/|wa\.me/|qm\.qq\.com)", re.IGNORECASE)
 # keyword stuffing: a line of 10+ short terms joined by separators (not spaces: English prose has those), with
 # no sentence punctuation (a legitimate enumeration sits inside a sentence)
@@ -58,14 +59,15 @@ SENTENCE_AROUND_LIST = re.compile(r"[:：]\s*$|[。！？!?]\s*$")
 # an escort ad's code: height/weight/cup (162/45/C, 165.48.D), and a price per session (50分鐘3500, 1節3000), which a
 # massage parlour's price list also has (it weighs less)
 BODY_CODE = re.compile(r"(?=1)(?<!\d)1[4-8]\d\s*[/.／-]\s*[3-7]\d\s*[/.／-]\s*[A-Ha-hＡ-Ｈ](?![A-Za-z])")
-SESSION_PRICE = re.compile(r"(?=[0-9一二三])(?:(?<!\d)\d{2,3}\s*(?:分鐘|分|min)\s*[/:：=＝$]?\s*\d{4}(?!\d)|(?<!\d)[1-3一二三]\s*節\s*\$?\d{4}(?!\d))")
+SESSION_PRICE = re.compile(r"(?=[0-9一二三])(?:(?<!\d)\d{2,3}\s*(?:(?:分鐘|min)\s*[/:：=＝$]?|分\s*[/:：=＝$])\s*\d{4}(?!\d)|(?<!\d)[1-3一二三]\s*節\s*\$?\d{4}(?!\d))")
 # a chain letter's demand: forward to N people or groups (轉發給10個群組, 傳給15位好友)
 CHAIN_DEMAND = re.compile(r"(?=[轉傳發分])(?:轉|傳|發|分享)(?:發|傳|送|出)?\s*(?:給|到|至)\s*(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*(?:個|位|組)?\s*"
                           r"(?:以上)?\s*(?:群組|群|人|朋友|好友|親友|LINE)")
 BAIT = ("giveaway", "chain", "clickbait")
 PHONE_START = ("<PHONE>", "09", "+886", "零")  # how CONTACT's phone alternatives begin
 # words of a news report, a police or bank warning, a fact check: what an ad never says about itself
-REPORTING = re.compile(r"記者|報導|警方|警察|警局|165|詐騙集團|詐團|反詐|防詐|提醒|呼籲|千萬不要|切勿|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方")
+# (not 提醒 or 切勿: an ad says 提醒您 too)
+REPORTING = re.compile(r"記者|報導|警方|警察|警局|(?<!\d)165(?!\d)|詐騙集團|詐團|反詐|防詐|呼籲|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方")
 # a report or a police warning quotes the pitch it is about (標榜「保證獲利」、「穩賺不賠」); an ad says it plainly
 QUOTED = re.compile(r"「[^「」\n]{1,30}」|『[^『』\n]{1,30}』|“[^“”\n]{1,30}”")
 
@@ -100,8 +102,8 @@ class SpamFilter(CurationFilter):
         return self._link_lists
 
     def models(self):
-        # one model a step in the manifest: the shipped domain lists that links are checked against are recorded, by
-        # their version, under the domains step, which reads the same files
+        # one model a step in the manifest: the shipped domain lists that links are checked against are the files the
+        # domains step records by their version when it runs with the shipped lists (the default)
         return classifier_models(self.classifier, self.config.model_path)
 
     def stuffed_lines(self, text: str) -> int:
@@ -167,6 +169,9 @@ class SpamFilter(CurationFilter):
         wherever it is linked; a content farm is the point of a short message (a headline and its link: clickbait),
         while a long text that cites one as its source is not an ad for it."""
         weight = 0.0
+        # a headline and its link (the link right under the first line, or a text barely longer than it), not an
+        # excerpt that cites the page at its end
+        short = len(text) - sum(len(u.group()) for u in URL.finditer(text)) < self.config.clickbait_max_chars
         for start in link_starts:
             m = URL.match(text, start)
             host = url_host(m.group()) if m else None
@@ -176,9 +181,6 @@ class SpamFilter(CurationFilter):
                 weight = max(weight, self.config.threshold)
             elif found:
                 out["spam_clickbait"] = out.get("spam_clickbait", 0.0) + 1
-                # a headline and its link (the link right under the first line, or a text barely longer than it), not
-                # an excerpt that cites the page at its end
-                short = len(text) - sum(len(u.group()) for u in URL.finditer(text)) < self.config.clickbait_max_chars
                 weight = max(weight, self.config.threshold if short or start < self.config.clickbait_max_chars else 1.0)
         return weight
 

@@ -4,6 +4,7 @@ lexicon that explains and, for slurs and insults, corroborates it."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from pathlib import Path
 
@@ -26,12 +27,13 @@ class ToxicityFilter(CurationFilter):
     A segment is toxic when the classifier alone is confident (p >= `classifier_alone` when the segment is the whole
     document, `segment_alone` for one segment among several), or when it is above the card's
     threshold (or `threshold`) and the segment holds a word aimed at someone (`corroborating_categories`: insults,
-    slurs) of weight >= `corroborating_weight`, or when it holds such words of weight >= `segment_lexicon_weight` on its own
-    (你這個智障腦殘，去死啦: the lexicon as a high-precision layer). Mild profanity (靠北, 他媽的: `mild_categories`) is how zh-TW forums
+    slurs, threats) of weight >= `corroborating_weight`, or when it holds such words of weight >= `segment_lexicon_weight`
+    on its own (你這個智障腦殘，去死啦: the lexicon as a high-precision layer), or >= `comment_lexicon_weight` when the
+    document is a short comment (低能兒, 殺你全家). A word inside quotation marks is mentioned, not aimed: it does not count. Mild profanity (靠北, 他媽的: `mild_categories`) is how zh-TW forums
     talk: a segment whose only lexicon hits are such words is tagged (`profanity`), never removed for them.
     Then the document: if toxic segments hold at least `drop_share` of its characters (a short comment, a rant) it is
-    dropped (`toxic_classifier`); otherwise those segments are removed as segment edits (`toxic_segment`) and the rest
-    is kept, so a thread is not lost for one bad push. Lexicon hits spread over the other segments, dense enough on
+    dropped (`toxic_classifier`); otherwise those segments are segment edits (`toxic_segment`: tagged by default, removed
+    with `edit_actions: {toxic_segment: remove}`) and the rest is kept, so a thread is not lost for one bad push. Lexicon hits spread over the other segments, dense enough on
     their own (`lexicon_hits_per_1k`), drop the document as `toxic_lexicon`.
     Annotates `toxic` (dropped or edited for toxicity), `toxicity_score` (the highest segment probability, or the scaled
     lexicon density without a classifier), `toxicity_hits` (lexicon hits by category), `toxic_segments`, `profanity`."""
@@ -61,6 +63,7 @@ class ToxicityFilter(CurationFilter):
         weights = [0.0] * len(units)
         categories: Counter = Counter()
         quoted = [m.span() for m in QUOTED.finditer(text)] if any(q in text for q in "「『“") else []
+        quote_starts = [a for a, _ in quoted]  # quotes do not overlap: the one a word may sit in is the last to start before it
         for start, _, category, weight in self.lexicon.spans(text):
             categories[category] += 1
             u = unit_of.get(line_of(start))
@@ -68,7 +71,8 @@ class ToxicityFilter(CurationFilter):
                 continue
             weights[u] += weight
             # a word in quotation marks is mentioned (a post about a slur, a report of abuse), not thrown at someone
-            if category in c.corroborating_categories and not any(a < start < b for a, b in quoted):
+            q = bisect_right(quote_starts, start) - 1
+            if category in c.corroborating_categories and not (q >= 0 and start < quoted[q][1]):
                 directed[u] += weight
         unit_texts = ["\n".join(lines[i] for i in members) for members in units]
         probs: list[float | None] = [None] * len(units)

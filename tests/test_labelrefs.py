@@ -73,4 +73,12 @@ def test_a_recipe_set_reads_a_labels_file_beside_the_recipe_with_its_own_label_f
     assert recipe.sets[0].repeat == 3
     with pytest.raises(CurateError, match="labels file not found"):
         read_set(LabeledSet(path="x", labels="../labels/none.jsonl"), recipe, root)
-    assert Recipe(name="x", sets=[]).model_dump()  # a recipe without labels files is unchanged
+    plain = Recipe(name="x", sets=[{"path": "a.jsonl"}]).sets[0]  # a set without a labels file reads its path
+    assert (plain.labels, plain.label_field, plain.repeat, plain.origins) == (None, None, 1, None)
+
+
+def test_a_csv_with_numeric_ids_is_keyed_by_id_not_by_row(tmp_path):
+    (tmp_path / "c.csv").write_text("comment-id,comment-body\n5,A\n9,B\n1,C\n", encoding="utf-8")
+    assert [ref_text(f"c.csv#{k}", tmp_path) for k in ("5", "1")] == ["A", "C"]
+    with pytest.raises(CurateError, match="no row '3'"):
+        ref_text("c.csv#3", tmp_path)
