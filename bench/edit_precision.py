@@ -70,8 +70,9 @@ def annotate(docs: list[tuple[str, str]]) -> list[dict]:
         return [by_id.get(str(i), {}) for i in range(len(docs))]
 
 
-def line_key(ref: str, line: int, text: str) -> str:
-    return f"{ref}:{line}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+def line_key(kind: str, ref: str, line: int, text: str) -> str:
+    """What a verdict names: the kind (one line may be a PII find and a contact line at once), the document, the line."""
+    return f"{kind}|{ref}:{line}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def pii_rows(ref: str, text: str) -> list[dict]:
@@ -84,7 +85,7 @@ def pii_rows(ref: str, text: str) -> list[dict]:
     for n, line in enumerate(text.split("\n")):
         result = scan(line, set(c.kinds), set(c.tag_kinds))
         for kind in sorted(set(result.redacted) | set(result.tagged)):  # a tagged kind (line_id) is still judged
-            out.append({"key": line_key(ref, n, line), "kind": f"pii:{kind}", "text": line, "after": result.text})
+            out.append({"key": line_key(f"pii:{kind}", ref, n, line), "kind": f"pii:{kind}", "text": line, "after": result.text})
     return out
 
 
@@ -98,7 +99,7 @@ def sample(root: Path, per_kind: int) -> None:
         for e in res.get("segment_edits", []):
             n = e["line"]
             context = lines[max(0, n - 2):n] + [">>> " + e["text"]] + lines[n + 1:n + 3]
-            by_kind[e["reason"]].append({"key": line_key(ref, n, e["text"]), "kind": e["reason"], "action": e["action"],
+            by_kind[e["reason"]].append({"key": line_key(e["reason"], ref, n, e["text"]), "kind": e["reason"], "action": e["action"],
                                          "text": e["text"], "context": "\n".join(context)})
         for row in pii_rows(ref, original):
             by_kind[row["kind"]].append(row)
@@ -120,12 +121,18 @@ def score() -> int:
     if not files:
         print(f"no verdicts yet in {VERDICTS}")
         return 1
-    right, judged = Counter(), Counter()
+    sampled = {json.loads(x)["key"] for x in SAMPLE.read_text(encoding="utf-8").splitlines()} if SAMPLE.is_file() else None
+    right, judged, seen = Counter(), Counter(), set()
     for line in (x for f in files for x in f.read_text(encoding="utf-8").splitlines()):
         if line.strip():
             v = json.loads(line)
+            if sampled is not None and v["key"] not in sampled:
+                continue  # a verdict on an edit the current defaults no longer make
+            seen.add(v["key"])
             judged[v["kind"]] += 1
             right[v["kind"]] += v["verdict"] == "right"
+    if sampled is not None and sampled - seen:
+        print(f"({len(sampled - seen)} sampled edits have no verdict yet: read them in {SAMPLE})")
     print("| edit kind | judged | right | precision | default |")
     print("|---|---|---|---|---|")
     for kind in sorted(judged):
