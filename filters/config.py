@@ -159,7 +159,7 @@ class PiiConfig(Strict):
 
     enabled: bool = True
     kinds: list[PiiKind] = ["tw_id", "phone", "email", "credit_card", "ip"]
-    # line_id is tagged by default: 3 of the 4 replaced on held-back real forum text were LINE IDs (one a lin.ee link to
+    # line_id is tagged by default: 4 of the 5 found on held-back real forum text were LINE IDs (one a lin.ee link to
     # a post); a kind replaces by default from 0.90 precision (bench/RESULTS.md issue 39). Add it to `kinds` to replace
     tag_kinds: list[PiiKind] = ["phone_tollfree", "business_id", "line_id"]
 

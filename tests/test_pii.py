@@ -160,7 +160,7 @@ def test_annotate_with_the_default_config_finds_what_the_issue_listed(tmp_path):
     got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [g["annotations"]["pii"] for g in got] == [["phone"], ["phone"], ["phone"], ["email"], []]
     assert not any(ch in g["text"] for g in got for ch in ("0912", "xiaoming"))
-    # a LINE ID is tagged, not replaced, by default (3 of 4 on held-back real forum text were IDs: under 0.90)
+    # a LINE ID is tagged, not replaced, by default (4 of 5 on held-back real forum text were IDs: under 0.90)
     assert got[4]["annotations"]["pii_tagged"] == ["line_id"] and "abc1234" in got[4]["text"]
 
 
