@@ -158,7 +158,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     release, manifest = stats.release_dir(args.release)
     tables = {"funnel": stats.funnel(manifest), "outcomes": stats.outcomes_per_step(manifest), "drops": stats.drop_reasons(manifest),
-              "edits": stats.edits(manifest),
+              "edits": stats.edits(manifest), "regions": stats.regions(manifest),
               "scores": stats.score_quantiles(release), "steps": stats.stats_table(manifest)}
     if args.compare:
         _, other = stats.release_dir(args.compare)
@@ -182,6 +182,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
             if tables["edits"].height:
                 print("edited (segments removed; characters removed), tagged, or contaminated (per evaluation set), by step, reason and source")
                 print(tables["edits"])
+            if tables["regions"].height:
+                print("region per source (script step: Taiwan, mainland, Hong Kong Cantonese, unknown) and its share")
+                print(tables["regions"])
             if tables["scores"].height:
                 print("score quantiles (kept and dropped documents)")
                 print(tables["scores"])

@@ -159,7 +159,7 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
             reasons = {k[len("dropped_"):]: int(v) for k, v in c.items() if k.startswith("dropped_")}
             other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed", "url_checked")
                      or k.startswith(("converted_", "edited_", "segments_removed_", "chars_removed_", "tagged_", "redacted_", "repaired_",
-                                       "contaminated_"))}
+                                       "contaminated_", "region_"))}
             out.append(StepStats(step=label, input=int(c.get("total", 0)), kept=int(c.get("forwarded", 0)), dropped=int(c.get("dropped", 0)),
                                  dropped_by_reason=reasons, by_source=dict(by_source), other=other))
     return out

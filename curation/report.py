@@ -8,7 +8,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import polars as pl
 
-from curation.stats import compare, drop_reasons, dropped_documents, edits, funnel, kept_documents, outcomes_per_step, release_dir, sample
+from curation.stats import (compare, drop_reasons, dropped_documents, edits, funnel, kept_documents, outcomes_per_step, regions,
+                            release_dir, sample)
 
 SCORE_PLOTS = ["lang_score", "hant_ratio", "quality_score", "quality_model_score", "spam_score", "toxicity_score"]
 
@@ -63,6 +64,9 @@ def build_report(path: str | Path, output: Path) -> Path:
                if manifest.alerts else []),
              "<h2>Funnel</h2>", _table(funnel(manifest)),
              "<h2>Per step: dropped, edited (segments removed), tagged</h2>", _table(outcomes_per_step(manifest))]
+    by_region = regions(manifest)
+    if by_region.height:
+        parts += ["<h2>Region per source (Taiwan, mainland, Hong Kong Cantonese, unknown)</h2>", _table(by_region)]
     edited = edits(manifest)
     if edited.height:
         parts += ["<h2>Edits: documents kept with segments removed, or tagged</h2>", _table(edited)]

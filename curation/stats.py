@@ -102,6 +102,23 @@ def edits(manifest: Manifest) -> pl.DataFrame:
     return t.select("step", "outcome", "reason", "source", "documents", "characters").sort("documents", descending=True)
 
 
+def regions(manifest: Manifest) -> pl.DataFrame:
+    """Per source, the documents the script step placed in each region (tw, cn, hk, unknown) and their share of the
+    source's Chinese documents: how much Hong Kong Cantonese or mainland wording a source brings."""
+    import polars as pl
+
+    rows = []
+    for st in manifest.steps:
+        if st.step != "script":
+            continue
+        for source, counts in sorted(st.by_source.items()):
+            found = {k[len("region_"):]: v for k, v in counts.items() if k.startswith("region_")}
+            total = sum(found.values())
+            rows += [{"source": source, "region": r, "documents": n, "share": round(n / total, 4)}
+                     for r, n in sorted(found.items())]
+    return pl.DataFrame(rows, schema={"source": pl.String, "region": pl.String, "documents": pl.Int64, "share": pl.Float64})
+
+
 def outcomes_per_step(manifest: Manifest) -> pl.DataFrame:
     """Per step: documents in, dropped, edited (kept with segments removed) and only tagged."""
     import polars as pl

@@ -60,7 +60,14 @@ class ScriptConfig(Strict):
     # chain message, an opinion post: 14 of 24 script_mixed drops on the real LINE set); its Simplified-only
     # characters are converted one by one (OpenCC s2tw) and it is kept as hant. 1.0: off
     mixed_repair_min: float = Field(default=0.75, ge=0, le=1)
-    require_region_tw: bool = False  # also treat Traditional with mainland phrasing (region cn) as not-TW
+    require_region_tw: bool = False  # also treat Traditional with mainland phrasing (region cn) as not-TW (= region_actions cn: drop)
+    # Hong Kong written Cantonese (region hk), told by cantonesedetect past a gate of Cantonese-only characters
+    # (filters/script.py HongKongCantonese; bench/RESULTS.md issue 37)
+    hk_detection: bool = True
+    hk_min_markers: int = Field(default=3, ge=1)  # Cantonese-only characters (嘅 咗 佢 冇 啲 ...) before the detector reads
+    hk_max_chars: int = Field(default=3000, ge=100)  # of a document's head: the detector's cost stays bounded
+    # per region: keep (a label only), tag (also counted tagged_region_<r>) or drop (reason region_<r>); unlisted: keep
+    region_actions: dict[Literal["tw", "cn", "hk", "unknown"], Literal["keep", "tag", "drop"]] = {"hk": "tag"}
 
 
 class CleaningConfig(Strict):

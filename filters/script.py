@@ -205,6 +205,42 @@ class TaiwanPhrasingScore:
         return "unknown", tw, cn
 
 
+# Characters written Cantonese uses for its own words (嘅 咗 佢 冇 啲 嗰 喺 哋 嘢 ...) and Taiwan Mandarin does not: a
+# cheap gate before the Cantonese detector reads a document. 係 and 唔 are left out: 關係, 係數 and 吱唔 are Mandarin.
+CANTONESE_CHARS = re.compile("[嘅咗佢冇啲嗰喺哋嘢噉畀嚟諗乜瞓睇搵揾攞嬲喎㗎咩]")
+
+
+class HongKongCantonese:
+    """Written Cantonese, the language of Hong Kong forums (係/嘅/唔/咗/佢/冇/啲), told apart from Taiwan Mandarin by
+    `cantonesedetect` (CanCLID, MIT; Lau, Lau and To 2024): Cantonese-only words and constructions counted in context
+    (唔係, 點解, 而家, 返工; never 關係 or 係數) against standard-written-Chinese ones (這, 的, 是, 沒), per sentence. A
+    document is `hk` when the detector calls it Cantonese, or mixed Cantonese and standard Chinese (a HK forum thread
+    quoting news), and the text holds at least `hk_min_markers` Cantonese-only characters; the detector reads only
+    documents past that gate (most Taiwan text has none of them), and at most `hk_max_chars` characters of each."""
+
+    def __init__(self, config: ScriptConfig):
+        self.config = config
+        self._detector = None
+
+    @property
+    def detector(self):
+        if self._detector is None:  # created in the task: it compiles its tables once per worker
+            from cantonesedetect.Detector import CantoneseDetector
+
+            self._detector = CantoneseDetector()
+        return self._detector
+
+    def judge(self, text: str) -> tuple[bool, int, str | None]:
+        """(Hong Kong Cantonese?, Cantonese-only characters seen in the head, the detector's judgement or None when
+        the gate kept it from reading)."""
+        head = text[:self.config.hk_max_chars]
+        markers = len(CANTONESE_CHARS.findall(head))
+        if markers < self.config.hk_min_markers:
+            return False, markers, None
+        judgement = str(self.detector.judge(head))
+        return judgement in ("cantonese", "mixed"), markers, judgement
+
+
 class RegionModel:
     """Taiwan vs mainland wording for text the phrase lists leave `unknown` (a paragraph of UI help names no 軟體 or
     視頻, yet says 檔案/預設/列印 where the mainland says 文件/默認/打印): the shipped fastText model (trained on the
@@ -237,7 +273,10 @@ class ScriptFilter(CurationFilter):
     - `convert`: rewritten with OpenCC `s2twp` (Simplified -> Taiwan Traditional with Taiwan phrasing),
       recording `original_script`, `original_region` and `converted: true`;
     - `tag`: kept unchanged, labels only.
-    Documents with no script-specific characters (`none`: non-Chinese, or too short to tell) pass. Before any of
+    Region is `hk` (written Cantonese: `HongKongCantonese`), `tw`, `cn` or `unknown`; `region_actions` says what each
+    region gets: `keep`, `tag` (counted as `tagged_region_<r>`; hk by default) or `drop` (reason `region_<r>`); every
+    document's region is counted per source (`region_<r>`), so stats, the report and the manifest give each source's
+    share. Documents with no script-specific characters (`none`: non-Chinese, or too short to tell) pass. Before any of
     that, a `mixed` document at least `mixed_repair_min` Traditional (stray Simplified characters in a Traditional
     post) has those characters converted and is judged again (`repaired: true`).
     """
@@ -250,6 +289,7 @@ class ScriptFilter(CurationFilter):
         self.detector = ScriptDetector(config)
         self.phrasing = TaiwanPhrasingScore(config)
         self.region_model = RegionModel(config, region_model_path)  # the path resolved against the job file
+        self.cantonese = HongKongCantonese(config)
         self._converters: dict = {}  # OpenCC converters, created on first use in each worker
 
     def models(self):
@@ -267,13 +307,24 @@ class ScriptFilter(CurationFilter):
 
     def analyse(self, text: str) -> dict:
         script, ratio = self.detector.detect(text)
+        out = {"script": script, "hant_ratio": None if ratio is None else round(ratio, 4)}
+        if script != "none" and self.config.hk_detection:
+            # Cantonese first: its sentences also hold Taiwan or mainland phrases, which say nothing about the language
+            is_hk, markers, judgement = self.cantonese.judge(text)
+            if markers:
+                out["hk_markers"] = markers
+            if judgement is not None:
+                out["cantonese"] = judgement
+            if is_hk:
+                return {**out, "region": "hk", "region_by": "cantonese", "region_probability": None,
+                        "tw_phrases": 0, "cn_phrases": 0}
         region, tw, cn = ("unknown", 0, 0) if script == "none" else self.phrasing.region(text)
         region_by, p_tw = ("phrases" if region != "unknown" else None), None
         if script != "none" and region == "unknown":
             region, p_tw = self.region_model.region(text)
             region_by = "classifier" if region != "unknown" else None
-        return {"script": script, "hant_ratio": None if ratio is None else round(ratio, 4), "region": region,
-                "region_by": region_by, "region_probability": p_tw, "tw_phrases": tw, "cn_phrases": cn}
+        return {**out, "region": region, "region_by": region_by, "region_probability": p_tw, "tw_phrases": tw,
+                "cn_phrases": cn}
 
     def _repair_stray_simplified(self, text: str) -> str:
         """Each Simplified-only character replaced by its Traditional form (OpenCC s2tw, one character at a time):
@@ -290,13 +341,23 @@ class ScriptFilter(CurationFilter):
             ann["original_script"], ann["repaired"] = "mixed", True
             ann.update(self.analyse(doc.text))
             self.stat_update("repaired_mixed")
+        source = doc.metadata.get("source", "unknown")
+        if ann["script"] != "none":
+            self.stat_update(f"region_{ann['region']}", f"source:{source}/region_{ann['region']}")
+        region_action = self.config.region_actions.get(ann["region"], "keep")
+        if ann["region"] == "cn" and self.config.require_region_tw:
+            region_action = "drop"
         reason = None
         if ann["script"] in ("hans", "mixed"):
             reason = f"script_{ann['script']}"
-        elif self.config.require_region_tw and ann["region"] == "cn":
-            reason = "region_cn"
+        elif region_action == "drop":
+            reason = f"region_{ann['region']}"
+        elif region_action == "tag":
+            self.stat_update(f"tagged_region_{ann['region']}", f"source:{source}/tagged_region_{ann['region']}")
         if reason is None or self.config.action == "tag":
             return True
+        if reason.startswith("region_") and reason != "region_cn":
+            return False, reason  # s2twp rewrites mainland wording; it does not turn Cantonese into Taiwan Mandarin
         if self.config.action == "drop":
             return False, reason
         doc.text = self._to_taiwan(doc.text)

@@ -353,3 +353,67 @@ script_copies: false
     step = ScriptFilter(ScriptConfig(region_model_path=str(tmp_path / "m/region.json"), region_confidence=0.6))
     assert step.analyse("第九百個檔案已經處理完成，請確認檔案的內容")["region"] == "tw"
     assert step.analyse("第九百個文件已經處理完成，請確認文件的內容")["region"] == "cn"
+
+
+# -- Hong Kong written Cantonese as a region (issue 37; examples written for these tests) --------------------------------
+HK_POSTS = [
+    "我哋今日去咗旺角食嘢，個老闆話佢間舖而家冇得做，真係好慘，點解政府唔幫吓啲小店？",
+    "唔好再講啦，佢琴日返工又遲到，老細嬲到爆，話下次再係咁就炒佢魷魚。",
+    "有冇人知邊度有得買平啲嘅八達通套？我搵咗成日都搵唔到，好攰。",
+]
+TW_LOOKALIKES = [
+    "這件事跟他沒有關係，係數的計算方式請參考附件，謝謝大家。",  # 係 in Mandarin words
+    "香港特首今天在立法會表示，港府將推出新的房屋政策，港鐵沿線將興建公屋。",  # Taiwan news about Hong Kong
+    "阮阿公講伊毋知影彼間店佇佗位，明仔載才閣去揣看覓。",  # Taiwanese Hokkien in characters
+]
+
+
+@pytest.mark.parametrize("text", HK_POSTS)
+def test_written_cantonese_is_region_hk_and_tagged(text):
+    d = Document(text=text, id="x", metadata={"source": "lihkg"})
+    step = ScriptFilter(ScriptConfig())
+    assert step.filter(d) is True  # tagged by default, not dropped
+    ann = d.metadata["annotations"]
+    assert ann["region"] == "hk" and ann["region_by"] == "cantonese" and ann["hk_markers"] >= 3
+    assert step.stats.stats["source:lihkg/region_hk"].total == 1 and step.stats.stats["tagged_region_hk"].total == 1
+
+
+@pytest.mark.parametrize("text", TW_LOOKALIKES)
+def test_taiwan_text_with_cantonese_lookalikes_is_not_hk(text):
+    d = Document(text=text, id="x", metadata={"source": "ptt"})
+    ScriptFilter(ScriptConfig()).filter(d)
+    assert d.metadata["annotations"]["region"] != "hk"
+
+
+def test_each_region_has_its_action():
+    drop = ScriptFilter(ScriptConfig(region_actions={"hk": "drop"}))
+    assert drop.filter(Document(text=HK_POSTS[0], id="x", metadata={})) == (False, "region_hk")
+    keep = ScriptFilter(ScriptConfig(region_actions={"hk": "keep"}))
+    assert keep.filter(Document(text=HK_POSTS[0], id="x", metadata={})) is True
+    assert "tagged_region_hk" not in keep.stats.stats and keep.stats.stats["region_hk"].total == 1
+    # converting a Cantonese post to Taiwan characters would not make it Taiwan Mandarin: a drop stays a drop
+    convert = ScriptFilter(ScriptConfig(action="convert", region_actions={"hk": "drop"}))
+    assert convert.filter(Document(text=HK_POSTS[1], id="x", metadata={})) == (False, "region_hk")
+    with pytest.raises(ValueError):
+        ScriptConfig(region_actions={"mo": "drop"})
+    off = ScriptFilter(ScriptConfig(hk_detection=False))
+    d = Document(text=HK_POSTS[0], id="x", metadata={})
+    off.filter(d)
+    assert d.metadata["annotations"]["region"] != "hk"
+
+
+def test_region_shares_per_source_reach_the_manifest_stats_and_report(tmp_path, capsys):
+    import manifests
+    from curation import stats
+
+    src = tmp_path / "in.jsonl"
+    rows = [*HK_POSTS, *TW_LOOKALIKES[:2]]
+    src.write_text("".join(json.dumps({"id": f"d{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(rows)),
+                   encoding="utf-8")
+    job = write_job(tmp_path, [{"name": "forum", "kind": "jsonl", "path": str(src)}], steps={"script": {"enabled": True}})
+    assert main(["run", str(job)]) == 0
+    release = tmp_path / "out/t/0.1.0"
+    table = {(r["region"]): (r["documents"], r["share"]) for r in stats.regions(manifests.load(release)).to_dicts()}
+    assert table["hk"] == (3, 0.6)
+    capsys.readouterr()
+    assert main(["stats", str(release)]) == 0 and "region per source" in capsys.readouterr().out
