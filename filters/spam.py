@@ -13,7 +13,7 @@ from filters.domains import SHIPPED as SHIPPED_LISTS
 from filters.domains import DomainLists, url_host
 from filters.hanfold import han_count
 from filters.lexicon import Lexicon
-from filters.patterns import URL, may_hold_url
+from filters.patterns import QUOTED, URL, may_hold_url
 from filters.segments import remove_lines
 from filters.textclassifier import classifier_models, load_classifier
 
@@ -68,8 +68,6 @@ PHONE_START = ("<PHONE>", "09", "+886", "零")  # how CONTACT's phone alternativ
 # words of a news report, a police or bank warning, a fact check: what an ad never says about itself
 # (not 提醒 or 切勿: an ad says 提醒您 too)
 REPORTING = re.compile(r"記者|報導|警方|警察|警局|(?<!\d)165(?!\d)|詐騙集團|詐團|反詐|防詐|呼籲|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方")
-# a report or a police warning quotes the pitch it is about (標榜「保證獲利」、「穩賺不賠」); an ad says it plainly
-QUOTED = re.compile(r"「[^「」\n]{1,30}」|『[^『』\n]{1,30}』|“[^“”\n]{1,30}”")
 
 
 class SpamFilter(CurationFilter):
@@ -118,26 +116,34 @@ class SpamFilter(CurationFilter):
                 count += stuffed
         return count
 
-    def lexicon_score(self, text: str):
+    @staticmethod
+    def reports(text: str) -> bool:
+        """The text reports or warns (two or more of 記者, 警方, 詐騙集團, 165, ...): news of a gambling ring and a 165
+        notice use an ad's words to say what the ad is."""
+        return len(set(REPORTING.findall(text))) >= 2
+
+    def lexicon_score(self, text: str, reporting: bool | None = None):
         """(weight, matches per category) of distinct lexicon terms; terms only ever seen inside quotation marks
-        count half, and all of them count half in a text that reports or warns (two or more of 記者, 警方, 提醒, 詐騙集團,
-        ...): news of a gambling ring and a 165 notice use an ad's words to say what the ad is."""
+        count half, and all of them count half in a text that reports or warns (`reporting`; found here when not
+        given)."""
         score, categories = self.lexicon.score(text, distinct=True)
         if score and QUOTED.search(text):
             unquoted, _ = self.lexicon.score(QUOTED.sub("", text), distinct=True)
             score = unquoted + (score - unquoted) / 2
-        if score and len(set(REPORTING.findall(text))) >= 2:
+        if score and (self.reports(text) if reporting is None else reporting):
             score /= 2
         return score, categories
 
     def signals(self, text: str, carriers: list[int] | None = None) -> dict[str, float]:
         """The rule layer's scores; `carriers`, when given, receives the offsets of every contact and link found, so
         the line pass (`_ad_lines`) need not search for them again."""
-        lexicon_score, categories = self.lexicon_score(text)
+        reporting = self.reports(text)
+        lexicon_score, categories = self.lexicon_score(text, reporting)
         per_1k = 1000 / max(len(text), 200)  # texts under 200 characters count as 200
         contacts_found = list(CONTACT.finditer(text))
         contact_starts = [m.start() for m in contacts_found]
-        link_starts = [m.start() for m in URL.finditer(text)] if may_hold_url(text) else []
+        links_found = list(URL.finditer(text)) if may_hold_url(text) else []
+        link_starts = [m.start() for m in links_found]
         if carriers is not None:
             carriers += contact_starts + link_starts
         contacts, links = len(contact_starts), len(link_starts)
@@ -151,37 +157,36 @@ class SpamFilter(CurationFilter):
             if pattern.search(text):
                 out[f"spam_{category}"] = out.get(f"spam_{category}", 0.0) + 1
                 lexicon_score += weight
-        if link_starts and self.link_lists is not None:
-            lexicon_score += self._listed_links(text, link_starts, out)
+        if links_found and self.link_lists is not None:
+            lexicon_score += self._listed_links(text, links_found, out)
         # bait (a free gift, a chain letter, a clickbait headline) with a link asks for the click
         if links and any(c in categories for c in BAIT):
             lexicon_score += 1.0
         out["lexicon"] = lexicon_score
         # a messenger handle beside an ad term, outside a report or warning, is how an ad asks to be answered
-        handle = bool(lexicon_score) and MESSENGER_CONTACT.search(text) is not None and len(set(REPORTING.findall(text))) < 2
+        handle = bool(lexicon_score) and not reporting and MESSENGER_CONTACT.search(text) is not None
         out["contact"] = max(0.0, contact_density - self.config.max_contact_per_1k) / self.config.max_contact_per_1k * 2 + (
             1.0 if (contacts or links) and lexicon_score else 0.0) + (1.0 if handle else 0.0)
         out["keyword_stuffing"] = 2.0 * stuffed
         return out
 
-    def _listed_links(self, text: str, link_starts: list[int], out: dict[str, float]) -> float:
+    def _listed_links(self, text: str, links: list[re.Match], out: dict[str, float]) -> float:
         """Weight of the links in the text whose host is on the domain lists (filters/domains.py): a scam site is an ad
         wherever it is linked; a content farm is the point of a short message (a headline and its link: clickbait),
         while a long text that cites one as its source is not an ad for it."""
         weight = 0.0
         # a headline and its link (the link right under the first line, or a text barely longer than it), not an
         # excerpt that cites the page at its end
-        short = len(text) - sum(len(u.group()) for u in URL.finditer(text)) < self.config.clickbait_max_chars
-        for start in link_starts:
-            m = URL.match(text, start)
-            host = url_host(m.group()) if m else None
+        short = len(text) - sum(len(m.group()) for m in links) < self.config.clickbait_max_chars
+        for m in links:
+            host = url_host(m.group())
             found = self.link_lists.match(host) if host else {}
             if "scam_site" in found:
                 out["spam_scam_site"] = out.get("spam_scam_site", 0.0) + 1
                 weight = max(weight, self.config.threshold)
             elif found:
                 out["spam_clickbait"] = out.get("spam_clickbait", 0.0) + 1
-                weight = max(weight, self.config.threshold if short or start < self.config.clickbait_max_chars else 1.0)
+                weight = max(weight, self.config.threshold if short or m.start() < self.config.clickbait_max_chars else 1.0)
         return weight
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:

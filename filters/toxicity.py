@@ -14,6 +14,7 @@ from filters.base import CurationFilter, annotations
 from filters.config import ToxicityConfig
 from filters.hanfold import han_count
 from filters.lexicon import Lexicon
+from filters.patterns import QUOTED
 from filters.segments import line_index, remove_lines
 from filters.textclassifier import classifier_models, load_classifier
 
@@ -113,7 +114,6 @@ class ToxicityFilter(CurationFilter):
         return True
 
 
-QUOTED = re.compile(r"「[^「」\n]{1,30}」|『[^『』\n]{1,30}』|“[^“”\n]{1,30}”")
 # a PTT push (推 user: ..., 噓, →): one comment, one segment
 PUSH = re.compile(r"^\s*(?:推|噓|→)\s*[^\s:：]+\s*[:：]")
 
