@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -68,6 +68,16 @@ class ScriptConfig(Strict):
     hk_max_chars: int = Field(default=3000, ge=100)  # of a document's head: the detector's cost stays bounded
     # per region: keep (a label only), tag (also counted tagged_region_<r>) or drop (reason region_<r>); unlisted: keep
     region_actions: dict[Literal["tw", "cn", "hk", "unknown"], Literal["keep", "tag", "drop"]] = {"hk": "tag"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require_region_tw_is_cn_drop(cls, data):
+        """`require_region_tw: true` (the older switch) is `region_actions: {cn: drop}`: one mechanism decides."""
+        if isinstance(data, dict) and data.get("require_region_tw"):
+            actions = dict(data.get("region_actions", {"hk": "tag"}))
+            actions.setdefault("cn", "drop")
+            data = {**data, "region_actions": actions}
+        return data
 
 
 class CleaningConfig(Strict):

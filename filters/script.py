@@ -205,6 +205,9 @@ class TaiwanPhrasingScore:
         return "unknown", tw, cn
 
 
+# s2twp rewrites mainland wording into Taiwan's (軟件 -> 軟體); it does not turn Cantonese into Taiwan Mandarin, so a
+# Hong Kong document set to drop is dropped even where the script step converts
+CONVERTIBLE_REGIONS = frozenset({"cn"})
 # Characters written Cantonese uses for its own words (嘅 咗 佢 冇 啲 嗰 喺 哋 嘢 ...) and Taiwan Mandarin does not: a
 # cheap gate before the Cantonese detector reads a document. 係 and 唔 are left out: 關係, 係數 and 吱唔 are Mandarin.
 CANTONESE_CHARS = re.compile("[嘅咗佢冇啲嗰喺哋嘢噉畀嚟諗乜瞓睇搵揾攞嬲喎㗎咩]")
@@ -267,7 +270,7 @@ class RegionModel:
 class ScriptFilter(CurationFilter):
     """Labels Chinese documents with `script`, `hant_ratio` and `region` (Taiwan vs mainland phrase counts; where
     they do not decide, the region model: `region_by` says which, `region_probability` is the model's p(tw)) and
-    acts on those that are not Taiwan Traditional (script hans or mixed; with `require_region_tw`, also region cn):
+    acts on those that are not Taiwan Traditional (script hans or mixed; a region set to drop in `region_actions`):
 
     - `drop`: removed with reason `script_hans`, `script_mixed` or `region_cn`;
     - `convert`: rewritten with OpenCC `s2twp` (Simplified -> Taiwan Traditional with Taiwan phrasing),
@@ -345,8 +348,6 @@ class ScriptFilter(CurationFilter):
         if ann["script"] != "none":
             self.stat_update(f"region_{ann['region']}", f"source:{source}/region_{ann['region']}")
         region_action = self.config.region_actions.get(ann["region"], "keep")
-        if ann["region"] == "cn" and self.config.require_region_tw:
-            region_action = "drop"
         reason = None
         if ann["script"] in ("hans", "mixed"):
             reason = f"script_{ann['script']}"
@@ -356,8 +357,8 @@ class ScriptFilter(CurationFilter):
             self.stat_update(f"tagged_region_{ann['region']}", f"source:{source}/tagged_region_{ann['region']}")
         if reason is None or self.config.action == "tag":
             return True
-        if reason.startswith("region_") and reason != "region_cn":
-            return False, reason  # s2twp rewrites mainland wording; it does not turn Cantonese into Taiwan Mandarin
+        if reason.startswith("region_") and ann["region"] not in CONVERTIBLE_REGIONS:
+            return False, reason
         if self.config.action == "drop":
             return False, reason
         doc.text = self._to_taiwan(doc.text)
