@@ -19,12 +19,11 @@ import hashlib
 import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from bench.eval_tw_labels import annotate_records
 from bench.heldback import part
 from filters.normalize import normalize_text
 
@@ -57,19 +56,6 @@ def heldback_docs(root: Path) -> list[tuple[str, str]]:
     return docs
 
 
-def annotate(docs: list[tuple[str, str]]) -> list[dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        src, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
-        with open(src, "w", encoding="utf-8") as f:
-            for i, (_, text) in enumerate(docs):
-                f.write(json.dumps({"id": str(i), "text": text}, ensure_ascii=False) + "\n")
-        curate = Path(sys.executable).with_name("curate")
-        subprocess.run([str(curate), "annotate", str(src), "-o", str(out)], check=True, stdout=subprocess.DEVNULL)
-        # by id: a record annotate cannot read (an empty post) is not written, so the output is no row-for-row copy
-        by_id = {r["id"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
-        return [by_id.get(str(i), {}) for i in range(len(docs))]
-
-
 def line_key(kind: str, ref: str, line: int, text: str) -> str:
     """What a verdict names: the kind (one line may be a PII find and a contact line at once), the document, the line."""
     return f"{kind}|{ref}:{line}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
@@ -91,7 +77,7 @@ def pii_rows(ref: str, text: str) -> list[dict]:
 
 def sample(root: Path, per_kind: int) -> None:
     docs = heldback_docs(root)
-    results = annotate(docs)
+    results = annotate_records([text for _, text in docs])
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for (ref, original), res in zip(docs, results):
         # edits count lines of the normalized text (stripped, runs of blank lines made one): the context comes from it

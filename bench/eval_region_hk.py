@@ -16,12 +16,12 @@ Cantonese, and what it costs.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import time
 from pathlib import Path
 
+from bench.sweep_toxicity import real_texts, threads
 from filters.config import ScriptConfig
 from filters.hanfold import han_count
 from filters.script import CANTONESE_CHARS, HongKongCantonese
@@ -31,22 +31,9 @@ WRITTEN = REPO / "bench" / "labels" / "region" / "written.jsonl"
 
 
 def taiwan_sets(root: Path) -> dict[str, list[str]]:
-    def jsonl(rel: str) -> list[str]:
-        path = root / rel
-        return [json.loads(x)["text"] for x in path.read_text(encoding="utf-8").splitlines() if x.strip()] if path.is_file() else []
-
-    out = {"ptt": jsonl("ptt_boards_2024/ptt_posts.jsonl"), "line": jsonl("cofacts_line_msgs/cofacts_msgs.jsonl"),
-           "news": jsonl("tw_news/news_articles.jsonl"), "ptt_news": jsonl("tw_news/ptt_news_reposts.jsonl"),
-           "wiki": jsonl("drcd_wiki_zh_tw/drcd_articles.jsonl")}
-    laws = []
-    for f in sorted(glob.glob(str(root / "tw_laws" / "*" / "*.json"))):
-        law = json.loads(Path(f).read_text(encoding="utf-8-sig"))
-        laws.append("\n".join(a.get("條文內容", "") for a in law.get("法規內容", []) if isinstance(a, dict)))
-    out["laws"] = laws
-    gossip = root / "ptt_gossiping_json" / "Gossiping.json"
-    if gossip.is_file():
-        out["gossiping"] = [a.get("content", "") + "\n" + "\n".join(m.get("push_content", "") for m in a.get("messages", []))
-                            for a in json.loads(gossip.read_text(encoding="utf-8"))["articles"]]
+    """The real zh-TW sets as stored, and the PTT Gossiping threads with their pushes."""
+    out = real_texts(root)
+    out["gossiping"] = ["\n".join(lines) for lines in threads(root)]
     return {k: v for k, v in out.items() if v}
 
 

@@ -55,14 +55,37 @@ def load_rows(data_root: Path, part: str) -> list[dict]:
     return rows
 
 
-def annotate(rows: list[dict]) -> list[dict]:
+def label_sets(part: str, label_field: str, groups: dict[str, list[str]]) -> list[tuple[str, dict]]:
+    """Recipe-style specs (curation.classifier.LabeledSet) of the labels files in `groups` (group -> file stems under
+    bench/labels/raw), one part of the recipes' split, each named `<group>/<part>#<file>` so `pool` can join a group."""
+    split = SPLIT.model_dump()
+    return [(f"{group}/{part}#{n}", {"path": n, "labels": f"../../bench/labels/raw/{n}.jsonl", "label_field": label_field,
+                                     "split": split, "parts": [part]})
+            for group, names in groups.items() for n in names if (LABELS / f"{n}.jsonl").is_file()]
+
+
+def pool(labeled: dict[str, list]) -> dict[str, list]:
+    """Rows of the sets named by `label_sets`, joined per group."""
+    pooled: dict[str, list] = {}
+    for name, rows in labeled.items():
+        pooled.setdefault(name.split("#")[0], []).extend(rows)
+    return pooled
+
+
+def annotate_records(texts: list[str]) -> list[dict]:
+    """What `curate annotate` (the default job) writes for each text, in order; {} for one it could not read."""
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
-        src.write_bytes(b"".join(orjson.dumps({"id": str(i), "text": r["text"]}) + b"\n" for i, r in enumerate(rows)))
+        src.write_bytes(b"".join(orjson.dumps({"id": str(i), "text": t}) + b"\n" for i, t in enumerate(texts)))
         curate = Path(sys.executable).with_name("curate")
         subprocess.run([str(curate), "annotate", str(src), "-o", str(out)], check=True, stdout=subprocess.DEVNULL)
-        by_id = {d["id"]: d["annotations"] for d in map(orjson.loads, out.read_bytes().splitlines())}
-    return [by_id.get(str(i), {"kept": False, "drop_reason": "unreadable"}) for i in range(len(rows))]
+        # by id: a record annotate cannot read (an empty post) is not written, so the output is no row-for-row copy
+        by_id = {d["id"]: d for d in map(orjson.loads, out.read_bytes().splitlines())}
+    return [by_id.get(str(i), {}) for i in range(len(texts))]
+
+
+def annotate(rows: list[dict]) -> list[dict]:
+    return [rec.get("annotations", {"kept": False, "drop_reason": "unreadable"}) for rec in annotate_records([r["text"] for r in rows])]
 
 
 def rate(xs: list[bool]) -> str:

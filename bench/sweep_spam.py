@@ -24,6 +24,7 @@ from pathlib import Path
 import opencc
 from datatrove.data import Document
 
+from bench.eval_tw_labels import label_sets, pool
 from bench.sweep_toxicity import FORUM, load_labeled, ordinary_docs
 from curation.classifier import prf
 from filters.config import SpamConfig
@@ -31,17 +32,10 @@ from filters.spam import SpamFilter
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT = {"seed": 13, "train": 0.7, "dev": 0.1}
-TW_SPLIT = {"seed": 39, "train": 0.6, "dev": 0.15}  # the Taiwan labels' split, as in the model recipes
-TW_REAL = ["cofacts_msgs_a", "cofacts_msgs_b", "takedowns", "replies"]
-
-
 def tw_sets(part: str) -> list[tuple[str, dict]]:
-    """The Taiwan labels (bench/labels) of one part: real rows pooled, written rows pooled."""
-    sets = [(f"tw real/{part}#{n}", {"path": f"raw/{n}", "labels": f"../../bench/labels/raw/{n}.jsonl", "label_field": "spam",
-                                 "split": TW_SPLIT, "parts": [part]}) for n in TW_REAL]
-    sets += [(f"tw written/{part}#{n}", {"path": n, "labels": f"../../bench/labels/raw/{n}.jsonl", "label_field": "spam",
-                                         "split": TW_SPLIT, "parts": [part]}) for n in ("written_ads", "written_forum_negatives")]
-    return sets
+    """The Taiwan labels (bench/labels, issue 39) of one part, real rows pooled and written rows pooled."""
+    return label_sets(part, "spam", {"tw real": ["cofacts_msgs_a", "cofacts_msgs_b", "takedowns", "replies"],
+                                        "tw written": ["written_ads", "written_forum_negatives"]})
 
 
 LABELED = {
@@ -89,10 +83,7 @@ def main() -> int:
         print(f"skipped: {root} is absent")
         return 0
     labeled = load_labeled(LABELED[args.part], REPO / "filters/models/spam.recipe.yaml", root)
-    pooled: dict[str, list] = {}
-    for name, rows in labeled.items():  # the Taiwan real files pool into one set
-        pooled.setdefault(name.split("#")[0], []).extend(rows)
-    labeled = pooled
+    labeled = pool(labeled)  # the Taiwan real files pool into one set, the written ones into another
     ordinary = ordinary_docs(root)
     not_ordinary = line_spam_ids(root)  # LINE messages read as ads are not ordinary text
     ordinary["line"] = [d for d in ordinary.get("line", []) if int(d.id.split("/")[1]) not in not_ordinary]

@@ -31,6 +31,7 @@ from pathlib import Path
 import opencc
 from datatrove.data import Document
 
+from bench.eval_tw_labels import label_sets, pool
 from curation.classifier import LabeledSet, load_recipe, prf, read_set
 from filters.cleaning import LineCleaner
 from filters.config import CleaningConfig, NormalizeConfig, PiiConfig, ScriptConfig, ToxicityConfig
@@ -41,18 +42,10 @@ from filters.toxicity import ToxicityFilter
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "filters" / "models"
 SPLIT = {"seed": 13, "train": 0.7, "dev": 0.1}
-TW_SPLIT = {"seed": 39, "train": 0.6, "dev": 0.15}  # the Taiwan labels' split, as in the model recipes
-
-
 def tw_sets(part: str) -> list[tuple[str, dict]]:
-    """The Taiwan labels (bench/labels, issue 39) of one part, pooled: real rows (PTT pushes, never trained on, and
-    Cofacts messages) and written rows."""
-    real = ["ptt_pushes", "cofacts_msgs_a", "cofacts_msgs_b"]
-    written = ["written_abuse", "written_abuse_2"]
-    return [(f"tw {kind}/{part}#{n}", {"path": n, "labels": f"../../bench/labels/raw/{n}.jsonl", "label_field": "abuse",
-                                       "split": TW_SPLIT, "parts": [part]})
-            for kind, names in (("real", real), ("written", written)) for n in names
-            if (REPO / "bench/labels/raw" / f"{n}.jsonl").is_file()]
+    """The Taiwan labels (bench/labels, issue 39) of one part, real rows pooled and written rows pooled."""
+    return label_sets(part, "abuse", {"tw real": ["ptt_pushes", "cofacts_msgs_a", "cofacts_msgs_b"],
+                                         "tw written": ["written_abuse", "written_abuse_2"]})
 
 
 LABELED = {
@@ -88,6 +81,20 @@ def ordinary_docs(root: Path) -> dict[str, list[Document]]:
     """Each set's documents as the toxicity step sees them: after normalize, PII and line cleaning."""
     before = [TextNormalizer(NormalizeConfig()), PiiRedactor(PiiConfig()), LineCleaner(CleaningConfig(), ScriptConfig())]
     out = {}
+    for name, texts in real_texts(root).items():
+        docs = []
+        for i, t in enumerate(texts):
+            d = Document(text=t, id=f"{name}/{i}", metadata={"source": name, "kind": "legal" if name == "laws" else "jsonl"})
+            if all(step.filter(d) is True for step in before) and d.text.strip():
+                docs.append(d)
+        out[name] = docs
+    return out
+
+
+def real_texts(root: Path) -> dict[str, list[str]]:
+    """Each ordinary real set's texts as stored (a law: its articles joined), in file order; an absent set is named
+    and skipped."""
+    out = {}
     for name, rel in ORDINARY:
         path = root / rel
         if not path.exists():
@@ -100,12 +107,7 @@ def ordinary_docs(root: Path) -> dict[str, list[Document]]:
                 texts.append("\n".join(a.get("條文內容", "") for a in law.get("法規內容", []) if isinstance(a, dict)))
         else:
             texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        docs = []
-        for i, t in enumerate(texts):
-            d = Document(text=t, id=f"{name}/{i}", metadata={"source": name, "kind": "legal" if name == "laws" else "jsonl"})
-            if all(step.filter(d) is True for step in before) and d.text.strip():
-                docs.append(d)
-        out[name] = docs
+        out[name] = texts
     return out
 
 
@@ -203,10 +205,7 @@ def main() -> int:
         print(f"skipped: {root} is absent")
         return 0
     labeled = load_labeled(LABELED[args.part], MODELS / "toxicity.recipe.yaml", root)
-    pooled: dict[str, list] = {}
-    for name, rows in labeled.items():  # the Taiwan files pool into one real and one written set
-        pooled.setdefault(name.split("#")[0], []).extend(rows)
-    labeled = pooled
+    labeled = pool(labeled)  # the Taiwan files pool into one real and one written set
     s2twp = opencc.OpenCC("s2twp")
     cold = "cold/dev" if args.part == "dev" else "cold/test"
     toxic_comments = [s2twp.convert(t) for t, g in labeled.get(cold, []) if g]
