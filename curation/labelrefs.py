@@ -39,12 +39,7 @@ def _index(path: Path) -> dict[str, str]:
     """key -> text for one file of the data root."""
     name = path.name
     if name.endswith(".jsonl"):
-        out = {}
-        for line in path.read_bytes().splitlines():
-            if line.strip():
-                rec = orjson.loads(line)
-                out[str(rec.get("id"))] = rec.get("text") or ""
-        return out
+        return {str(rec.get("id")): rec.get("text") or "" for _, rec in jsonl_records(path)}
     if name.endswith(".csv.zip"):
         with zipfile.ZipFile(path) as z:
             inner = next(n for n in z.namelist() if n.endswith(".csv"))

@@ -82,3 +82,11 @@ def test_a_csv_with_numeric_ids_is_keyed_by_id_not_by_row(tmp_path):
     assert [ref_text(f"c.csv#{k}", tmp_path) for k in ("5", "1")] == ["A", "C"]
     with pytest.raises(CurateError, match="no row '3'"):
         ref_text("c.csv#3", tmp_path)
+
+
+@pytest.mark.parametrize("bad", [b'{"ref": "msgs/m.jsonl#a1", "spam": 1\n', b'\xff\xfe not json\n', b'{"spam": 1}\n'])
+def test_a_broken_labels_line_names_its_file_and_line(root, tmp_path, bad):
+    labels = tmp_path / "l.jsonl"
+    labels.write_bytes(b'{"ref": "msgs/m.jsonl#a1", "spam": 1}\n\n' + bad)
+    with pytest.raises(CurateError, match=rf"{labels}:3"):
+        list(read_labels(labels, root))
