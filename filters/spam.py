@@ -71,14 +71,20 @@ REPORTING = re.compile(r"記者|報導|警方|警察|警局|(?<!\d)165(?!\d)|詐
 
 
 class SpamFilter(CurationFilter):
-    """Two layers. Rules (high precision, and the explanation in `spam_signals`): lexicon weights (filters/data/spam_lexicon.tsv and `lexicon`) + contact handles
-    (IDs, add-friend links, phone numbers; not plain links) beyond `max_contact_per_1k` per 1,000 characters,
-    one more point when a contact or link sits beside lexicon terms + keyword-stuffed lines; at `threshold` or above the
-    document is spam and dropped with the reason of its strongest signal (`spam_gambling`, `spam_loan`,
-    `spam_sex`, `spam_scam`, `spam_contact`, `keyword_stuffing`). Classifier: the fastText model (shipped
-    filters/models/spam.json, trained on QQ group ads, or `model_path`) catches ads the rules score too low; it drops a
-    document the rules kept, as `spam_classifier`, at `classifier_alone` (0.9) on its own, or at the card's threshold
-    (or `classifier_threshold`) when the rules saw any signal (a term, a contact beside one). Annotates `spam`, `spam_score`, `spam_signals`, `spam_probability`.
+    """Two layers. Rules (high precision, and the explanation in `spam_signals`): lexicon weights (filters/data/spam_lexicon.tsv
+    and `lexicon`; counted half in a text that reports or warns, and terms only seen in quotation marks half) +
+    Taiwan ad patterns (an escort ad's body code and per-session price, a demand to forward to N people or groups) +
+    links on the shipped domain lists (`link_lists`: a scam site always, a content farm under a headline) + contact
+    handles (IDs, add-friend links, 賴 IDs; phone numbers only beside an ad term; not plain links) beyond
+    `max_contact_per_1k` per 1,000 characters, a point when a contact or link sits beside lexicon terms, one more for a
+    messenger handle beside them outside a report, one for bait with a link + keyword-stuffed lines; at `threshold` or
+    above the document is spam and dropped with the reason of its strongest signal (`spam_gambling`, `spam_loan`,
+    `spam_sex`, `spam_scam`, `spam_chain`, `spam_giveaway`, `spam_clickbait`, `spam_health`, `spam_scam_site`,
+    `spam_contact`, `keyword_stuffing`, ...). Classifier: the fastText model (shipped filters/models/spam.json, trained
+    on the Taiwan labels and QQ group ads, or `model_path`) catches ads the rules score too low; it drops a document
+    the rules kept, as `spam_classifier`, at `classifier_alone` (0.9) on its own, or at the card's threshold (or
+    `classifier_threshold`) when the rules saw any signal. In a document that is not an ad, contact and ad lines are
+    segment edits (tagged by default). Annotates `spam`, `spam_score`, `spam_signals`, `spam_probability`.
     Each lexicon term counts once: ads list many distinct terms and contact bait, while a news report about a
     gambling ring repeats a few general words (娛樂城, 博弈), which carry low weights."""
 
