@@ -28,10 +28,10 @@ from collections import Counter
 from pathlib import Path
 
 import opencc
+import yaml
 
 from synth.config import GatesConfig, SynthTaskConfig
-from synth.gates import Decontamination, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
-from synth.tasks import ImportTask
+from synth.gates import Decontamination
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("TWCURATE_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
@@ -69,21 +69,46 @@ def mt_bench_eval_file(tmp: Path) -> Path:
     return out
 
 
-def gates_for(config: GatesConfig, eval_files: list[Path]) -> list:
-    return [PiiGate(), LengthGate(config), LanguageScriptGate(config), RefusalGate(), Decontamination(config, eval_files),
-            NearDuplicates(config, [])]
+# an independent check of what the gates must keep out: plain substrings, not the gates' own patterns
+TEMPLATE_MARKS = ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>", "<|im_start|>", "<|im_end|>", "</s>", "<start_of_turn>")
+TURN_MARKS = re.compile(r"^\s*(?:USER|ASSISTANT|Human|Assistant)\s*:", re.M)
 
 
-def run_gates(records: list[dict], gates: list) -> tuple[Counter, dict[str, list]]:
-    counts, rejected = Counter(), {}
-    for record in records:
-        for gate in gates:
-            reason = gate.check(record)
-            if reason:
-                counts[f"{gate.name}:{reason}"] += 1
-                rejected.setdefault(f"{gate.name}:{reason}", []).append(record)
-                break
-    return counts, rejected
+def import_job(tmp: Path, sets: dict[str, SynthTaskConfig], evals: list[Path], **gates) -> Path:
+    """A `curate synth` job file importing `sets` with the default gates (plus `gates`), decontaminated against
+    `evals`: what a user runs."""
+    job = {"name": "sft-bench", "version": "1.0.0", "output": str(tmp / "out"),
+           "tasks": [{**cfg.model_dump(exclude_defaults=True), "source": name} for name, cfg in sets.items()],
+           "gates": {"eval_sets": [str(e) for e in evals], **gates}, "validation_fraction": 0.1}
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / "job.yaml"
+    path.write_text(yaml.safe_dump(job, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def run_release(job: Path) -> tuple[list[dict], list[dict], dict]:
+    """(kept rows with their split, gate rejects, manifest) of `curate synth JOB`, run as the CLI runs it."""
+    import manifests
+    from curation.config import load_synth_job
+    from curation.synth_job import run_synth
+
+    release = run_synth(load_synth_job(job), force=True)
+    m = manifests.load(release)
+    kept = [{**r, "split": split} for split, n in m.sft.splits.items() if n for r in manifests.to_dataset(release, split=split).to_list()]
+    rejects = [json.loads(line) for line in (release / "rejects/gate_rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    return kept, rejects, m
+
+
+def leaks(rows: list[dict]) -> dict[str, int]:
+    """Kept records whose answers still hold a template mark, a turn label, or whose prompt is in both splits."""
+    answers = [" ".join(m["content"] for m in r["messages"] if m["role"] == "assistant") for r in rows]
+    splits: dict[str, set] = {}
+    for r in rows:
+        prompt = re.sub(r"[\W_]+", "", " ".join(m["content"] for m in r["messages"] if m["role"] == "user"))
+        splits.setdefault(prompt, set()).add(r["split"])
+    return {"template marks": sum(any(t in a for t in TEMPLATE_MARKS) for a in answers),
+            "turn labels": sum(bool(TURN_MARKS.search(a)) for a in answers),
+            "prompts in both splits": sum(len(s) > 1 for s in splits.values())}
 
 
 def main() -> int:
@@ -105,26 +130,34 @@ def main() -> int:
             "tw_leetcode_sft": SynthTaskConfig(kind="import", input=str(REAL / "tw_leetcode_sft/tw_leetcode_notes.jsonl"), format="alpaca"),
         }
         review, rng = [], random.Random(0)
-        print("| gate | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))
+        # the MT-Bench-TW questions are an evaluation set: gating their own references against it says nothing, so
+        # that set runs as its own job without them
+        mt = {k: v for k, v in sets.items() if k.startswith("mt_bench")}
+        rest = {k: v for k, v in sets.items() if k not in mt}
         table: dict[str, dict[str, int]] = {}
-        totals = {}
-        for name, cfg in sets.items():
-            records, failures = ImportTask(cfg, "").records(Path(cfg.input))
-            # the MT-Bench-TW questions are an evaluation set: gating their own references against it says nothing
-            files = [e for e in evals if not (name.startswith("mt_bench") and "mt_bench" in e.name)]
-            counts, rejected = run_gates(records, gates_for(config, files))
-            totals[name] = (len(records), len(failures))
-            for reason, n in counts.items():
-                table.setdefault(reason, {})[name] = n
-            for reason, recs in sorted(rejected.items()):
+        kept_by_set: dict[str, int] = Counter()
+        all_kept = []
+        for group, files in ((rest, evals), (mt, [e for e in evals if "mt_bench" not in e.name])):
+            kept, rejects, m = run_release(import_job(tmp / str(len(all_kept)), group, files))
+            all_kept += kept
+            for r in kept:
+                kept_by_set[r["source"]] += 1
+            for r in rejects:
+                table.setdefault(f"{r['gate']}:{r['reason']}", Counter())[r["source"]] += 1
+            by_reason: dict[str, list] = {}
+            for r in rejects:
+                by_reason.setdefault(f"{r['source']} {r['gate']}:{r['reason']}", []).append(r)
+            for key, recs in sorted(by_reason.items()):
                 picked = rng.sample(recs, min(args.sample, len(recs)))
-                review.append(f"## {name} {reason} ({len(recs)}, {len(picked)} shown)\n")
+                review.append(f"## {key} ({len(recs)}, {len(picked)} shown)\n")
                 for r in picked:
                     text = " / ".join(m["content"][:150].replace("\n", " ") for m in r["messages"] if m["role"] != "system")
-                    review.append(f"- `{r['id']}` {text}")
+                    review.append(f"- `{r['id']}` evidence: {r['evidence']}\n  {text}")
+        print("| gate:reason | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))
         for reason in sorted(table):
             print(f"| {reason} | " + " | ".join(str(table[reason].get(n, 0)) for n in sets) + " |")
-        print("| records (malformed) | " + " | ".join(f"{a} ({b})" for a, b in totals.values()) + " |")
+        print("| kept | " + " | ".join(str(kept_by_set.get(n, 0)) for n in sets) + " |")
+        print(f"\nKept records still holding: {leaks(all_kept)}")
         if args.review:
             args.review.write_text("\n".join(review) + "\n", encoding="utf-8")
 
@@ -142,8 +175,8 @@ def main() -> int:
         print(f"\nPlanted contamination ({len(items)} evaluation items of 16+ characters, each copied into a user turn):\n")
         print("| form | planted | caught | recall |\n|---|---|---|---|")
         for form, f in forms.items():
-            caught = sum(gate.check({"messages": [{"role": "user", "content": "請回答：" + f(t)},
-                                                  {"role": "assistant", "content": "好的，這是我的回答。"}]}) == "eval_overlap" for t in items)
+            caught = sum(getattr(gate.check({"messages": [{"role": "user", "content": "請回答：" + f(t)},
+                                                  {"role": "assistant", "content": "好的，這是我的回答。"}]}), "reason", None) == "eval_overlap" for t in items)
             print(f"| {form} | {len(items)} | {caught} | {caught / len(items):.3f} |")
 
         if args.speed:
@@ -153,13 +186,12 @@ def main() -> int:
                 for i in range(args.speed):
                     r = base[i % len(base)]
                     f.write(json.dumps({"id": f"r{i}", "instruction": r["instruction"] + f"（第{i}題）", "output": r["output"]}, ensure_ascii=False) + "\n")
-            cfg = SynthTaskConfig(kind="import", input=str(big), format="alpaca")
+            job = import_job(tmp / "speed", {"big": SynthTaskConfig(kind="import", input=str(big), format="alpaca")}, evals)
             start = time.perf_counter()
-            records, _ = ImportTask(cfg, "").records(big)
-            gates = gates_for(config, evals)
-            run_gates(records, gates)
+            run_release(job)
             took = time.perf_counter() - start
-            print(f"\nImport of {args.speed:,} records with every non-LLM gate: {took:.1f} s, {args.speed / took:,.0f} records/s (one core)")
+            print(f"\n`curate synth` importing {args.speed:,} records through every non-LLM gate to a release: {took:.1f} s, "
+                  f"{args.speed / took:,.0f} records/s (one core)")
     return 0
 
 

@@ -254,7 +254,7 @@ class SynthJobConfig(ReleaseJobFile):
     gates: GatesConfig = GatesConfig()
     judge: JudgeConfig = JudgeConfig()
     validation_fraction: float = Field(default=0.1, ge=0, lt=1)
-    export: list[Literal["alpaca", "sharegpt"]] = []
+    export: list[Literal["alpaca", "sharegpt", "messages"]] = []  # alpaca refuses multi-turn records
     system_prompt: str = "你是使用臺灣正體中文與臺灣慣用語回答的助理。"
 
 

@@ -130,7 +130,7 @@ def _load_phrases() -> dict[str, str]:
             if line and not line.startswith("#"):
                 phrase, region = line.split("\t")[:2]
                 table[phrase] = region.strip()
-    return {p: r for p, r in table.items() if r in ("tw", "cn")}
+    return {p: r for p, r in table.items() if r in ("tw", "cn", "neutral")}
 
 
 def _with_simplified_forms(phrases: dict[str, str]) -> dict[str, str]:
@@ -149,49 +149,58 @@ def _with_simplified_forms(phrases: dict[str, str]) -> dict[str, str]:
 
 
 # words the phrase lists call mainland that are also right in Taiwan in a given sense, with the words that show that
-# sense nearby: 質量 is mass in physics (quality elsewhere), 菜單 a restaurant's menu, 前綴 a prefix in code
+# sense nearby and how far away they may stand: 質量 is mass in physics (quality elsewhere), 菜單 a restaurant's menu
+# (a whole answer about a restaurant names its food far from the word), 前綴 a prefix in code, 指針 a clock's hands
+# (Taiwan's pointer in code is 指標)
 IN_CONTEXT = [
     (re.compile(r"質量"), re.compile(r"物體|密度|公斤|千克|重量|守恆|牛頓|加速度|慣性|能量|原子|引力|重力|[kK]g|體積|力學|質點|"
-                                    r"行星|星球|天體|mass|[Mm]ass")),
-    (re.compile(r"菜單"), re.compile(r"餐廳|點餐|點菜|菜色|料理|飲料|服務生|老闆|吃|店家")),
-    (re.compile(r"前綴|後綴"), re.compile(r"字串|陣列|prefix|suffix|演算法|程式|函式|樹|節點|string|array|[Tt]rie")),
+                                    r"行星|星球|天體|mass|[Mm]ass"), 60),
+    (re.compile(r"菜單"), re.compile(r"餐廳|餐館|點餐|點菜|菜色|菜餚|料理|飲料|服務生|老闆|吃|店家|餐點|套餐|主餐|甜點|咖啡|早餐|午餐|"
+                                    r"晚餐|食物|食材|廚師|主廚|用餐|美食|小吃|飯店"), 400),
+    (re.compile(r"前綴|後綴"), re.compile(r"字串|陣列|prefix|suffix|演算法|程式|函式|樹|節點|string|array|[Tt]rie"), 60),
+    (re.compile(r"指針"), re.compile(r"時鐘|鐘|錶|時針|分針|秒針|刻度|儀表|羅盤|指南針|點鐘|順時針|逆時針|錶盤"), 60),
 ]
-CONTEXT_WINDOW = 60
 
 
 def mask_in_context(text: str) -> str:
-    """The text with each ambiguous word blanked where its Taiwan sense is shown within CONTEXT_WINDOW characters."""
-    for word, context in IN_CONTEXT:
+    """The text with each ambiguous word blanked where its Taiwan sense is shown within its window."""
+    for word, context, window in IN_CONTEXT:
         if not word.search(text):
             continue
         text = word.sub(lambda m: "□" * len(m.group()) if context.search(
-            text, max(0, m.start() - CONTEXT_WINDOW), m.end() + CONTEXT_WINDOW) else m.group(), text)
+            text, max(0, m.start() - window), m.end() + window) else m.group(), text)
     return text
 
 
 class TaiwanPhrasingScore:
     """Counts Taiwan-only vs mainland-only phrases (OpenCC's TWPhrases plus the reviewed list in
-    filters/data/, each also in its Simplified form) and labels the text tw | cn | unknown."""
+    filters/data/, each also in its Simplified form) and labels the text tw | cn | unknown. The reviewed list's
+    `neutral` words are matched and counted nowhere: an ordinary word that a listed phrase straddles (避免提問 holds
+    免提, hands-free) takes its characters first."""
 
     def __init__(self, config: ScriptConfig):
         self.config = config
 
     @cached_property
-    def _matcher(self) -> tuple[ahocorasick_rs.AhoCorasick, np.ndarray]:
+    def _matcher(self) -> tuple[ahocorasick_rs.AhoCorasick, np.ndarray, list[str]]:
         phrases = _with_simplified_forms(_load_phrases())
         words = list(phrases)
         # leftmost-longest, so 以太網路 wins over 網路 at the same position
         automaton = ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
-        return automaton, np.array([phrases[w] == "tw" for w in words], dtype=bool)
+        return automaton, np.array([{"tw": 1, "cn": -1}.get(phrases[w], 0) for w in words], dtype=np.int8), words
 
     def counts(self, text: str) -> tuple[int, int]:
         """(Taiwan phrases, mainland phrases) found in the text; a word that is mainland only in one sense (質量 as
         quality) is not counted where the words around it show its Taiwan sense (質量 beside 公斤, 密度)."""
-        text = mask_in_context(text)
-        automaton, is_tw = self._matcher
-        hits = [m[0] for m in automaton.find_matches_as_indexes(text)]
-        tw = int(is_tw[hits].sum()) if hits else 0
-        return tw, len(hits) - tw
+        automaton, sides, _ = self._matcher
+        hits = [m[0] for m in automaton.find_matches_as_indexes(mask_in_context(text))]
+        found = sides[hits] if hits else sides[:0]
+        return int((found == 1).sum()), int((found == -1).sum())
+
+    def mainland_phrases(self, text: str) -> list[str]:
+        """The mainland phrases counted in the text, in order (what a rejection quotes as its evidence)."""
+        automaton, sides, words = self._matcher
+        return [words[m[0]] for m in automaton.find_matches_as_indexes(mask_in_context(text)) if sides[m[0]] == -1]
 
     def region(self, text: str) -> tuple[str, int, int]:
         tw, cn = self.counts(text)

@@ -168,10 +168,12 @@ def write_split_shard(release_dir: Path, split: str, table: pa.Table, counter: T
 
 def write_sft_release(records: list[dict], release_dir: Path, name: str, version: str, config: dict,
                       validation_fraction: float = 0.05, generation: dict | None = None, tokenizer: str | None = None,
-                      steps: list | None = None) -> Path:
+                      steps: list | None = None, sources: dict[str, dict] | None = None) -> Path:
     """Write chat-format SFT records ({id, messages: [{role, content}], category, ...}) as train/validation
     Parquet shards plus manifest into `release_dir` (which must not exist yet; the caller publishes it).
-    `tokenizer`: a shipped name or tokenizer.json path (manifests.tokens); each row gets its `tokens`."""
+    `tokenizer`: a shipped name or tokenizer.json path (manifests.tokens); each row gets its `tokens`. A record's
+    split follows its `prompt_group` when it has one (a prompt never in both splits), else its id.
+    `sources`: name -> {kind, license, input_files} for the manifest's source list, counted over the kept records."""
     from manifests.schema import SftInfo
 
     by_split: dict[str, list[dict]] = {"train": [], "validation": []}
@@ -185,7 +187,7 @@ def write_sft_release(records: list[dict], release_dir: Path, name: str, version
                "category": rec.get("category") or "unknown", "source": rec.get("source"),
                "metadata": json.dumps({k: v for k, v in rec.items() if k not in {"id", "messages", "category", "source"}},
                                       ensure_ascii=False, default=str)}
-        by_split[split_of(row["id"], validation_fraction)].append(row)
+        by_split[split_of(str(rec.get("prompt_group") or row["id"]), validation_fraction)].append(row)
         categories[row["category"]] = categories.get(row["category"], 0) + 1
     counter = token_counter(tokenizer)
     shards = []
@@ -200,12 +202,35 @@ def write_sft_release(records: list[dict], release_dir: Path, name: str, version
     manifest = Manifest(name=name, kind="sft", version=version, created=now_utc(), content_hash=content_hash(shards),
                         tool_version=_tool_version(), git_commit=git_commit(), config=config,
                         config_hash=hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
-                        shards=shards, sources=[], steps=steps or [], rejects={}, totals=totals(shards), mixture_weights={},
+                        shards=shards, sources=sft_sources(by_split, sources or {}), steps=steps or [], rejects={},
+                        totals=totals(shards), mixture_weights={},
                         tokenizer=tokenizer_info(counter),
                         sft=SftInfo(splits={s: len(r) for s, r in by_split.items()}, categories=dict(sorted(categories.items())),
                                     generation=generation or {}),
                         alerts=list((generation or {}).get("alerts", [])))
     return write_manifest(release_dir, manifest)
+
+
+def sft_sources(by_split: dict[str, list[dict]], sources: dict[str, dict]) -> list:
+    """One SourceSummary per source that fed the job (kept records, characters and tokens counted over the rows),
+    plus any source a row names that was not declared."""
+    from manifests.schema import InputFile, SourceSummary
+
+    kept: dict[str, list[int]] = {}
+    for rows in by_split.values():
+        for row in rows:
+            c = kept.setdefault(row["source"] or "unknown", [0, 0, 0])
+            c[0] += 1
+            c[1] += sum(len(m["content"]) for m in row["messages"])
+            c[2] += row["tokens"] or 0
+    out = []
+    for name in sorted(set(sources) | set(kept)):
+        info = sources.get(name, {})
+        documents, characters, tokens = kept.get(name, [0, 0, 0])
+        out.append(SourceSummary(name=name, kind=info.get("kind", "sft"), license=info.get("license"), weight=1.0, documents=documents,
+                                 characters=characters, tokens=tokens if any(r["tokens"] is not None for rs in by_split.values() for r in rs) else None,
+                                 input_files=[InputFile(**f) for f in info.get("input_files", [])]))
+    return out
 
 
 def _tool_version() -> str:

@@ -63,16 +63,24 @@ class GatesConfig(Strict):
     require_traditional: bool = True  # script hant (or none for short / non-Han answers like code)
     reject_mainland_phrasing: bool = True  # region cn
     near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # against each other and the seeds
+    # records asking the same thing (exact after spaces/punctuation, or MinHash-similar user turns) form a prompt group:
+    # the best answers_per_prompt are kept (judge mean, fewer redactions, longer answer); null keeps all. Splits go by group.
+    prompt_group_threshold: float = Field(default=0.8, gt=0, le=1)
+    answers_per_prompt: int | None = Field(default=1, ge=1)
     eval_sets: list[str] = []  # JSONL files of evaluation items; generated pairs overlapping them are removed
     contamination_ngram: int = Field(default=13, ge=4)  # character n-gram size of the overlap test
     redact_pii: bool = True
 
 
 class JudgeConfig(Strict):
-    """The LLM judge (synth/judge.py): off unless enabled; scores every generated record (and imported ones with
-    `imports`), rejects those whose mean score is under `threshold`, keeps the scores in the release."""
+    """The LLM judge (synth/judge.py): off unless enabled; scores every record that passed the gates (imported ones
+    too with `imports`), rejects those whose mean score is under `threshold`, keeps the scores in the release."""
 
     enabled: bool = False
     threshold: float = Field(default=3.0, ge=1, le=5)  # mean of the four 1-5 criteria
+    llm: LLMConfig | None = None  # the judge's own server and model (a stronger one than generation's); null: `llm`
+    # a record whose judging failed (server error, no valid JSON after the repair try) is never published as judged:
+    # hold keeps it out of the release (rejects: judge/unjudged); publish keeps it with `judge: null`. Both alert.
+    unjudged: Literal["hold", "publish"] = "hold"
     imports: bool = False  # also judge imported records (existing data: often trusted as it is)
     reference_field: str = "reference"  # an imported record's field holding a reference answer the judge may use

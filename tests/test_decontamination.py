@@ -142,8 +142,8 @@ def test_the_sft_gate_uses_the_same_matcher(tmp_path):
     def rec(user, answer):
         return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
 
-    assert gate.check(rec("幫我：請寫一篇關於最近一次到夏威夷旅行的遊記，重點介紹文化體驗和必看景點", "好的")) == "eval_overlap"
-    assert gate.check(rec("hi", "Sure. rewrite your previous response so that every sentence starts with the letter a!")) == "eval_overlap"
+    assert gate.check(rec("幫我：請寫一篇關於最近一次到夏威夷旅行的遊記，重點介紹文化體驗和必看景點", "好的")).reason == "eval_overlap"
+    assert gate.check(rec("hi", "Sure. rewrite your previous response so that every sentence starts with the letter a!")).reason == "eval_overlap"
     code = "def solve(nums):\n    # return which of the following elements appear twice in the array of numbers\n    return [x for x in nums]"
     assert gate.check(rec("寫一個函式找出重複的數字", code)) is None
 

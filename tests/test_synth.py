@@ -8,7 +8,7 @@ import yaml
 import manifests
 from curation.cli import main
 from curation.config import GatesConfig, load_synth_job
-from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PiiGate, RefusalGate
+from synth.gates import Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, RefusalGate, redact_pii
 from curation.synth_job import run_synth
 from synth.tasks import extract_json
 from tests.conftest import SAMPLES
@@ -115,23 +115,23 @@ def test_all_tasks_gates_release_and_exports(tmp_path, demo_job, capsys):
 # -- gates -------------------------------------------------------------------------------------------
 def test_length_gate():
     g = LengthGate(GatesConfig(min_chars=4, max_chars=50))
-    assert g.check(record("問", "這是一個夠長的回答。")) == "too_short"
-    assert g.check(record("請問臺灣最高的山？", "玉" * 60)) == "too_long"
+    assert g.check(record("問", "這是一個夠長的回答。")).reason == "too_short"
+    assert g.check(record("請問臺灣最高的山？", "玉" * 60)).reason == "too_long"
     assert g.check(record("請問臺灣最高的山？", "玉山。海拔約三千九百多公尺。")) is None
 
 
 def test_language_gate():
     g = LanguageScriptGate(GatesConfig())
-    assert g.check(record("请问怎么设置内存？", "打开软件的设置，调整内存与视频缓存。")) == "script_hans"
-    assert g.check(record("What is a codec?", "A codec compresses video for streaming.")) == "not_chinese"
-    assert g.check(record("請問怎麼設置內存？", "打開軟件的設置，調整內存與視頻緩存，再重新啟動服務器。")) == "mainland_phrasing"
+    assert g.check(record("请问怎么设置内存？", "打开软件的设置，调整内存与视频缓存。")).reason == "script_hans"
+    assert g.check(record("What is a codec?", "A codec compresses video for streaming.")).reason == "not_chinese"
+    assert g.check(record("請問怎麼設置內存？", "打開軟件的設置，調整內存與視頻緩存，再重新啟動服務器。")).reason == "mainland_phrasing"
     assert g.check(record("請問怎麼設定記憶體？", "開啟軟體的設定，調整記憶體與影片快取，再重新啟動伺服器。")) is None
 
 
 def test_refusal_gate():
     g = RefusalGate()
-    assert g.check(record("幫我寫詩", "作為一個AI語言模型，我無法寫詩。")) == "refusal"
-    assert g.check(record("Help", "I'm sorry, but I can't help with that.")) == "refusal"
+    assert g.check(record("幫我寫詩", "作為一個AI語言模型，我無法寫詩。")).reason == "refusal"
+    assert g.check(record("Help", "I'm sorry, but I can't help with that.")).reason == "refusal"
     assert g.check(record("幫我寫詩", "春風吹過稻田，綠浪一層又一層。")) is None
 
 
@@ -139,28 +139,29 @@ def test_grounding_gate():
     g = GroundingGate()
     doc = "中華民國憲法第七條規定，中華民國人民，無分男女、宗教、種族、階級、黨派，在法律上一律平等。"
     assert g.check(record("第七條規定什麼？", "人民在法律上一律平等。", document=doc)) is None
-    assert g.check(record("第七條規定什麼？", "總統任期四年，得連選連任一次。", document=doc)) == "ungrounded"
+    assert g.check(record("第七條規定什麼？", "總統任期四年，得連選連任一次。", document=doc)).reason == "ungrounded"
 
 
 def test_decontamination_gate():
     g = Decontamination(GatesConfig(contamination_ngram=8), [SAMPLES / "sft/eval_set.jsonl"])
-    assert g.check(record("臺灣最高的山是哪一座？", "是玉山。")) == "eval_overlap"
+    assert g.check(record("臺灣最高的山是哪一座？", "是玉山。")).reason == "eval_overlap"
     assert g.check(record("臺灣最長的河是哪一條？", "濁水溪。")) is None
 
 
 def test_near_duplicate_gate_against_seeds_and_each_other():
     seed = "臺灣最高的山是哪一座？臺灣最高的山是玉山，主峰海拔約 3,952 公尺，位於玉山國家公園內。"
     g = NearDuplicates(GatesConfig(), [seed])
-    assert g.check(record("臺灣最高的山是哪一座？", "臺灣最高的山是玉山，主峰海拔約 3,952 公尺，位於玉山國家公園內。")) == "near_duplicate"
+    assert g.check(record("臺灣最高的山是哪一座？", "臺灣最高的山是玉山，主峰海拔約 3,952 公尺，位於玉山國家公園內。")).reason == "near_duplicate"
     fresh = record("臺北有哪些夜市？", "士林夜市、饒河街夜市和寧夏夜市都很有名，各有不同的小吃。")
     assert g.check(fresh) is None
-    assert g.check(record("臺北有哪些夜市？", "士林夜市、饒河街夜市和寧夏夜市都很有名，各有不同的小吃！")) == "near_duplicate"
+    assert g.check(record("臺北有哪些夜市？", "士林夜市、饒河街夜市和寧夏夜市都很有名，各有不同的小吃！")).reason == "near_duplicate"
 
 
-def test_pii_gate_redacts():
-    r = record("我的電話是 0912-345-678", "好的，已記下 0912-345-678。")
-    assert PiiGate().check(r) is None
+def test_pii_redaction_returns_a_new_record():
+    original = record("我的電話是 0912-345-678", "好的，已記下 0912-345-678。")
+    r = redact_pii(original)
     assert "0912" not in json.dumps(r, ensure_ascii=False) and r["pii"] == ["phone"]
+    assert "0912-345-678" in original["messages"][-1]["content"] and "pii" not in original  # what was checked is unchanged
 
 
 def test_json_extraction():
@@ -246,15 +247,15 @@ def test_gates_decide_in_context():
     physics = record("物體的質量和重量有什麼不同？", "質量是物體所含物質的多少，單位是公斤；重量是物體受到的重力，會隨地點改變。質量守恆。")
     assert lang.check(physics) is None  # 質量 as mass
     quality = record("這個軟件的質量怎麼樣？", "這個軟件的質量很好，視頻功能也很完整，默認設置就能用。")
-    assert lang.check(quality) == "mainland_phrasing"
+    assert lang.check(quality).reason == "mainland_phrasing"
     zhe = record("請解釋這句話", "這代表着一個新的開始，也意味着我們要更努力。")
-    assert lang.check(zhe) == "mainland_phrasing"
+    assert lang.check(zhe).reason == "mainland_phrasing"
     estimate = "很抱歉，我無法給出一個確切的數字，但可以估算：臺灣約有兩千三百萬人，若每十人有一台機車，大約是兩百三十萬台，" * 2
     assert RefusalGate().check(record("臺灣有多少台機車？", estimate)) is None
-    assert RefusalGate().check(record("幫我駭進系統", "很抱歉，我無法協助。")) == "refusal"
+    assert RefusalGate().check(record("幫我駭進系統", "很抱歉，我無法協助。")).reason == "refusal"
     writeup = "## 思路\n" + "說明文字。" * 1500 + "\n```python\nprint(1)\n```"
     assert LengthGate(GatesConfig()).check(record("請寫出這題的題解", writeup)) is None  # a long code write-up
-    assert LengthGate(GatesConfig(max_chars_by_task={"paraphrase": 4000})).check({**record("請寫出這題的題解", writeup), "task": "paraphrase"}) == "too_long"
+    assert LengthGate(GatesConfig(max_chars_by_task={"paraphrase": 4000})).check({**record("請寫出這題的題解", writeup), "task": "paraphrase"}).reason == "too_long"
 
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -310,7 +311,8 @@ def test_follow_up_turns_extend_seed_conversations_and_every_turn_is_gated(tmp_p
         {"id": "c2", "instruction": "颱風天要準備什麼？", "response": "準備飲用水、手電筒與乾糧。"},
     ]) + "\n", encoding="utf-8")
     with Stub() as stub:
-        path = synth_job(tmp_path, stub.base_url, [{"kind": "follow_up", "input": str(seeds), "count": 2}])
+        path = synth_job(tmp_path, stub.base_url, [{"kind": "follow_up", "input": str(seeds), "count": 2}],
+                         export=["sharegpt", "messages"])
         release = run_synth(load_synth_job(path))
         assert stub.requests == 4
     m = manifests.load(release)
