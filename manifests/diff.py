@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from manifests.schema import Manifest, StepStats
+from manifests.sft import gate_steps
 
 
 def _rate(step: StepStats) -> float:
@@ -54,17 +55,64 @@ def diff(old: Manifest, new: Manifest) -> dict:
             models[step] = {"old": old_sha, "new": new_sha, "name": (b or a).name}
     if models and old.models and new.models:  # a manifest from before schema 4 records none: nothing to compare
         out["models_changed"] = models
-    old_steps, new_steps = {s.step: s for s in old.steps}, {s.step: s for s in new.steps}
+    # an SFT release's steps are its gates; one made before synth recorded them has them rebuilt from its gate counts
+    old_list, new_list = gate_steps(old), gate_steps(new)
+    old_steps, new_steps = {s.step: s for s in old_list}, {s.step: s for s in new_list}
     rates = {}
-    for step in [s.step for s in new.steps] + [s for s in old_steps if s not in new_steps]:
+    for step in [s.step for s in new_list] + [s for s in old_steps if s not in new_steps]:
         a, b = old_steps.get(step), new_steps.get(step)
         ra, rb = (_rate(a) if a else None), (_rate(b) if b else None)
         reasons = sorted(set(a.dropped_by_reason if a else {}) | set(b.dropped_by_reason if b else {}))
         by_reason = {r: {"old": a.dropped_by_reason.get(r, 0) if a else None, "new": b.dropped_by_reason.get(r, 0) if b else None}
                      for r in reasons}
         if ra != rb or any(v["old"] != v["new"] for v in by_reason.values()):
-            rates[step] = {"drop_rate": {"old": ra, "new": rb}, "dropped_by_reason": by_reason}
+            rates[step] = {"drop_rate": {"old": ra, "new": rb}, "dropped_by_reason": by_reason,
+                           "drop_rate_by_reason": {r: {"old": _reason_rate(a, r), "new": _reason_rate(b, r)} for r in reasons}}
+            if old.kind == new.kind == "sft" and (moved := _source_changes(a, b)):
+                rates[step]["dropped_by_source"] = moved
     out["filter_rates_changed"] = rates
+    if old.kind == new.kind == "sft":
+        out["sft_changed"] = _sft_changes(old, new)
+    return out
+
+
+def _reason_rate(step: StepStats | None, reason: str) -> float | None:
+    """Share of a step's input that it dropped for `reason` (None where the release has no such step)."""
+    if step is None:
+        return None
+    return step.dropped_by_reason.get(reason, 0) / step.input if step.input else 0.0
+
+
+def _source_changes(a: StepStats | None, b: StepStats | None) -> dict[str, dict[str, dict]]:
+    """{source: {reason: {old, new}}} for every per-source drop count of a step that changed (SFT gates are few and
+    their sources few, so the per-source change is worth naming; a CPT diff keeps to the per-reason totals)."""
+    out: dict[str, dict[str, dict]] = {}
+    old_src, new_src = (a.by_source if a else {}), (b.by_source if b else {})
+    for source in sorted(set(old_src) | set(new_src)):
+        x, y = old_src.get(source, {}), new_src.get(source, {})
+        for key in sorted(k for k in set(x) | set(y) if k.startswith("dropped_")):
+            if x.get(key, 0) != y.get(key, 0):
+                out.setdefault(source, {})[key[len("dropped_"):]] = {"old": x.get(key, 0), "new": y.get(key, 0)}
+    return out
+
+
+def _count_changes(old: dict, new: dict) -> dict[str, dict]:
+    return {k: {"old": old.get(k, 0), "new": new.get(k, 0), "delta": new.get(k, 0) - old.get(k, 0)}
+            for k in sorted(set(old) | set(new), key=str) if old.get(k, 0) != new.get(k, 0)}
+
+
+def _sft_changes(old: Manifest, new: Manifest) -> dict:
+    """What changed in two SFT releases' records: kept per split and category, failures by reason, and the judge's
+    settings and count of judged records (only the entries that differ)."""
+    a, b = (old.sft.model_dump() if old.sft else {}), (new.sft.model_dump() if new.sft else {})
+    ga, gb = a.get("generation", {}), b.get("generation", {})
+    out = {"splits": _count_changes(a.get("splits", {}), b.get("splits", {})),
+           "categories": _count_changes(a.get("categories", {}), b.get("categories", {})),
+           "failures": _count_changes(ga.get("failures") or {}, gb.get("failures") or {})}
+    ja, jb = ga.get("judge") or {}, gb.get("judge") or {}
+    judge = {k: {"old": ja.get(k), "new": jb.get(k)} for k in ("enabled", "threshold", "judged") if ja.get(k) != jb.get(k)}
+    if judge:
+        out["judge"] = judge
     return out
 
 
@@ -93,7 +141,17 @@ def format_diff(d: dict) -> str:
         lines.append(f"  step {step}: drop rate {fmt(r['old'])} -> {fmt(r['new'])}")
         for reason, v in entry["dropped_by_reason"].items():
             if v["old"] != v["new"]:
-                lines.append(f"      {reason}: {v['old']} -> {v['new']}")
+                rate = entry.get("drop_rate_by_reason", {}).get(reason)
+                count = lambda n: "-" if n is None else n  # noqa: E731
+                lines.append(f"      {reason}: {count(v['old'])} -> {count(v['new'])}"
+                             + (f" ({fmt(rate['old'])} -> {fmt(rate['new'])})" if rate else ""))
+        for source, reasons in entry.get("dropped_by_source", {}).items():
+            lines.append(f"      source {source}: " + ", ".join(f"{r} {v['old']} -> {v['new']}" for r, v in reasons.items()))
+    label = {"splits": "kept in split", "categories": "kept in category", "failures": "failures", "judge": "judge"}
+    for what, changes in d.get("sft_changed", {}).items():
+        for key, v in changes.items():
+            change = f" ({v['delta']:+d})" if "delta" in v else ""
+            lines.append(f"  {label.get(what, what)} {key}: {v['old']} -> {v['new']}{change}")
     if "tokenizer_changed" in d:
         t = d["tokenizer_changed"]
         lines.append(f"  tokenizer {t['old']} -> {t['new']}: token counts are not comparable")
@@ -123,9 +181,9 @@ def format_show(m: Manifest) -> str:
             tokens = f"{s.tokens:>12,} tokens" if s.tokens is not None else f"{'-':>12} tokens"
             lines.append(f"  {s.name:<12} {s.kind:<7} {s.documents:>8,} docs {s.characters:>12,} chars {tokens}  "
                          f"weight {weight if weight is not None else '-'}  license {s.license or '-'}")
-    if m.steps:
+    if steps := gate_steps(m):  # an SFT release: its gates
         lines.append("steps (in -> kept, dropped by reason):")
-        for st in m.steps:
+        for st in steps:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(st.dropped_by_reason.items())) or "-"
             lines.append(f"  {st.step:<14} {st.input:>8,} -> {st.kept:>8,}   {reasons}")
     if m.rejects:
