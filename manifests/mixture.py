@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,10 @@ from manifests.reader import load, verify_release
 from manifests.schema import Manifest, TokenizerInfo
 
 MIXTURE_NAME = "mixture.json"
-MIXTURE_SCHEMA_VERSION = 1
+# 2: `licenses` per component and for the whole mixture, `notes` (a non-commercial license); both default to empty, so
+#    a schema-1 mixture still reads (its licenses unknown)
+MIXTURE_SCHEMA_VERSION = 2
+UNSTATED = "(not stated)"  # the key `licenses` gives a source whose release records no license
 ORDER_RULE = "sha256(f'{seed}:{id}') ascending; whole passes for whole epochs, then the longest prefix within the rest of the budget"
 
 
@@ -77,6 +81,7 @@ class Component(BaseModel):
     tokens: int  # contributed, counting repeats
     epochs: float  # tokens / available_tokens
     weight: float  # tokens / all tokens of the mixture
+    licenses: dict[str, str | None] = {}  # schema 2: source -> license of every source this component's rows come from
 
 
 class MixtureManifest(BaseModel):
@@ -95,6 +100,42 @@ class MixtureManifest(BaseModel):
     content_hash: str  # sha256 over the pins and the choice: what a training run trained on
     config: dict
     tool_version: str
+    licenses: dict[str, list[str]] = {}  # schema 2: license (or UNSTATED) -> the components ("demo/laws") carrying it
+    notes: list[str] = []  # schema 2: what a user of the mixture must see, e.g. a component under a non-commercial license
+
+
+NON_COMMERCIAL = re.compile(r"(?<![a-z])nc(?![a-z])|non-?\s?commercial", re.IGNORECASE)
+
+
+def non_commercial(license: str | None) -> bool:
+    """Whether a license string names a non-commercial license: CC BY-NC 4.0, cc-by-nc-sa-4.0, "non-commercial"."""
+    return bool(license and NON_COMMERCIAL.search(license))
+
+
+def component_licenses(manifest: Manifest, source: str | None, table: pa.Table) -> dict[str, str | None]:
+    """License of every source a component's rows come from: a CPT component's one source, or each source of an SFT
+    split's rows (an imported set, a generated task; rows of an older release that name none count as `generated`)."""
+    from manifests.sft import source_licenses
+
+    found = source_licenses(manifest)
+    names = [source] if source else sorted({s or "generated" for s in table.column("source").to_pylist()})
+    return {name: found.get(name) for name in names}
+
+
+def license_notes(components: list[tuple[str, "Component"]]) -> tuple[dict[str, list[str]], list[str]]:
+    """(license -> components carrying it, notes): one note per component with a non-commercial license, so no one
+    trains a commercial model on it without seeing that."""
+    by_license: dict[str, list[str]] = {}
+    notes = []
+    for label, c in components:
+        for source, lic in c.licenses.items():
+            by_license.setdefault(lic or UNSTATED, [])
+            if label not in by_license[lic or UNSTATED]:
+                by_license[lic or UNSTATED].append(label)
+            if non_commercial(lic) and c.documents:
+                notes.append(f"{label}: source {source} is under a non-commercial license ({lic}): "
+                             f"use this mixture only where non-commercial use is allowed")
+    return dict(sorted(by_license.items())), notes
 
 
 def order_key(seed: int, doc_id: str) -> bytes:
@@ -173,7 +214,7 @@ def build_mixture(releases: list[tuple[Path, str | None, Share, dict[str, Share]
     if any(sh.weight is not None for *_, sh, _ in planned) and total_tokens is None:
         raise MixSpecError("a component gives `weight`: the mixture needs `total_tokens` to divide")
     weight_sum = sum(sh.weight or 0 for *_, sh, _ in planned)
-    components = []
+    components, labels = [], []
     for release_dir, m, source, split, sh, shards in planned:
         table = component_rows(release_dir, m, shards)
         ids, tokens = table.column("id").to_pylist(), table.column("tokens").to_pylist()
@@ -193,16 +234,19 @@ def build_mixture(releases: list[tuple[Path, str | None, Share, dict[str, Share]
             content_hash=m.content_hash, kind=m.kind, source=source, split=split,
             shards=[PinnedShard(path=s.path, sha256=s.sha256, documents=s.documents, tokens=s.tokens or 0) for s in shards],
             available_documents=len(ids), available_tokens=available, requested=sh, target_tokens=target,
-            documents=len(chosen), tokens=got, epochs=round(got / available, 6) if available else 0.0, weight=0.0))
+            documents=len(chosen), tokens=got, epochs=round(got / available, 6) if available else 0.0, weight=0.0,
+            licenses=component_licenses(m, source, table)))
+        labels.append(f"{m.name}/{source or split}")
     total = sum(c.tokens for c in components)
     components = [c.model_copy(update={"weight": round(c.tokens / total, 6) if total else 0.0}) for c in components]
     h = hashlib.sha256(f"seed={seed}\n".encode())
     for c in components:
         h.update(f"{c.content_hash}\t{c.source}\t{c.split}\t{c.documents}\t{c.tokens}\n".encode())
+    by_license, notes = license_notes(list(zip(labels, components)))
     return MixtureManifest(name=name, version=version, created=created, seed=seed, tokenizer=tokenizer, total_tokens=total_tokens,
                            components=components, totals={"tokens": total, "documents": sum(c.documents for c in components),
                                                           "components": len(components)},
-                           content_hash=h.hexdigest(), config=config, tool_version=tool_version)
+                           content_hash=h.hexdigest(), config=config, tool_version=tool_version, licenses=by_license, notes=notes)
 
 
 def write_mixture(mixture_dir: Path, mixture: MixtureManifest) -> Path:
@@ -290,7 +334,7 @@ def mixture_table(path: str | Path, seed: int | None = None) -> pa.Table:
     return table.take(pa.array(order, type=pa.int64()))
 
 
-def format_mixture(m: MixtureManifest) -> str:
+def format_mixture(m: MixtureManifest, notes: bool = True) -> str:
     lines = [f"{m.name} {m.version} (mixture), created {m.created}, seed {m.seed}",
              f"content {m.content_hash[:16]}…  tokenizer {m.tokenizer.name} (sha256 {m.tokenizer.sha256[:12]}…)",
              f"totals: {m.totals['tokens']:,} tokens, {m.totals['documents']:,} documents, {m.totals['components']} components",
@@ -298,6 +342,9 @@ def format_mixture(m: MixtureManifest) -> str:
     for c in m.components:
         lines.append(f"  {c.release:<20} {c.source or c.split:<12} {c.available_tokens:>12,} -> {c.tokens:>12,} tokens "
                      f"({c.documents:,} docs, {c.epochs:.2f} epochs, weight {c.weight:.4f})  pin {c.content_hash[:12]}…")
+        if c.licenses:
+            lines.append("      licenses: " + ", ".join(f"{src} {lic or UNSTATED}" for src, lic in c.licenses.items()))
+    lines += [f"note: {n}" for n in m.notes] if notes else []
     return "\n".join(lines)
 
 
