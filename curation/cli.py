@@ -135,7 +135,11 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         return EXIT_OK
     if len(args.paths) != 2:
         raise UsageError("manifest diff needs OLD and NEW")
-    d = manifests.diff(manifests.load(args.paths[0]), manifests.load(args.paths[1]))
+    from curation import sft_stats, stats
+
+    # an SFT release made before synth recorded its gate steps and sources: rebuilt from its rejects and shards
+    old, new = (sft_stats.view(*stats.release_dir(p)) for p in args.paths)
+    d = manifests.diff(old, new)
     print(json.dumps(d, ensure_ascii=False, indent=2) if args.json else format_diff(d))
     return EXIT_OK
 
@@ -146,7 +150,10 @@ def cmd_mix(args: argparse.Namespace) -> int:
     from manifests.mixture import format_mixture, load_mixture
 
     path = run_mix(load_mix(args.mix), force=args.force)
-    print(format_mixture(load_mixture(path)), file=sys.stderr)
+    mixture = load_mixture(path)
+    print(format_mixture(mixture, notes=False), file=sys.stderr)
+    for note in mixture.notes:  # e.g. a CC BY-NC component: not a failure, but no one should miss it
+        print(f"curate: note: {note}", file=sys.stderr)
     print(path)
     return EXIT_OK
 
@@ -157,6 +164,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from curation import stats
 
     release, manifest = stats.release_dir(args.release)
+    if manifest.kind == "sft":
+        return _sft_stats(args, release, manifest)
     tables = {"funnel": stats.funnel(manifest), "outcomes": stats.outcomes_per_step(manifest), "drops": stats.drop_reasons(manifest),
               "edits": stats.edits(manifest), "regions": stats.regions(manifest),
               "scores": stats.score_quantiles(release), "steps": stats.stats_table(manifest)}
@@ -194,12 +203,61 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compare_with(args: argparse.Namespace):
+    """The release --compare names, its SFT gate steps filled in (an older SFT release records only gate counts)."""
+    from curation import sft_stats, stats
+
+    other_dir, other = stats.release_dir(args.compare)
+    return sft_stats.view(other_dir, other)
+
+
+def _sft_stats(args: argparse.Namespace, release, manifest) -> int:
+    """`curate stats` of an SFT release: kept records per split, category and source, every gate's records in and
+    dropped, rejections per gate, reason and source, failures and the judge's scores (curation/sft_stats.py)."""
+    import polars as pl
+
+    from curation import sft_stats, stats
+
+    tables = sft_stats.tables(release, manifest)
+    if args.compare:
+        tables["compare"] = stats.compare(_compare_with(args), sft_stats.view(release, manifest))
+    if args.json:
+        import json
+
+        print(json.dumps({"alerts": manifest.alerts, **{k: v.to_dicts() for k, v in tables.items()}}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if args.csv:
+        print(tables["compare" if args.compare else "steps"].write_csv(), end="")
+        return EXIT_OK
+    titles = {"splits": "kept records per split", "categories": "kept records per category",
+              "sources": "kept records per source (license as the manifest records it)",
+              "gates": "gates in order: records in, kept, dropped",
+              "rejections": "rejected by gate, reason and source",
+              "funnel": "records per source entering the gates and left after each gate that dropped any",
+              "failures": "generation and import failures (no record made) by task, source and reason",
+              "judge": "judge: threshold, records judged, rejected as low_score, failed, mean-score quantiles",
+              "compare": f"drop rates compared with {args.compare}"}
+    with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
+        for a in manifest.alerts:
+            print(f"ALERT: {a}")
+        print(sft_stats.summary_line(manifest, tables["gates"], tables["failures"]))
+        for name, title in titles.items():
+            if name in tables and tables[name].height:
+                print(title)
+                print(tables[name])
+    return EXIT_OK
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     import json
 
     from curation import stats
 
     release, manifest = stats.release_dir(args.release)
+    if manifest.kind == "sft":
+        return _sft_inspect(args, release, manifest)
+    if args.task:
+        raise UsageError("inspect: --task is for SFT releases (a CPT release's documents have no task)")
     steps = [s.step for s in manifest.steps if not s.step.startswith("read:")]
     if args.step and args.step not in steps:
         raise UsageError(f"inspect: no step {args.step!r} in {release}; its steps: {', '.join(steps)}")
@@ -221,6 +279,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for line, reason, action in edit_view(d["text"], d["edits"], d.get("tags", []))[:args.max_lines]:
             if line.strip() or reason:
                 print(f"   {f'[{label[action]} {reason}] ' if action else ''}{shorten(line.strip())}")
+    return EXIT_OK
+
+
+def _sft_inspect(args: argparse.Namespace, release, manifest) -> int:
+    """`curate inspect` of an SFT release: records a gate rejected (`--step GATE`, with the evidence it quoted) or
+    that failed to be made (`--step failures`), or kept ones (`--kept`), filtered by reason, source and task."""
+    from curation import sft_stats
+
+    known = sft_stats.known_steps(release, manifest)
+    if args.step and args.step not in known:
+        raise UsageError(f"inspect: no gate {args.step!r} in {release}; its gates: {', '.join(known)}")
+    records = sft_stats.sample(release, step=args.step, reason=args.reason, source=args.source, task=args.task, kept=args.kept,
+                               n=args.n, seed=args.seed)
+    if not records:
+        print("no matching records")
+        return EXIT_OK
+    for rec in records:
+        print("\n".join(sft_stats.describe(rec, args.width)))
     return EXIT_OK
 
 
@@ -355,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stats", help="funnel, drop reasons and score distributions of a release",
                         description="Per source: documents after each step; dropped documents by step, reason and source; "
-                                    "quantiles of the annotation scores. --compare OTHER adds the change of every drop rate.")
+                                    "quantiles of the annotation scores. --compare OTHER adds the change of every drop rate. "
+                                    "An SFT release: records kept per split, category and source, every gate's records in "
+                                    "and dropped by reason and source, failures and judge scores.")
     st.add_argument("release")
     st.add_argument("--compare", metavar="OTHER_RELEASE")
     fmt = st.add_mutually_exclusive_group()
@@ -366,11 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     ins = sub.add_parser("inspect", help="sample dropped (or kept) documents with their annotations",
                          description="Print a repeatable sample of documents a step dropped, with annotations and shortened text; "
                                      "a document with removed segments is shown line by line, each removed line marked "
-                                     "[removed step:reason] in place.")
+                                     "[removed step:reason] in place. On an SFT release: records a gate rejected, with the "
+                                     "evidence it quoted and every turn, or that failed to be made (--step failures).")
     ins.add_argument("release")
-    ins.add_argument("--step", help="step name, e.g. language, script, dedup")
-    ins.add_argument("--reason", help="drop reason, e.g. other_language, script_hans")
+    ins.add_argument("--step", help="step name, e.g. language, script, dedup; SFT: a gate (refusal, length, ...) or failures")
+    ins.add_argument("--reason", help="drop reason, e.g. other_language, script_hans; SFT: refusal, too_short, llm_error, ...")
     ins.add_argument("--source", help="source name")
+    ins.add_argument("--task", help="SFT: task kind (import, self_instruct, paraphrase, ...)")
     ins.add_argument("--kept", action="store_true", help="sample kept documents instead")
     ins.add_argument("-n", type=int, default=20, help="how many (default 20)")
     ins.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
