@@ -145,7 +145,8 @@ class AnswerGate:
     def _answer(self, prose: str, user: str) -> Rejection | None:
         for pattern, reason in ((USER_LABEL, "invented_turn"), (ASSISTANT_LABEL, "role_marker")):
             found = pattern.search(prose)
-            if found and not pattern.search(user):  # a prompt that writes a dialogue in this form may get one back
+            label = found and re.sub(r"[\s*:：]", "", found.group())
+            if found and label not in user:  # a prompt that asks for a dialogue in this form («使用者：») may get one
                 return Rejection(reason, quote(prose, found.start(), found.end()))
         garbage = GARBAGE.search(prose)
         if garbage:

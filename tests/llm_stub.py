@@ -57,8 +57,11 @@ def stand_in_judgement(prompt: str) -> dict:
 
 
 class Stub:
-    def __init__(self, timeout_marker_delay: float = 3.0, latency: float = 0.0):
+    def __init__(self, timeout_marker_delay: float = 3.0, latency: float = 0.0, fail_judge: bool | str = False):
         self.latency = latency  # fixed service time per request (benchmarks)
+        # judge requests answered HTTP 500 every time: all of them (True) or those whose conversation holds this text
+        self.fail_judge = fail_judge
+        self.judge_requests = 0
         self.requests = 0
         self.attempts: dict[str, int] = {}
         self.delay = timeout_marker_delay
@@ -104,6 +107,10 @@ class Stub:
                 if first and "[badjson]" in prompt and "不是有效的 JSON" not in prompt:
                     return self._reply("好的，以下是新的問答：指令是說明捷運，回答是很方便。")
                 if '"helpfulness"' in prompt:
+                    with stub.lock:
+                        stub.judge_requests += 1
+                    if stub.fail_judge is True or (isinstance(stub.fail_judge, str) and stub.fail_judge in prompt):
+                        return self._send(500, {"error": {"message": "judge down"}})
                     return self._reply(json.dumps(stand_in_judgement(prompt), ensure_ascii=False))
                 if "評分標準" in prompt:
                     return self._reply(json.dumps(stand_in_rating(prompt.split("文件：", 1)[1].rsplit("只輸出", 1)[0]),
