@@ -71,7 +71,7 @@ def mt_bench_eval_file(tmp: Path) -> Path:
 
 # an independent check of what the gates must keep out: plain substrings, not the gates' own patterns
 TEMPLATE_MARKS = ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>", "<|im_start|>", "<|im_end|>", "</s>", "<start_of_turn>")
-TURN_MARKS = re.compile(r"^\s*(?:USER|ASSISTANT|Human|Assistant)\s*:", re.M)
+TURN_MARKS = re.compile(r"(?:^|\s|[。！？])(?:USER|ASSISTANT|Human|Assistant):", re.M)
 
 
 def import_job(tmp: Path, sets: dict[str, SynthTaskConfig], evals: list[Path], **gates) -> Path:
@@ -115,6 +115,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample", type=int, default=25)
     ap.add_argument("--review", type=Path)
+    ap.add_argument("--chars", type=int, default=150, help="characters of each turn shown in the review file")
     ap.add_argument("--speed", type=int, default=0)
     args = ap.parse_args()
     if not (REAL / "twllm_zh_tw_bench_sft").exists():
@@ -148,10 +149,12 @@ def main() -> int:
             for r in rejects:
                 by_reason.setdefault(f"{r['source']} {r['gate']}:{r['reason']}", []).append(r)
             for key, recs in sorted(by_reason.items()):
+                if key.endswith("prompt_group:not_best"):
+                    continue  # a choice among good answers, not a verdict on one: read apart (RESULTS)
                 picked = rng.sample(recs, min(args.sample, len(recs)))
                 review.append(f"## {key} ({len(recs)}, {len(picked)} shown)\n")
                 for r in picked:
-                    text = " / ".join(m["content"][:150].replace("\n", " ") for m in r["messages"] if m["role"] != "system")
+                    text = " / ".join(m["content"][:args.chars].replace("\n", "⏎") for m in r["messages"] if m["role"] != "system")
                     review.append(f"- `{r['id']}` evidence: {r['evidence']}\n  {text}")
         print("| gate:reason | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))
         for reason in sorted(table):
