@@ -374,16 +374,27 @@ def normalized_prompt(record: dict) -> str:
     return re.sub(r"[\W_]+", "", _texts(record)[0]).lower()
 
 
+CUT_OFF = re.compile(r"[\u4e00-\u9fff，、,：:（(「]\s*$")
+
+
+def looks_cut_off(answer: str) -> bool:
+    """An answer that stops mid-sentence (on a Han character, a comma or an opening bracket): a reply that hit its
+    token limit. A sign for ranking, not a gate: poems and list items may end without punctuation too."""
+    return bool(CUT_OFF.search(answer))
+
+
 def answer_rank(record: dict, typical_chars: float | None = None, mainland_phrases: int = 0) -> tuple:
     """The stated rule for the best answer among records asking the same thing (and among near-duplicates): the higher
-    judge mean first (unjudged after judged); then the cleaner answer: fewer personal-data kinds redacted plus
-    mainland phrases left under the rejection threshold; then the answer whose length is nearest the group's median
+    judge mean first (unjudged after judged); then the cleaner answer: fewer of personal-data kinds redacted, mainland
+    phrases left under the rejection threshold and a last turn cut off mid-sentence; then the answer whose length is nearest the group's median
     (`typical_chars`: neither cut short nor rambling; the longest answer of the Taiwan-LLM bench was mostly a base
     model's wandering); then the id, a stable tie-break."""
     judge = record.get("judge") or {}
     mean = judge.get("mean")
     spread = abs(len(_texts(record)[1]) - typical_chars) if typical_chars is not None else 0
-    return (-(mean if mean is not None else 0), len(record.get("pii", [])) + mainland_phrases, spread, str(record.get("id")))
+    last = _turns(record, "assistant")[-1] if _turns(record, "assistant") else ""
+    flaws = len(record.get("pii", [])) + mainland_phrases + looks_cut_off(last)
+    return (-(mean if mean is not None else 0), flaws, spread, str(record.get("id")))
 
 
 class PromptGroups:
