@@ -135,6 +135,8 @@ def test_prompt_groups_keep_the_judged_best_then_the_cleanest_typical_answer():
     kept, _ = PromptGroups(GatesConfig()).select(judged)
     assert [r["id"] for r in kept] == ["a"]  # the judge outranks every other rule
     assert answer_rank({**b, "pii": ["phone"]}, 10) > answer_rank(b, 10)  # a redacted answer ranks below a clean one
+    cut = {"id": "e", "messages": turns("臺灣最高的山？", "是玉山，主峰海拔約 3,952 公尺，位於南投、嘉義與高雄的交界，每年都有")}
+    assert answer_rank(cut, 30) > answer_rank(c, 30)  # stopped mid-sentence at its token limit
     everything, none_rejected = PromptGroups(GatesConfig(answers_per_prompt=None)).select([a, b, c])
     assert len(everything) == 3 and not none_rejected and len({r["prompt_group"] for r in everything}) == 1
 
