@@ -7,6 +7,8 @@ they go to the manifest (`alerts`), the run log, `curate stats` and the report, 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from manifests.schema import StepStats
 
 
@@ -36,4 +38,53 @@ def run_alerts(sources: list[str], steps: list[StepStats], drop_share: float, mi
             if n_in >= min_documents and dropped / n_in >= drop_share:
                 top = max(((k[len("dropped_"):], v) for k, v in counts.items() if k.startswith("dropped_")), key=lambda kv: kv[1])
                 alerts.append(f"step {st.step}: dropped {dropped} of {n_in} documents of source {name} (mostly {top[0]}: {top[1]})")
+    return alerts
+
+
+CORRUPT = "truncated_or_corrupt_file"
+UNDECODABLE = ("invalid_utf8", "invalid_encoding")
+
+
+def input_file_alerts(sources: list[str], steps: list[StepStats], rejects_dir: Path, min_documents: int) -> list[str]:
+    """Alerts that name an input file: one cut short or damaged (a truncated .gz, a corrupt .bz2/.xz/.zst block, cut-off
+    XML or WARC), and one with `min_documents` or more lines its encoding does not decode (a file in two encodings),
+    unless the file is also corrupt (its damaged bytes explain them). From the read step's rejects, read only when its
+    counts say there are such rejects."""
+    import re
+
+    import orjson
+
+    alerts = []
+    for name in sources:
+        read = next((s for s in steps if s.step == f"read:{name}"), None)
+        if read is None or not any(read.dropped_by_reason.get(r) for r in (CORRUPT, *UNDECODABLE)):
+            continue
+        corrupt: dict[str, dict] = {}
+        undecodable: dict[str, dict] = {}  # per file: how many, first and last line, the first one's encoding and reason
+        mine = re.compile(rf"{re.escape(name)}-\d+\.jsonl")
+        for f in sorted(p for p in Path(rejects_dir).glob("*.jsonl") if mine.fullmatch(p.name)):
+            with open(f, "rb") as fh:
+                for line in fh:
+                    if b'"reason":"truncated_or_corrupt_file"' in line:
+                        rec = orjson.loads(line)
+                        corrupt[rec["file"]] = rec
+                    elif b'"reason":"invalid_utf8"' in line or b'"reason":"invalid_encoding"' in line:
+                        rec = orjson.loads(line)
+                        seen = undecodable.setdefault(rec["file"], {"n": 0, "first": rec["line"], "last": rec["line"],
+                                                                    "field": rec["field"], "reason": rec["reason"]})
+                        seen["n"] += 1
+                        seen["first"], seen["last"] = min(seen["first"], rec["line"]), max(seen["last"], rec["line"])
+        if corrupt:
+            files = sorted(corrupt)
+            what = "; ".join(f"{f} at record {corrupt[f]['line']} ({corrupt[f]['raw']})" for f in files[:3])
+            more = f"; and {len(files) - 3} more" if len(files) > 3 else ""
+            alerts.append(f"source {name}: {len(files)} input file{'s' if len(files) > 1 else ''} truncated or corrupt: {what}{more}; "
+                          f"records before each break were read, the rest of the file was not (reason {CORRUPT} in rejects/read)")
+        for f, bad in sorted(undecodable.items()):
+            if f in corrupt or bad["n"] < min_documents:
+                continue
+            encoding = (bad["field"] or "").split(" at byte")[0] or "its encoding"
+            alerts.append(f"source {name}: file {f}: {bad['n']} lines are not valid {encoding}, the encoding most of the file is in "
+                          f"(lines {bad['first']}-{bad['last']}; rejected as {bad['reason']}): a file in two encodings? split it, "
+                          f"or set `encoding:` on the source")
     return alerts

@@ -299,6 +299,10 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
     from curation.alerts import run_alerts
 
     manifest.alerts = run_alerts([s.name for s in job.sources], steps, job.alert_drop_share, job.alert_min_documents)
+    from curation.alerts import input_file_alerts
+
+    manifest.alerts = input_file_alerts([s.name for s in job.sources], steps, layout.staging / "rejects" / "read",
+                                        job.alert_min_documents) + manifest.alerts  # a truncated or mixed-encoding file, by name
     if manifest.alerts and job.strict:
         raise CurateError(f"{len(manifest.alerts)} alert(s), strict run not published (work kept in {layout.work}): "
                           + "; ".join(manifest.alerts))

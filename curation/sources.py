@@ -9,7 +9,9 @@ be read (bad JSON, invalid UTF-8, missing or mistyped field, truncated archive, 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import lzma
 import re
 import xml.etree.ElementTree as ET
 import zlib
@@ -26,25 +28,137 @@ from curation.config import SourceConfig
 from curation.rejects import RejectLog
 
 
+ENCODINGS = ("utf-8", "cp950", "gb18030")  # tried in this order; ASCII decodes the same in all three
+SAMPLE_HEAD = 256 << 10  # bytes read at the start of a file ...
+SAMPLE_SPREAD = 64 << 10  # ... and at each of SAMPLE_PLACES places spread over it, the end included
+SAMPLE_PLACES = 12
+SAMPLE_COMPRESSED = 4 << 20  # decompressed bytes read from the start of a compressed file (seeking there costs a full read)
+SAMPLE_AHEAD = 256 << 10  # evidence gathered at the first non-ASCII line when the samples were all ASCII
+
+
+def _decodes(unit: bytes, encoding: str) -> bool:
+    try:
+        unit.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def choose_encoding(units: list[bytes]) -> str | None:
+    """The encoding most of these pieces of a file (lines, or runs of bytes between ASCII punctuation) are in, or None
+    when none of them has a byte over 127 (ASCII reads the same in UTF-8, Big5 and GB18030).
+
+    UTF-8 when at least half the non-ASCII pieces are valid UTF-8 (text in another encoding is almost never valid UTF-8);
+    else, among the pieces that are not, Big5 (cp950) when it decodes 99% of their characters, else GB18030 (which
+    decodes Big5's bytes too, as other characters, so it is chosen only when Big5 does not fit). A file that is mixed is
+    read as its majority; the other lines are rejected, named, and alerted on (curation.alerts)."""
+    units = [u for u in units if not u.isascii()]
+    if not units:
+        return None
+    rest = [u for u in units if not _decodes(u, "utf-8")]
+    if 2 * len(rest) <= len(units):
+        return "utf-8"
+    chars = sum(sum(b > 127 for b in u) for u in rest) / 2 or 1
+    bad_big5 = sum(u.decode("cp950", errors="replace").count("\ufffd") for u in rest)
+    if bad_big5 <= 0.01 * chars:
+        return "cp950"
+    bad_gb = sum(u.decode("gb18030", errors="replace").count("\ufffd") for u in rest)
+    return "gb18030" if bad_gb <= bad_big5 else "cp950"
+
+
+def _units(chunk: bytes, at_start: bool, at_end: bool) -> list[bytes]:
+    """The whole lines in a chunk read from some place in a file: a line cut by the chunk's start or end is dropped (a
+    chunk inside one long line is cut at ASCII punctuation or space instead, which no multi-byte character contains)."""
+    if not at_start:
+        cut = chunk.find(b"\n")
+        cut = cut if cut >= 0 else next((i for i, b in enumerate(chunk) if b < 0x30), len(chunk))
+        chunk = chunk[cut + 1:]
+    if not at_end:
+        cut = chunk.rfind(b"\n")
+        cut = cut if cut >= 0 else next((i for i in range(len(chunk) - 1, -1, -1) if chunk[i] < 0x30), 0)
+        chunk = chunk[:cut]
+    return chunk.split(b"\n")
+
+
+def sample_units(fh, size: int | None) -> list[bytes]:
+    """Lines from the head, the end and SAMPLE_PLACES places in between of a seekable file of `size` bytes (the whole
+    file when it is small), or from the first SAMPLE_COMPRESSED bytes when `size` is None (a compressed stream)."""
+    if size is None:
+        chunk = fh.read(SAMPLE_COMPRESSED)
+        return _units(chunk, True, len(chunk) < SAMPLE_COMPRESSED)
+    if size <= SAMPLE_HEAD + SAMPLE_PLACES * SAMPLE_SPREAD:
+        return _units(fh.read(), True, True)
+    units = _units(fh.read(SAMPLE_HEAD), True, False)
+    for k in range(1, SAMPLE_PLACES + 1):
+        start = SAMPLE_HEAD + (size - SAMPLE_HEAD - SAMPLE_SPREAD) * k // SAMPLE_PLACES
+        fh.seek(start)
+        units += _units(fh.read(SAMPLE_SPREAD), False, start + SAMPLE_SPREAD >= size)
+    return units
+
+
 def detect_encoding(sample: bytes) -> str:
-    """A text encoding for bytes that start a file: from a byte-order mark, else the first of UTF-8, Big5 (cp950)
-    and GB18030 that decodes the sample (a character cut off at its end aside), else UTF-8 (bad lines are rejected)."""
+    """A text encoding for bytes of a file (all of it, or a sample): from a byte-order mark, else the encoding most of
+    its non-ASCII lines are in (`choose_encoding`), else UTF-8."""
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     if sample.startswith(b"\xef\xbb\xbf"):
-        return "utf-8"  # the mark is stripped from the first line
-    decoded = sample.decode("utf-8", errors="replace")
-    bad = decoded.count("\ufffd")
-    if bad and sum(ord(c) > 127 for c in decoded) - bad > 20 * bad:
-        return "utf-8"  # UTF-8 with a broken line or two: those lines are rejected, the rest read (GB18030 decodes anything)
-    for encoding in ("utf-8", "cp950", "gb18030"):
-        try:
-            sample.decode(encoding)
-            return encoding
-        except UnicodeDecodeError as e:
-            if e.start >= len(sample) - 3 and e.reason.startswith("unexpected end"):
-                return encoding
-    return "utf-8"
+        return "utf-8"
+    return choose_encoding(_units(sample, True, True)) or "utf-8"  # a UTF-8 mark is stripped from the first line
+
+
+def corruption_errors() -> tuple[type[BaseException], ...]:
+    """What a reader raises when its file is cut short or damaged: gzip, bz2, xz and zstd streams, XML, Parquet (ValueError)."""
+    errors: list[type[BaseException]] = [EOFError, OSError, zlib.error, lzma.LZMAError, ET.ParseError, ValueError, csv.Error]
+    try:
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    except ImportError:
+        pass
+    try:
+        from warcio.exceptions import ArchiveLoadFailed
+
+        errors.append(ArchiveLoadFailed)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+CORRUPTION_ERRORS = corruption_errors()
+
+
+class ZstdStream(io.RawIOBase):
+    """A zstd file decompressed frame after frame; a file that ends inside a frame raises EOFError, as gzip, bz2 and xz do."""
+
+    def __init__(self, raw):
+        import zstandard
+
+        self._raw, self._new = raw, zstandard.ZstdDecompressor().decompressobj
+        self._obj, self._out, self._in_frame = self._new(), b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._out:
+            data = self._raw.read(1 << 13)  # small steps: a corrupt block loses little of what came before it
+            if not data:
+                if self._in_frame:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                return 0
+            while data:
+                self._in_frame = True
+                self._out += self._obj.decompress(data)
+                data = b""
+                if self._obj.eof:  # a frame ended: what follows starts the next one
+                    data, self._obj, self._in_frame = self._obj.unused_data, self._new(), False
+        n = min(len(buffer), len(self._out))
+        buffer[:n], self._out = self._out[:n], self._out[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class SourceReader(BaseReader):
@@ -90,7 +204,7 @@ class SourceReader(BaseReader):
                 self.stat_update(f"source:{self.source.name}/documents")
                 self.update_doc_stats(doc)
                 yield doc
-        except (EOFError, OSError, zlib.error, ET.ParseError, ValueError) as e:
+        except CORRUPTION_ERRORS as e:
             # the stream broke part-way (truncated .bz2/.gz, cut-off XML): keep what was read, log where it broke
             self.reject(path, self._line + 1, "truncated_or_corrupt_file", raw=f"{type(e).__name__}: {e}")
         if docs == 0 and self._file_rejects == 0:
@@ -111,16 +225,35 @@ class SourceReader(BaseReader):
         return Document(text=text, id=f"{self.source.name}/{local_id}", metadata=metadata)
 
     def open_binary(self, path: str):
+        if path.lower().endswith((".zst", ".zstd")):  # fsspec's zstd reader has no readline and ends a cut stream quietly
+            return io.BufferedReader(ZstdStream(open(path, "rb")), 1 << 16)
         return fsspec.open(path, "rb", compression="infer").open()
 
     def encoding_of(self, path: str) -> str:
-        """The file's text encoding: the source's `encoding`, else from a byte-order mark, else the first of UTF-8,
-        Big5 (cp950) and GB18030 that decodes a 64 KB sample cleanly (old Taiwan archives are Big5)."""
-        if self.source.encoding:
-            return self.source.encoding
-        with self.open_binary(path) as fh:
-            sample = fh.read(1 << 16)
-        return detect_encoding(sample)
+        """The file's text encoding: the source's `encoding`, else from a byte-order mark, else the encoding most of
+        its non-ASCII lines are in, sampled at its start, its end and 12 places between (a compressed file: its first
+        4 MB), else UTF-8 (old Taiwan archives are Big5)."""
+        return self.source.encoding or self._sampled_encoding(path) or "utf-8"
+
+    def _sampled_encoding(self, path: str) -> str | None:
+        """`encoding_of` without the source's setting; None when the samples hold no byte over 127."""
+        plain = fsspec.utils.infer_compression(path) is None and not path.lower().endswith((".zst", ".zstd"))
+        with (open(path, "rb") if plain else self.open_binary(path)) as fh:
+            head = fh.read(4)
+            if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+                return "utf-16"
+            if head.startswith(b"\xef\xbb\xbf"):
+                return "utf-8"
+            fh.seek(0) if plain else None
+            if not plain:  # a compressed stream: keep the 4 bytes already read; a break is the reader's to report
+                chunks = [head]
+                try:
+                    while sum(map(len, chunks)) < SAMPLE_COMPRESSED and (chunk := fh.read(SAMPLE_SPREAD)):
+                        chunks.append(chunk)
+                except CORRUPTION_ERRORS:
+                    pass
+                return choose_encoding(_units(b"".join(chunks), True, False))
+            return choose_encoding(sample_units(fh, Path(path).stat().st_size))
 
     def lines(self, path: str) -> Iterator[tuple[int, int, bytes | None]]:
         """(line number, byte offset, raw line in the file's encoding, or None when it is longer than
@@ -147,8 +280,8 @@ class SourceReader(BaseReader):
     def decoded_lines(self, path: str) -> Iterator[tuple[int, str]]:
         """(line number, text) of each line in the file's encoding; a line that does not decode is rejected with its
         byte offset."""
-        encoding = self.encoding_of(path)
-        if encoding.replace("-", "").lower().startswith("utf16"):
+        encoding = self.source.encoding or self._sampled_encoding(path)  # None: all ASCII so far
+        if encoding and encoding.replace("-", "").lower().startswith("utf16"):
             # two-byte newlines: read as text (UTF-16 files are small exports, not crawls)
             with self.open_binary(path) as fh:
                 text = fh.read().decode(encoding, errors="replace")
@@ -156,16 +289,34 @@ class SourceReader(BaseReader):
                 self._line = lineno
                 yield lineno, line.lstrip("\ufeff") if lineno == 1 else line
             return
-        for lineno, offset, raw in self.lines(path):
+        lines = self.lines(path)
+        for lineno, offset, raw in lines:
             if raw is None:
                 continue
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError as e:
-                self.reject(path, lineno, "invalid_utf8" if encoding == "utf-8" else "invalid_encoding",
-                            field=f"{encoding} at byte {offset + e.start}", raw=raw)
+            if encoding is None and not raw.isascii():
+                # the samples were all ASCII: decide at the first line that is not, from it and what follows
+                ahead, size = [(lineno, offset, raw)], len(raw)
+                for item in lines:
+                    ahead.append(item)
+                    size += len(item[2] or b"")
+                    if size >= SAMPLE_AHEAD:
+                        break
+                encoding = choose_encoding([r for _, _, r in ahead if r]) or "utf-8"
+                for n, at, line in ahead:
+                    if line is not None:
+                        yield from self._decode_line(path, n, at, line, encoding)
                 continue
-            yield lineno, (line.lstrip("\ufeff") if lineno == 1 else line)
+            yield from self._decode_line(path, lineno, offset, raw, encoding or "utf-8")
+
+    def _decode_line(self, path: str, lineno: int, offset: int, raw: bytes, encoding: str) -> Iterator[tuple[int, str]]:
+        self._line = lineno
+        try:
+            line = raw.decode(encoding)
+        except UnicodeDecodeError as e:
+            self.reject(path, lineno, "invalid_utf8" if encoding == "utf-8" else "invalid_encoding",
+                        field=f"{encoding} at byte {offset + e.start}", raw=raw)
+            return
+        yield lineno, (line.lstrip("\ufeff") if lineno == 1 else line)
 
     def iter_json_lines(self, path: str) -> Iterator[tuple[int, dict]]:
         """(line number, object) for each well-formed JSON object line; the rest go to rejects."""
@@ -188,7 +339,6 @@ class SourceReader(BaseReader):
             yield reader.line_num, row
 
     def load_json(self, path: str) -> object | None:
-        encoding = self.encoding_of(path)
         with self.open_binary(path) as fh:
             raw = fh.read(self.source.max_record_bytes + 1)
         if len(raw) > self.source.max_record_bytes:
@@ -196,6 +346,7 @@ class SourceReader(BaseReader):
             return None
         if not raw.strip():
             return None
+        encoding = self.source.encoding or detect_encoding(raw)  # the whole file is in memory: all of it is the sample
         try:
             return json.loads(raw.decode("utf-8-sig" if encoding == "utf-8" else encoding))
         except UnicodeDecodeError as e:
@@ -275,17 +426,22 @@ class NewsReader(RecordReader):
         import trafilatura
         from warcio.archiveiterator import ArchiveIterator
 
-        with open(path, "rb") as fh:
-            for n, record in enumerate(ArchiveIterator(fh), start=1):
+        # decompressed here, not by warcio (its reader ends a cut-off .warc.gz quietly), and warcio's own quiet end on a
+        # read error is turned back into the error; a record shorter than its Content-Length is a cut-off file too
+        with self.open_binary(path) as fh:
+            watched = _ReadErrors(fh)
+            for n, record in enumerate(ArchiveIterator(watched), start=1):
                 self._line = n
-                if record.rec_type != "response":
-                    continue
                 ctype = record.http_headers.get_header("Content-Type", "") if record.http_headers else ""
-                if "html" not in ctype:
+                if record.rec_type != "response" or "html" not in ctype:
+                    while record.raw_stream.read(1 << 16):
+                        pass
+                    _check_complete(record, n)
                     continue
                 url = record.rec_headers.get_header("WARC-Target-URI")
                 charset = (re.search(r"charset=([\w-]+)", ctype) or [None, "utf-8"])[1]
                 payload = record.content_stream().read()
+                _check_complete(record, n)
                 try:
                     html = payload.decode(charset)
                 except (UnicodeDecodeError, LookupError):
@@ -298,6 +454,35 @@ class NewsReader(RecordReader):
                     continue
                 yield self.make_document(url, text, url=url, title=getattr(extracted, "title", None),
                                          date=record.rec_headers.get_header("WARC-Date"), file=Path(path).name)
+            if watched.error is not None:
+                raise watched.error
+
+
+class _ReadErrors:
+    """A stream that remembers the error a read raised (warcio takes an EOFError for the end of the archive)."""
+
+    def __init__(self, fh):
+        self._fh, self.error = fh, None
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._fh.read(n)
+        except CORRUPTION_ERRORS as e:
+            self.error = e
+            raise
+
+    def readline(self, n: int = -1) -> bytes:
+        try:
+            return self._fh.readline(n)
+        except CORRUPTION_ERRORS as e:
+            self.error = e
+            raise
+
+
+def _check_complete(record, n: int) -> None:
+    missing = getattr(record.raw_stream, "limit", 0)
+    if missing:
+        raise EOFError(f"WARC record {n} ends {missing} bytes before its Content-Length")
 
 
 class WikiReader(SourceReader):
