@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from manifests.schema import StepStats
+from manifests.schema import Manifest, StepStats
 
 
-def run_alerts(sources: list[str], steps: list[StepStats], drop_share: float, min_documents: int) -> list[str]:
+def run_alerts(sources: list[str], steps: list[StepStats], drop_share: float, min_documents: int,
+               incremental: bool = False) -> list[str]:
+    """Alerts on what this run read. An incremental run reads only new files: a source with none is normal there."""
     alerts = []
     for name in sources:
         read = next((s for s in steps if s.step == f"read:{name}"), None)
-        if read is None:
+        if read is None or (incremental and not read.other.get("input_files")):
             continue
         if read.other.get("repeated_id"):
             alerts.append(f"source {name}: {int(read.other['repeated_id'])} documents repeat an id already read; "
@@ -38,6 +40,28 @@ def run_alerts(sources: list[str], steps: list[StepStats], drop_share: float, mi
             if n_in >= min_documents and dropped / n_in >= drop_share:
                 top = max(((k[len("dropped_"):], v) for k, v in counts.items() if k.startswith("dropped_")), key=lambda kv: kv[1])
                 alerts.append(f"step {st.step}: dropped {dropped} of {n_in} documents of source {name} (mostly {top[0]}: {top[1]})")
+    return alerts
+
+
+def release_alerts(manifest: Manifest, drop_share: float, min_documents: int, already: list[str]) -> list[str]:
+    """Alerts on the release as a whole: a release without documents is never a quiet success, whatever the counts
+    (a typo'd `languages: [zhh]` drops everything, below any per-source minimum), and neither is a run whose own
+    documents were all lost, or a step that dropped `drop_share` of everything it saw (from `min_documents` summed
+    over the sources: sources too small to alert one by one), unless `already` names that step."""
+    alerts = []
+    steps = manifest.increment.steps if manifest.increment else manifest.steps
+    read = sum(s.kept for s in steps if s.step.startswith("read:"))
+    if manifest.totals.get("documents", 0) == 0:
+        alerts.append(f"release: 0 documents kept of {read} read")
+    elif manifest.increment and read:
+        new_kept = sum(s.documents for s in manifest.shards if not Path(s.path).name.startswith("parent-"))
+        if new_kept == 0:
+            alerts.append(f"release: 0 of the {read} new documents kept (the release holds only its parent's)")
+    for st in steps:
+        named = any(a.startswith(f"step {st.step}:") for a in already)
+        if not st.step.startswith("read:") and not named and st.input >= min_documents and st.dropped / st.input >= drop_share:
+            top = max(st.dropped_by_reason.items(), key=lambda kv: kv[1], default=("?", st.dropped))
+            alerts.append(f"step {st.step}: dropped {st.dropped} of {st.input} documents (mostly {top[0]}: {top[1]})")
     return alerts
 
 

@@ -25,7 +25,7 @@ from curation.runlog import datatrove_logs_on_stderr
 from curation.shards import ShardWriter, exclusion_writer
 from curation.sources import reader_for
 from curation.stats import write_stats
-from manifests.schema import Manifest, ModelInfo, SourceSummary, StepStats
+from manifests.schema import IncrementInfo, Manifest, ModelInfo, SourceSummary, StepStats
 from manifests.tokens import token_counter
 from manifests.writer import (content_hash, describe_input, describe_shard, git_commit, in_threads, now_utc, seal_release, sha256_file, tokenizer_info, totals,
                               write_manifest)
@@ -84,7 +84,8 @@ def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: 
     steps: list[tuple[str, PipelineStep]] = []
     for src in job.sources:
         files = [str(f) for f in inputs[src.name]]
-        steps.append((f"read:{src.name}", reader_for(src, files, str(staging / "rejects" / "read"), redact=job.steps.pii.enabled)))
+        steps.append((f"read:{src.name}", reader_for(src, files, str(staging / "rejects" / "read"), redact=job.steps.pii.enabled,
+                                                     ids_dir=str(staging.parent / "ids"))))  # ids unique across tasks
     steps += filter_steps(job, staging / "rejects")
     if sig_dir is not None:
         ranks = source_ranks(job.steps.dedup, [s.name for s in job.sources])
@@ -292,13 +293,25 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
         dedup_stats.other = {"lsh_threshold": round(dedup.lsh_threshold, 4),
                              "candidate_pairs": bucket_counts.other.get("candidate_pairs", 0), **cluster_counts.other}
         steps.append(dedup_stats)
+    increment = None
     if since is not None:
         carry_parent_shards(since, layout.staging, job.incremental_carry)
         parent = str(since)
-    manifest = build_manifest(job, version, layout.staging, steps, parent)
-    from curation.alerts import run_alerts
+        from manifests import load
 
-    manifest.alerts = run_alerts([s.name for s in job.sources], steps, job.alert_drop_share, job.alert_min_documents)
+        parent_manifest = load(since)
+        increment = IncrementInfo(parent_version=parent_manifest.version, steps=steps,
+                                  input_files={n: int(s.other.get("input_files", 0)) for n, s in
+                                               ((st.step[len("read:"):], st) for st in steps if st.step.startswith("read:"))})
+        steps = cumulative_steps(parent_manifest.steps, steps)
+    manifest = build_manifest(job, version, layout.staging, steps, parent)
+    manifest.increment = increment
+    from curation.alerts import release_alerts, run_alerts
+
+    # alerts judge what this run read: an incremental run's own steps, where a source with no new file is normal
+    manifest.alerts = run_alerts([s.name for s in job.sources], increment.steps if increment else steps, job.alert_drop_share,
+                                 job.alert_min_documents, incremental=increment is not None)
+    manifest.alerts += release_alerts(manifest, job.alert_drop_share, job.alert_min_documents, manifest.alerts)
     from curation.alerts import input_file_alerts
 
     manifest.alerts = input_file_alerts([s.name for s in job.sources], steps, layout.staging / "rejects" / "read",
@@ -311,6 +324,35 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
     (layout.staging / "stats" / "steps.json").write_text(json.dumps([s.model_dump() for s in steps], ensure_ascii=False, indent=2))
     seal_release(layout.staging)
     return layout.publish()
+
+
+# step values that describe a setting, not a count: the newest run's stands
+SETTINGS = frozenset({"lsh_threshold"})
+
+
+def cumulative_steps(parent: list[StepStats], run: list[StepStats]) -> list[StepStats]:
+    """The parent release's step stats plus this run's, step by step, reason by reason and source by source: what
+    an incremental release holds (the parent's documents carried over, the new ones filtered) counted as one run."""
+    before = {s.step: s for s in parent}
+    out = []
+    for st in run:
+        old = before.pop(st.step, None)
+        if old is None:
+            out.append(st)
+            continue
+        by_source = {src: dict(c) for src, c in old.by_source.items()}
+        for src, counts in st.by_source.items():
+            mine = by_source.setdefault(src, {})
+            for k, v in counts.items():
+                mine[k] = mine.get(k, 0) + v
+        reasons = dict(old.dropped_by_reason)
+        for k, v in st.dropped_by_reason.items():
+            reasons[k] = reasons.get(k, 0) + v
+        other = {k: (v if k in SETTINGS else old.other.get(k, 0) + v) for k, v in st.other.items()}
+        other.update({k: v for k, v in old.other.items() if k not in other})
+        out.append(StepStats(step=st.step, input=old.input + st.input, kept=old.kept + st.kept, dropped=old.dropped + st.dropped,
+                             dropped_by_reason=dict(sorted(reasons.items())), by_source=by_source, other=other))
+    return out + list(before.values())
 
 
 class FinalizeRelease(PipelineStep):

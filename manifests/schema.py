@@ -112,6 +112,16 @@ class StepStats(Model):
     other: dict[str, float] = {}
 
 
+class IncrementInfo(Model):
+    """An incremental release (`curate run --since PARENT`): the manifest's `steps` are cumulative (the parent's plus
+    this run's, as its shards are), so `manifest diff` and `curate stats` compare like with like; here are this run's
+    own: the input files it read per source (0 for a source with nothing new) and its step stats."""
+
+    parent_version: str
+    input_files: dict[str, int]
+    steps: list[StepStats]
+
+
 class Manifest(Model):
     schema_version: int = SCHEMA_VERSION
     name: str
@@ -136,3 +146,4 @@ class Manifest(Model):
     files: list[ReleaseFile] = []  # schema 2: everything else the release holds, so verify covers every byte
     models: list[ModelInfo] = []  # schema 4: the language, region, spam, toxicity and quality models used
     alerts: list[str] = []  # what looked wrong when the release was made (curation/alerts.py); empty when nothing did
+    increment: IncrementInfo | None = None  # an incremental release: what this run itself read (steps are cumulative)
