@@ -147,3 +147,6 @@ class Manifest(Model):
     models: list[ModelInfo] = []  # schema 4: the language, region, spam, toxicity and quality models used
     alerts: list[str] = []  # what looked wrong when the release was made (curation/alerts.py); empty when nothing did
     increment: IncrementInfo | None = None  # an incremental release: what this run itself read (steps are cumulative)
+    # sha256 of everything above but content_hash, shards and files (manifests.writer.description_hash): `verify` flags a
+    # license, weight, count or config edited in manifest.json. Absent (None) in manifests written before it.
+    description_hash: str | None = None

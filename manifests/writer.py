@@ -134,8 +134,25 @@ def write_json_atomic(path: Path, model) -> Path:
     return path
 
 
+# what `description_hash` leaves out: verify re-hashes and recounts the shards and other files from disk, and
+# recomputes the content hash from them; the hash itself cannot cover itself
+NOT_DESCRIPTION = ("content_hash", "shards", "files", "description_hash")
+
+
+def description_hash(data: dict) -> str:
+    """sha256 of a manifest's descriptive part, `data` being the manifest as JSON (`json.loads` of manifest.json): every
+    key but NOT_DESCRIPTION, so sources with their licenses, weights and counts, mixture_weights, totals, config, steps,
+    rejects, models, alerts. Canonical JSON (sorted keys), computed over the keys the file holds, so a field a later
+    schema adds with a default does not change the hash of a manifest written before it."""
+    described = {k: v for k, v in data.items() if k not in NOT_DESCRIPTION}
+    return hashlib.sha256(json.dumps(described, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
 def write_manifest(release_dir: Path, manifest: Manifest) -> Path:
-    return write_json_atomic(release_dir / MANIFEST_NAME, manifest)
+    """Every writer of manifest.json comes here: the description hash is set on each write, so a manifest changed
+    with `model_copy` and written again (seal_release) stays consistent, and an edit of the file by hand does not."""
+    data = json.loads(manifest.model_dump_json())
+    return write_json_atomic(release_dir / MANIFEST_NAME, manifest.model_copy(update={"description_hash": description_hash(data)}))
 
 
 SFT_ROLES = {"system", "user", "assistant"}
