@@ -296,7 +296,7 @@ def verify_mixture(path: str | Path) -> list[str]:
             problems.append(f"{where}: pinned release unreadable: {e}")
             continue
         if m.content_hash != c.content_hash:
-            problems.append(f"{where}: content hash {m.content_hash[:16]}… is not the pinned {c.content_hash[:16]}…")
+            problems.append(f"{where}: content hash {m.content_hash} is not the pinned {c.content_hash}")
         problems += [f"{where}: {p}" for p in verify_release(release_dir, expect_content_hash=c.content_hash)]
         for comp in (x for x in mixture.components if (root / x.path).resolve() == release_dir):
             on_disk = {s.path: s.sha256 for s in m.shards}
