@@ -101,9 +101,21 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
+    from manifests.reader import ManifestError
+
+    try:
+        return _manifest(args)
+    except (ManifestError, FileNotFoundError) as e:
+        # not a release (/etc/passwd, a folder without manifest.json) or a broken manifest.json: one line, exit 1, and
+        # never the file's content
+        raise CurateError(str(e).splitlines()[0] if str(e) else f"{args.paths[0]}: not a release") from None
+
+
+def _manifest(args: argparse.Namespace) -> int:
     import json
 
     import manifests
+    from manifests.check import verify_report
     from manifests.diff import format_diff, format_show
     from manifests.mixture import format_mixture, is_mixture, load_mixture, mixture_json
 
@@ -112,36 +124,44 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         if args.action == "show":
             print(mixture_json(mixture) if args.json else format_mixture(mixture))
             return EXIT_OK
-        problems = manifests.verify(args.paths[0])
-        for p in [f"{args.paths[0]}: {len(problems)} problem(s):"] * bool(problems) + [f"  {p}" for p in problems]:
-            print(p)
-        if not problems:
-            releases = len({c.path for c in mixture.components})
-            print(f"{args.paths[0]}: ok, {releases} pinned release(s) match their content hashes and manifests ({mixture.content_hash[:16]}…)")
-        return EXIT_DATA if problems else EXIT_OK
+        report = verify_report(args.paths[0])
+        return _print_verification(args.paths[0], report, f"{len({c.path for c in mixture.components})} pinned release(s) match "
+                                                           f"their content hashes and manifests; content {mixture.content_hash}")
     if args.action == "show":
         m = manifests.load(args.paths[0])
         print(m.model_dump_json(indent=2) if args.json else format_show(m))
         return EXIT_OK
     if args.action == "verify":
-        problems = manifests.verify(args.paths[0], expect_content_hash=args.content_hash)
-        if problems:
-            print(f"{args.paths[0]}: {len(problems)} problem(s):")
-            for p in problems:
-                print(f"  {p}")
-            return EXIT_DATA
+        report = verify_report(args.paths[0], expect_content_hash=args.content_hash)
         m = manifests.load(args.paths[0])
-        print(f"{args.paths[0]}: ok, {len(m.shards)} shards and {len(m.files)} other files match ({m.content_hash[:16]}…)")
-        return EXIT_OK
+        return _print_verification(args.paths[0], report, f"{len(m.shards)} shards and {len(m.files)} other files match; "
+                                                           f"content {m.content_hash}")
     if len(args.paths) != 2:
         raise UsageError("manifest diff needs OLD and NEW")
     from curation import sft_stats, stats
 
+    for p in args.paths:  # each a release, named in the one-line error when not
+        manifests.load(p)
     # an SFT release made before synth recorded its gate steps and sources: rebuilt from its rejects and shards
     old, new = (sft_stats.view(*stats.release_dir(p)) for p in args.paths)
     d = manifests.diff(old, new)
     print(json.dumps(d, ensure_ascii=False, indent=2) if args.json else format_diff(d))
     return EXIT_OK
+
+
+def _print_verification(path: str, report, matched: str) -> int:
+    """`manifest verify`: the problems (exit 1), else one ok line naming what was recomputed; notes (what an older
+    manifest gives no way to check) either way."""
+    if report.problems:
+        print(f"{path}: {len(report.problems)} problem(s):")
+        for p in report.problems:
+            print(f"  {p}")
+    else:
+        recomputed = f"; recomputed and matching: {', '.join(report.recomputed)}" if report.recomputed else ""
+        print(f"{path}: ok, {matched}{recomputed}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    return EXIT_DATA if report.problems else EXIT_OK
 
 
 def cmd_mix(args: argparse.Namespace) -> int:
@@ -516,8 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     man = sub.add_parser("manifest", help="show, verify or diff release manifests and mixtures",
                          description="show PATH: summary of a release or mixture; verify PATH: re-hash every shard and every "
-                                     "other file: index, clusters, stats, rejects, exports (exit 1 and a list of what differs); "
-                                     "for a mixture: every pinned release against its pin and its own manifest; "
+                                     "other file: index, clusters, stats, rejects, exports; count documents, characters and tokens "
+                                     "again per shard, per source and in total, recompute mixture weights and the content hash, and "
+                                     "check licenses, weights and config against the manifest's description hash (exit 1 and a list "
+                                     "of what differs, with the value in the manifest and the value recomputed); "
+                                     "for a mixture: every pinned release against its pin and its own manifest, and the mixture's "
+                                     "own numbers recomputed; a PATH that is not a release or a broken manifest: exit 1, one line; "
                                      "diff OLD NEW: documents, tokens, sources and filter rates that changed. "
                                      "PATH is a release or mixture directory, or its manifest.json / mixture.json.")
     man.add_argument("action", choices=["show", "verify", "diff"])
