@@ -11,6 +11,7 @@ import os
 import random
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +101,12 @@ class LLMError(Exception):
 
 
 class LLMClient:
-    def __init__(self, config: LLMConfig, base_url: str, cache_path: Path, refresh_cache: bool = False):
+    """`server_check`, for a server this run started (the bundled local one): raises when its process has ended, given
+    how long to wait for one that may be dying. It is called before each attempt and after each dropped or refused
+    connection, so a dead server stops the run at once (its error propagates) instead of being retried."""
+
+    def __init__(self, config: LLMConfig, base_url: str, cache_path: Path, refresh_cache: bool = False,
+                 server_check: Callable[[float], None] | None = None):
         from openai import AsyncOpenAI
 
         self.config = config
@@ -112,6 +118,7 @@ class LLMClient:
         self.limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.semaphore = asyncio.Semaphore(config.concurrency)
         self.usage = Usage()
+        self.server_check = server_check
 
     def params(self, overrides: dict | None = None) -> dict:
         params = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens, "seed": self.config.seed, **(overrides or {})}
@@ -130,6 +137,8 @@ class LLMClient:
         estimate = sum(len(m["content"]) for m in messages) // 2 + params["max_tokens"]
         for attempt in range(self.config.max_retries + 1):
             async with self.semaphore:
+                if self.server_check:
+                    self.server_check(0)
                 await self.limiter.acquire(estimate)
                 self.usage.requests += 1
                 try:
@@ -148,6 +157,9 @@ class LLMClient:
                         json.JSONDecodeError) as e:  # a cut-off body is as transient as a dropped connection
                     name = type(e).__name__
                     self.usage.errors[name] = self.usage.errors.get(name, 0) + 1
+                    if self.server_check and isinstance(e, openai.APIConnectionError) and not isinstance(e, openai.APITimeoutError):
+                        # a crashing server drops its connections a moment before its exit can be seen: wait for it
+                        await asyncio.to_thread(self.server_check, 2.0)
                     if attempt == self.config.max_retries:
                         self.usage.failures += 1
                         raise LLMError(f"{name} after {attempt + 1} attempts: {e}") from e
