@@ -68,9 +68,10 @@ def test_exact_and_near_duplicates_removed_across_sources_with_priority_survivor
 
 def test_without_priority_the_earliest_dated_copy_survives(tmp_path):
     t = help_pages()[0]
-    src = write_jsonl(tmp_path / "x.jsonl", [{"id": "late", "text": t, "date": "2024-05-01"}, {"id": "early", "text": t, "date": "2023-01-01"}])
+    # the earlier copy has the later id and comes second in the file: only its date can make it the survivor
+    src = write_jsonl(tmp_path / "x.jsonl", [{"id": "a-late", "text": t, "date": "2024-05-01"}, {"id": "z-early", "text": t, "date": "2023-01-01"}])
     release = run_job(dedup_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": src}]))
-    assert kept_ids(release) == ["x/early"]
+    assert kept_ids(release) == ["x/z-early"]
 
 
 def test_distinct_documents_are_kept(tmp_path):

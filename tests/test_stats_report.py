@@ -4,6 +4,9 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
+
+import manifests
 
 from curation import stats
 from curation.cli import main
@@ -55,9 +58,22 @@ def test_stats_cli_json_csv_and_compare(known_release, tmp_path, capsys):
     assert main(["stats", str(known_release), "--csv"]) == 0
     csv_text = capsys.readouterr().out
     assert csv_text.splitlines()[0] == "step,source,outcome,reason,documents,characters" and "other_language" in csv_text
-    assert main(["stats", str(known_release), "--compare", str(known_release)]) == 0
+    converted = known_release.parent.parent.parent / "converted"
+    job = yaml.safe_load((converted.parent / "job.yaml").read_text())
+    job["steps"]["script"]["action"] = "convert"  # the Simplified document is now converted, not dropped
+    job["output"] = str(converted)
+    (converted.parent / "converted.yaml").write_text(yaml.safe_dump(job, allow_unicode=True))
+    newer = run_job(load_job(converted.parent / "converted.yaml"))
+    rows = {(r["step"], r["reason"]): r for r in stats.compare(manifests.load(known_release), manifests.load(newer)).to_dicts()}
+    assert rows[("script", "script_hans")]["old_rate"] == pytest.approx(1 / 5) and rows[("script", "script_hans")]["new_rate"] is None
+    assert rows[("script", "script_hans")]["change"] == pytest.approx(-1 / 5)  # the drop went away: a negative change
+    assert rows[("language", "other_language")]["change"] == 0
+    assert main(["stats", str(known_release), "--compare", str(newer)]) == 0
     out = capsys.readouterr().out
     assert "funnel per source" in out and "drop rates compared" in out
+    # `stats A --compare B` reads B as the earlier release: A drops the Simplified document that B converted
+    line = next(x for x in out.splitlines() if "script_hans" in x and "null" in x)
+    assert [c.strip() for c in line.strip("│ ").split("┆")][2:] == ["null", "0.2", "0.2"]
 
 
 def test_inspect_samples_are_filtered_and_repeatable(known_release, capsys):

@@ -171,10 +171,17 @@ def test_json_extraction():
     assert extract_json("沒有 JSON") is None and extract_json("[1, 2]") is None
 
 
-def test_bad_synth_config(tmp_path):
+def test_bad_synth_config(tmp_path, capsys):
+    """Only the task kind is wrong (its input exists): the error names the field and the kinds there are."""
+    data = tmp_path / "qa.jsonl"
+    data.write_text(json.dumps({"instruction": "臺灣最高的山？", "output": "玉山。"}, ensure_ascii=False) + "\n", encoding="utf-8")
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"name": "x", "output": "o", "tasks": [{"kind": "summarize", "input": "x"}]}))
+    path.write_text(yaml.safe_dump({"name": "x", "output": str(tmp_path / "o"), "tasks": [{"kind": "summarize", "input": str(data)}]}))
     assert main(["synth", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "s.yaml: tasks[0].kind:" in err and "'self_instruct'" in err and "'import'" in err
+    path.write_text(yaml.safe_dump({"name": "x", "output": str(tmp_path / "o"), "tasks": [{"kind": "import", "input": str(data)}]}))
+    assert main(["synth", str(path)]) == 0  # the same job with a kind that exists runs
 
 
 def test_cache_is_keyed_by_server_and_can_be_refreshed(tmp_path):
