@@ -119,6 +119,10 @@ def test_length_gate():
     assert g.check(record("問", "這是一個夠長的回答。")).reason == "too_short"
     assert g.check(record("請問臺灣最高的山？", "玉" * 60)).reason == "too_long"
     assert g.check(record("請問臺灣最高的山？", "玉山。海拔約三千九百多公尺。")) is None
+    # existing data says what it says: an imported "否。" is an answer, a generated one a failed generation
+    by_task = LengthGate(GatesConfig(min_chars=4, min_chars_by_task={"import": 1}))
+    assert by_task.check({**record("這句話對嗎？", "否。"), "task": "import"}) is None
+    assert by_task.check({**record("這句話對嗎？", "否。"), "task": "self_instruct"}).reason == "too_short"
 
 
 def test_language_gate():
