@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from filters.config import LanguageConfig, ScriptConfig
+from filters.fingerprint import estimate_similarity
 from synth.config import GatesConfig
 
 
@@ -300,35 +300,24 @@ class Decontamination:
 
 
 class MinHashIndex:
-    """MinHash LSH over 5-token shingles (Han characters and Latin words, script-folded: the decontamination tokens).
-    All 128 permutations are computed at once in numpy and banded 16 x 8; a candidate counts when its estimated
-    Jaccard similarity (equal signature values) reaches the threshold."""
+    """An in-memory LSH index over the CPT dedup step's fingerprints (filters/fingerprint.py: script-folded, width-
+    and case-folded, punctuation dropped; Han characters and Latin words as tokens, 5-token shingles, one-permutation
+    MinHash), banded 16 x 8; a candidate counts when its estimated Jaccard similarity (equal signature values)
+    reaches the threshold. SFT sets are small enough to hold whole, so no disk stages."""
 
     NUM_PERM, BANDS, SHINGLE = 128, 16, 5
 
     def __init__(self, threshold: float):
+        from filters.fingerprint import TextFingerprint
+
         self.threshold = threshold
+        self.fingerprint = TextFingerprint(ngram=self.SHINGLE, num_perm=self.NUM_PERM)
         self.buckets: list[dict[bytes, list[int]]] = [{} for _ in range(self.BANDS)]
         self.signatures: list[np.ndarray] = []
         self.names: list[str] = []
 
-    @staticmethod
-    @lru_cache(maxsize=1)
-    def _permutations() -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(1)
-        return (rng.integers(1, 2**63, MinHashIndex.NUM_PERM, dtype=np.uint64) | np.uint64(1),
-                rng.integers(0, 2**63, MinHashIndex.NUM_PERM, dtype=np.uint64))
-
     def signature(self, text: str) -> np.ndarray:
-        from filters.decontamination import tokens, window_hashes
-
-        ids = tokens(text)[0]
-        shingles = window_hashes(ids, min(self.SHINGLE, max(len(ids), 1)))
-        if not len(shingles):
-            shingles = np.zeros(1, dtype=np.uint64)
-        a, b = self._permutations()
-        with np.errstate(over="ignore"):
-            return ((shingles[None, :] * a[:, None] + b[:, None]) >> np.uint64(32)).min(axis=1)
+        return self.fingerprint.signatures([text])[0][0]
 
     def _bands(self, sig: np.ndarray) -> list[bytes]:
         rows = self.NUM_PERM // self.BANDS
@@ -337,7 +326,7 @@ class MinHashIndex:
     def similar(self, sig: np.ndarray) -> list[int]:
         """Positions of the inserted texts whose estimated similarity to `sig` reaches the threshold."""
         candidates = {i for band, key in zip(self.buckets, self._bands(sig)) for i in band.get(key, ())}
-        return sorted(i for i in candidates if np.mean(self.signatures[i] == sig) >= self.threshold)
+        return sorted(i for i in candidates if estimate_similarity(self.signatures[i], sig) >= self.threshold)
 
     def insert(self, sig: np.ndarray, name: str) -> int:
         n = len(self.signatures)

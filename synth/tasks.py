@@ -26,13 +26,13 @@ class Request:
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """Every record of a task's input (JSONL, JSON or Parquet, read by `read_records`); the first unreadable one
+    stops the run with its file and line: seeds are written by hand and few, so a broken one is a typo to fix."""
     rows = []
-    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(orjson.loads(line))
-            except orjson.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: malformed JSON: {e}") from None
+    for where, rec in read_records(path):
+        if isinstance(rec, Exception):
+            raise ValueError(f"{where}: {rec}")
+        rows.append(rec)
     return rows
 
 
