@@ -3,6 +3,7 @@ These tests keep it current and complete: the key set is computed here from the 
 generator, and compared with the keys the checked-in file lists."""
 
 import re
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -29,7 +30,7 @@ def _models_in(t) -> list[tuple[type, str]]:
         return _models_in(args[0])
     if isinstance(t, type) and issubclass(t, BaseModel):
         return [(t, "")]
-    if origin in (Union, getattr(__import__("types"), "UnionType")):
+    if origin in (Union, types.UnionType):
         return [m for a in args for m in _models_in(a)]
     if origin is list:
         return [(m, "[]" + s) for m, s in _models_in(args[0])]
