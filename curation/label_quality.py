@@ -15,17 +15,18 @@ import pyarrow.parquet as pq
 from curation.config import QualityLabelJobConfig
 from curation.release import ReleaseLayout, resolve_version
 from curation.synth_job import run_requests
-from synth.tasks import PROMPTS, Request
+from synth.replies import RatingReply
+from synth.tasks import PROMPTS, ReplyTask, Request
 
 RUBRIC = PROMPTS / "quality_rubric.txt"
 
 
-class QualityRating:
-    """The rating task: a rubric prompt with the document, a reply {"score": 0-5, "reason": "..."}. Shaped like the
-    synthesis tasks (schema, validate, record) so the same client, JSON repair and cache serve it."""
+class QualityRating(ReplyTask):
+    """The rating task: a rubric prompt with the document, a RatingReply {"score": 0-5, "reason": "..."}, served by the
+    same client, JSON repair and cache as the synthesis tasks."""
 
     name = "quality_rating"
-    keys = ("score", "reason")
+    reply = RatingReply
 
     def __init__(self, rubric: str):
         self.rubric = rubric
@@ -33,24 +34,8 @@ class QualityRating:
     def messages(self, document: str) -> list[dict]:
         return [{"role": "user", "content": self.rubric.replace("{document}", document)}]
 
-    def schema(self) -> dict:
-        return {"type": "object", "required": list(self.keys),
-                "properties": {"score": {"type": "integer", "minimum": 0, "maximum": 5}, "reason": {"type": "string"}}}
-
-    def validate(self, obj: dict | None) -> str | None:
-        if obj is None:
-            return "not_json"
-        score = obj.get("score")
-        if isinstance(score, str) and score.strip().isdigit():
-            score = int(score.strip())
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or score != int(score) or not 0 <= score <= 5:
-            return "bad_score"
-        return None
-
     def record(self, request: Request, obj: dict) -> dict:
-        score = obj["score"]
-        return {**request.meta, "id": request.id, "score": int(score.strip() if isinstance(score, str) else score),
-                "reason": str(obj.get("reason") or "").strip()}
+        return {**request.meta, "id": request.id, "score": obj["score"], "reason": obj["reason"]}
 
 
 def part_of(doc_id: str, seed: int, dev: float, test: float) -> str:

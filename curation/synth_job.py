@@ -38,7 +38,7 @@ async def generate(client: LLMClient, task: Task, request: Request, json_mode: s
             problem = task.validate(obj)
             if problem:
                 return None, {"id": request.id, "task": task.name, "reason": problem, "raw": reply.text, "raw_repair": repaired.text}
-        return task.record(request, obj), None
+        return task.record(request, task.parse(obj)), None
     except LLMError as e:
         return None, {"id": request.id, "task": task.name, "reason": "llm_error", "error": str(e)}
 

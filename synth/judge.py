@@ -6,16 +6,17 @@ later selection can use them; records whose mean is under the threshold are reje
 from __future__ import annotations
 
 from synth.config import JudgeConfig
-from synth.tasks import PROMPTS, Request
+from synth.replies import JudgeReply
+from synth.tasks import PROMPTS, ReplyTask, Request
 
 CRITERIA = ("helpfulness", "correctness", "fluency", "instruction_following")
 
 
-class JudgeTask:
-    """Looks like a generation task to the client loop (`generate`): messages in, a validated JSON object out."""
+class JudgeTask(ReplyTask):
+    """A reply task to the client loop (`generate`): a conversation in, a JudgeReply out."""
 
     name = "judge"
-    keys = CRITERIA
+    reply = JudgeReply
 
     def __init__(self, config: JudgeConfig):
         self.config = config
@@ -29,20 +30,7 @@ class JudgeTask:
         return Request(f"judge/{record['id']}", self.name,
                        [{"role": "user", "content": self.prompt.format(conversation=turns, reference=ref)}], {"record_id": record["id"]})
 
-    def schema(self) -> dict:
-        return {"type": "object", "required": [*CRITERIA, "reason"],
-                "properties": {**{k: {"type": "integer", "minimum": 1, "maximum": 5} for k in CRITERIA}, "reason": {"type": "string"}}}
-
-    def validate(self, obj: dict | None) -> str | None:
-        if obj is None:
-            return "not_json"
-        for k in CRITERIA:
-            v = obj.get(k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= 5:
-                return f"missing_{k}"
-        return None
-
     def record(self, request: Request, obj: dict) -> dict:
         scores = {k: int(round(obj[k])) for k in CRITERIA}
         return {"id": request.meta["record_id"], "scores": scores, "mean": round(sum(scores.values()) / len(CRITERIA), 3),
-                "reason": str(obj.get("reason", ""))[:300]}
+                "reason": obj["reason"][:300]}

@@ -11,10 +11,9 @@ from pathlib import Path
 import orjson
 
 from synth.config import SynthTaskConfig
+from synth.replies import InstructionReply, QuestionAnswerReply, Reply, check_reply, reply_schema
 
 PROMPTS = Path(__file__).parent / "prompts"
-# the placeholder values of the JSON format examples in the prompt templates
-TEMPLATE_PLACEHOLDERS = {"新的指令", "對應的回答", "改寫後的問題", "改寫後的回答", "中文指令", "中文回答", "問題", "答案", "new"}
 
 
 @dataclass
@@ -60,10 +59,39 @@ def extract_json(text: str) -> dict | None:
     return None
 
 
-class Task:
+class ReplyTask:
+    """What the client loop asks of a task that sends prompts and reads JSON back: the reply model (synth/replies.py)
+    gives the schema the server constrains output to and the check of each reply; `record` turns a valid reply into
+    what the task keeps."""
+
     name: str
+    reply: type[Reply]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.reply.model_fields)
+
+    def schema(self) -> dict:
+        """JSON schema of the expected reply, for servers that constrain output to it."""
+        return reply_schema(self.reply)
+
+    def validate(self, obj: dict | None) -> str | None:
+        """None when the object is a valid reply, else what is wrong (not_json, template_echo, missing_<key>, bad_<key>)."""
+        return check_reply(self.reply, obj)
+
+    def parse(self, obj: dict) -> dict:
+        """A valid reply with its values typed and stripped, as `record` reads it."""
+        return self.reply.model_validate(obj).model_dump()
+
+    def record(self, request: Request, obj: dict) -> dict:
+        raise NotImplementedError
+
+
+class Task(ReplyTask):
+    """A generation task: a prompt template in synth/prompts/, the inputs it reads, and its reply model."""
+
     template: str
-    keys: tuple[str, str] = ("instruction", "response")
+    reply = InstructionReply
 
     def __init__(self, config: SynthTaskConfig, system_prompt: str):
         self.config = config
@@ -75,22 +103,6 @@ class Task:
 
     def requests(self, source: Path) -> list[Request]:
         raise NotImplementedError
-
-    def schema(self) -> dict:
-        """JSON schema of the expected reply, for servers that constrain output to it."""
-        return {"type": "object", "required": list(self.keys),
-                "properties": {k: {"type": "string", "minLength": 2} for k in self.keys}}
-
-    def validate(self, obj: dict | None) -> str | None:
-        """None when the object has every key as a non-empty string, else what is wrong."""
-        if obj is None:
-            return "not_json"
-        for key in self.keys:
-            if not isinstance(obj.get(key), str) or not obj[key].strip():
-                return f"missing_{key}"
-            if obj[key].strip() in TEMPLATE_PLACEHOLDERS:
-                return "template_echo"  # the model copied the format example instead of answering
-        return None
 
     def record(self, request: Request, obj: dict) -> dict:
         question, answer = (obj[k].strip() for k in self.keys)
@@ -147,7 +159,7 @@ class DocQA(Task):
     """Question/answer pairs grounded in documents of a CPT release; the document id and text travel with the
     request so the grounding gate can check the answer against its source."""
 
-    name, template, keys = "doc_qa", "doc_qa.txt", ("question", "answer")
+    name, template, reply = "doc_qa", "doc_qa.txt", QuestionAnswerReply
     max_document_chars = 1500
 
     def requests(self, source: Path) -> list[Request]:
@@ -171,7 +183,7 @@ class FollowUp(Task):
     question and its answer, as MT-Bench-TW's second turns do; `count` follow-ups per seed, each its own record. The
     record holds the whole conversation, so every gate judges every turn."""
 
-    name, template, keys = "follow_up", "follow_up.txt", ("question", "answer")
+    name, template, reply = "follow_up", "follow_up.txt", QuestionAnswerReply
 
     @staticmethod
     def turns_of(seed: dict) -> list[dict]:
