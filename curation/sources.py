@@ -9,12 +9,15 @@ be read (bad JSON, invalid UTF-8, missing or mistyped field, truncated archive, 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import lzma
+import os
 import re
 import xml.etree.ElementTree as ET
 import zlib
+from array import array
 from itertools import count
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +29,11 @@ from datatrove.pipeline.readers.base import BaseReader
 
 from curation.config import SourceConfig
 from curation.rejects import RejectLog
+
+try:
+    import fcntl
+except ImportError:  # no file locks: two tasks may list the same file's ids, with the same result
+    fcntl = None
 
 
 ENCODINGS = ("utf-8", "cp950", "gb18030")  # tried in this order; ASCII decodes the same in all three
@@ -161,32 +169,65 @@ class ZstdStream(io.RawIOBase):
         super().close()
 
 
+def id_hash(doc_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "little")
+
+
 class SourceReader(BaseReader):
-    """Shared file loop: files are split across tasks round-robin, bad records go to the reject log."""
+    """Shared file loop: files are split across tasks round-robin, bad records go to the reject log.
+
+    Ids are unique within a release whatever the task count: a repeated id becomes "<id>#2", "#3", ... in the order of
+    the source's files and of the records in each. Within one task that is a count of the ids it has read; a source of
+    several files (read by several tasks) first has each file's ids listed (hashed, in `ids_dir`, each file once,
+    by whichever task gets to it first), so that a task knows how often each id of its files came in earlier files."""
 
     name = "read"
+    _ids_only = False  # listing a file's ids: no reject written, no expensive text extraction
 
-    def __init__(self, source: SourceConfig, files: list[str], rejects_dir: str, redact: bool = False):
+    def __init__(self, source: SourceConfig, files: list[str], rejects_dir: str, redact: bool = False, ids_dir: str | None = None):
         super().__init__()
         self.source = source
         self.files = list(files)
         self.rejects = RejectLog(rejects_dir, source.name, redact=redact)
+        self.ids_dir = ids_dir
         self._file_rejects = 0
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
         self.rejects.open_for(rank)
-        self._seen_ids: dict[str, int] = {}
+        mine = list(range(rank, len(self.files), world_size))
+        # per file index: (how often each id of the file came in earlier files, the ids to count within it); None:
+        # every id this task reads is remembered instead (one file, or no folder for the id lists)
+        self._id_plans = self._plan_ids(mine) if self.ids_dir and len(self.files) > 1 and mine else None
+        self._seen, self._again = set(), {}
         try:
-            for path in self.files[rank::world_size]:
+            for i in mine:
                 self.stat_update("input_files")
-                yield from self._read_one(path)
+                yield from self._read_one(self.files[i], i)
         finally:
             self.rejects.close()
 
-    def _read_one(self, path: str) -> Iterator[Document]:
+    def _repeat_number(self, h: int, index: int | None) -> int:
+        """How many documents before this one had its id (hash `h`): in earlier files and earlier in this file."""
+        plan = self._id_plans.get(index) if self._id_plans is not None else None
+        if plan is None:
+            if h not in self._seen:
+                self._seen.add(h)
+                return 0
+            n = self._again.get(h, 1)
+        else:
+            before, counted = plan
+            if h not in counted:
+                return 0
+            n = self._again.get(h, before.get(h, 0))
+        self._again[h] = n + 1
+        return n
+
+    def _read_one(self, path: str, index: int | None = None) -> Iterator[Document]:
         self._file_rejects, self._line, docs = 0, 0, 0
+        if self._id_plans is not None:
+            self._again = {}  # counts start from the plan's for each file
         try:
             for doc in self.read_file(path):
                 if len(doc.text) > self.source.max_document_chars:
@@ -194,9 +235,8 @@ class SourceReader(BaseReader):
                                 raw=f"{doc.id}: {len(doc.text)} characters, more than {self.source.max_document_chars}")
                     continue
                 # a repeated id never makes a document disappear (dedup and rejects key by id): the second copy of an id
-                # becomes "<id>#2", and so on, and is counted; the rule covers the files one task reads
-                seen = self._seen_ids.get(doc.id, 0)
-                self._seen_ids[doc.id] = seen + 1
+                # becomes "<id>#2", and so on, and is counted
+                seen = self._repeat_number(id_hash(doc.id), index)
                 if seen:
                     doc.id = f"{doc.id}#{seen + 1}"
                     self.stat_update("repeated_id", f"source:{self.source.name}/repeated_id")
@@ -213,9 +253,83 @@ class SourceReader(BaseReader):
     def read_file(self, path: str) -> Iterator[Document]:
         raise NotImplementedError
 
+    # -- ids across files ------------------------------------------------------------------------------
+    def _ids_path(self, index: int) -> Path:
+        path = self.files[index]
+        st = os.stat(path)
+        key = hashlib.blake2b(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode(), digest_size=6).hexdigest()
+        return Path(self.ids_dir) / f"{self.source.name}-{index:06d}-{key}.npz"
+
+    def _list_ids(self, index: int, wait: bool) -> bool:
+        """Write file `index`'s id hashes and how often each comes (sorted), unless listed already; False when another
+        task is listing it and `wait` is off."""
+        import numpy as np
+
+        final = self._ids_path(index)
+        if final.exists():
+            return True
+        with open(Path(self.ids_dir) / f"{self.source.name}-{index:06d}.lock", "a") as lock:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    return False
+            if final.exists():
+                return True
+            lister = type(self)(self.source, [self.files[index]], str(self.rejects.directory))
+            lister._ids_only, lister._line = True, 0
+            hashes = array("Q")
+            try:
+                for doc in lister.read_file(self.files[index]):
+                    if len(doc.text) <= self.source.max_document_chars:
+                        hashes.append(id_hash(doc.id))
+            except CORRUPTION_ERRORS:
+                pass  # the ids before the break: the documents the reader yields too
+            h, c = np.unique(np.frombuffer(hashes, dtype=np.uint64), return_counts=True)
+            tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.savez(fh, h=h, c=c.astype(np.uint32))
+            os.replace(tmp, final)
+        return True
+
+    def _plan_ids(self, mine: list[int]) -> dict[int, tuple[dict[int, int], set[int]]]:
+        """For each file this task reads: how many times each of its ids came in the files before it (only those that
+        did), and the ids to count while reading it (those, and ids the file itself repeats). Memory: this task's ids
+        plus one other file's at a time."""
+        import numpy as np
+
+        Path(self.ids_dir).mkdir(parents=True, exist_ok=True)
+        needed = range(max(mine) + 1)
+        others = sorted(set(needed) - set(mine), key=lambda j: (j - mine[0]) % len(self.files))
+        busy = [j for j in [*mine, *others] if not self._list_ids(j, wait=False)]
+        for j in busy:
+            self._list_ids(j, wait=True)
+
+        def load(j: int):
+            with np.load(self._ids_path(j)) as z:
+                return z["h"], z["c"]
+
+        ours = np.unique(np.concatenate([load(i)[0] for i in mine]))
+        if not len(ours):
+            return {i: ({}, set()) for i in mine}
+        before = np.zeros(len(ours), dtype=np.int64)  # occurrences in the files read so far (in file order)
+        plans, wanted = {}, set(mine)
+        for j in needed:
+            h, c = load(j)
+            pos = np.minimum(np.searchsorted(ours, h), len(ours) - 1)
+            hit = ours[pos] == h
+            if j in wanted:
+                prior = before[pos]
+                earlier = {int(k): int(v) for k, v in zip(h[prior > 0], prior[prior > 0])}
+                plans[j] = (earlier, set(earlier) | {int(k) for k in h[c > 1]})
+            before[pos[hit]] += c[hit]
+        return plans
+
     # -- helpers for subclasses -------------------------------------------------------------------------
     def reject(self, file: str, line: int | None, reason: str, field: str | None = None, raw: object = None) -> None:
         self._file_rejects += 1
+        if self._ids_only:
+            return
         self.stat_update(f"rejected_{reason}")
         self.rejects.write(file, line, reason, field, raw)
 
@@ -447,6 +561,9 @@ class NewsReader(RecordReader):
                 except (UnicodeDecodeError, LookupError):
                     self.reject(path, n, "invalid_encoding", field=f"charset={charset}", raw=url)
                     continue
+                if self._ids_only:  # every page that may yield text (a superset: listing ids skips extraction)
+                    yield self.make_document(url, "-")
+                    continue
                 extracted = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False, include_tables=True)
                 text = getattr(extracted, "text", None) if extracted else None
                 if not text or not text.strip():
@@ -512,7 +629,7 @@ class WikiReader(SourceReader):
                 elif text_el is None or not (text_el.text or "").strip():
                     self.reject(path, self._line, "missing_field", field="revision/text", raw=title.text if title is not None else None)
                 else:
-                    plain = wikitext_to_text(text_el.text, self.NON_TEXT_LINK)
+                    plain = "-" if self._ids_only else wikitext_to_text(text_el.text, self.NON_TEXT_LINK)
                     if plain.strip():
                         page_id = page["id"].text if "id" in page else self._line
                         name = title.text if title is not None else ""
@@ -690,6 +807,6 @@ READERS: dict[str, type[SourceReader]] = {
 }
 
 
-def reader_for(source: SourceConfig, files: list[str], rejects_dir: str, redact: bool = False) -> SourceReader:
+def reader_for(source: SourceConfig, files: list[str], rejects_dir: str, redact: bool = False, ids_dir: str | None = None) -> SourceReader:
     """The reader for `source.kind`; with `redact`, raw records in the reject log have personal data replaced."""
-    return READERS[source.kind](source, files, rejects_dir, redact)
+    return READERS[source.kind](source, files, rejects_dir, redact, ids_dir)

@@ -156,3 +156,57 @@ def test_a_file_in_two_encodings_is_read_as_its_majority_and_the_alert_names_the
     assert main(["run", str(job), "--strict", "--force"]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and str(f) in err[0] and "not valid utf-8" in err[0]
+
+
+# -- ids across tasks ------------------------------------------------------------------------------------------------
+
+def run_tasks(tmp_path: Path, name: str, sources: list[dict], tasks: int, workers: int = 1, dedup: bool = False) -> tuple[int, Path]:
+    root = tmp_path / name
+    root.mkdir()
+    job = write_job(root, sources, executor={"tasks": tasks, "workers": workers}, steps={"dedup": {"enabled": dedup}})
+    return main(["run", str(job)]), release(root)
+
+
+def test_ids_repeated_across_files_are_unique_and_the_same_for_any_task_count(tmp_path, capsys):
+    """The issue's probe: web/x0 and web/x1 four times in one file, once more in the next: with two tasks each came
+    out twice, the alert said 6 repeats for 8, and clusters.parquet named an ambiguous kept_id."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    a = [{"id": f"x{i % 2}", "text": f"第一個檔案的第{i}篇文件，內容和其他的都不一樣，編號{i}，請保留。" * 3} for i in range(8)]
+    b = [{"id": f"x{i}", "text": a[i]["text"]} for i in range(2)]  # the same texts again: dedup keeps one of each
+    (folder / "a.jsonl").write_bytes(jsonl(a))
+    (folder / "b.jsonl").write_bytes(jsonl(b))
+    source = [{"name": "web", "kind": "jsonl", "path": str(folder / "*.jsonl"), "id_field": "id"}]
+    published = {}
+    for tasks, workers in [(1, 1), (2, 2)]:
+        code, path = run_tasks(tmp_path, f"t{tasks}w{workers}", source, tasks, workers, dedup=True)
+        assert code == 5
+        alerts = alert_lines(capsys.readouterr().err)
+        assert alerts[0] == "curate: alert: source web: 8 documents repeat an id already read; they were kept as <id>#2, #3, ...", alerts
+        rows = shard_rows(path)
+        ids = [r["id"] for r in rows]
+        assert len(ids) == len(set(ids)) == 8  # 10 read, the 2 copies of b removed by dedup
+        clusters = pq.read_table(path / "dedup/clusters.parquet").to_pylist()
+        assert len(clusters) == 2 and all(ids.count(c["kept_id"]) == 1 for c in clusters)
+        assert {c["removed_id"] for c in clusters} == {"web/x0#5", "web/x1#5"}  # b's copies: after a's four of each
+        published[(tasks, workers)] = sorted((r["id"], r["text"]) for r in rows), clusters
+    # (the content hash differs: it is over the shard files, and each task writes its own)
+    assert published[(1, 1)] == published[(2, 2)], "ids, texts or clusters differ with the task count"
+
+
+def test_the_same_warc_twice_gets_the_same_unique_ids_with_one_task_or_two(tmp_path, capsys):
+    """Page ids from a WARC are listed without extracting text (every HTML page counts) and still agree with one task."""
+    from tests.conftest import SAMPLES
+
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    for name in ("2024-01.warc.gz", "2024-02.warc.gz"):
+        (folder / name).write_bytes((SAMPLES / "news/libreoffice-help-zh-tw.warc.gz").read_bytes())
+    source = [{"name": "web", "kind": "news", "path": str(folder / "*.warc.gz")}]
+    ids = {}
+    for tasks in (1, 2):
+        code, path = run_tasks(tmp_path, f"t{tasks}", source, tasks)
+        assert code == 5 and "4 documents repeat an id" in capsys.readouterr().err
+        ids[tasks] = sorted(r["id"] for r in shard_rows(path))
+        assert len(ids[tasks]) == len(set(ids[tasks])) == 8
+    assert ids[1] == ids[2] and sum(i.endswith("#2") for i in ids[1]) == 4
