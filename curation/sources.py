@@ -274,6 +274,8 @@ class SourceReader(BaseReader):
                     fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
                 except BlockingIOError:
                     return False
+                except OSError:
+                    pass  # a filesystem without locks: list it here too (the same list, replaced whole)
             if final.exists():
                 return True
             lister = type(self)(self.source, [self.files[index]], str(self.rejects.directory))
