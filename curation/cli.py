@@ -1,5 +1,5 @@
 """`curate`: the command line. Exit codes: 0 ok, 1 data/verification failure, 2 bad config/usage,
-3 locked, 4 interrupted."""
+3 locked, 5 published with alerts, 6 I/O failure, 128 + signal when stopped by one (130 Ctrl-C, 143 SIGTERM)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from curation import __version__
-from curation.errors import EXIT_ALERTS, EXIT_DATA, EXIT_IO, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError, UsageError
+from curation import runlog
+from curation.errors import EXIT_ALERTS, EXIT_DATA, EXIT_IO, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CurateError, UsageError, os_error_line
 from curation.runlog import datatrove_logs_on_stderr
 from synth.local_server import LocalServerError
 
@@ -552,59 +553,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid`, read from /proc (Linux); empty elsewhere."""
-    import os
-
-    parent_of = {}
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    parent_of[int(entry)] = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [], [pid]
-    while frontier:
-        children = [p for p, parent in parent_of.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def _sigterm_as_interrupt() -> None:
-    """Airflow and systemd stop a task with SIGTERM. Raising inside whatever datatrove or multiprocessing is
-    doing can deadlock, so stop at once, like kill -9 but with exit code 4: finished tasks are recorded by
-    datatrove, the lock is stale (its process is gone) and `--resume` continues where the run stopped. Worker and
-    manager processes go first, so none is left holding the job's files or pipes."""
-    import os
-    import signal
-
-    def handler(signum, frame):
-        try:
-            for pid in _descendants(os.getpid()):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        finally:
-            os.write(2, b"curate: terminated; rerun with --resume to continue\n")
-            os._exit(EXIT_INTERRUPTED)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM, SIGINT and SIGHUP end a run with an `interrupted` event, its lock removed and exit 128 + the signal
+    # (curation/runlog.py); every other way a run ends is logged here or by the run itself
+    previous = runlog.install_stop_handlers()
     try:
-        _sigterm_as_interrupt()
         args = build_parser().parse_args(argv)
+        runlog.begin_command(args.command)
         datatrove_logs_on_stderr(args.verbose)
         return args.func(args)
     except (CurateError, LocalServerError) as e:
+        runlog.end_failed(e)
         print(f"curate: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", EXIT_DATA)  # the local server's errors are run failures
-    except KeyboardInterrupt:
-        print("curate: interrupted; rerun with --resume to continue", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        runlog.end_failed(e)  # logged as `interrupted` (SIGINT)
+        print(f"curate: interrupted by SIGINT; {runlog.ACTIVE.hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `curate manifest diff --json | head`: the reader closed the pipe; stop quietly, as other Unix tools do
@@ -613,14 +577,20 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except (FileNotFoundError, ValueError) as e:
+        runlog.end_failed(e)
         print(f"curate: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:
-        # a full or read-only disk, a missing permission: one line naming the path and the errno; the work folder
-        # stays for `--resume`
-        where = f" {e.filename}" if e.filename else ""
-        print(f"curate: error: I/O failure{where}: [Errno {e.errno}] {e.strerror or e}", file=sys.stderr)
+        # a full or read-only disk, a missing permission: one line naming the path (the file being written when the
+        # error itself names none) and the errno; the work folder stays for `--resume`
+        runlog.end_failed(e)
+        print(f"curate: error: {os_error_line(e, runlog.ACTIVE.work)}", file=sys.stderr)
         return EXIT_IO
+    except Exception as e:  # a bug: its traceback as before, and the run log still ends
+        runlog.end_failed(e)
+        raise
+    finally:
+        runlog.restore_handlers(previous)
 
 
 if __name__ == "__main__":

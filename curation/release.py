@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from curation import runlog
 from curation.errors import ReleaseExistsError
 
 
@@ -51,13 +52,24 @@ class ReleaseLayout:
         if self.work.exists() and not resume:
             shutil.rmtree(self.work)
         self.staging.mkdir(parents=True, exist_ok=True)
+        runlog.layout_prepared(self.output, self.name, self.version, self.work, resume=resume, force=force)
 
     def publish(self) -> Path:
-        """Atomically move the finished staging directory into place (rename within one filesystem)."""
+        """Atomically move the finished staging directory into place (rename within one filesystem). A stop signal
+        (SIGTERM, Ctrl-C) waits until the release is in place, so it is never half there: with --force, never the old
+        one moved away and the new one not yet in."""
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        if self.final.exists():  # only reached with --force
-            trash = self.work / "replaced"
-            self.final.rename(trash)
-        self.staging.rename(self.final)
+        with runlog.signals_deferred():
+            trash = None
+            if self.final.exists():  # only reached with --force
+                trash = self.work / "replaced"
+                self.final.rename(trash)
+            try:
+                self.staging.rename(self.final)
+            except OSError:
+                if trash is not None:  # put the old release back: one or the other is in place, never neither
+                    trash.rename(self.final)
+                raise
+            runlog.layout_published(self.final)
         shutil.rmtree(self.work, ignore_errors=True)
         return self.final
