@@ -1,7 +1,8 @@
 """`curate plan JOB.yaml`: what a run will need, before it runs. Validates the job and its paths, reads a sample of
 every source with the real readers, runs the real filter steps over it on this machine, and scales up: documents,
 characters and tokens expected, disk per stage, peak memory per task, time per stage for the configured tasks and
-workers. It warns where a setting will not fit (memory per task, open files, Slurm's array size).
+workers. It warns where a setting will not fit (memory per task, open files, Slurm's array size) and where the run
+could not write (an output or work folder that is not writable or not a folder, less free disk than it will need).
 
 Estimates scale the sample linearly by input bytes (a compressed file by its compressed bytes), so a source whose
 files differ widely in content is estimated from its first files only. Times are this machine's per-core rates; a run
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +189,61 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
     if tasks > sum(s.files for s in plan.sources) and job.sources:
         plan.warnings.append(f"tasks: {tasks} tasks for {sum(s.files for s in plan.sources)} input files: tasks take whole "
                              f"files, so {tasks - sum(s.files for s in plan.sources)} will have nothing to read")
+    plan.warnings += output_warnings(job.output_dir, plan.totals["disk_bytes"])
     return plan
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _cannot_write(folder: Path, probe: bool) -> str | None:
+    """Why nothing can be created in `folder`, or None. `probe`: also create and remove a file there (the truth where
+    permission bits do not tell it: root, ACLs, NFS); otherwise only os.access, which still sees a read-only mount."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "read-only file system" if _read_only_mount(folder) else "permission denied"
+    if probe:
+        try:
+            fd, name = tempfile.mkstemp(dir=folder, prefix=".curate-plan-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError as e:
+            return (e.strerror or str(e)).lower()
+    return None
+
+
+def _read_only_mount(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def output_warnings(output: Path, disk_bytes: float) -> list[str]:
+    """One line each for an output or work folder (`<output>/.work`) a run could not write, and for less free disk
+    under the output than the plan's disk estimate. A folder that does not exist yet is judged by the nearest one that
+    does, where the run would create it."""
+    warnings, seen = [], set()
+    for label, folder in (("output", output), ("work folder", output / ".work")):
+        existing = _nearest_existing(folder)
+        if existing in seen:
+            continue
+        seen.add(existing)
+        if not existing.is_dir():
+            warnings.append(f"{label}: {existing} is not a folder, so {folder} cannot be created (a run fails with exit 6)")
+            break
+        why = _cannot_write(existing, probe=existing == folder)
+        if why:
+            where = folder if existing == folder else f"{existing} (where {folder} would be created)"
+            warnings.append(f"{label}: cannot write in {where}: {why} (a run fails with exit 6)")
+    existing = _nearest_existing(output)
+    if existing.is_dir():
+        free = shutil.disk_usage(existing).free
+        if disk_bytes > free:
+            warnings.append(f"disk: the run needs ~{_size(disk_bytes)} under {output}, {_size(free)} free there")
+    return warnings
 
 
 def _size(n: float) -> str:
