@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from curation.errors import ConfigError
+from curation.steps import STEPS, StepsConfig
 from filters.config import (  # noqa: F401 - the step models are part of the job config's interface
     CleaningConfig,
     DecontaminationConfig,
@@ -73,21 +74,6 @@ class SourceConfig(Strict):
             except LookupError:
                 raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, utf-16, cp950, big5, gb18030)") from None
         return v
-
-
-class StepsConfig(Strict):
-    normalize: NormalizeConfig = NormalizeConfig()
-    language: LanguageConfig = LanguageConfig()
-    script: ScriptConfig = ScriptConfig()
-    pii: PiiConfig = PiiConfig()
-    domains: DomainListConfig = DomainListConfig()
-    clean: CleaningConfig = CleaningConfig()
-    quality: QualityConfig = QualityConfig()
-    quality_model: QualityModelConfig = QualityModelConfig()
-    spam: SpamConfig = SpamConfig()
-    toxicity: ToxicityConfig = ToxicityConfig()
-    decontaminate: DecontaminationConfig = DecontaminationConfig()
-    dedup: DedupConfig = DedupConfig()
 
 
 class ExecutorConfig(Strict):
@@ -225,19 +211,14 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
 
         if job.steps.dedup.enabled and against and not has_index(job.resolve(against)):
             raise ConfigError(f"{path}: steps.dedup.against: no dedup index in {against} (dedup/index/)")
-        for key, value in (("steps.toxicity.model_path", job.steps.toxicity.model_path), ("steps.toxicity.lexicon", job.steps.toxicity.lexicon),
-                           ("steps.spam.model_path", job.steps.spam.model_path), ("steps.spam.lexicon", job.steps.spam.lexicon),
-                           ("steps.script.region_model_path", job.steps.script.region_model_path)):
-            if value and not job.resolve(value).is_file():
-                raise ConfigError(f"{path}: {key}: file not found: {value}")
-        qm = job.steps.quality_model
-        if qm.enabled and not qm.model_path:
+        for spec in STEPS:  # the files each step's config names (curation/steps.py)
+            for key in spec.files:
+                value = getattr(getattr(job.steps, spec.name), key)
+                if value and not job.resolve(value).is_file():
+                    raise ConfigError(f"{path}: steps.{spec.name}.{key}: file not found: {value}")
+        if job.steps.quality_model.enabled and not job.steps.quality_model.model_path:
             raise ConfigError(f"{path}: steps.quality_model.model_path: required when the step is enabled (a model card "
                               f"from `curate train-classifier`)")
-        if qm.enabled and not job.resolve(qm.model_path).is_file():
-            raise ConfigError(f"{path}: steps.quality_model.model_path: file not found: {qm.model_path}")
-        if job.steps.language.model_path and not job.resolve(job.steps.language.model_path).is_file():
-            raise ConfigError(f"{path}: steps.language.model_path: file not found: {job.steps.language.model_path}")
         lists_dir = job.steps.domains.lists_dir
         if job.steps.domains.enabled and lists_dir and not (job.resolve(lists_dir) / "VERSION.json").is_file():
             raise ConfigError(f"{path}: steps.domains.lists_dir: no VERSION.json in {lists_dir} (a folder written by "

@@ -23,6 +23,7 @@ from curation.executors import LocalExecutor, RayWorkerPool, TaskPeakMemory, sta
 from curation.release import ReleaseLayout, resolve_version
 from curation.runlog import datatrove_logs_on_stderr
 from curation.shards import ShardWriter, exclusion_writer
+from curation.steps import STEPS
 from curation.sources import reader_for
 from curation.stats import write_stats
 from manifests.schema import IncrementInfo, Manifest, ModelInfo, SourceSummary, StepStats
@@ -31,48 +32,17 @@ from manifests.writer import (content_hash, describe_input, describe_shard, git_
                               write_manifest)
 
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
-    """The enabled filter steps in pipeline order, each with its exclusion writer unless labelling only."""
-    from filters.cleaning import LineCleaner
-    from filters.decontamination import SHIPPED_INDEX, Decontaminator
-    from filters.domains import DomainListFilter
-    from filters.language import LanguageFilter
-    from filters.normalize import TextNormalizer
-    from filters.pii import PiiRedactor
-    from filters.quality import QualityFilter
-    from filters.quality_model import QualityModelScore
-    from filters.script import ScriptFilter
-    from filters.spam import SpamFilter
-    from filters.toxicity import ToxicityFilter
-
-    s = job.steps
+    """The enabled filter steps in pipeline order (curation/steps.py), each with its exclusion writer unless labelling
+    only."""
     path = lambda p: job.resolve(p) if p else None  # noqa: E731 - config paths are relative to the job file
-    candidates = [  # pipeline order: PII right after normalizing, so no later reject file holds the original values
-        ("normalize", s.normalize, lambda kw: TextNormalizer(s.normalize, **kw)),
-        ("pii", s.pii, lambda kw: PiiRedactor(s.pii, **kw)),
-        # by the document's URL alone, so before any step reads the text (after PII: its rejects hold no original values)
-        ("domains", s.domains, lambda kw: DomainListFilter(s.domains, lists_dir=path(s.domains.lists_dir), **kw)),
-        # lines that are not the author's (quotes, templates, a copied Simplified line) go before any document rule
-        ("clean", s.clean, lambda kw: LineCleaner(s.clean, s.script, **kw)),
-        ("language", s.language, lambda kw: LanguageFilter(s.language, model_path=path(s.language.model_path), **kw)),
-        ("script", s.script, lambda kw: ScriptFilter(s.script, region_model_path=path(s.script.region_model_path), **kw)),
-        ("quality", s.quality, lambda kw: QualityFilter(s.quality, **kw)),
-        ("quality_model", s.quality_model, lambda kw: QualityModelScore(s.quality_model, model_path=path(s.quality_model.model_path), **kw)),
-        ("spam", s.spam, lambda kw: SpamFilter(s.spam, lexicon_path=path(s.spam.lexicon),
-                                                   model_path=path(s.spam.model_path), **kw)),
-        ("toxicity", s.toxicity, lambda kw: ToxicityFilter(s.toxicity, lexicon_path=path(s.toxicity.lexicon),
-                                                           model_path=path(s.toxicity.model_path), **kw)),
-        ("decontaminate", s.decontaminate, lambda kw: Decontaminator(
-            s.decontaminate, index_paths=[SHIPPED_INDEX if p == "shipped" else path(p) for p in s.decontaminate.indexes],
-            eval_files={name: path(p) for name, p in s.decontaminate.eval_files.items()}, **kw)),
-    ]
     steps = []
-    for name, cfg, make in candidates:
-        if not cfg.enabled:
+    for spec in STEPS:
+        if spec.step is None or not getattr(job.steps, spec.name).enabled:
             continue
         kwargs = {"label_only": label_only}
         if rejects_root is not None and not label_only:
-            kwargs["exclusion_writer"] = exclusion_writer(rejects_root, name)
-        steps.append((name, make(kwargs)))
+            kwargs["exclusion_writer"] = exclusion_writer(rejects_root, spec.name)
+        steps.append((spec.name, spec.build(job.steps, path, **kwargs)))
     return steps
 
 
@@ -154,16 +124,24 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
             rejected = {k[len("rejected_"):]: int(v) for k, v in c.items() if k.startswith("rejected_")}
             docs = int(sum(v for k, v in c.items() if k.endswith("/documents")))
             out.append(StepStats(step=label, input=docs + sum(rejected.values()), kept=docs, dropped=sum(rejected.values()),
-                                 dropped_by_reason=rejected, by_source=dict(by_source),
-                                 other={k: v for k, v in c.items() if k.startswith("skipped_") or k in ("input_files", "repeated_id")}))
+                                 dropped_by_reason=rejected, by_source=dict(by_source), other=other_stats(c, "rejected_")))
         else:
             reasons = {k[len("dropped_"):]: int(v) for k, v in c.items() if k.startswith("dropped_")}
-            other = {k: v for k, v in c.items() if k in ("candidate_pairs", "verified_pairs", "removed", "url_checked")
-                     or k.startswith(("converted_", "edited_", "segments_removed_", "chars_removed_", "tagged_", "redacted_", "repaired_",
-                                       "contaminated_", "region_"))}
             out.append(StepStats(step=label, input=int(c.get("total", 0)), kept=int(c.get("forwarded", 0)), dropped=int(c.get("dropped", 0)),
-                                 dropped_by_reason=reasons, by_source=dict(by_source), other=other))
+                                 dropped_by_reason=reasons, by_source=dict(by_source), other=other_stats(c, "dropped_")))
     return out
+
+
+# what every step counts in the same way (the step's own counts go to `other`): documents in, kept and dropped,
+# the per-source counts, and datatrove's document-length summaries
+STRUCTURAL_STATS = frozenset({"total", "forwarded", "dropped", "doc_len", "doc_len_tokens"})
+
+
+def other_stats(counts: dict[str, float], reason_prefix: str) -> dict[str, float]:
+    """A step's own counts (url_checked, region_tw, edited_<kind>, candidate_pairs, any new one): every stat but the
+    structural ones, so a stat a step starts counting reaches the manifest without a list here to extend."""
+    return {k: v for k, v in sorted(counts.items()) if k not in STRUCTURAL_STATS and not k.startswith(("source:", reason_prefix))
+            and not k.endswith("/documents")}
 
 
 def new_input_files(job: JobConfig, parent: Path) -> dict[str, list[Path]]:

@@ -1,0 +1,44 @@
+"""The filter steps are declared once (curation/steps.py): the job config's `steps:` keys, the pipeline's order, the
+load-time file checks and the stats all follow that list."""
+
+import json
+
+from curation.config import JobConfig, load_job
+from curation.pipeline import collect_step_stats, filter_steps, other_stats
+from curation.steps import STEPS, StepsConfig
+from tests.conftest import SAMPLES, write_job
+
+
+def test_the_config_keys_and_the_pipeline_order_are_the_registry():
+    assert list(StepsConfig.model_fields) == [s.name for s in STEPS]
+    job = JobConfig(name="t", output="/tmp/x", sources=[{"name": "x", "kind": "jsonl", "path": "x.jsonl"}],
+                    steps={"quality_model": {"enabled": False}})
+    names = [n for n, _ in filter_steps(job, rejects_root=None)]
+    assert names == [s.name for s in STEPS if s.step and getattr(job.steps, s.name).enabled]
+    assert names.index("pii") < names.index("clean") < names.index("language") < names.index("spam")
+    assert type(dict(filter_steps(job, rejects_root=None))["clean"]).__name__ == "LineCleaner"
+
+
+def test_every_file_a_step_names_is_checked_before_work(tmp_path):
+    src = [{"name": "x", "kind": "jsonl", "path": str(SAMPLES / "news/*.jsonl")}]
+    for spec in STEPS:
+        for key in spec.files:
+            job = write_job(tmp_path, src, steps={spec.name: {"enabled": True, key: "missing.bin"}})
+            try:
+                load_job(job)
+            except Exception as e:  # noqa: BLE001 - the error's text is what is checked
+                assert f"steps.{spec.name}.{key}: file not found: missing.bin" in str(e)
+            else:
+                raise AssertionError(f"steps.{spec.name}.{key} naming a missing file was accepted")
+
+
+def test_a_stat_a_step_starts_counting_reaches_the_manifest(tmp_path):
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    counts = {"total": 5, "forwarded": 4, "dropped": 1, "dropped_too_short": 1, "source:x/in": 5, "source:x/kept": 4,
+              "source:x/dropped_too_short": 1, "brand_new_count": 3, "doc_len": {"total": 99}}
+    (stats / "00000.json").write_text(json.dumps([{"stats": counts}]))
+    step = collect_step_stats(tmp_path, ["quality"])[0]
+    assert (step.input, step.kept, step.dropped, step.dropped_by_reason) == (5, 4, 1, {"too_short": 1})
+    assert step.other == {"brand_new_count": 3} and step.by_source == {"x": {"in": 5, "kept": 4, "dropped_too_short": 1}}
+    assert other_stats({"rejected_bad_json": 2, "input_files": 1, "x/documents": 3}, "rejected_") == {"input_files": 1}
