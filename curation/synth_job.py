@@ -63,7 +63,8 @@ def run_requests(llm: LLMConfig, work: list, cache: Path, resolve, server_log: P
         base_url = srv.base_url if local else llm.base_url
 
         async def main():
-            client = LLMClient(llm, base_url, cache, refresh_cache=refresh_cache)
+            # the bundled server is this run's own: a request that finds it dead ends the run at once (no retries)
+            client = LLMClient(llm, base_url, cache, refresh_cache=refresh_cache, server_check=srv.check if local else None)
             try:
                 return await generate_all(client, work, json_mode), client.usage
             finally:
