@@ -18,6 +18,7 @@ import numpy as np
 
 
 TABLE_SIZE = 0x40000
+SEGMENT_CHARS = 1 << 19  # characters fingerprinted at once (a batch, or a segment of a longer text): ~40 MB of arrays
 EMPTY = np.uint32(0xFFFFFFFF)
 MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -131,7 +132,31 @@ class TextFingerprint:
         return _splitmix64(np.concatenate(hashes)), np.concatenate(owners), exact
 
     def signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(signatures uint32 [len(texts), num_perm], exact hashes uint64 [len(texts)]) for a batch."""
+        """(signatures uint32 [len(texts), num_perm], exact hashes uint64 [len(texts)]) for a batch.
+
+        The vectorized batch costs ~80 bytes of temporary arrays a character (a 30 MB one-line document: 1.2 GB), so
+        texts go in sub-batches of at most SEGMENT_CHARS characters, and a longer text a segment at a time
+        (`_long_signature`): the same values, memory bounded by the segment (issue 41)."""
+        K = self.num_perm
+        if sum(map(len, texts)) <= SEGMENT_CHARS:
+            return self._batch_signatures(texts)
+        sig, exact = np.empty((len(texts), K), dtype=np.uint32), np.empty(len(texts), dtype=np.uint64)
+        group: list[int] = []
+        chars = 0
+        for i in [*range(len(texts)), None]:
+            if group and (i is None or chars + len(texts[i]) > SEGMENT_CHARS):
+                sig[group], exact[group] = self._batch_signatures([texts[j] for j in group])
+                group, chars = [], 0
+            if i is None:
+                break
+            if len(texts[i]) > SEGMENT_CHARS:
+                sig[i], exact[i] = self._long_signature(texts[i])
+            else:
+                group.append(i)
+                chars += len(texts[i])
+        return sig, exact
+
+    def _batch_signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         K = self.num_perm
         h, doc, exact = self._batch_shingles(texts)
         sig = np.full(len(texts) * K, EMPTY, dtype=np.uint32)
@@ -141,6 +166,80 @@ class TextFingerprint:
         sig = sig.reshape(len(texts), K)
         nonempty = np.bincount(doc, minlength=len(texts)) > 0
         return self._densify(sig, nonempty), exact
+
+    # -- one long text, a segment at a time: the same tokens, shingles, exact hash and signature as `_batch_shingles`
+    def _word_flags(self, text: str) -> np.ndarray:
+        """Per code point: part of a Latin/digit word (kept after normalization and word-joining)."""
+        norm = self.table[np.minimum(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32), TABLE_SIZE - 1)]
+        return self._is_word[norm] & (norm != 0)
+
+    def _segments(self, text: str, size: int):
+        """`text` in pieces of about `size` characters, each cut where no word runs across it (so a piece's tokens
+        are exactly the text's tokens in that stretch). A word longer than `size` stays in one piece."""
+        start = 0
+        while start < len(text):
+            end = start + size
+            while end < len(text):
+                window = text[end - 1:end + 4096]
+                flags = self._word_flags(window)
+                ok = np.flatnonzero(~(flags[:-1] & flags[1:]))  # cutting before window[j + 1] splits no word
+                if ok.size:
+                    end += int(ok[0])
+                    break
+                end += len(window) - 1
+            yield text[start:end]
+            start = end
+
+    def _segment_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(normalized kept code points, token hashes) of a piece that starts and ends between words, as
+        `_batch_shingles` computes them for a whole document."""
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        norm_all = self.table[np.minimum(codes, TABLE_SIZE - 1)]
+        keep = norm_all != 0
+        is_word = self._is_word[norm_all] & keep
+        joined = np.concatenate(([False], is_word[:-1])) if len(is_word) else is_word
+        starts_all = keep & ~(is_word & joined)
+        norm, starts = norm_all[keep], starts_all[keep]
+        if norm.size == 0:
+            return norm, np.empty(0, np.uint64)
+        start_idx = np.flatnonzero(starts)
+        with np.errstate(over="ignore"):
+            idx = np.arange(norm.size)
+            pos = idx - np.maximum.accumulate(np.where(starts, idx, 0))
+            values = _splitmix64(norm.astype(np.uint64)) * (pos.astype(np.uint64) * np.uint64(2) + np.uint64(1))
+            return norm, _splitmix64(np.add.reduceat(values, start_idx))
+
+    def _long_signature(self, text: str, segment: int | None = None) -> tuple[np.ndarray, int]:
+        """(signature, exact hash) of one text, a segment at a time: token hashes per segment, shingles over the
+        previous segment's last ngram - 1 tokens and this one's, their minimum per bin kept as they go; the exact
+        hash is the same blake2b fed a segment at a time."""
+        n, K = self.ngram, self.num_perm
+        digest = hashlib.blake2b(digest_size=8)
+        sig = np.full(K, EMPTY, dtype=np.uint32)
+        carry, total = np.empty(0, np.uint64), 0
+        for piece in self._segments(text, segment or SEGMENT_CHARS):
+            norm, tokens = self._segment_tokens(piece)
+            digest.update(norm.tobytes())
+            if not tokens.size:
+                continue
+            total += tokens.size
+            t = np.concatenate((carry, tokens))
+            m = t.size - n + 1
+            if m > 0:
+                shingles = np.zeros(m, dtype=np.uint64)
+                with np.errstate(over="ignore"):
+                    for k in range(n):
+                        shingles += t[k: k + m] * self._salts[k]
+                self._min_into(sig, _splitmix64(shingles))
+            carry = t[max(t.size - (n - 1), 0):] if n > 1 else t[:0]
+        if 0 < total < n:  # fewer than n tokens: one shingle of all of them (all in `carry`)
+            with np.errstate(over="ignore"):
+                self._min_into(sig, _splitmix64(np.array([np.sum(carry * self._salts[: carry.size])], dtype=np.uint64)))
+        return self._densify(sig.reshape(1, K), np.array([total > 0]))[0], int.from_bytes(digest.digest(), "little")
+
+    def _min_into(self, sig: np.ndarray, h: np.ndarray) -> None:
+        bins = ((h >> np.uint64(32)) % np.uint64(self.num_perm)).astype(np.int64)
+        np.minimum.at(sig, bins, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
 
     @staticmethod
     def _densify(sig: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
