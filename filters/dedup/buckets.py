@@ -1,8 +1,9 @@
 """Stage 2 (`LshBuckets`, tasks over band shards): documents sharing a band hash become candidate pairs, verified
-from memory-mapped signatures (`Parts`)."""
+from the signature files, the rows asked for only (`Parts`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,9 @@ from filters.dedup.shards import EXACT_BAND, PAIRS_AT_ONCE, PARENT_CANDIDATES, P
 class LshBuckets(PipelineStep):
     """Task `rank` takes every `world_size`-th (band, hash range) shard: merges the tasks' sorted runs of that shard,
     and documents with equal hashes become candidate pairs (each with the previous one in its bucket: enough to
-    connect the bucket). Near candidates are verified here, in parallel (estimated Jaccard >= threshold from
-    memory-mapped signatures; a pair found in several of the task's bands once), and only verified pairs are written
-    for the clusters task; exact-hash pairs need no verification. With a parent release index, new documents sharing
+    connect the bucket). Near candidates are verified here, in parallel (estimated Jaccard >= threshold from the
+    signature rows read from the parts' files; a pair found in several of the task's bands once), and only verified
+    pairs are written for the clusters task; exact-hash pairs need no verification. With a parent release index, new documents sharing
     a bucket with released ones become parent candidates. Memory: one shard and the task's candidate keys."""
 
     name = "lsh buckets"
@@ -69,20 +70,27 @@ class LshBuckets(PipelineStep):
 
 
 class Parts:
-    """Per-part files (a task's fingerprints, or an index part) read a few rows at a time: signatures are
-    memory-mapped and only the rows asked for are copied."""
+    """Per-part files (a task's fingerprints, or an index part) read a few rows at a time: only the signature rows
+    asked for are read (`read_rows`), with positioned reads of the file, not a memory map: touched pages of a map
+    count as the process's resident memory until unmapped, so a bucket task that verified pairs all over a part
+    grew towards the part's size (1 KB a document; issue 41)."""
 
     def __init__(self, folder: Path, names: dict[int, str]):
         self.folder, self.names = folder, names
-        # one mapping per part for the life of the task: verifying pairs goes part pair by part pair, and with T
+        # one open file per part for the life of the task: verifying pairs goes part pair by part pair, and with T
         # read tasks there are up to T x T pairs; opening the files for each made bucket tasks grow as T squared
-        self._mapped: dict[int, np.ndarray] = {}
+        self._open: dict[int, SignatureFile] = {}
 
     def sigs(self, part: int, rows: np.ndarray) -> np.ndarray:
-        mapped = self._mapped.get(part)
-        if mapped is None:
-            mapped = self._mapped[part] = np.load(self.folder / f"{self.names[part]}.sigs.npy", mmap_mode="r")
-        return np.array(mapped[rows])
+        f = self._open.get(part)
+        if f is None:
+            f = self._open[part] = SignatureFile(self.folder / f"{self.names[part]}.sigs.npy")
+        return f.read_rows(rows)
+
+    def close(self) -> None:
+        for f in self._open.values():
+            f.close()
+        self._open.clear()
 
     def docs(self, part: int, fields: tuple[str, ...], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         with np.load(self.folder / f"{self.names[part]}.docs.npz") as z:
@@ -102,6 +110,62 @@ class Parts:
             for f in fields:
                 out[f][sel] = got[f]
         return out
+
+
+class SignatureFile:
+    """An .npy file of signature rows, read by row number with positioned reads (`os.preadv`)."""
+
+    SCAN_ROWS = 8192  # rows read at a time when the rows asked for are dense enough to read their whole span
+    DENSE = 16  # ... that is, when they are at least 1 in DENSE rows of it
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                     else np.lib.format.read_array_header_2_0(f))
+            self.offset = f.tell()
+        if fortran or len(shape) != 2:
+            raise ValueError(f"{path}: not a C-ordered 2-d array")
+        self.path, self.rows, self.columns, self.dtype = path, shape[0], shape[1], dtype
+        self.row_bytes = self.columns * dtype.itemsize
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self):
+        self.close()
+
+    def _read(self, out: np.ndarray, first_row: int) -> None:
+        view = memoryview(out).cast("B")
+        got = os.preadv(self.fd, [view], self.offset + first_row * self.row_bytes)
+        if got != len(view):
+            raise OSError(f"{self.path}: short read of rows {first_row}-{first_row + len(out)} ({got} of {len(view)} bytes)")
+
+    def read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The rows `rows` (any order, repeats allowed) as a (len(rows), columns) array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return np.empty((0, self.columns), self.dtype)
+        if rows.min() < 0 or rows.max() >= self.rows:
+            raise IndexError(f"{self.path}: row out of range 0-{self.rows - 1}")
+        wanted, back = np.unique(rows, return_inverse=True)
+        out = np.empty((len(wanted), self.columns), self.dtype)
+        span = int(wanted[-1] - wanted[0]) + 1
+        if span <= self.DENSE * len(wanted):  # read the span a slice at a time, keep the rows asked for
+            chunk = np.empty((min(self.SCAN_ROWS, span), self.columns), self.dtype)
+            for start in range(int(wanted[0]), int(wanted[-1]) + 1, self.SCAN_ROWS):
+                n = min(self.SCAN_ROWS, int(wanted[-1]) + 1 - start)
+                self._read(chunk[:n], start)
+                lo, hi = np.searchsorted(wanted, [start, start + n])
+                out[lo:hi] = chunk[wanted[lo:hi] - start]
+        else:  # one read per run of consecutive rows
+            cut = np.flatnonzero(np.diff(wanted) != 1) + 1
+            for lo, hi in zip([0, *cut.tolist()], [*cut.tolist(), len(wanted)]):
+                self._read(out[lo:hi], int(wanted[lo]))
+        return out[back.reshape(-1)]
 
 
 def similarity(left: Parts, a: np.ndarray, right: Parts, b: np.ndarray) -> np.ndarray:
@@ -138,7 +202,7 @@ def to_ref(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def verify_keys(parts: "Parts", offsets: np.ndarray, n: int, keys: np.ndarray, threshold: float) -> np.ndarray:
     """The candidate pair keys (low * n + high, sorted, unique) whose estimated Jaccard reaches `threshold`,
-    verified a slice at a time from memory-mapped signatures."""
+    verified a slice at a time from the signature rows they name."""
     kept = [np.empty(0, np.int64)]
     for start in range(0, len(keys), PAIRS_AT_ONCE):
         chunk = keys[start:start + PAIRS_AT_ONCE]

@@ -11,13 +11,13 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from filters.config import DedupConfig
-from filters.dedup.shards import merge_runs, pack, shard_names, task_parts, unpack
+from filters.dedup.shards import CHUNK_ROWS, merge_runs, pack, shard_names, task_parts, unpack
 from filters.dedup.signatures import save_bucket_runs
 
 
 # -- the release's signature index ------------------------------------------------------------------------------
 # dedup/index/params.json                  fingerprint and banding parameters (a later run must use the same)
-# dedup/index/parts/<part>.sigs.npy        signatures of one part (a task of one release), memory-mapped on read
+# dedup/index/parts/<part>.sigs.npy        signatures of one part (a task of one release), read by row
 # dedup/index/parts/<part>.docs.npz        its ids, exact hashes and `live` (not removed as a duplicate)
 # dedup/index/buckets/<band>-r<range>.npy  sorted (band hash, ref) rows of every live document released so far
 
@@ -80,7 +80,9 @@ def write_index_parts(out: Path, config: DedupConfig, sig_dir: Path, names: dict
         part = base + task
         with np.load(sig_dir / f"{name}.docs.npz") as z:
             ids, exact = z["ids"], z["exact"]
-        live = ~np.isin(ids.astype(str), removed_ids)
+        # a chunk of ids at a time: np.isin of strings sorts copies of both arrays (4 bytes a character each)
+        live = np.concatenate([~np.isin(ids[i:i + CHUNK_ROWS].astype(str), removed_ids) for i in range(0, len(ids), CHUNK_ROWS)]
+                              or [np.empty(0, bool)])
         np.savez(out / "parts" / f"{part:05d}.docs.npz", ids=ids, exact=exact, live=live)
         _link_or_copy(sig_dir / f"{name}.sigs.npy", out / "parts" / f"{part:05d}.sigs.npy")
 
