@@ -8,15 +8,16 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.utils.batching import batched
 
 from filters.base import ANNOTATIONS
 from filters.config import DedupConfig
 from filters.fingerprint import TextFingerprint, _splitmix64
 from filters.dedup.shards import CHUNK_ROWS, EXACT_BAND, band_names, pack
+from filters.dedup.spool import TaskSpool
 
 
 BATCH = 256
+BATCH_CHARS = 1 << 20  # characters a fingerprint batch holds at most (a longer document is a batch of its own)
 
 
 def source_ranks(config: DedupConfig, source_names: list[str]) -> dict[str, int]:
@@ -61,9 +62,14 @@ def save_bucket_runs(folder: Path, name: str, config: DedupConfig, sig_file: Pat
     if config.exact:
         hashes[EXACT_BAND] = exact.astype(np.uint64)
     for band in band_names(config):
-        for shard, entries in bucket_entries(config, band, hashes.pop(band), refs).items():
-            (folder / shard).mkdir(parents=True, exist_ok=True)
-            np.save(folder / shard / f"{name}.npy", entries)
+        save_band_runs(folder, name, config, band, hashes.pop(band), refs)
+
+
+def save_band_runs(folder: Path, name: str, config: DedupConfig, band: str, h: np.ndarray, refs: np.ndarray) -> None:
+    """`folder/<band>-r<range>/<name>.npy` for one band's hashes `h` of the documents `refs`."""
+    for shard, entries in bucket_entries(config, band, h.astype(np.uint64, copy=False), refs).items():
+        (folder / shard).mkdir(parents=True, exist_ok=True)
+        np.save(folder / shard / f"{name}.npy", entries)
 
 
 NPY_HEADER_BYTES = 128  # a version 1.0 .npy header padded to a fixed size, so it can be rewritten in place
@@ -131,34 +137,48 @@ class DedupSignatures(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         folder = Path(self.directory)
         folder.mkdir(parents=True, exist_ok=True)
-        ids, exact, meta = [], [], []
         bands = [b for b in band_names(self.config) if b != EXACT_BAND]
-        hashes: list[np.ndarray] = []  # 8 bytes per band and document
-        # signatures go to disk a batch at a time, never held for the whole task; their band hashes are taken on the
-        # way, so the bucket runs need not read the signatures back
+        # nothing is kept in memory per document: signatures go to disk a batch at a time, and so do the ids,
+        # survivor-choice fields and band hashes (spooled, written out at the end a chunk or a band at a time)
+        spool = TaskSpool(folder / "spool" / f"{rank:05d}", bands)
         sig_out = NpyRowWriter(folder / f"{rank:05d}.sigs.npy", np.uint32, self.config.num_perm)
         try:
-            for batch in batched(data or [], BATCH):  # signatures are computed a batch at a time, vectorized
+            for batch in batched_by_chars(data or [], BATCH, BATCH_CHARS):  # a batch at a time, vectorized
                 with self.track_time():
                     s, e = self.fingerprint.signatures([d.text for d in batch])
-                    if bands:
-                        hashes.append(every_band_hash(s, len(bands), self.config.rows))
+                    h = every_band_hash(s, len(bands), self.config.rows) if bands else None
                 sig_out.write(s)
-                exact.append(e)
-                for d in batch:
-                    ids.append(d.id)
-                    ann = d.metadata.get(ANNOTATIONS, {})
-                    meta.append((self.ranks.get(d.metadata.get("source"), len(self.ranks)), -float(ann.get(self.config.survivor_score, 0.0)),
-                                 d.metadata.get("date") or "~", d.metadata.get("source") or ""))
+                anns = [d.metadata.get(ANNOTATIONS, {}) for d in batch]
+                spool.add({"ids": [d.id for d in batch], "exact": e,
+                           "priority": [self.ranks.get(d.metadata.get("source"), len(self.ranks)) for d in batch],
+                           "quality": [-float(a.get(self.config.survivor_score, 0.0)) for a in anns],
+                           "date": [d.metadata.get("date") or "~" for d in batch],
+                           "source": [d.metadata.get("source") or "" for d in batch]}, h)
                 self.stat_update("documents", value=len(batch))
                 yield from batch
         finally:
             sig_out.close()
-        save_task_fingerprints(folder, rank, self.config, ids=np.array(ids, dtype=str),
-                               sigs=None, exact=np.concatenate(exact) if exact else np.empty(0, np.uint64),
-                               priority=np.array([m[0] for m in meta], dtype=np.int64), quality=np.array([m[1] for m in meta]),
-                               date=np.array([m[2] for m in meta], dtype=str), source=np.array([m[3] for m in meta], dtype=str),
-                               band_hashes=_band_columns(bands, hashes))
+            spool.close()
+        spool.write_docs(folder / f"{rank:05d}.docs.npz")
+        refs = pack(rank, np.arange(spool.count))
+        for band in band_names(self.config):  # one band's hashes in memory at a time (8 bytes a document)
+            save_band_runs(folder / "buckets", f"{rank:05d}", self.config, band,
+                           spool.exact() if band == EXACT_BAND else spool.band(band), refs)
+        spool.cleanup()
+
+
+def batched_by_chars(data, size: int, max_chars: int):
+    """Batches of at most `size` documents and, past the first document, at most `max_chars` characters: the
+    vectorized fingerprint costs ~80 bytes a character of its batch, so a batch of long documents is cut short."""
+    batch, chars = [], 0
+    for doc in data:
+        if batch and (len(batch) >= size or chars + len(doc.text) > max_chars):
+            yield batch
+            batch, chars = [], 0
+        batch.append(doc)
+        chars += len(doc.text)
+    if batch:
+        yield batch
 
 
 def _band_columns(bands: list[str], batches: list[np.ndarray]) -> dict[str, np.ndarray]:
