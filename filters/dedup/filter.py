@@ -53,7 +53,9 @@ class DedupShardFilter(PipelineStep):
                 out = Path(self.out_dir) / f.relative_to(staged)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 partial = out.with_suffix(".parquet.partial")
-                source_file = pq.ParquetFile(f)
+                # pre_buffer (pyarrow's default) caches every byte it read until the file is closed: the whole
+                # staged shard in memory by its end (1M documents: ~1.5 GB; issue 41)
+                source_file = pq.ParquetFile(f, pre_buffer=False)
                 kept_rows, start = 0, 0
                 # one lookup per file: index_in builds a hash table of the removed ids on every call
                 where_all = pc.index_in(pq.read_table(f, columns=["id"]).column("id"), value_set=removed_ids).combine_chunks()
