@@ -112,7 +112,7 @@ def recount_shard(path: Path, tokenizer: TokenizerInfo | None, rows_by_source: b
     from manifests.tokens import PARQUET_KEY
     from manifests.writer import shard_texts
 
-    shard = pq.ParquetFile(path)
+    shard = pq.ParquetFile(path, pre_buffer=False)  # pre_buffer keeps every byte read: the whole shard by its end
     names = shard.schema_arrow.names
     stamp = (shard.schema_arrow.metadata or {}).get(PARQUET_KEY)
     use_column = tokenizer is not None and "tokens" in names and stamp == f"{tokenizer.name}:{tokenizer.sha256}".encode()

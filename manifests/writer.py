@@ -48,7 +48,7 @@ def describe_shard(release_dir: Path, path: Path, counter: TokenCounter | None =
     hundreds of thousands of documents). Tokens: the writer's per-document `tokens` column when the shard says it was
     counted with this very tokenizer (no second pass), else counted now (shards carried from a release counted
     otherwise)."""
-    shard = pq.ParquetFile(path)
+    shard = pq.ParquetFile(path, pre_buffer=False)  # pre_buffer keeps every byte read: the whole shard by its end
     stamp = (shard.schema_arrow.metadata or {}).get(PARQUET_KEY)
     names = shard.schema_arrow.names
     use_column = counter is not None and "tokens" in names and stamp == counter.id.key.encode()
