@@ -14,25 +14,17 @@ from synth.local_server import LocalServerError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from curation.config import load_job
     from curation.pipeline import run_job
 
-    from pathlib import Path
-
-    from curation.release import released_versions
-
     job = load_job(args.job)
-    since = Path(args.since).resolve() if args.since else None
-    if since is None and job.incremental:
-        versions = released_versions(job.output_dir, job.name)
-        since = job.output_dir / job.name / versions[-1] if versions else None
-    if since is not None and not (since / "manifest.json").is_file():
-        raise UsageError(f"--since {since}: not a release (no manifest.json)")
-    if args.strict:
-        job = job.model_copy(update={"strict": True})
-    path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose, since=since)
-    if path is None:
-        print(f"no new release: nothing new since {since}")
+    path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose,
+                   since=Path(args.since).resolve() if args.since else None, strict=args.strict)
+    if path is None:  # Slurm: submitted (run_job said so on stderr); else nothing new since the parent release
+        if job.executor.kind != "slurm":
+            print("no new release: nothing new, every input file is recorded in the last release")
         return EXIT_OK
     from manifests import load
 

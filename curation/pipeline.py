@@ -18,9 +18,9 @@ from datatrove.pipeline.base import PipelineStep
 
 from curation import __version__
 from curation.config import ExecutorConfig, JobConfig
-from curation.errors import CurateError
+from curation.errors import CurateError, UsageError
 from curation.executors import LocalExecutor, RayWorkerPool, TaskPeakMemory, stage_peak_rss_mb
-from curation.release import ReleaseLayout, resolve_version
+from curation.release import ReleaseBuild, ReleaseLayout, resolve_version, strict_check
 from curation.runlog import datatrove_logs_on_stderr
 from curation.shards import ShardWriter, exclusion_writer
 from curation.steps import STEPS
@@ -177,12 +177,24 @@ def carry_parent_shards(parent: Path, staging: Path, mode: str) -> None:
         shutil.copy2(src, dst)
 
 
-def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bool = True, since: Path | None = None) -> Path | None:
+def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bool = True, since: Path | None = None,
+            strict: bool = False) -> Path | None:
     """Run the CPT job and publish `<output>/<name>/<version>/`; returns that path.
 
-    With `since` (a previous release), only input files that release did not record are read, new documents are
-    deduplicated against it, and its shards are carried into the new release; returns None when nothing is new.
-    Holds the release lock for the whole run and logs JSON events to `<output>/logs/<name>-<version>.jsonl`."""
+    With `since` (a previous release; with the job's `incremental: true`, its newest one), only input files that
+    release did not record are read, new documents are deduplicated against it, and its shards are carried into the
+    new release; returns None when nothing is new. `strict` (or the job's own) fails the run on any alert before
+    publishing. Holds the release lock for the whole run (ReleaseBuild) and logs JSON events to
+    `<output>/logs/<name>-<version>.jsonl`. The CLI is a thin caller: Python callers get the same rules."""
+    if strict:
+        job = job.model_copy(update={"strict": True})
+    if since is None and job.incremental:
+        from curation.release import released_versions
+
+        versions = released_versions(job.output_dir, job.name)
+        since = job.output_dir / job.name / versions[-1] if versions else None
+    if since is not None and not (since / "manifest.json").is_file():
+        raise UsageError(f"--since {since}: not a release (no manifest.json)")
     inputs = {src.name: job.source_files(src) for src in job.sources}
     if since is not None:
         inputs = new_input_files(job, since)
@@ -192,7 +204,7 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
         if job.steps.dedup.enabled:
             job = job.model_copy(update={"steps": job.steps.model_copy(update={
                 "dedup": job.steps.dedup.model_copy(update={"against": str(since)})})})
-    from curation.runlog import ReleaseLock, RunLog, new_run_id
+    from curation.runlog import RunLog
 
     version = resolve_version(job.output_dir, job.name, job.version)
     if job.executor.kind == "slurm":
@@ -200,14 +212,15 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
         print(f"submitted Slurm jobs {', '.join(ids)}; the release appears at "
               f"{job.output_dir / job.name / version} when the last one finishes", file=sys.stderr)
         return None
-    run_id = new_run_id()
-    log = RunLog(job.output_dir / "logs" / f"{job.name}-{version}.jsonl", run_id, name=job.name, version=version)
-    with ReleaseLock(job.output_dir / ".work" / job.name / f"{version}.lock", run_id) as lock:
-        if lock.stale_taken_over:
-            log.event("stale_lock_taken_over", previous=lock.stale_taken_over)
+    build = ReleaseBuild(job.output_dir, job.name, version, force=force, resume=resume, strict=job.strict)
+    log = RunLog(job.output_dir / "logs" / f"{job.name}-{version}.jsonl", build.run_id, name=job.name, version=version)
+    with build:
+        if build.lock.stale_taken_over:
+            log.event("stale_lock_taken_over", previous=build.lock.stale_taken_over)
         log.event("start", resume=resume, force=force, config_hash=job.config_hash())
         try:
-            path = _run_locked(job, version, force, resume, quiet, log, inputs, since)
+            build.prepare()
+            path = _run_locked(job, build, quiet, log, inputs, since)
         except BaseException as e:
             log.event("failed", error=f"{type(e).__name__}: {e}")
             raise
@@ -294,9 +307,7 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
 
     manifest.alerts = input_file_alerts([s.name for s in job.sources], steps, layout.staging / "rejects" / "read",
                                         job.alert_min_documents) + manifest.alerts  # a truncated or mixed-encoding file, by name
-    if manifest.alerts and job.strict:
-        raise CurateError(f"{len(manifest.alerts)} alert(s), strict run not published (work kept in {layout.work}): "
-                          + "; ".join(manifest.alerts))
+    strict_check(manifest.alerts, job.strict, layout.work)  # finalize may run as a Slurm job: the rule, not the build
     write_manifest(layout.staging, manifest)
     write_stats(layout.staging, manifest)
     (layout.staging / "stats" / "steps.json").write_text(json.dumps([s.model_dump() for s in steps], ensure_ascii=False, indent=2))
@@ -351,10 +362,8 @@ class FinalizeRelease(PipelineStep):
         yield
 
 
-def _run_locked(job: JobConfig, version: str, force: bool, resume: bool, quiet: bool, log, inputs: dict[str, list[Path]],
-                since: Path | None) -> Path:
-    layout = ReleaseLayout(job.output_dir, job.name, version)
-    layout.prepare(force=force, resume=resume)
+def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: dict[str, list[Path]], since: Path | None) -> Path:
+    layout, version = build.layout, build.version
     stages, labels = plan_stages(job, layout, inputs)
     for stage in stages:
         start = time.perf_counter()

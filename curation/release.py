@@ -1,4 +1,5 @@
-"""Release directories: version resolution and the write-elsewhere-then-rename rule."""
+"""Release directories: version resolution, the write-elsewhere-then-rename rule, and `ReleaseBuild`, the one way
+every command (curate run, synth, label-quality, mix) makes a release."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from curation import runlog
-from curation.errors import ReleaseExistsError
+from curation.errors import CurateError, ReleaseExistsError
 
 
 def parse_semver(v: str) -> tuple[int, int, int] | None:
@@ -73,3 +74,65 @@ class ReleaseLayout:
             runlog.layout_published(self.final)
         shutil.rmtree(self.work, ignore_errors=True)
         return self.final
+
+
+def strict_check(alerts: list[str], strict: bool, work: Path) -> list[str]:
+    """The alert rule of every release: alerts are kept in its manifest and make the exit code 5; with `strict`, any
+    alert fails the run here, before anything is published (exit 1), the work folder kept for a look."""
+    if alerts and strict:
+        raise CurateError(f"{len(alerts)} alert(s), strict run not published (work kept in {work}): " + "; ".join(alerts))
+    return alerts
+
+
+class ReleaseBuild:
+    """How a command makes a release, so the CLI and Python callers follow the same rules: the release lock (a second
+    run of the same name and version exits 3; a stale lock is taken over), the work folder (fresh, or resumed), the
+    alert rule (`strict_check`) and the atomic publish. Use as a context manager around the whole build:
+
+        with ReleaseBuild(job.output_dir, job.name, job.version, force=force, strict=strict) as build:
+            build.prepare()
+            ...write into build.staging...
+            build.check_alerts(alerts)
+            path = build.publish()
+    """
+
+    def __init__(self, output: Path, name: str, version: str, force: bool = False, resume: bool = False, strict: bool = False,
+                 marker: str = "manifest.json", run_id: str | None = None):
+        from curation.runlog import new_run_id
+
+        self.layout = ReleaseLayout(output, name, resolve_version(output, name, version, marker))
+        self.force, self.resume, self.strict = force, resume, strict
+        self.run_id = run_id or new_run_id()
+        self.lock = None
+
+    @property
+    def version(self) -> str:
+        return self.layout.version
+
+    @property
+    def staging(self) -> Path:
+        return self.layout.staging
+
+    @property
+    def work(self) -> Path:
+        return self.layout.work
+
+    def __enter__(self) -> ReleaseBuild:
+        from curation.runlog import ReleaseLock
+
+        self.lock = ReleaseLock(self.layout.output / ".work" / self.layout.name / f"{self.version}.lock", self.run_id).__enter__()
+        return self
+
+    def prepare(self) -> None:
+        """The work folder, under the lock: an existing release stops the build unless `force`; an earlier work
+        folder is kept with `resume`, else started afresh."""
+        self.layout.prepare(force=self.force, resume=self.resume)
+
+    def __exit__(self, *exc) -> None:
+        self.lock.__exit__(*exc)
+
+    def check_alerts(self, alerts: list[str]) -> list[str]:
+        return strict_check(alerts, self.strict, self.work)
+
+    def publish(self) -> Path:
+        return self.layout.publish()
