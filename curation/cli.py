@@ -384,8 +384,14 @@ def cmd_label_quality(args: argparse.Namespace) -> int:
     from curation.config import load_label_job
     from curation.label_quality import run_label_quality
 
-    print(run_label_quality(load_label_job(args.job), force=args.force))
-    return EXIT_OK
+    import manifests
+
+    path = run_label_quality(load_label_job(args.job), force=args.force, strict=args.strict)
+    alerts = manifests.load(path).alerts
+    for a in alerts:
+        print(f"curate: alert: {a}", file=sys.stderr)
+    print(path)
+    return EXIT_ALERTS if alerts else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -440,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the requests not yet answered.")
     lq.add_argument("job")
     lq.add_argument("--force", action="store_true", help="replace an existing release of the same version")
+    lq.add_argument("--strict", action="store_true", help="any alert (nothing labeled, half the requests failed) fails the "
+                                                          "run before publishing (exit 1); without it the exit code is 5")
     lq.set_defaults(func=cmd_label_quality)
 
     st = sub.add_parser("stats", help="funnel, drop reasons and score distributions of a release",

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.config import QualityLabelJobConfig
-from curation.release import ReleaseLayout, resolve_version
+from curation.release import ReleaseBuild
 from curation.synth_job import run_requests
 from synth.replies import RatingReply
 from synth.tasks import PROMPTS, ReplyTask, Request
@@ -62,15 +62,22 @@ def sample_documents(release: Path, n: int, seed: int, max_chars: int) -> list[d
     return sorted(docs, key=lambda d: d["id"])
 
 
-def run_label_quality(job: QualityLabelJobConfig, force: bool = False) -> Path:
+def run_label_quality(job: QualityLabelJobConfig, force: bool = False, strict: bool = False) -> Path:
+    """Rate the sample and publish the labels release under every release's rules (ReleaseBuild). A run whose
+    requests mostly failed, or that labeled nothing, carries alerts (exit 5); `strict` fails on them unpublished."""
+    # resumed: the response cache makes a rerun send only what is missing
+    with ReleaseBuild(job.output_dir, job.name, job.version, force=force, resume=True, strict=strict) as build:
+        build.prepare()
+        return build_labels_release(job, build)
+
+
+def build_labels_release(job: QualityLabelJobConfig, build: ReleaseBuild) -> Path:
     import manifests
     from manifests.writer import seal_release, write_labels_release
 
     release = job.resolve(job.release)
     parent = manifests.load(release)
-    version = resolve_version(job.output_dir, job.name, job.version)
-    layout = ReleaseLayout(job.output_dir, job.name, version)
-    layout.prepare(force=force, resume=True)  # the response cache makes a rerun send only what is missing
+    layout, version = build.layout, build.version
     rubric_path = job.resolve(job.rubric) if job.rubric else RUBRIC
     task = QualityRating(rubric_path.read_text(encoding="utf-8"))
     docs = sample_documents(release, job.sample, job.seed, job.max_chars)
@@ -94,9 +101,15 @@ def run_label_quality(job: QualityLabelJobConfig, force: bool = False) -> Path:
                            "usage": {"network_requests": usage.requests, "cached": usage.cached, "retries": usage.retries,
                                      "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                                      "estimated_cost": round(usage.cost(job.llm), 6), "errors": usage.errors}}}
-    write_labels_release(rows, staging, job.name, version, job.as_dict(), info, tokenizer=job.tokenizer_spec())
+    alerts = []
+    if work and not rows:
+        alerts.append(f"label-quality: 0 documents labeled of {len(work)} requests ({len(failures)} failed)")
+    elif work and len(failures) >= 0.5 * len(work):
+        alerts.append(f"label-quality: {len(failures)} of {len(work)} requests failed ({dict(Counter(f['reason'] for f in failures))})")
+    write_labels_release(rows, staging, job.name, version, job.as_dict(), info, tokenizer=job.tokenizer_spec(),
+                         alerts=build.check_alerts(alerts))
     seal_release(staging)
-    path = layout.publish()
+    path = build.publish()
     print(json.dumps({"requests": len(work), "network_requests": usage.requests, "cached": usage.cached, "labeled": len(rows),
                       "failures": len(failures), "scores": dict(sorted(Counter(r["score"] for r in rows).items()))},
                      ensure_ascii=False), flush=True)

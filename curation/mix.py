@@ -7,15 +7,20 @@ from pathlib import Path
 from curation import __version__
 from curation.config import MixConfig
 from curation.errors import CurateError, UsageError
-from curation.release import ReleaseLayout, resolve_version
+from curation.release import ReleaseBuild
 from manifests.mixture import MIXTURE_NAME, MixSpecError, Share, build_mixture, write_mixture
 from manifests.writer import now_utc
 
 
 def run_mix(mix: MixConfig, force: bool = False) -> Path:
-    version = resolve_version(mix.output_dir, mix.name, mix.version, marker=MIXTURE_NAME)
-    layout = ReleaseLayout(mix.output_dir, mix.name, version)
-    layout.prepare(force=force)
+    """Build and publish the mixture under every release's rules (ReleaseBuild: lock, work folder, publish)."""
+    with ReleaseBuild(mix.output_dir, mix.name, mix.version, force=force, marker=MIXTURE_NAME) as build:
+        build.prepare()
+        return build_mixture_release(mix, build)
+
+
+def build_mixture_release(mix: MixConfig, build: ReleaseBuild) -> Path:
+    layout, version = build.layout, build.version
     releases = []
     for rel in mix.releases:
         share = Share(epochs=rel.epochs, tokens=rel.tokens, weight=rel.weight, max_tokens=rel.max_tokens)
@@ -29,4 +34,4 @@ def run_mix(mix: MixConfig, force: bool = False) -> Path:
     except ValueError as e:  # a release changed, unverifiable or counted otherwise
         raise CurateError(str(e)) from None
     write_mixture(layout.staging, mixture)
-    return layout.publish()
+    return build.publish()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from curation.config import LLMConfig, SynthJobConfig
 from curation.errors import CurateError
-from curation.release import ReleaseLayout, resolve_version
+from curation.release import ReleaseBuild
 from synth.client import LLMClient, LLMError
 from synth.gates import (AnswerGate, Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PromptGroups,
                          RefusalGate, Rejection, StructureGate, answer_rank, redact_pii)
@@ -200,12 +200,18 @@ def gate_each(records: list[dict], gate, ledger: GateLedger) -> list[dict]:
 
 def run_synth(job: SynthJobConfig, force: bool = False, refresh_cache: bool = False, strict: bool = False) -> Path:
     """Generate, gate, judge and publish the SFT release. A run with 0 records kept, half its requests failed or any
-    judge request failed carries `alerts` (in the manifest); `strict` fails on them before publishing."""
+    judge request failed carries `alerts` (in the manifest); `strict` fails on them before publishing. The release is
+    made under the same rules as every release (ReleaseBuild: lock, work folder, alert rule, publish)."""
+    # resumed: the response cache, not the work folder, is what makes reruns free
+    with ReleaseBuild(job.output_dir, job.name, job.version, force=force, resume=True, strict=strict) as build:
+        build.prepare()
+        return build_sft_release(job, build, refresh_cache)
+
+
+def build_sft_release(job: SynthJobConfig, build: ReleaseBuild, refresh_cache: bool) -> Path:
     from manifests.writer import seal_release, write_sft_release
 
-    version = resolve_version(job.output_dir, job.name, job.version)
-    layout = ReleaseLayout(job.output_dir, job.name, version)
-    layout.prepare(force=force, resume=True)  # the response cache, not the work folder, is what makes reruns free
+    layout, version = build.layout, build.version
     tasks = [(TASKS[t.kind](t, job.system_prompt), t) for t in job.tasks if t.kind != "import"]
     work = [(task, req) for task, cfg in tasks for req in task.requests(job.resolve(cfg.input))]
     imported, import_failures, sources = [], [], {}
@@ -288,15 +294,13 @@ def run_synth(job: SynthJobConfig, force: bool = False, refresh_cache: bool = Fa
         held = "held back" if job.judge.unjudged == "hold" else "published unjudged"
         alerts.append(f"judge: {len(judge_failures)} of {judged + len(judge_failures)} judge requests failed "
                       f"({dict(Counter(f['reason'] for f in judge_failures))}); those records {held}")
-    if alerts and strict:
-        raise CurateError("; ".join(alerts) + f" (strict: not published; work kept in {layout.work})")
-    generation["alerts"] = alerts
+    generation["alerts"] = build.check_alerts(alerts)
     write_sft_release(kept, staging, job.name, version, job.as_dict(), job.validation_fraction, generation,
                       tokenizer=job.tokenizer_spec(), steps=ledger.step_stats(), sources=sources)
     if job.export:
         export(kept, staging / "exports", job.export)
     seal_release(staging)
-    path = layout.publish()
+    path = build.publish()
     print(json.dumps({"requests": len(work), "network_requests": usage.requests, "cached": usage.cached, "kept": len(kept),
                       "failures": len(failures) + len(judge_failures), "gates": gate_counts}, ensure_ascii=False), flush=True)
     return path

@@ -262,7 +262,7 @@ LABELS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source"
 
 
 def write_labels_release(rows: list[dict], release_dir: Path, name: str, version: str, config: dict, info: dict,
-                         tokenizer: str | None = None) -> Path:
+                         tokenizer: str | None = None, alerts: list[str] | None = None) -> Path:
     """Write rated documents ({id, text, source, score, reason, part}) as `data/<part>/00000.parquet` (train, dev,
     test) plus a manifest of kind `labels` into `release_dir` (the caller publishes it)."""
     from manifests.schema import LabelsInfo
@@ -285,5 +285,5 @@ def write_labels_release(rows: list[dict], release_dir: Path, name: str, version
                         config_hash=hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
                         shards=shards, sources=[], steps=[], rejects={}, totals=totals(shards), mixture_weights={},
                         tokenizer=tokenizer_info(counter),
-                        labels=LabelsInfo(**info, parts=parts, scores=dict(sorted(scores.items()))))
+                        labels=LabelsInfo(**info, parts=parts, scores=dict(sorted(scores.items()))), alerts=list(alerts or []))
     return write_manifest(release_dir, manifest)
