@@ -13,6 +13,13 @@ from curation.runlog import datatrove_logs_on_stderr
 from synth.local_server import LocalServerError
 
 
+def terminal_width() -> int:
+    """The terminal's columns (COLUMNS, else the tty's; 100 when piped): tables use the width there is."""
+    import shutil
+
+    return max(shutil.get_terminal_size((100, 24)).columns, 80)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -192,7 +199,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     elif args.csv:
         print(tables["compare" if args.compare else "steps"].write_csv(), end="")
     else:
-        with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
+        with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True, tbl_width_chars=terminal_width()):
             for a in manifest.alerts:
                 print(f"ALERT: {a}")
             print(f"{manifest.name} {manifest.version}: funnel per source (documents after each step)")
@@ -250,7 +257,7 @@ def _sft_stats(args: argparse.Namespace, release, manifest) -> int:
               "failures": "generation and import failures (no record made) by task, source and reason",
               "judge": "judge: threshold, records judged, rejected as low_score, failed, mean-score quantiles",
               "compare": f"drop rates compared with {args.compare}"}
-    with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
+    with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True, tbl_width_chars=terminal_width()):
         for a in manifest.alerts:
             print(f"ALERT: {a}")
         print(sft_stats.summary_line(manifest, tables["gates"], tables["failures"]))

@@ -55,8 +55,9 @@ class SourceConfig(Strict):
     date_field: str = "date"
     include_comments: bool = True  # social: keep replies (push messages) in the document text
     weight: float = Field(default=1.0, ge=0)  # suggested mixture weight, written to the manifest
-    # text files are decoded per file: UTF-8 (with or without a byte-order mark), UTF-16 with its mark, else Big5
-    # (cp950) or GB18030 when a sample decodes cleanly as one of them; a name here forces one (e.g. cp950, gb18030)
+    # text files are decoded per file: a byte-order mark (UTF-8, UTF-16) decides, else the encoding most of the
+    # file's non-ASCII lines are in (UTF-8, Big5 as cp950, or GB18030), sampled at its head, end and 12 places between;
+    # a name here forces one (e.g. cp950, gb18030)
     encoding: str | None = None
     # a record (one line) longer than this is rejected while it is read, before it is held in memory whole; a document
     # with more characters than max_document_chars too. No real document reaches either default

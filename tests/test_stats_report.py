@@ -129,3 +129,11 @@ def test_console_error_detection_is_not_vacuous(tmp_path):
     bad.write_text("<html><body><script>console.error('boom'); missingFunction();</script></body></html>")
     result = run_chromium(["--dump-dom", bad.as_uri()], tmp_path)
     assert len(console_messages(result.stderr)) == 2
+
+
+def test_stats_tables_use_the_terminals_width(known_release, capsys, monkeypatch):
+    """Issue 41: tables wrapped at ~100 columns in a 160-column terminal."""
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["stats", str(known_release)]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if "source" in line and "read" in line)
+    assert all(step in header for step in ("normalize", "language", "script", "dedup", "kept"))  # one row, unwrapped
