@@ -19,7 +19,9 @@ def to_dataset(path: str | Path, split: str | None = None, streaming: bool = Fal
     - `split`: SFT releases: "train" or "validation"; labels releases: "train", "dev" or "test"; CPT releases have one
       split and ignore it.
     - `weighted`: CPT only: one dataset per source, interleaved with the manifest's `mixture_weights`
-      as sampling probabilities (`datasets.interleave_datasets`, "all_exhausted").
+      as sampling probabilities (`datasets.interleave_datasets`, "all_exhausted"): sources are repeated until every
+      one is used up, so the dataset holds more rows than the release has documents (a UserWarning says how many);
+      for a token budget with stated epochs use `curate mix`.
     - `check`: re-hash every shard first and refuse a release that does not match its manifest.
 
     A mixture (a directory with mixture.json, from `curate mix`) loads as one in-memory `Dataset` of the chosen
@@ -60,6 +62,13 @@ def to_dataset(path: str | Path, split: str | None = None, streaming: bool = Fal
         names = [n for n in groups if manifest.mixture_weights.get(n)]
         probs = [manifest.mixture_weights[n] for n in names]
         total = sum(probs)
-        return datasets.interleave_datasets([load_files(groups[n]) for n in names], probabilities=[p / total for p in probs],
-                                            seed=seed or 0, stopping_strategy="all_exhausted")
+        mixed = datasets.interleave_datasets([load_files(groups[n]) for n in names], probabilities=[p / total for p in probs],
+                                             seed=seed or 0, stopping_strategy="all_exhausted")
+        documents = sum(s.documents for s in shards if s.source in names)
+        if not streaming and len(mixed) != documents:
+            import warnings
+
+            warnings.warn(f"{release}: weighted: {documents} documents became {len(mixed)} rows (sources sampled by "
+                          f"their mixture weights until every source was used up, so documents repeat)", stacklevel=2)
+        return mixed
     return load_files([str(release / s.path) for s in shards])
