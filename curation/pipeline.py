@@ -295,6 +295,8 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
                                   input_files={n: int(s.other.get("input_files", 0)) for n, s in
                                                ((st.step[len("read:"):], st) for st in steps if st.step.startswith("read:"))})
         steps = cumulative_steps(parent_manifest.steps, steps)
+    # relative to the release's own folder ("../0.1.0"): lineage survives moving or copying the whole output folder
+    parent = os.path.relpath(parent, layout.final) if parent else None
     manifest = build_manifest(job, version, layout.staging, steps, parent)
     manifest.increment = increment
     from curation.alerts import release_alerts, run_alerts

@@ -89,7 +89,7 @@ def build_report(path: str | Path, output: Path) -> Path:
         if i == 1:
             parts.append("<h2>Top drop reasons</h2>")
             parts.append(_reason_examples(release, drop_reasons(manifest)))
-    parent = Path(manifest.parent) if manifest.parent else None
+    parent = (release / manifest.parent).resolve() if manifest.parent else None  # relative to the release (or absolute)
     if parent and (parent / "manifest.json").is_file():
         from manifests import load
 

@@ -133,7 +133,7 @@ class Manifest(Model):
     git_commit: str | None
     config: dict
     config_hash: str
-    parent: str | None = None
+    parent: str | None = None  # the parent release's folder, relative to this release's (absolute before 2026-12-07)
     shards: list[Shard]
     sources: list[SourceSummary]
     steps: list[StepStats]

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import polars as pl
 import yaml
@@ -43,7 +44,7 @@ def test_since_reads_only_new_files_dedups_and_carries_the_parent(tmp_path, caps
     assert v2.endswith("/t/0.1.1")
     assert ids(v2) == ["x/n1", "x/n2", "x/p0", "x/p1", "x/p2", "x/p3"]  # old + new, the re-posted page dropped
     m = manifests.load(v2)
-    assert m.parent == v1 and manifests.verify(v2) == []
+    assert m.parent == "../0.1.0" and (Path(v2) / m.parent).resolve() == Path(v1).resolve() and manifests.verify(v2) == []
     read = next(s for s in m.increment.steps if s.step == "read:x")
     assert read.input == 3 and read.other["input_files"] == 1  # only day2.jsonl was read
     assert m.increment.input_files == {"x": 1} and m.increment.parent_version == "0.1.0"
@@ -69,7 +70,7 @@ def test_incremental_config_uses_the_newest_release(tmp_path, capsys):
     assert main(["run", str(job)]) == 0
     v2 = capsys.readouterr().out.strip().splitlines()[-1]
     assert v2.endswith("0.1.1") and ids(v2) == ["x/a", "x/a", "x/b"]  # no dedup configured: the parent copy stays
-    assert manifests.load(v2).parent.endswith("0.1.0")
+    assert manifests.load(v2).parent == "../0.1.0"
     data = yaml.safe_load(job.read_text())
     assert data["incremental"] is True
 
