@@ -8,6 +8,7 @@ from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
+from datatrove.utils.batching import batched
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 ANNOTATIONS = "annotations"
@@ -38,8 +39,8 @@ class CurationFilter(BaseFilter):
     `metadata["drop_reason"]` and later steps still see the document (`curate annotate`).
     """
 
-    def __init__(self, exclusion_writer: DiskWriter | None = None, label_only: bool = False):
-        super().__init__(exclusion_writer=exclusion_writer)
+    def __init__(self, exclusion_writer: DiskWriter | None = None, label_only: bool = False, batch_size: int = 1):
+        super().__init__(exclusion_writer=exclusion_writer, batch_size=batch_size)
         self.label_only = label_only
 
     def models(self) -> list[StepModel]:
@@ -48,25 +49,34 @@ class CurationFilter(BaseFilter):
         return []
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """datatrove's BaseFilter.run contract (batches of `batch_size` through `filter_batch`, so a step may decide
+        a batch at once; `total`/`forwarded`/`dropped`/`dropped_<reason>` stats; the exclusion writer), plus what
+        BaseFilter.run has no hook for: the same counts per source, characters kept and dropped, the step's name in
+        `filter_reason`, and label-only mode (nothing dropped, the first drop reason kept for `curate annotate`)."""
         with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
-            for doc in data:
-                source = doc.metadata.get("source", "unknown")
-                self.stat_update("total", f"source:{source}/in")
-                with self.track_time():
-                    keep, reason = get_filter_result(self.filter(doc))
-                chars = len(doc.text)
-                if keep:
-                    self.stat_update("forwarded", f"source:{source}/kept")
-                    self.stat_update(f"source:{source}/chars_kept", value=chars)
-                    self.update_doc_stats(doc)
-                    yield doc
-                    continue
-                reason = reason or "filtered"
-                self.stat_update("dropped", f"dropped_{reason}", f"source:{source}/dropped_{reason}")
-                self.stat_update(f"source:{source}/chars_dropped_{reason}", value=chars)
-                if self.label_only:
-                    doc.metadata.setdefault("drop_reason", f"{self.name}:{reason}")
-                    yield doc
-                elif writer:
-                    doc.metadata["filter_reason"] = f"{self.name}:{reason}"
-                    writer.write(doc, rank)
+            for batch in batched(data, self.batch_size):
+                with self.track_time("batch" if self.batch_size > 1 else None):
+                    results = self.filter_batch(batch)
+                for doc, result in zip(batch, results):
+                    keep, reason = get_filter_result(result)
+                    yield from self._count_and_route(doc, keep, reason, writer, rank)
+
+    def _count_and_route(self, doc: Document, keep: bool, reason: str | None, writer, rank: int):
+        source = doc.metadata.get("source", "unknown")
+        self.stat_update("total", f"source:{source}/in")
+        chars = len(doc.text)
+        if keep:
+            self.stat_update("forwarded", f"source:{source}/kept")
+            self.stat_update(f"source:{source}/chars_kept", value=chars)
+            self.update_doc_stats(doc)
+            yield doc
+            return
+        reason = reason or "filtered"
+        self.stat_update("dropped", f"dropped_{reason}", f"source:{source}/dropped_{reason}")
+        self.stat_update(f"source:{source}/chars_dropped_{reason}", value=chars)
+        if self.label_only:
+            doc.metadata.setdefault("drop_reason", f"{self.name}:{reason}")
+            yield doc
+        elif writer:
+            doc.metadata["filter_reason"] = f"{self.name}:{reason}"
+            writer.write(doc, rank)

@@ -42,3 +42,32 @@ def test_a_stat_a_step_starts_counting_reaches_the_manifest(tmp_path):
     assert (step.input, step.kept, step.dropped, step.dropped_by_reason) == (5, 4, 1, {"too_short": 1})
     assert step.other == {"brand_new_count": 3} and step.by_source == {"x": {"in": 5, "kept": 4, "dropped_too_short": 1}}
     assert other_stats({"rejected_bad_json": 2, "input_files": 1, "x/documents": 3}, "rejected_") == {"input_files": 1}
+
+
+def test_steps_keep_datatroves_filter_contract_with_batches():
+    """CurationFilter.run goes through `filter_batch` in batches of `batch_size`, as BaseFilter.run does, and adds the
+    per-source counts and the step's name in filter_reason."""
+    from datatrove.data import Document
+
+    from filters.base import CurationFilter
+
+    class EveryOther(CurationFilter):
+        name = "every_other"
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.batches = []
+
+        def filter(self, doc):
+            raise AssertionError("a step with filter_batch is asked a batch at a time")
+
+        def filter_batch(self, batch):
+            self.batches.append(len(batch))
+            return [True if int(d.id) % 2 == 0 else (False, "odd") for d in batch]
+
+    step = EveryOther(batch_size=3)
+    docs = [Document(text="文字" * 3, id=str(i), metadata={"source": "s"}) for i in range(7)]
+    kept = [d.id for d in step.run(iter(docs))]
+    assert kept == ["0", "2", "4", "6"] and step.batches == [3, 3, 1]
+    assert step.stats["dropped_odd"].total == 3 and step.stats["source:s/dropped_odd"].total == 3
+    assert step.stats["source:s/in"].total == 7 and step.stats["forwarded"].total == 4
