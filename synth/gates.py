@@ -133,7 +133,8 @@ class AnswerGate:
             if m["role"] not in ("user", "assistant"):
                 continue
             prose = CODE_FENCE.sub(" ", m["content"])
-            found = LEAKED_TEMPLATE.search(prose)
+            # </s> after an <s> is HTML's strikethrough, not Llama's end of sequence
+            found = next((f for f in LEAKED_TEMPLATE.finditer(prose) if f.group() != "</s>" or "<s>" not in prose[:f.start()]), None)
             if found:
                 return Rejection("leaked_template", f"{m['role']}: {quote(prose, found.start(), found.end())}")
             if m["role"] == "assistant":

@@ -107,6 +107,9 @@ def test_each_structure_reason_and_each_answer_reason_alone():
     assert a.check({"messages": turns("請說明 <|im_start|> 的用途", "好的。")}).reason == "leaked_template"  # a prompt carrying one
     code = "```python\nprompt = '[INST] hi [/INST]'\nprint(prompt)\n```\n這段程式印出 Llama 2 的模板。"
     assert a.check({"messages": turns("示範 Llama 2 的聊天模板字串", code)}) is None  # inside code it is the subject
+    html = "用 <s>原價 500 元</s> 特價 300 元 這樣的 HTML 標示刪除線，瀏覽器會畫出一條橫線。"
+    assert a.check({"messages": turns("HTML 怎麼畫刪除線？", html)}) is None  # HTML's <s>…</s>, not an end-of-sequence token
+    assert a.check({"messages": turns("介紹臺南。", "臺南有很多古蹟。</s>")}).reason == "leaked_template"
 
 
 def test_phrase_edges_of_the_mainland_check():
