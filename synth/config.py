@@ -63,9 +63,12 @@ class GatesConfig(Strict):
     require_traditional: bool = True  # script hant (or none for short / non-Han answers like code)
     reject_mainland_phrasing: bool = True  # region cn
     near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # against each other and the seeds
-    # records asking the same thing (exact after spaces/punctuation, or MinHash-similar user turns) form a prompt group:
-    # the best answers_per_prompt are kept (judge mean, fewer redactions, longer answer); null keeps all. Splits go by group.
-    prompt_group_threshold: float = Field(default=0.8, gt=0, le=1)
+    # records asking the same thing (the same user turns once spaces, punctuation and case are gone) form a prompt
+    # group: the best answers_per_prompt are kept (judge mean, cleanliness, typical length); null keeps all. Splits go
+    # by group. prompt_group_threshold also groups MinHash-similar prompts; off by default: on real data it joined
+    # LeetCode's "Problem I" and "Problem II" (different problems, near-identical statements) and would join a long
+    # instruction template with different short inputs
+    prompt_group_threshold: float | None = Field(default=None, gt=0, le=1)
     answers_per_prompt: int | None = Field(default=1, ge=1)
     eval_sets: list[str] = []  # JSONL files of evaluation items; generated pairs overlapping them are removed
     contamination_ngram: int = Field(default=13, ge=4)  # character n-gram size of the overlap test

@@ -388,8 +388,8 @@ def answer_rank(record: dict, typical_chars: float | None = None, mainland_phras
 
 
 class PromptGroups:
-    """Records that ask the same thing (the same user turns once spaces and punctuation are gone, or near-duplicate
-    ones by MinHash at `prompt_group_threshold`) form one prompt group. Each group keeps its best
+    """Records that ask the same thing (the same user turns once spaces, punctuation and case are gone; with
+    `prompt_group_threshold`, also MinHash-similar ones) form one prompt group. Each group keeps its best
     `answers_per_prompt` records by `answer_rank` (all with null); the rest are rejected as `not_best`. Every kept
     record carries its group's key and size, and the release splits train/validation by group, so a prompt is never
     in both."""
@@ -401,7 +401,8 @@ class PromptGroups:
         self._phrasing = None  # the Taiwan/mainland phrase counter, loaded when a group needs ranking
 
     def groups(self, records: list[dict]) -> list[list[dict]]:
-        index = MinHashIndex(self.config.prompt_group_threshold)
+        threshold = self.config.prompt_group_threshold
+        index = MinHashIndex(threshold) if threshold else None
         parent = list(range(len(records)))
 
         def root(i: int) -> int:
@@ -417,10 +418,11 @@ class PromptGroups:
                 parent[root(i)] = root(exact[key])
                 continue
             exact[key] = i
-            sig = index.signature(_texts(record)[0])
-            for j in index.similar(sig):
-                parent[root(i)] = root(int(index.names[j]))
-            index.insert(sig, str(i))
+            if index is not None:
+                sig = index.signature(_texts(record)[0])
+                for j in index.similar(sig):
+                    parent[root(i)] = root(int(index.names[j]))
+                index.insert(sig, str(i))
         members: dict[int, list[dict]] = {}
         for i, record in enumerate(records):
             members.setdefault(root(i), []).append(record)

@@ -219,3 +219,17 @@ def test_exports_hold_whole_conversations_or_refuse(tmp_path):
         exported = [json.loads(line) for line in (release / f"exports/{fmt}.jsonl").read_text(encoding="utf-8").splitlines()]
         multi = next(r for r in exported if r["id"].endswith("multi"))
         assert len(multi[key]) == 4 and (multi[key][3].get("content") or multi[key][3].get("value")).startswith("饒河街夜市")
+
+
+def test_problem_one_and_problem_two_are_different_prompts_unless_near_grouping_is_asked():
+    """Real LeetCode write-ups: "II" of a problem differs from "I" by a few words and is another problem."""
+    one = {"id": "p1", "messages": turns("3014. Minimum Number of Pushes to Type Word I：給你一個由不同小寫字母組成的字串 word，"
+                                         "電話鍵盤的按鍵可以重新對應字母，求打出 word 最少要按幾次。每個按鍵可對應任意多個字母，但每個字母只能對應到一個按鍵；"
+                                         "按鍵 2 到 9 可以使用，第一個字母按一次，第二個字母按兩次，依此類推，請回傳最少的總按鍵次數。", "貪心：依序把字母放到八個按鍵上。")}
+    two = {"id": "p2", "messages": turns("3016. Minimum Number of Pushes to Type Word II：給你一個由不同小寫字母組成的字串 word，"
+                                         "電話鍵盤的按鍵可以重新對應字母，求打出 word 最少要按幾次。每個按鍵可對應任意多個字母，但每個字母只能對應到一個按鍵；"
+                                         "按鍵 2 到 9 可以使用，第一個字母按一次，第二個字母按兩次，依此類推，請回傳最少的總按鍵次數。", "先數每個字母出現的次數，再由多到少分配。")}
+    kept, rejected = PromptGroups(GatesConfig()).select([one, two])
+    assert len(kept) == 2 and not rejected
+    kept, rejected = PromptGroups(GatesConfig(prompt_group_threshold=0.8)).select([one, two])
+    assert len(kept) == 1 and rejected[0][1].reason == "not_best"
