@@ -24,6 +24,7 @@ from curation.release import ReleaseBuild, ReleaseLayout, resolve_version, stric
 from curation.runlog import datatrove_logs_on_stderr
 from curation.shards import ShardWriter, exclusion_writer
 from curation.steps import STEPS
+from filters.base import split_per_source
 from curation.sources import reader_for
 from curation.stats import write_stats
 from manifests.schema import IncrementInfo, Manifest, ModelInfo, SourceSummary, StepStats
@@ -117,9 +118,8 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
     for label, c in zip(labels, counters):
         by_source: dict[str, dict[str, int]] = defaultdict(dict)
         for key, value in c.items():
-            if key.startswith("source:"):
-                src, _, what = key[len("source:"):].partition("/")
-                by_source[src][what] = int(value)
+            if split := split_per_source(key):
+                by_source[split[0]][split[1]] = int(value)
         if label.startswith("read:"):
             rejected = {k[len("rejected_"):]: int(v) for k, v in c.items() if k.startswith("rejected_")}
             docs = int(sum(v for k, v in c.items() if k.endswith("/documents")))
@@ -140,8 +140,8 @@ STRUCTURAL_STATS = frozenset({"total", "forwarded", "dropped", "doc_len", "doc_l
 def other_stats(counts: dict[str, float], reason_prefix: str) -> dict[str, float]:
     """A step's own counts (url_checked, region_tw, edited_<kind>, candidate_pairs, any new one): every stat but the
     structural ones, so a stat a step starts counting reaches the manifest without a list here to extend."""
-    return {k: v for k, v in sorted(counts.items()) if k not in STRUCTURAL_STATS and not k.startswith(("source:", reason_prefix))
-            and not k.endswith("/documents")}
+    return {k: v for k, v in sorted(counts.items()) if k not in STRUCTURAL_STATS and not split_per_source(k)
+            and not k.startswith(reason_prefix) and not k.endswith("/documents")}
 
 
 def new_input_files(job: JobConfig, parent: Path) -> dict[str, list[Path]]:

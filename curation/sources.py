@@ -29,6 +29,7 @@ from datatrove.pipeline.readers.base import BaseReader
 
 from curation.config import SourceConfig
 from curation.rejects import RejectLog
+from filters.base import count_for_source, per_source
 
 try:
     import fcntl
@@ -239,9 +240,9 @@ class SourceReader(BaseReader):
                 seen = self._repeat_number(id_hash(doc.id), index)
                 if seen:
                     doc.id = f"{doc.id}#{seen + 1}"
-                    self.stat_update("repeated_id", f"source:{self.source.name}/repeated_id")
+                    count_for_source(self, "repeated_id", self.source.name)
                 docs += 1
-                self.stat_update(f"source:{self.source.name}/documents")
+                self.stat_update(per_source(self.source.name, "documents"))
                 self.update_doc_stats(doc)
                 yield doc
         except CORRUPTION_ERRORS as e:

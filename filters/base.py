@@ -25,6 +25,28 @@ class StepModel:
     threshold: float | None = None
 
 
+SOURCE_PREFIX = "source:"
+
+
+def per_source(source: str, stat: str) -> str:
+    """The per-source form of a stat's name (`source:<source>/<stat>`): the one place that writes it;
+    `split_per_source` reads it back when a run's stats are merged (curation.pipeline.collect_step_stats)."""
+    return f"{SOURCE_PREFIX}{source}/{stat}"
+
+
+def split_per_source(key: str) -> tuple[str, str] | None:
+    """(source, stat) of a per-source stat name, None for a step-wide one."""
+    if not key.startswith(SOURCE_PREFIX):
+        return None
+    source, _, stat = key[len(SOURCE_PREFIX):].partition("/")
+    return source, stat
+
+
+def count_for_source(step, stat: str, source: str, value: int = 1) -> None:
+    """Count `stat` for the whole step and for the document's source."""
+    step.stat_update(stat, per_source(source, stat), value=value)
+
+
 def annotations(doc: Document) -> dict:
     """The document's `annotations` dict (created on first use); every filter writes its fields here."""
     return doc.metadata.setdefault(ANNOTATIONS, {})
@@ -63,17 +85,18 @@ class CurationFilter(BaseFilter):
 
     def _count_and_route(self, doc: Document, keep: bool, reason: str | None, writer, rank: int):
         source = doc.metadata.get("source", "unknown")
-        self.stat_update("total", f"source:{source}/in")
+        self.stat_update("total", per_source(source, "in"))
         chars = len(doc.text)
         if keep:
-            self.stat_update("forwarded", f"source:{source}/kept")
-            self.stat_update(f"source:{source}/chars_kept", value=chars)
+            self.stat_update("forwarded", per_source(source, "kept"))
+            self.stat_update(per_source(source, "chars_kept"), value=chars)
             self.update_doc_stats(doc)
             yield doc
             return
         reason = reason or "filtered"
-        self.stat_update("dropped", f"dropped_{reason}", f"source:{source}/dropped_{reason}")
-        self.stat_update(f"source:{source}/chars_dropped_{reason}", value=chars)
+        self.stat_update("dropped")
+        count_for_source(self, f"dropped_{reason}", source)
+        self.stat_update(per_source(source, f"chars_dropped_{reason}"), value=chars)
         if self.label_only:
             doc.metadata.setdefault("drop_reason", f"{self.name}:{reason}")
             yield doc

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import Document
 
-from filters.base import CurationFilter, StepModel, annotations
+from filters.base import CurationFilter, StepModel, annotations, count_for_source
 from filters.config import DecontaminationConfig
 from filters.segments import remove_lines
 from filters.patterns import URL, may_hold_url
@@ -369,7 +369,7 @@ class Decontaminator(CurationFilter):
         ann["contamination"] = by_set
         source = doc.metadata.get("source", "unknown")
         for name in by_set:
-            self.stat_update(f"contaminated_{name}", f"source:{source}/contaminated_{name}")
+            count_for_source(self, f"contaminated_{name}", source)
         action = self.config.action
         if action == "drop":
             return False, "contaminated"

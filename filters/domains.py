@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from datatrove.data import Document
 
-from filters.base import CurationFilter, StepModel, annotations
+from filters.base import CurationFilter, StepModel, annotations, count_for_source
 from filters.config import DomainListConfig
 
 # config name (DomainListConfig field, `domain_<name>` drop reason) -> upstream list; the order is the drop reason's
@@ -184,7 +184,7 @@ class DomainListFilter(CurationFilter):
         if host is None:
             return True
         source = doc.metadata.get("source", "unknown")
-        self.stat_update("url_checked", f"source:{source}/url_checked")
+        count_for_source(self, "url_checked", source)
         found = self.lists.match(host)
         if not found:
             return True
@@ -192,5 +192,6 @@ class DomainListFilter(CurationFilter):
         for category in found:
             if self.actions[category] == "drop":
                 return False, f"domain_{category}"
-        self.stat_update(*(f"tagged_domain_{c}" for c in found), *(f"source:{source}/tagged_domain_{c}" for c in found))
+        for c in found:
+            count_for_source(self, f"tagged_domain_{c}", source)
         return True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.base import CurationFilter, annotations
+from filters.base import CurationFilter, annotations, count_for_source
 from filters.config import ScriptConfig
 from filters.hanfold import han_count
 from filters.patterns import URL_WITH_HAN_PATH, may_hold_url
@@ -355,7 +355,7 @@ class ScriptFilter(CurationFilter):
             self.stat_update("repaired_mixed")
         source = doc.metadata.get("source", "unknown")
         if ann["script"] != "none":
-            self.stat_update(f"region_{ann['region']}", f"source:{source}/region_{ann['region']}")
+            count_for_source(self, f"region_{ann['region']}", source)
         region_action = self.config.region_actions.get(ann["region"], "keep")
         reason = None
         if ann["script"] in ("hans", "mixed"):
@@ -363,7 +363,7 @@ class ScriptFilter(CurationFilter):
         elif region_action == "drop":
             reason = f"region_{ann['region']}"
         elif region_action == "tag":
-            self.stat_update(f"tagged_region_{ann['region']}", f"source:{source}/tagged_region_{ann['region']}")
+            count_for_source(self, f"tagged_region_{ann['region']}", source)
         if reason is None or self.config.action == "tag":
             return True
         if reason.startswith("region_") and ann["region"] not in CONVERTIBLE_REGIONS:
