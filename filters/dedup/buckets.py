@@ -3,6 +3,7 @@ from the signature files, the rows asked for only (`Parts`)."""
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -71,9 +72,8 @@ class LshBuckets(PipelineStep):
 
 class Parts:
     """Per-part files (a task's fingerprints, or an index part) read a few rows at a time: only the signature rows
-    asked for are read (`read_rows`), with positioned reads of the file, not a memory map: touched pages of a map
-    count as the process's resident memory until unmapped, so a bucket task that verified pairs all over a part
-    grew towards the part's size (1 KB a document; issue 41)."""
+    asked for are copied (`SignatureFile`, a window of the file mapped at a time), so a bucket task that verifies
+    pairs all over a part no longer grows towards the part's size (1 KB a document; issue 41)."""
 
     def __init__(self, folder: Path, names: dict[int, str]):
         self.folder, self.names = folder, names
@@ -113,10 +113,13 @@ class Parts:
 
 
 class SignatureFile:
-    """An .npy file of signature rows, read by row number with positioned reads (`os.preadv`)."""
+    """An .npy file of signature rows, read by row number a window at a time: each window (at most WINDOW_BYTES of
+    the file) is memory-mapped only while its rows are copied out, then unmapped. A map of the whole file kept for the
+    task's life (as before) let its touched pages count as the process's resident memory until the task ended, and
+    with the page cache's large folios a few touches map megabytes: a bucket task verifying pairs all over a part of
+    1M documents held ~1 GB. Positioned reads (one `os.preadv` a row) bound it too but cost 3-4x the time."""
 
-    SCAN_ROWS = 8192  # rows read at a time when the rows asked for are dense enough to read their whole span
-    DENSE = 16  # ... that is, when they are at least 1 in DENSE rows of it
+    WINDOW_BYTES = 32 << 20
 
     def __init__(self, path: Path):
         with open(path, "rb") as f:
@@ -138,12 +141,6 @@ class SignatureFile:
     def __del__(self):
         self.close()
 
-    def _read(self, out: np.ndarray, first_row: int) -> None:
-        view = memoryview(out).cast("B")
-        got = os.preadv(self.fd, [view], self.offset + first_row * self.row_bytes)
-        if got != len(view):
-            raise OSError(f"{self.path}: short read of rows {first_row}-{first_row + len(out)} ({got} of {len(view)} bytes)")
-
     def read_rows(self, rows: np.ndarray) -> np.ndarray:
         """The rows `rows` (any order, repeats allowed) as a (len(rows), columns) array."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -153,18 +150,17 @@ class SignatureFile:
             raise IndexError(f"{self.path}: row out of range 0-{self.rows - 1}")
         wanted, back = np.unique(rows, return_inverse=True)
         out = np.empty((len(wanted), self.columns), self.dtype)
-        span = int(wanted[-1] - wanted[0]) + 1
-        if span <= self.DENSE * len(wanted):  # read the span a slice at a time, keep the rows asked for
-            chunk = np.empty((min(self.SCAN_ROWS, span), self.columns), self.dtype)
-            for start in range(int(wanted[0]), int(wanted[-1]) + 1, self.SCAN_ROWS):
-                n = min(self.SCAN_ROWS, int(wanted[-1]) + 1 - start)
-                self._read(chunk[:n], start)
-                lo, hi = np.searchsorted(wanted, [start, start + n])
-                out[lo:hi] = chunk[wanted[lo:hi] - start]
-        else:  # one read per run of consecutive rows
-            cut = np.flatnonzero(np.diff(wanted) != 1) + 1
-            for lo, hi in zip([0, *cut.tolist()], [*cut.tolist(), len(wanted)]):
-                self._read(out[lo:hi], int(wanted[lo]))
+        window = wanted // max(1, self.WINDOW_BYTES // self.row_bytes)
+        cut = (np.flatnonzero(np.diff(window)) + 1).tolist()
+        for lo, hi in zip([0, *cut], [*cut, len(wanted)]):
+            first, last = int(wanted[lo]), int(wanted[hi - 1])
+            start = self.offset + first * self.row_bytes
+            aligned = start - start % mmap.ALLOCATIONGRANULARITY
+            with mmap.mmap(self.fd, start - aligned + (last + 1 - first) * self.row_bytes, access=mmap.ACCESS_READ,
+                           offset=aligned) as mapped:
+                part = np.frombuffer(mapped, dtype=self.dtype, count=(last + 1 - first) * self.columns, offset=start - aligned)
+                out[lo:hi] = part.reshape(-1, self.columns)[wanted[lo:hi] - first]
+                del part  # the map closes only once no array looks at it
         return out[back.reshape(-1)]
 
 
