@@ -35,8 +35,19 @@ STAGE_START_S = {"read and filter": 7.0, "lsh buckets": 2.2, "dedup clusters": 1
 # finalize (hashing and stats) 10 us). Since then the index's bucket shards moved from the clusters task to the dedup
 # filter tasks (IndexBuckets): four fifths of the clusters task's time on the 2-core machine, so its share went there
 STAGE_SHARE = {"lsh buckets": 0.050, "dedup clusters": 0.0033, "dedup filter": 0.053, "finalize": 0.003}
-CLUSTERS_BYTES_PER_DOC = 1450
-FILTER_BYTES_PER_DOC = 600
+# issue 41 (2-core machine, dedup only, 100k, 300k and 1M documents in one input file, bench/RESULTS.md): a
+# read-and-filter task grows ~140 bytes a document it reads (the reader's map of ids seen, the Parquet writer's row
+# group metadata; dedup's signatures and fields are spooled to disk) and by bytes a character of the longest
+# document in flight (its line, text, Parquet batch and token ids: 16 with no filter step on, 27 with the default
+# steps; fingerprints take 512k characters at a time). The dedup stages copy signature rows out of a window of the
+# file at a time (a whole-file map counted its touched pages as resident): bucket tasks ~110 bytes a document, the
+# clusters task ~220, dedup filter tasks ~100, finalize (the driver, after the clusters task) 400 MB + ~105
+READ_BYTES_PER_DOC = 140
+READ_BYTES_PER_CHAR, READ_BYTES_PER_CHAR_FILTERED = 16, 27
+BUCKETS_BYTES_PER_DOC = 110
+CLUSTERS_BYTES_PER_DOC = 220
+FILTER_BYTES_PER_DOC = 100
+FINALIZE_MB, FINALIZE_BYTES_PER_DOC = 400, 105
 PARALLEL_EFFICIENCY = 0.93  # read and filter on 16 workers at 400k documents, start-up excluded
 SLURM_MAX_ARRAY = 1001  # Slurm's default MaxArraySize: an array job of more tasks is refused unless raised
 
@@ -54,6 +65,7 @@ class SourcePlan:
     kept_chars: int = 0
     kept_tokens: int = 0
     seconds: float = 0.0  # reading + filtering the sample, one core
+    longest_chars: int = 0  # the longest document of the sample
 
     @property
     def scale(self) -> float:
@@ -108,6 +120,7 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
             for doc in reader.run():
                 sp.sample_docs += 1
                 sp.sample_chars += len(doc.text)
+                sp.longest_chars = max(sp.longest_chars, len(doc.text))
                 d = Document(text=doc.text, id=doc.id, metadata=dict(doc.metadata))
                 for step in steps:  # in pipeline order; a dropped document goes no further, as in a run
                     result = step.filter(d)
@@ -142,7 +155,7 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
         return STAGE_START_S[stage] + one_core / (lanes * (PARALLEL_EFFICIENCY if lanes > 1 else 1.0))
 
     plan.stages.append({"stage": "read and filter", "tasks": tasks, "seconds": stage_seconds("read and filter", seconds_one_core, tasks),
-                        "disk_bytes": shard_bytes + rejects_bytes, "task_mb": BASE_TASK_MB})
+                        "disk_bytes": shard_bytes + rejects_bytes, "task_mb": read_task_mb(job, plan)})
     if job.steps.dedup.enabled:
         d = job.steps.dedup
         sig_bytes = docs_kept * d.num_perm * 4
@@ -150,17 +163,16 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
         plan.stages += [
             {"stage": "lsh buckets", "tasks": bucket_tasks,
              "seconds": stage_seconds("lsh buckets", docs_kept * per_doc * STAGE_SHARE["lsh buckets"], bucket_tasks),
-             # verifying pairs touches the memory-mapped signatures of every part: file pages, counted in the RSS
-             "disk_bytes": sig_bytes, "task_mb": BASE_TASK_MB / 2 + (docs_kept * DEDUP_BYTES_PER_DOC / d.hash_ranges + sig_bytes) / 2**20},
+             "disk_bytes": sig_bytes, "task_mb": BASE_TASK_MB / 2 + docs_kept * (DEDUP_BYTES_PER_DOC / d.hash_ranges + BUCKETS_BYTES_PER_DOC) / 2**20},
             {"stage": "dedup clusters", "tasks": 1, "seconds": stage_seconds("dedup clusters", docs_kept * per_doc * STAGE_SHARE["dedup clusters"], 1),
-             # measured: 209 MB at 42k kept documents, 595 MB at 313k (ids, survivors' metadata, component labels)
-             "disk_bytes": docs_kept * 40, "task_mb": 150 + docs_kept * CLUSTERS_BYTES_PER_DOC / 2**20},
+             # component labels, the survivors' ids and fields, the index parts' live flags
+             "disk_bytes": docs_kept * 40, "task_mb": BASE_TASK_MB / 2 + docs_kept * CLUSTERS_BYTES_PER_DOC / 2**20},
             {"stage": "dedup filter", "tasks": tasks, "seconds": stage_seconds("dedup filter", docs_kept * per_doc * STAGE_SHARE["dedup filter"], tasks),
              # every task reads all removed ids and, for its index bucket shards, every part's `live` flags
              "disk_bytes": shard_bytes, "task_mb": BASE_TASK_MB + docs_kept * FILTER_BYTES_PER_DOC / 2**20},
         ]
     plan.stages.append({"stage": "finalize", "tasks": 1, "seconds": stage_seconds("finalize", docs_kept * per_doc * STAGE_SHARE["finalize"], 1),
-                        "disk_bytes": 0, "task_mb": BASE_TASK_MB / 2})
+                        "disk_bytes": 0, "task_mb": FINALIZE_MB + docs_kept * FINALIZE_BYTES_PER_DOC / 2**20})
     plan.totals = {"documents_in": docs_in, "documents_kept": docs_kept, "characters_kept": chars_kept, "tokens": tokens,
                    "input_bytes": sum(s.bytes for s in plan.sources), "seconds": sum(s["seconds"] for s in plan.stages),
                    "disk_bytes": sum(s["disk_bytes"] for s in plan.stages), "per_task_documents": per_task_docs}
@@ -191,6 +203,24 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
                              f"files, so {tasks - sum(s.files for s in plan.sources)} will have nothing to read")
     plan.warnings += output_warnings(job.output_dir, plan.totals["disk_bytes"])
     return plan
+
+
+def read_task_mb(job: JobConfig, plan: Plan) -> float:
+    """Peak memory of the busiest read-and-filter task (issue 41). Each source's files go to tasks round-robin
+    (`files[rank::tasks]`), so with few or uneven files one task reads far more than documents / tasks (one file:
+    all of them); its documents are estimated from its files' bytes at the sample's documents per byte. The longest
+    document is the sample's (a longer one later in the input costs more)."""
+    tasks = max(job.executor.tasks, 1)
+    docs = [0.0] * tasks
+    for src in job.sources:
+        sp = next((p for p in plan.sources if p.name == src.name), None)
+        per_byte = sp.sample_docs / sp.sample_bytes if sp and sp.sample_bytes else 0.0
+        for i, f in enumerate(job.source_files(src)):
+            docs[i % tasks] += f.stat().st_size * per_byte
+    longest = max((p.longest_chars for p in plan.sources), default=0)
+    filtered = any(cfg.enabled for name, cfg in job.steps if name != "dedup")
+    per_char = READ_BYTES_PER_CHAR_FILTERED if filtered else READ_BYTES_PER_CHAR
+    return BASE_TASK_MB + (max(docs) * READ_BYTES_PER_DOC + longest * per_char) / 2**20
 
 
 def _nearest_existing(path: Path) -> Path:
