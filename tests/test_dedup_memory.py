@@ -26,11 +26,11 @@ from tests.test_dedup import dedup_job, help_pages, kept_ids, write_jsonl
 @pytest.fixture
 def tiny_flushes(monkeypatch):
     """Every bound small: spooled values written out 7 at a time, fingerprint batches of ~3,000 characters, long
-    texts in segments of 1,000, signature rows read 5 at a time."""
+    texts in segments of 1,000, signature files mapped 5 KB at a time."""
     monkeypatch.setattr(spool_mod, "SPOOL_CHUNK", 7)
     monkeypatch.setattr(signatures_mod, "BATCH_CHARS", 3000)
     monkeypatch.setattr(fingerprint_mod, "SEGMENT_CHARS", 1000)
-    monkeypatch.setattr(SignatureFile, "SCAN_ROWS", 5)
+    monkeypatch.setattr(SignatureFile, "WINDOW_BYTES", 5 * 1024)
 
 
 def odd_documents() -> list[Document]:
@@ -116,7 +116,9 @@ def test_signatures_in_sub_batches_equal_one_batch(monkeypatch):
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
-def test_signature_rows_read_by_position_equal_the_array(tmp_path):
+@pytest.mark.parametrize("window", [1, 4096, 5000, 1 << 25])
+def test_signature_rows_read_a_window_at_a_time_equal_the_array(tmp_path, monkeypatch, window):
+    monkeypatch.setattr(SignatureFile, "WINDOW_BYTES", window)
     rng = np.random.default_rng(0)
     a = rng.integers(0, 2**32, size=(3000, 64), dtype=np.uint32)
     w = NpyRowWriter(tmp_path / "x.sigs.npy", np.uint32, 64)  # the header rewritten in place
@@ -166,7 +168,7 @@ def test_release_identical_whatever_the_flush_sizes(tmp_path, monkeypatch):
             monkeypatch.setattr(spool_mod, "SPOOL_CHUNK", 3)
             monkeypatch.setattr(signatures_mod, "BATCH_CHARS", 2000)
             monkeypatch.setattr(fingerprint_mod, "SEGMENT_CHARS", 500)
-            monkeypatch.setattr(SignatureFile, "SCAN_ROWS", 2)
+            monkeypatch.setattr(SignatureFile, "WINDOW_BYTES", 2 * 1024)
         job = dedup_job(tmp_path / f"run-{tiny}", sources, hash_ranges=2)
         job = job.model_copy(update={"executor": job.executor.model_copy(update={"tasks": 3})})
         release = run_job(job)
@@ -176,3 +178,30 @@ def test_release_identical_whatever_the_flush_sizes(tmp_path, monkeypatch):
     kept, clusters, _ = results[0]
     removed = {c["removed_id"] for c in clusters}
     assert {"x/copy0", "x/copy1", "x/copy2", "x/long-copy"} <= removed and "x/long" in kept
+
+
+def test_plan_memory_follows_the_busiest_task_and_the_longest_document(tmp_path):
+    """`curate plan` estimates the read task from the documents of the task that reads the most (tasks take whole
+    files), not documents / tasks, and adds the longest sampled document."""
+    from curation.config import load_job
+    from curation.plan import BASE_TASK_MB, READ_BYTES_PER_CHAR_FILTERED, READ_BYTES_PER_DOC, make_plan
+    from tests.conftest import write_job
+
+    pages = help_pages()
+    rows = [{"id": f"d{i}", "text": pages[i % len(pages)] + f" {i}"} for i in range(800)]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "eight").mkdir()
+    write_jsonl(tmp_path / "one" / "all.jsonl", rows)
+    for k in range(8):
+        write_jsonl(tmp_path / "eight" / f"part{k}.jsonl", rows[k::8])
+    plans = {}
+    for layout in ("one", "eight"):
+        job = load_job(write_job(tmp_path / layout, [{"name": "x", "kind": "jsonl", "path": str(tmp_path / layout / "*.jsonl")}],
+                                 steps={"dedup": {"enabled": True}}, executor={"tasks": 8, "workers": 2}))
+        plans[layout] = make_plan(job, work=tmp_path)
+    read = {k: p.stages[0]["task_mb"] for k, p in plans.items()}
+    longest = max(len(r["text"]) for r in rows)
+    assert plans["one"].sources[0].longest_chars == longest
+    # one file: one task reads all 800 documents; eight files: about 100 each (estimated from each file's bytes)
+    assert read["one"] == pytest.approx(BASE_TASK_MB + (800 * READ_BYTES_PER_DOC + longest * READ_BYTES_PER_CHAR_FILTERED) / 2**20)
+    assert read["one"] - read["eight"] > 600 * READ_BYTES_PER_DOC / 2**20
