@@ -373,6 +373,16 @@ def cmd_decont_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_exclude(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from curation.exclude import run_exclude
+
+    print(run_exclude(Path(args.release), Path(args.ids) if args.ids else None, Path(args.urls) if args.urls else None,
+                      args.reason, version=args.version, force=args.force))
+    return EXIT_OK
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from curation.config import load_synth_job
     from curation.synth_job import run_synth
@@ -468,6 +478,19 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="all tables as JSON")
     fmt.add_argument("--csv", action="store_true", help="the step x source x reason table (or the comparison) as CSV")
     st.set_defaults(func=cmd_stats)
+
+    ex = sub.add_parser("exclude", help="publish a new version of a CPT release without named documents (takedowns)",
+                        description="A new version of RELEASE without the documents whose ids (<source>/<id>, one per line) "
+                                    "or URLs are listed: untouched shards hard-linked, the exclusion and its reason in the "
+                                    "manifest's lineage, the lists kept in the release so incremental runs from it keep "
+                                    "those documents out. Prints the new release's path.")
+    ex.add_argument("release")
+    ex.add_argument("--ids", metavar="FILE", help="document ids to remove, one per line")
+    ex.add_argument("--urls", metavar="FILE", help="URLs to remove, one per line")
+    ex.add_argument("--reason", required=True, help="why, recorded in the manifest (e.g. 'takedown 2026-12-07: personal data')")
+    ex.add_argument("--version", default="auto", help="the new version (default: the next patch version)")
+    ex.add_argument("--force", action="store_true", help="replace an existing release of that version")
+    ex.set_defaults(func=cmd_exclude)
 
     ins = sub.add_parser("inspect", help="sample dropped (or kept) documents with their annotations",
                          description="Print a repeatable sample of documents a step dropped, with annotations and shortened text; "

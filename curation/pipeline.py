@@ -25,6 +25,7 @@ from curation.runlog import datatrove_logs_on_stderr
 from curation.shards import ShardWriter, exclusion_writer
 from curation.steps import STEPS
 from filters.base import split_per_source
+from filters.exclusions import EXCLUSIONS_DIR
 from curation.sources import reader_for
 from curation.stats import write_stats
 from manifests.schema import IncrementInfo, Manifest, ModelInfo, SourceSummary, StepStats
@@ -48,15 +49,19 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
 
 
 def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: Path | None,
-                       inputs: dict[str, list[Path]]) -> list[tuple[str, PipelineStep]]:
+                       inputs: dict[str, list[Path]], since: Path | None = None) -> list[tuple[str, PipelineStep]]:
     """Stage 1: read every source, filter, (fingerprint for dedup), write shards to `shard_dir`."""
     from filters.dedup import DedupSignatures, source_ranks
+    from filters.exclusions import ExcludedDocuments, read_exclusions
 
     steps: list[tuple[str, PipelineStep]] = []
     for src in job.sources:
         files = [str(f) for f in inputs[src.name]]
         steps.append((f"read:{src.name}", reader_for(src, files, str(staging / "rejects" / "read"), redact=job.steps.pii.enabled,
                                                      ids_dir=str(staging.parent / "ids"))))  # ids unique across tasks
+    ids, urls = read_exclusions(since) if since else (set(), set())
+    if ids or urls:  # documents the lineage excluded stay out, however they come back
+        steps.append(("excluded", ExcludedDocuments(ids, urls, exclusion_writer=exclusion_writer(staging / "rejects", "excluded"))))
     steps += filter_steps(job, staging / "rejects")
     if sig_dir is not None:
         ranks = source_ranks(job.steps.dedup, [s.name for s in job.sources])
@@ -243,14 +248,15 @@ class Stage:
     logs: Path
 
 
-def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Path]]) -> tuple[list[Stage], list[str]]:
+def plan_stages(job: JobConfig, layout: ReleaseLayout, inputs: dict[str, list[Path]], since: Path | None = None) -> tuple[list[Stage], list[str]]:
     """The stages of a CPT run and the step labels of the first one (read, filter, write; with dedup:
-    fingerprint, LSH buckets, clusters, filter)."""
+    fingerprint, LSH buckets, clusters, filter). An incremental run (`since`) first drops what its parent's lineage
+    excluded (`curate exclude`)."""
     from filters.dedup import DedupClusters, DedupShardFilter, IndexBuckets, LshBuckets, prepare_parent_index, shard_names
 
     dedup, tasks, work = job.steps.dedup, job.executor.tasks, layout.work
     named = build_cpt_pipeline(job, layout.staging, work / "stage1" if dedup.enabled else layout.staging / "data",
-                               work / "dedup" / "signatures" if dedup.enabled else None, inputs)
+                               work / "dedup" / "signatures" if dedup.enabled else None, inputs, since)
     stages = [Stage("read and filter", [s for _, s in named], tasks, layout.logs)]
     if dedup.enabled:
         print(f"dedup: {dedup.bands} bands x {dedup.rows} rows of {dedup.num_perm} permutations: pairs become candidates "
@@ -288,6 +294,8 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
     if since is not None:
         carry_parent_shards(since, layout.staging, job.incremental_carry)
         parent = str(since)
+        if (since / EXCLUSIONS_DIR).is_dir():  # the lineage's exclusion lists travel to every later release
+            shutil.copytree(since / EXCLUSIONS_DIR, layout.staging / EXCLUSIONS_DIR, dirs_exist_ok=True)
         from manifests import load
 
         parent_manifest = load(since)
@@ -299,6 +307,8 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
     parent = os.path.relpath(parent, layout.final) if parent else None
     manifest = build_manifest(job, version, layout.staging, steps, parent)
     manifest.increment = increment
+    if since is not None:
+        manifest.exclusions = load(since).exclusions
     from curation.alerts import release_alerts, run_alerts
 
     # alerts judge what this run read: an incremental run's own steps, where a source with no new file is normal
@@ -366,7 +376,7 @@ class FinalizeRelease(PipelineStep):
 
 def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: dict[str, list[Path]], since: Path | None) -> Path:
     layout, version = build.layout, build.version
-    stages, labels = plan_stages(job, layout, inputs)
+    stages, labels = plan_stages(job, layout, inputs, since)
     for stage in stages:
         start = time.perf_counter()
         _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor, run_log=log,
@@ -388,7 +398,7 @@ def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inp
 
     layout = ReleaseLayout(job.output_dir, job.name, version)
     layout.prepare(force=force, resume=resume)
-    stages, labels = plan_stages(job, layout, inputs)
+    stages, labels = plan_stages(job, layout, inputs, since)
     stages.append(Stage("finalize", [FinalizeRelease(job, version, labels, str(since) if since else None)], 1, layout.work / "logs-finalize"))
     cfg, previous, executors = job.executor, None, []
     for i, stage in enumerate(stages):

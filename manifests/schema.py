@@ -112,6 +112,18 @@ class StepStats(Model):
     other: dict[str, float] = {}
 
 
+class ExclusionInfo(Model):
+    """One `curate exclude` in a release's lineage: what was asked to leave, why, and what left."""
+
+    version: str  # the version it made
+    created: str
+    reason: str
+    ids_requested: int
+    urls_requested: int
+    removed: int  # documents of the parent release taken out
+    request_sha256: str  # of the id and URL lists as given
+
+
 class IncrementInfo(Model):
     """An incremental release (`curate run --since PARENT`): the manifest's `steps` are cumulative (the parent's plus
     this run's, as its shards are), so `manifest diff` and `curate stats` compare like with like; here are this run's
@@ -147,6 +159,7 @@ class Manifest(Model):
     models: list[ModelInfo] = []  # schema 4: the language, region, spam, toxicity and quality models used
     alerts: list[str] = []  # what looked wrong when the release was made (curation/alerts.py); empty when nothing did
     increment: IncrementInfo | None = None  # an incremental release: what this run itself read (steps are cumulative)
+    exclusions: list[ExclusionInfo] = []  # every `curate exclude` of the lineage; the lists are in exclusions/
     # sha256 of everything above but content_hash, shards and files (manifests.writer.description_hash): `verify` flags a
     # license, weight, count or config edited in manifest.json. Absent (None) in manifests written before it.
     description_hash: str | None = None

@@ -1,0 +1,118 @@
+"""`curate exclude RELEASE (--ids FILE | --urls FILE) --reason TEXT`: a new version of a CPT release without the named
+documents (a takedown request for copyright or personal data; data behind a loss spike), under the same rules as any
+release (ReleaseBuild). Shards that hold none of them are hard-linked, not rewritten; the others are rewritten
+without them. The new manifest records the exclusion in its lineage (`exclusions`) and the release keeps the lists
+(exclusions/ids.txt, urls.txt, its parent's included), so incremental runs from it keep those documents out."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curation.errors import CurateError, UsageError
+from curation.release import ReleaseBuild
+from filters.exclusions import EXCLUSIONS_DIR, read_exclusions
+
+
+def read_list(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    if not path.is_file():
+        raise UsageError(f"{path}: file not found")
+    return [x.strip() for x in path.read_text(encoding="utf-8").splitlines() if x.strip() and not x.startswith("#")]
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem
+        shutil.copy2(src, dst)
+
+
+def run_exclude(release: Path, ids_file: Path | None, urls_file: Path | None, reason: str, version: str = "auto",
+                force: bool = False) -> Path:
+    import manifests
+    from manifests.schema import ExclusionInfo, StepStats
+    from manifests.writer import content_hash, describe_shard, now_utc, seal_release, totals, write_manifest
+
+    release = Path(release).resolve()
+    parent = manifests.load(release)
+    if parent.kind != "cpt":
+        raise UsageError(f"{release}: curate exclude takes a CPT release (this one is {parent.kind})")
+    if problems := manifests.verify(release):
+        raise CurateError(f"{release}: release does not match its manifest ({problems[0]}); nothing excluded")
+    ids, urls = read_list(ids_file), read_list(urls_file)
+    if not ids and not urls:
+        raise UsageError("curate exclude: give --ids FILE and/or --urls FILE with at least one entry")
+    request = hashlib.sha256(("\n".join(sorted(ids)) + "\0" + "\n".join(sorted(urls))).encode()).hexdigest()
+    id_set, url_set = pa.array(sorted(set(ids)), pa.string()), pa.array(sorted(set(urls)), pa.string())
+    with ReleaseBuild(release.parent.parent, parent.name, version, force=force) as build:
+        build.prepare()
+        staging = build.staging
+        for f in sorted(release.rglob("*")):  # everything but the manifest and shards: stats, rejects, dedup index
+            rel = f.relative_to(release).as_posix()
+            if f.is_file() and rel != "manifest.json" and rel not in {s.path for s in parent.shards}:
+                link_or_copy(f, staging / rel)
+        shards, removed, by_source = [], [], {}
+        for shard in parent.shards:
+            table = pq.read_table(release / shard.path)
+            gone = pc.is_in(table.column("id"), value_set=id_set)
+            if "url" in table.column_names:
+                gone = pc.or_(gone, pc.fill_null(pc.is_in(table.column("url"), value_set=url_set), False))
+            n = int(pc.sum(gone).as_py() or 0)
+            counts = by_source.setdefault(shard.source or "unknown", {"in": 0, "kept": 0, "dropped_excluded": 0})
+            counts["in"] += shard.documents
+            counts["kept"] += shard.documents - n
+            counts["dropped_excluded"] += n
+            if n == 0:  # untouched: the same file, hard-linked
+                link_or_copy(release / shard.path, staging / shard.path)
+                shards.append(shard)
+                continue
+            removed += table.filter(gone).column("id").to_pylist()
+            kept = table.filter(pc.invert(gone))
+            (staging / shard.path).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(kept.replace_schema_metadata(table.schema.metadata), staging / shard.path)
+            # the writer's per-document token counts travel with the rows: the shard's tokens are their sum
+            tokens = int(pc.sum(kept.column("tokens")).as_py() or 0) if shard.tokens is not None else None
+            shards.append(describe_shard(staging, staging / shard.path).model_copy(update={"path": shard.path, "tokens": tokens}))
+        if not removed:
+            raise CurateError(f"{release}: none of the {len(ids)} ids and {len(urls)} URLs is in the release; nothing published")
+        old_ids, old_urls = read_exclusions(release)
+        (staging / EXCLUSIONS_DIR).mkdir(parents=True, exist_ok=True)
+        (staging / EXCLUSIONS_DIR / "ids.txt").unlink(missing_ok=True)  # hard-linked from the parent: write anew
+        (staging / EXCLUSIONS_DIR / "urls.txt").unlink(missing_ok=True)
+        (staging / EXCLUSIONS_DIR / "ids.txt").write_text("".join(f"{x}\n" for x in sorted(old_ids | set(ids))), encoding="utf-8")
+        (staging / EXCLUSIONS_DIR / "urls.txt").write_text("".join(f"{x}\n" for x in sorted(old_urls | set(urls))), encoding="utf-8")
+        sources = []
+        for src in parent.sources:
+            mine = [s for s in shards if s.source == src.name]
+            sources.append(src.model_copy(update={"documents": sum(s.documents for s in mine), "characters": sum(s.characters for s in mine),
+                                                  "tokens": sum(s.tokens or 0 for s in mine) if src.tokens is not None else None}))
+        weighted = {s.name: s.weight for s in sources if s.documents}
+        total_weight = sum(weighted.values()) or 1.0
+        step = StepStats(step="exclude", input=sum(c["in"] for c in by_source.values()), kept=sum(c["kept"] for c in by_source.values()),
+                         dropped=len(removed), dropped_by_reason={"excluded": len(removed)}, by_source=by_source)
+        info = ExclusionInfo(version=build.version, created=now_utc(), reason=reason, ids_requested=len(ids), urls_requested=len(urls),
+                             removed=len(removed), request_sha256=request)
+        manifest = parent.model_copy(update={
+            "version": build.version, "created": now_utc(), "shards": shards, "content_hash": content_hash(shards), "totals": totals(shards),
+            "sources": sources, "mixture_weights": {k: round(v / total_weight, 6) for k, v in weighted.items()},
+            "steps": [*parent.steps, step], "parent": os.path.relpath(release, build.layout.final), "increment": None,
+            "exclusions": [*parent.exclusions, info], "files": [], "alerts": []})
+        write_manifest(staging, manifest)
+        from curation.stats import write_stats
+
+        shutil.rmtree(staging / "stats", ignore_errors=True)  # hard-linked from the parent: never written through
+        write_stats(staging, manifest)
+        seal_release(staging)
+        path = build.publish()
+    print(f"excluded {len(removed)} documents ({len(ids)} ids, {len(urls)} URLs asked); "
+          f"{sum(1 for s in shards if s in parent.shards)} of {len(shards)} shards hard-linked", flush=True)
+    return path
