@@ -23,7 +23,7 @@ from curation.executors import LocalExecutor, RayWorkerPool, TaskPeakMemory, sta
 from curation.release import ReleaseBuild, ReleaseLayout, resolve_version, strict_check
 from curation.runlog import datatrove_logs_on_stderr
 from curation.shards import ShardWriter, exclusion_writer
-from curation.steps import STEPS
+from curation.steps import STEPS, build_filter_steps
 from filters.base import split_per_source
 from filters.exclusions import EXCLUSIONS_DIR
 from curation.sources import reader_for
@@ -37,15 +37,8 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
     """The enabled filter steps in pipeline order (curation/steps.py), each with its exclusion writer unless labelling
     only."""
     path = lambda p: job.resolve(p) if p else None  # noqa: E731 - config paths are relative to the job file
-    steps = []
-    for spec in STEPS:
-        if spec.step is None or not getattr(job.steps, spec.name).enabled:
-            continue
-        kwargs = {"label_only": label_only}
-        if rejects_root is not None and not label_only:
-            kwargs["exclusion_writer"] = exclusion_writer(rejects_root, spec.name)
-        steps.append((spec.name, spec.build(job.steps, path, **kwargs)))
-    return steps
+    writer_for = (lambda name: exclusion_writer(rejects_root, name)) if rejects_root is not None else None
+    return build_filter_steps(job.steps, path, STEPS, writer_for, label_only)
 
 
 def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: Path | None,

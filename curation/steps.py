@@ -82,6 +82,24 @@ STEPS: tuple[StepSpec, ...] = (
     StepSpec("dedup", DedupConfig, None),
 )
 
-# `steps:` of a job file: one key per step above, each with its config model's defaults
-StepsConfig = create_model("StepsConfig", __base__=Strict, __doc__="One key per filter step (curation/steps.py), in pipeline order.",
-                           **{s.name: (s.config, s.config()) for s in STEPS})
+def steps_config(specs: tuple[StepSpec, ...]) -> type[Strict]:
+    """The `steps:` model of a job file for these specs: one key per step, each with its config model's defaults."""
+    return create_model("StepsConfig", __base__=Strict, __doc__="One key per filter step (curation/steps.py), in pipeline order.",
+                        **{s.name: (s.config, s.config()) for s in specs})
+
+
+def build_filter_steps(steps, path: Resolve, specs: tuple[StepSpec, ...], writer_for=None, label_only: bool = False) -> list[tuple[str, Any]]:
+    """The enabled filter steps of a `steps:` config in registry order, built; `writer_for(name)` gives a step its
+    exclusion writer (none when labelling only)."""
+    out = []
+    for spec in specs:
+        if spec.step is None or not getattr(steps, spec.name).enabled:
+            continue
+        kwargs = {"label_only": label_only}
+        if writer_for is not None and not label_only:
+            kwargs["exclusion_writer"] = writer_for(spec.name)
+        out.append((spec.name, spec.build(steps, path, **kwargs)))
+    return out
+
+
+StepsConfig = steps_config(STEPS)

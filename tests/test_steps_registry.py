@@ -71,3 +71,43 @@ def test_steps_keep_datatroves_filter_contract_with_batches():
     assert kept == ["0", "2", "4", "6"] and step.batches == [3, 3, 1]
     assert step.stats["dropped_odd"].total == 3 and step.stats["source:s/dropped_odd"].total == 3
     assert step.stats["source:s/in"].total == 7 and step.stats["forwarded"].total == 4
+
+
+class NoDigitsConfig(__import__("filters.config", fromlist=["Strict"]).Strict):
+    """The example step's config: off unless enabled, like every step."""
+
+    enabled: bool = False
+    max_digit_share: float = 0.3
+
+
+class NoDigits(__import__("filters.base", fromlist=["CurationFilter"]).CurationFilter):
+    """An example filter (this file is its module): drops documents that are mostly digits."""
+
+    name = "no_digits"
+
+    def __init__(self, config: NoDigitsConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+
+    def filter(self, doc):
+        digits = sum(c.isdigit() for c in doc.text)
+        return digits <= self.config.max_digit_share * len(doc.text) or (False, "mostly_digits")
+
+
+def test_a_new_filter_is_one_module_and_one_registration():
+    """Issue 38's target: the module above plus this one registration put a step in the config and the pipeline."""
+    from datatrove.data import Document
+
+    from curation.steps import StepSpec, build_filter_steps, steps_config
+
+    specs = (*STEPS[:-1], StepSpec("no_digits", NoDigitsConfig, "tests.test_steps_registry:NoDigits"), STEPS[-1])
+    config = steps_config(specs)(no_digits={"enabled": True, "max_digit_share": 0.5}, language={"enabled": False},
+                                 script={"enabled": False}, quality={"enabled": False}, spam={"enabled": False},
+                                 toxicity={"enabled": False}, decontaminate={"enabled": False})
+    steps = build_filter_steps(config, lambda p: p, specs)
+    assert [n for n, _ in steps] == ["normalize", "pii", "domains", "clean", "no_digits"]
+    docs = [Document(text="圓周率 3.14159265358979323846", id="a", metadata={"source": "s"}),
+            Document(text="臺灣的捷運很方便。", id="b", metadata={"source": "s"})]
+    for _, step in steps:
+        docs = list(step.run(iter(docs)))
+    assert [d.id for d in docs] == ["b"]
