@@ -36,7 +36,7 @@ STAGE_START_S = {"read and filter": 7.0, "lsh buckets": 2.2, "dedup clusters": 1
 # filter tasks (IndexBuckets): four fifths of the clusters task's time on the 2-core machine, so its share went there
 STAGE_SHARE = {"lsh buckets": 0.050, "dedup clusters": 0.0033, "dedup filter": 0.053, "finalize": 0.003}
 # issue 41 (2-core machine, dedup only, 100k, 300k and 1M documents in one input file, bench/RESULTS.md): a
-# read-and-filter task grows ~140 bytes a document it reads (the reader's map of ids seen, the Parquet writer's row
+# read-and-filter task grows ~140 bytes a document it reads (the reader's set of id hashes, the Parquet writer's row
 # group metadata; dedup's signatures and fields are spooled to disk) and by bytes a character of the longest
 # document in flight (its line, text, Parquet batch and token ids: 16 with no filter step on, 27 with the default
 # steps; fingerprints take 512k characters at a time). The dedup stages copy signature rows out of a window of the
