@@ -499,7 +499,7 @@ class RecordReader(SourceReader):
             import pyarrow.parquet as pq
 
             row = 0
-            for batch in pq.ParquetFile(path).iter_batches():
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches():  # pre_buffer keeps every byte read
                 for rec in batch.to_pylist():
                     row += 1
                     self._line = row
