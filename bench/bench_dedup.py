@@ -22,7 +22,7 @@ import numpy as np
 import opencc
 
 from bench.corpora import debian_reference_tw, libreoffice_help
-from curation.config import DedupConfig
+from filters.config import DedupConfig
 from filters.dedup import band_hashes
 from filters.fingerprint import TextFingerprint, estimate_similarity
 

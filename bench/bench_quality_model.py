@@ -29,7 +29,8 @@ from datatrove.data import Document
 
 import manifests
 from curation.classifier import load_recipe, train
-from curation.config import JobConfig, QualityModelConfig, load_label_job
+from curation.config import JobConfig, load_label_job
+from filters.config import QualityModelConfig
 from curation.errors import CurateError
 from curation.pipeline import filter_steps
 from filters.quality_model import QualityModelScore

@@ -26,7 +26,7 @@ from datatrove.data import Document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from curation.classifier import LabeledSet, load_recipe, prf, read_set  # noqa: E402
-from curation.config import SpamConfig, ToxicityConfig  # noqa: E402
+from filters.config import SpamConfig, ToxicityConfig  # noqa: E402
 from filters.spam import SpamFilter  # noqa: E402
 from filters.textclassifier import NUMBER, TextClassifier, features  # noqa: E402
 from filters.toxicity import ToxicityFilter  # noqa: E402

@@ -24,7 +24,7 @@ import opencc
 from datatrove.data import Document
 
 from bench.corpora import debian_reference_tw, gettext_docs, han_count, libreoffice_help, manpages
-from curation.config import LanguageConfig, ScriptConfig
+from filters.config import LanguageConfig, ScriptConfig
 from filters.language import LanguageFilter
 from filters.script import ScriptFilter
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from curation.config import ScriptConfig
+from filters.config import ScriptConfig
 from filters.script import ScriptFilter
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from curation.config import LanguageConfig
+from filters.config import LanguageConfig
 from filters.language import LanguageFilter
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,21 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from curation.errors import ConfigError
 from curation.steps import STEPS, StepsConfig
-from filters.config import (  # noqa: F401 - the step models are part of the job config's interface
-    CleaningConfig,
-    DecontaminationConfig,
-    DedupConfig,
-    DomainListConfig,
-    LanguageConfig,
-    NormalizeConfig,
-    PiiConfig,
-    QualityConfig,
-    QualityModelConfig,
-    ScriptConfig,
-    SpamConfig,
-    Strict,
-    ToxicityConfig,
-)
+from filters.config import Strict
 from manifests.mixture import Share
 from synth.config import GatesConfig, JudgeConfig, LLMConfig, SynthTaskConfig  # noqa: F401 - composed by the synth job config
 from manifests.tokens import DEFAULT_TOKENIZER, NONE as NO_TOKENIZER, SHIPPED as SHIPPED_TOKENIZERS, is_shipped

@@ -11,7 +11,7 @@ from datatrove.data import Document
 
 import filters.textclassifier as tc
 from curation.cli import main
-from curation.config import SpamConfig, ToxicityConfig
+from filters.config import SpamConfig, ToxicityConfig
 from filters.spam import SpamFilter
 from filters.textclassifier import TextClassifier, features, shipped_card
 from filters.toxicity import ToxicityFilter

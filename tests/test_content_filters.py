@@ -5,7 +5,7 @@ import pytest
 from datatrove.data import Document
 
 from curation.cli import main
-from curation.config import PiiConfig, QualityConfig, SpamConfig, ToxicityConfig
+from filters.config import PiiConfig, QualityConfig, SpamConfig, ToxicityConfig
 from filters.pii import PiiRedactor, luhn, redact, valid_tw_id
 from filters.quality import QualityFilter, TextStats, _class_table
 from filters.spam import SpamFilter

@@ -149,7 +149,7 @@ def test_lsh_threshold_reported_and_bad_banding_rejected(tmp_path):
 def test_survivor_score_picks_the_better_copy_by_the_configured_annotation(tmp_path, score, survivor):
     from datatrove.data import Document
 
-    from curation.config import DedupConfig
+    from filters.config import DedupConfig
     from filters.dedup import DedupSignatures, LshBuckets
 
     text = help_pages()[0]

@@ -14,7 +14,7 @@ import filters.dedup.signatures as signatures_mod
 import filters.dedup.spool as spool_mod
 import filters.fingerprint as fingerprint_mod
 import manifests
-from curation.config import DedupConfig
+from filters.config import DedupConfig
 from curation.pipeline import run_job
 from filters.base import ANNOTATIONS
 from filters.dedup import DedupSignatures, NpyRowWriter, every_band_hash, pack, save_task_fingerprints

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curation.config import DedupConfig
+from filters.config import DedupConfig
 from curation.pipeline import run_job
 from filters.dedup import DedupClusters, LshBuckets, components, save_task_fingerprints
 from tests.test_dedup import dedup_job, help_pages, kept_ids, write_jsonl

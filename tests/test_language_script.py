@@ -7,7 +7,8 @@ from datatrove.data import Document
 
 from curation.annotate import annotate
 from curation.cli import main
-from curation.config import LanguageConfig, ScriptConfig, load_job
+from curation.config import load_job
+from filters.config import LanguageConfig, ScriptConfig
 from curation.errors import ConfigError
 from filters import language
 from filters.language import LanguageFilter, default_model_path, script_shares, text_sample
