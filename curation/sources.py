@@ -584,19 +584,18 @@ class _ReadErrors:
     def __init__(self, fh):
         self._fh, self.error = fh, None
 
-    def read(self, n: int = -1) -> bytes:
+    def _remembered(self, method, n: int) -> bytes:
         try:
-            return self._fh.read(n)
+            return method(n)
         except CORRUPTION_ERRORS as e:
             self.error = e
             raise
 
+    def read(self, n: int = -1) -> bytes:
+        return self._remembered(self._fh.read, n)
+
     def readline(self, n: int = -1) -> bytes:
-        try:
-            return self._fh.readline(n)
-        except CORRUPTION_ERRORS as e:
-            self.error = e
-            raise
+        return self._remembered(self._fh.readline, n)
 
 
 def _check_complete(record, n: int) -> None:

@@ -245,20 +245,16 @@ def check_numbers(manifest: Manifest, counts: dict[str, ShardCount], out: Verifi
             differs(problems, f"sources.{src.name}.tokens", src.tokens, tokens if any_tokens else None, "the rows of that source")
         for name in sorted(set(rows) - listed):
             problems.append(f"sources: {rows[name][0]} row(s) of source {name!r}, which the manifest does not list")
-    if manifest.sft is not None:
-        splits = Counter()
+    # SFT: documents per split and per category; labels: per part and per score
+    for kind, info, per_shard, per_row in (("sft", manifest.sft, "splits", "categories"), ("labels", manifest.labels, "parts", "scores")):
+        if info is None:
+            continue
+        by_split = Counter()
         for s in manifest.shards:
-            splits[s.split] += counts[s.path].documents
-        _compare_counts(problems, "sft.splits", manifest.sft.splits, dict(splits), "the shards")
-        _compare_counts(problems, "sft.categories", manifest.sft.categories, dict(sum((c.categories for c in counts.values()), Counter())),
-                        "the rows")
-    if manifest.labels is not None:
-        parts = Counter()
-        for s in manifest.shards:
-            parts[s.split] += counts[s.path].documents
-        _compare_counts(problems, "labels.parts", manifest.labels.parts, dict(parts), "the shards")
-        _compare_counts(problems, "labels.scores", manifest.labels.scores, dict(sum((c.scores for c in counts.values()), Counter())),
-                        "the rows")
+            by_split[s.split] += counts[s.path].documents
+        _compare_counts(problems, f"{kind}.{per_shard}", getattr(info, per_shard), dict(by_split), "the shards")
+        _compare_counts(problems, f"{kind}.{per_row}", getattr(info, per_row),
+                        dict(sum((getattr(c, per_row) for c in counts.values()), Counter())), "the rows")
     per_source = ", per source" if manifest.kind == "cpt" or (manifest.kind == "sft" and manifest.sources) else ""
     out.recomputed.append(f"documents, characters{' and tokens' if tokens_checked else ''} per shard{per_source} and in total")
     out.recomputed.append("mixture weights" if manifest.kind == "cpt" else "splits and categories" if manifest.sft else
