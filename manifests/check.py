@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from manifests.mixture import is_mixture, verify_mixture
-from manifests.reader import Verification, check_release, verify_release
+from manifests.reader import Verification, check_release
 
 
 def verify(path: str | Path, expect_content_hash: str | None = None) -> list[str]:

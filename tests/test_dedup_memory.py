@@ -17,7 +17,7 @@ import manifests
 from filters.config import DedupConfig
 from curation.pipeline import run_job
 from filters.base import ANNOTATIONS
-from filters.dedup import DedupSignatures, NpyRowWriter, every_band_hash, pack, save_task_fingerprints
+from filters.dedup import DedupSignatures, NpyRowWriter, every_band_hash, save_task_fingerprints
 from filters.dedup.buckets import SignatureFile
 from filters.fingerprint import TextFingerprint
 from tests.test_dedup import dedup_job, help_pages, kept_ids, write_jsonl

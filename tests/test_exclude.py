@@ -36,7 +36,7 @@ def test_excluded_documents_leave_and_stay_out(tmp_path, capsys):
                  "--reason", "takedown: personal data"]) == 0
     v2 = capsys.readouterr().out.strip().splitlines()[-1]
     assert v2.endswith("/t/0.1.1") and ids(v2) == ["x/p0", "x/p2", "y/l1"] and ids(v1) == ["x/p0", "x/p1", "x/p2", "x/p3", "x/p4", "y/l1"]
-    m, parent = manifests.load(v2), manifests.load(v1)
+    m = manifests.load(v2)
     assert manifests.verify(v2) == [] and manifests.verify(v1) == []  # the parent is untouched
     assert m.parent == "../0.1.0" and m.totals["documents"] == 3 and [s.documents for s in m.sources] == [2, 1]
     assert [(e.reason, e.ids_requested, e.urls_requested, e.removed) for e in m.exclusions] == [("takedown: personal data", 2, 1, 3)]

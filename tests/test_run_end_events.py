@@ -282,4 +282,4 @@ def test_plan_warns_about_a_read_only_or_small_disk(demo_job, tmp_path):
     with tmpfs(tmp_path / "small", "size=16k") as small:
         job = demo_with_output(demo_job, small / "out")
         warnings = [line for line in plan_lines(job) if line.startswith("warning:")]
-        assert len(warnings) == 1 and warnings[0].startswith(f"warning: disk: the run needs ~") and "16.0 KB free there" in warnings[0]
+        assert len(warnings) == 1 and warnings[0].startswith("warning: disk: the run needs ~") and "16.0 KB free there" in warnings[0]
