@@ -269,7 +269,7 @@ def build_sft_release(job: SynthJobConfig, build: ReleaseBuild, refresh_cache: b
     generation = {"model": job.llm.model if work else None, "base_url": job.llm.base_url if work else None,
                   "parameters": {"temperature": job.llm.temperature, "max_tokens": job.llm.max_tokens, "seed": job.llm.seed} if work else {},
                   "prompts_sha256": prompts,
-                  "inputs": {t.input: hashlib.sha256(job.resolve(t.input).read_bytes()).hexdigest() for t in job.tasks if job.resolve(t.input).is_file()},
+                  "inputs": {f["path"]: f["sha256"] for s in sources.values() for f in s["input_files"]},  # hashed once, above
                   "json_mode": json_mode, "requests": len(work), "generated": len(generated),
                   "imports": {n: {"file": s["input_files"][0]["path"], "sha256": s["input_files"][0]["sha256"], "license": s["license"],
                                   "records": s["records"], "malformed": s["malformed"]} for n, s in sources.items() if s["kind"] == "import"},

@@ -224,17 +224,22 @@ class LanguageScriptGate:
         if lang != "zh" and analysis["script"] == "none" and self._language(user) != "zh":
             return Rejection("not_chinese", f"language {lang}: {quote(text, 0, 0, 60)}")
         if self.config.require_traditional:
-            for part, scope in ((text, analysis), (assistant, None)):
-                scope = scope or self.script.analyse(part)
-                if scope["script"] in ("hans", "mixed"):
-                    where = "answer" if scope is not analysis else "record"
-                    return Rejection(f"script_{scope['script']}", f"{where}: Traditional share {scope['hant_ratio']}")
+            rejection = self._simplified("record", analysis) or self._simplified("answer", self.script.analyse(assistant))
+            if rejection:
+                return rejection
         if self.config.reject_mainland_phrasing and analysis["region"] == "cn":
             words = self.script.phrasing.mainland_phrases(text)
             return Rejection("mainland_phrasing", "、".join(dict.fromkeys(words)) or "mainland wording")
         if self.config.reject_mainland_phrasing and len(VARIANT_ZHE.findall(assistant)) >= 2:
             # 代表着, 意味着: the mainland form of 著, which the character tables count as both
             return Rejection("mainland_phrasing", "、".join(dict.fromkeys(VARIANT_ZHE.findall(assistant))))
+        return None
+
+
+    @staticmethod
+    def _simplified(where: str, analysis: dict) -> Rejection | None:
+        if analysis["script"] in ("hans", "mixed"):
+            return Rejection(f"script_{analysis['script']}", f"{where}: Traditional share {analysis['hant_ratio']}")
         return None
 
 
