@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from filters.base import StatName
 from manifests.schema import Manifest, StepStats
 
 
@@ -36,9 +37,10 @@ def run_alerts(sources: list[str], steps: list[StepStats], drop_share: float, mi
             continue
         for name, counts in st.by_source.items():
             n_in = counts.get("in", 0)
-            dropped = sum(v for k, v in counts.items() if k.startswith("dropped_"))
+            reasons = {stat.reason: v for stat, v in ((StatName.parse(k), v) for k, v in counts.items()) if stat.outcome == "dropped" and stat.reason}
+            dropped = sum(reasons.values())
             if n_in >= min_documents and dropped / n_in >= drop_share:
-                top = max(((k[len("dropped_"):], v) for k, v in counts.items() if k.startswith("dropped_")), key=lambda kv: kv[1])
+                top = max(reasons.items(), key=lambda kv: kv[1])
                 alerts.append(f"step {st.step}: dropped {dropped} of {n_in} documents of source {name} (mostly {top[0]}: {top[1]})")
     return alerts
 

@@ -17,7 +17,10 @@ import pyarrow.parquet as pq
 
 from curation.errors import CurateError, UsageError
 from curation.release import ReleaseBuild
+from filters.base import StatName
 from filters.exclusions import EXCLUSIONS_DIR, read_exclusions
+
+EXCLUDED = StatName("dropped", "excluded")
 
 
 def read_list(path: Path | None) -> list[str]:
@@ -67,10 +70,10 @@ def run_exclude(release: Path, ids_file: Path | None, urls_file: Path | None, re
             if "url" in table.column_names:
                 gone = pc.or_(gone, pc.fill_null(pc.is_in(table.column("url"), value_set=url_set), False))
             n = int(pc.sum(gone).as_py() or 0)
-            counts = by_source.setdefault(shard.source or "unknown", {"in": 0, "kept": 0, "dropped_excluded": 0})
+            counts = by_source.setdefault(shard.source or "unknown", {"in": 0, "kept": 0, EXCLUDED.name: 0})
             counts["in"] += shard.documents
             counts["kept"] += shard.documents - n
-            counts["dropped_excluded"] += n
+            counts[EXCLUDED.name] += n
             if n == 0:  # untouched: the same file, hard-linked
                 link_or_copy(release / shard.path, staging / shard.path)
                 shards.append(shard)

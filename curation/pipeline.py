@@ -24,7 +24,7 @@ from curation.release import ReleaseBuild, ReleaseLayout, resolve_version, stric
 from curation.runlog import datatrove_logs_on_stderr
 from curation.shards import ShardWriter, exclusion_writer
 from curation.steps import STEPS, build_filter_steps
-from filters.base import split_per_source
+from filters.base import StatName
 from filters.exclusions import EXCLUSIONS_DIR
 from curation.sources import reader_for
 from curation.stats import write_stats
@@ -107,26 +107,30 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
 
 def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
     """Merge the per-task stats files datatrove wrote into one StepStats per step."""
-    counters: list[dict[str, float]] = [defaultdict(float) for _ in labels]
+    counters: list[dict[StatName, float]] = [defaultdict(float) for _ in labels]
     for f in sorted((logs / "stats").glob("*.json")):
         for i, step in enumerate(json.loads(f.read_text())[:len(labels)]):  # past the labels: TaskPeakMemory
             for key, value in step["stats"].items():
-                counters[i][key] += value["total"] if isinstance(value, dict) else value
+                counters[i][StatName.parse(key)] += value["total"] if isinstance(value, dict) else value
     out = []
     for label, c in zip(labels, counters):
         by_source: dict[str, dict[str, int]] = defaultdict(dict)
-        for key, value in c.items():
-            if split := split_per_source(key):
-                by_source[split[0]][split[1]] = int(value)
+        step_wide: dict[str, float] = {}
+        for stat, value in c.items():
+            if stat.source is None:
+                step_wide[stat.name] = value
+            else:
+                by_source[stat.source][stat.for_source(None).name] = int(value)
+        reason_outcome = "rejected" if label.startswith("read:") else "dropped"
+        reasons = {stat.reason: int(v) for stat, v in c.items() if stat.source is None and stat.outcome == reason_outcome and stat.reason}
         if label.startswith("read:"):
-            rejected = {k[len("rejected_"):]: int(v) for k, v in c.items() if k.startswith("rejected_")}
-            docs = int(sum(v for k, v in c.items() if k.endswith("/documents")))
-            out.append(StepStats(step=label, input=docs + sum(rejected.values()), kept=docs, dropped=sum(rejected.values()),
-                                 dropped_by_reason=rejected, by_source=dict(by_source), other=other_stats(c, "rejected_")))
+            docs = int(sum(v for stat, v in c.items() if stat.outcome == "documents"))
+            out.append(StepStats(step=label, input=docs + sum(reasons.values()), kept=docs, dropped=sum(reasons.values()),
+                                 dropped_by_reason=reasons, by_source=dict(by_source), other=other_stats(step_wide, reason_outcome)))
         else:
-            reasons = {k[len("dropped_"):]: int(v) for k, v in c.items() if k.startswith("dropped_")}
-            out.append(StepStats(step=label, input=int(c.get("total", 0)), kept=int(c.get("forwarded", 0)), dropped=int(c.get("dropped", 0)),
-                                 dropped_by_reason=reasons, by_source=dict(by_source), other=other_stats(c, "dropped_")))
+            out.append(StepStats(step=label, input=int(c.get(StatName("total"), 0)), kept=int(c.get(StatName("forwarded"), 0)),
+                                 dropped=int(c.get(StatName("dropped"), 0)), dropped_by_reason=reasons, by_source=dict(by_source),
+                                 other=other_stats(step_wide, reason_outcome)))
     return out
 
 
@@ -135,11 +139,11 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
 STRUCTURAL_STATS = frozenset({"total", "forwarded", "dropped", "doc_len", "doc_len_tokens"})
 
 
-def other_stats(counts: dict[str, float], reason_prefix: str) -> dict[str, float]:
-    """A step's own counts (url_checked, region_tw, edited_<kind>, candidate_pairs, any new one): every stat but the
-    structural ones, so a stat a step starts counting reaches the manifest without a list here to extend."""
-    return {k: v for k, v in sorted(counts.items()) if k not in STRUCTURAL_STATS and not split_per_source(k)
-            and not k.startswith(reason_prefix) and not k.endswith("/documents")}
+def other_stats(step_wide: dict[str, float], reason_outcome: str) -> dict[str, float]:
+    """A step's own step-wide counts (url_checked, region_tw, edited_<kind>, candidate_pairs, any new one): every stat
+    but the structural ones and the reasons, so a stat a step starts counting reaches the manifest without a list here
+    to extend."""
+    return {k: v for k, v in sorted(step_wide.items()) if k not in STRUCTURAL_STATS and StatName.parse(k).outcome != reason_outcome}
 
 
 def new_input_files(job: JobConfig, parent: Path) -> dict[str, list[Path]]:

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filters.base import StatName
 from manifests.schema import Manifest, SourceSummary, StepStats
 from manifests.sft import GATE_ORDER, gate_counts, source_licenses, steps_from_counts
 
@@ -142,7 +143,8 @@ def rejections(sft_view: Manifest) -> pl.DataFrame:
     rows = []
     for s in sft_view.steps:
         for reason, n in s.dropped_by_reason.items():
-            per_source = {src: c.get(f"dropped_{reason}", 0) for src, c in s.by_source.items() if c.get(f"dropped_{reason}")}
+            name = StatName("dropped", reason).name
+            per_source = {src: c[name] for src, c in s.by_source.items() if c.get(name)}
             rows += [{"gate": s.step, "reason": reason, "source": src, "records": c} for src, c in sorted(per_source.items())]
             if sum(per_source.values()) < n:  # counts the steps do not attribute to a source
                 rows.append({"gate": s.step, "reason": reason, "source": None, "records": n - sum(per_source.values())})

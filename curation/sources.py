@@ -29,7 +29,7 @@ from datatrove.pipeline.readers.base import BaseReader
 
 from curation.config import SourceConfig
 from curation.rejects import RejectLog
-from filters.base import count_for_source, per_source
+from filters.base import StatName, count_for_source
 
 try:
     import fcntl
@@ -242,7 +242,7 @@ class SourceReader(BaseReader):
                     doc.id = f"{doc.id}#{seen + 1}"
                     count_for_source(self, "repeated_id", self.source.name)
                 docs += 1
-                self.stat_update(per_source(self.source.name, "documents"))
+                self.stat_update(StatName("documents", source=self.source.name).name)
                 self.update_doc_stats(doc)
                 yield doc
         except CORRUPTION_ERRORS as e:

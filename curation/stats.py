@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filters.base import StatName
 from manifests import load
 from manifests.schema import Manifest
 
@@ -21,6 +22,10 @@ QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
 
 
 STATS_COLUMNS = ("step", "source", "outcome", "reason", "documents", "characters")
+# the per-source outcomes a stats row is made of, and the stat that holds their characters: dropped; edited (kept with
+# some segments removed, filters/segments.py); tagged (kept unchanged with a label: mild profanity, a business id);
+# contaminated (overlapping an evaluation set, whatever was done)
+ROW_OUTCOMES = {"dropped": "chars_dropped", "edited": "chars_removed", "tagged": None, "contaminated": None}
 
 
 def stats_rows(manifest: Manifest) -> list[tuple]:
@@ -33,16 +38,11 @@ def stats_rows(manifest: Manifest) -> list[tuple]:
                 continue
             rows.append((st.step, source, "kept", None, counts.get("kept", 0), counts.get("chars_kept")))
             for key, n in counts.items():
-                if key.startswith("dropped_"):
-                    reason = key[len("dropped_"):]
-                    rows.append((st.step, source, "dropped", reason, n, counts.get(f"chars_dropped_{reason}")))
-                elif key.startswith("edited_"):  # documents kept with some segments removed (filters/segments.py)
-                    reason = key[len("edited_"):]
-                    rows.append((st.step, source, "edited", reason, n, counts.get(f"chars_removed_{reason}")))
-                elif key.startswith("tagged_"):  # documents kept unchanged with a label (mild profanity, a business id)
-                    rows.append((st.step, source, "tagged", key[len("tagged_"):], n, None))
-                elif key.startswith("contaminated_"):  # documents overlapping an evaluation set, whatever was done
-                    rows.append((st.step, source, "contaminated", key[len("contaminated_"):], n, None))
+                stat = StatName.parse(key)
+                if stat.outcome in ROW_OUTCOMES and stat.reason is not None:
+                    chars = ROW_OUTCOMES[stat.outcome]
+                    rows.append((st.step, source, stat.outcome, stat.reason, n,
+                                 counts.get(StatName(chars, stat.reason).name) if chars else None))
         if st.step.startswith("read:"):
             source = st.step[len("read:"):]
             for reason, n in st.dropped_by_reason.items():

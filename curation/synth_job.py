@@ -12,6 +12,7 @@ from pathlib import Path
 from curation.config import LLMConfig, SynthJobConfig
 from curation.errors import CurateError
 from curation.release import ReleaseBuild
+from filters.base import StatName
 from synth.client import LLMClient, LLMError
 from synth.gates import (AnswerGate, Decontamination, GroundingGate, LanguageScriptGate, LengthGate, NearDuplicates, PromptGroups,
                          RefusalGate, Rejection, StructureGate, answer_rank, redact_pii)
@@ -166,7 +167,7 @@ class GateLedger:
             counts["in"] += 1
         for r, rejection in rejected:
             step["reasons"][rejection.reason] += 1
-            step["by_source"][source_of(r)][f"dropped_{rejection.reason}"] += 1
+            step["by_source"][source_of(r)][StatName("dropped", rejection.reason).name] += 1
             self.rejected.append({**{k: v for k, v in r.items() if k != "document"}, "gate": gate, "reason": rejection.reason,
                                   "evidence": rejection.evidence})
 
@@ -181,7 +182,7 @@ class GateLedger:
             dropped = sum(step["reasons"].values())
             by_source = {}
             for source, c in sorted(step["by_source"].items()):
-                gone = sum(v for k, v in c.items() if k.startswith("dropped_"))
+                gone = sum(v for k, v in c.items() if StatName.parse(k).outcome == "dropped")
                 by_source[source] = {"in": c["in"], "kept": c["in"] - gone, **{k: v for k, v in sorted(c.items()) if k != "in"}}
             out.append(StepStats(step=gate, input=step["input"], kept=step["input"] - dropped, dropped=dropped,
                                  dropped_by_reason=dict(sorted(step["reasons"].items())), by_source=by_source))

@@ -28,23 +28,46 @@ class StepModel:
 SOURCE_PREFIX = "source:"
 
 
-def per_source(source: str, stat: str) -> str:
-    """The per-source form of a stat's name (`source:<source>/<stat>`): the one place that writes it;
-    `split_per_source` reads it back when a run's stats are merged (curation.pipeline.collect_step_stats)."""
-    return f"{SOURCE_PREFIX}{source}/{stat}"
+@dataclass(frozen=True)
+class StatName:
+    """What one count counts: an `outcome` (in, kept, dropped, edited, tagged, a step's own count such as
+    url_checked), its `reason` (dropped_<reason>) and the `source` whose documents it counts (None: the whole step).
+
+    datatrove keys a step's stats by string, so `name` is the string form (`source:<source>/<outcome>_<reason>`) and
+    `parse` reads it back: steps write through this class, and the run's merge (curation.pipeline), the stats table
+    (curation.stats) and the SFT gate ledger read through it, so no one else formats or splits a stat's name."""
+
+    outcome: str
+    reason: str | None = None
+    source: str | None = None
+
+    # outcomes that carry a reason after "_", longest first so chars_dropped_x is not read as dropped
+    WITH_REASON = ("segments_removed", "chars_dropped", "chars_removed", "contaminated", "converted", "redacted",
+                   "rejected", "dropped", "edited", "tagged")
+
+    @property
+    def name(self) -> str:
+        stat = self.outcome if self.reason is None else f"{self.outcome}_{self.reason}"
+        return stat if self.source is None else f"{SOURCE_PREFIX}{self.source}/{stat}"
+
+    def for_source(self, source: str | None) -> StatName:
+        return StatName(self.outcome, self.reason, source)
+
+    @classmethod
+    def parse(cls, name: str) -> StatName:
+        source = None
+        if name.startswith(SOURCE_PREFIX):
+            source, _, name = name[len(SOURCE_PREFIX):].rpartition("/")  # a stat has no "/", a source name may
+        for outcome in cls.WITH_REASON:
+            if name.startswith(outcome + "_"):
+                return cls(outcome, name[len(outcome) + 1:], source)
+        return cls(name, None, source)
 
 
-def split_per_source(key: str) -> tuple[str, str] | None:
-    """(source, stat) of a per-source stat name, None for a step-wide one."""
-    if not key.startswith(SOURCE_PREFIX):
-        return None
-    source, _, stat = key[len(SOURCE_PREFIX):].partition("/")
-    return source, stat
-
-
-def count_for_source(step, stat: str, source: str, value: int = 1) -> None:
+def count_for_source(step, stat: str | StatName, source: str, value: int = 1) -> None:
     """Count `stat` for the whole step and for the document's source."""
-    step.stat_update(stat, per_source(source, stat), value=value)
+    stat = StatName.parse(stat) if isinstance(stat, str) else stat
+    step.stat_update(stat.name, stat.for_source(source).name, value=value)
 
 
 def annotations(doc: Document) -> dict:
@@ -85,18 +108,18 @@ class CurationFilter(BaseFilter):
 
     def _count_and_route(self, doc: Document, keep: bool, reason: str | None, writer, rank: int):
         source = doc.metadata.get("source", "unknown")
-        self.stat_update("total", per_source(source, "in"))
+        self.stat_update("total", StatName("in", source=source).name)
         chars = len(doc.text)
         if keep:
-            self.stat_update("forwarded", per_source(source, "kept"))
-            self.stat_update(per_source(source, "chars_kept"), value=chars)
+            self.stat_update("forwarded", StatName("kept", source=source).name)
+            self.stat_update(StatName("chars_kept", source=source).name, value=chars)
             self.update_doc_stats(doc)
             yield doc
             return
         reason = reason or "filtered"
         self.stat_update("dropped")
-        count_for_source(self, f"dropped_{reason}", source)
-        self.stat_update(per_source(source, f"chars_dropped_{reason}"), value=chars)
+        count_for_source(self, StatName("dropped", reason), source)
+        self.stat_update(StatName("chars_dropped", reason, source).name, value=chars)
         if self.label_only:
             doc.metadata.setdefault("drop_reason", f"{self.name}:{reason}")
             yield doc

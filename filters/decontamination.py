@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import Document
 
-from filters.base import CurationFilter, StepModel, annotations, count_for_source
+from filters.base import CurationFilter, StatName, StepModel, annotations, count_for_source
 from filters.config import DecontaminationConfig
 from filters.segments import remove_lines
 from filters.patterns import URL, may_hold_url
@@ -369,7 +369,7 @@ class Decontaminator(CurationFilter):
         ann["contamination"] = by_set
         source = doc.metadata.get("source", "unknown")
         for name in by_set:
-            count_for_source(self, f"contaminated_{name}", source)
+            count_for_source(self, StatName("contaminated", name), source)
         action = self.config.action
         if action == "drop":
             return False, "contaminated"
@@ -380,5 +380,5 @@ class Decontaminator(CurationFilter):
             if not doc.text.strip():
                 return False, "contaminated"
             return True
-        self.stat_update(*(f"tagged_eval_{name}" for name in by_set))
+        self.stat_update(*(StatName("tagged", f"eval_{name}").name for name in by_set))
         return True

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from datatrove.data import Document
 
-from filters.base import CurationFilter, StepModel, annotations, count_for_source
+from filters.base import CurationFilter, StatName, StepModel, annotations, count_for_source
 from filters.config import DomainListConfig
 
 # config name (DomainListConfig field, `domain_<name>` drop reason) -> upstream list; the order is the drop reason's
@@ -193,5 +193,5 @@ class DomainListFilter(CurationFilter):
             if self.actions[category] == "drop":
                 return False, f"domain_{category}"
         for c in found:
-            count_for_source(self, f"tagged_domain_{c}", source)
+            count_for_source(self, StatName("tagged", f"domain_{c}"), source)
         return True

@@ -26,7 +26,7 @@ import re
 
 from datatrove.data import Document
 
-from filters.base import CurationFilter, annotations
+from filters.base import CurationFilter, StatName, annotations
 from filters.config import PiiConfig
 
 # Taiwan ID letters -> two-digit codes (National ID and resident certificates share the table)
@@ -350,7 +350,7 @@ class PiiRedactor(CurationFilter):
         if result.tagged:
             ann["pii_tagged"] = sorted(result.tagged)
         for kind in result.redacted:
-            self.stat_update(f"redacted_{kind}")
+            self.stat_update(StatName("redacted", kind).name)
         for kind in result.tagged:
-            self.stat_update(f"tagged_{kind}")
+            self.stat_update(StatName("tagged", kind).name)
         return True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.base import CurationFilter, annotations, count_for_source
+from filters.base import CurationFilter, StatName, annotations, count_for_source
 from filters.config import ScriptConfig
 from filters.hanfold import han_count
 from filters.patterns import URL_WITH_HAN_PATH, may_hold_url
@@ -363,7 +363,7 @@ class ScriptFilter(CurationFilter):
         elif region_action == "drop":
             reason = f"region_{ann['region']}"
         elif region_action == "tag":
-            count_for_source(self, f"tagged_region_{ann['region']}", source)
+            count_for_source(self, StatName("tagged", f"region_{ann['region']}"), source)
         if reason is None or self.config.action == "tag":
             return True
         if reason.startswith("region_") and ann["region"] not in CONVERTIBLE_REGIONS:
@@ -373,5 +373,5 @@ class ScriptFilter(CurationFilter):
         doc.text = self._to_taiwan(doc.text)
         ann["original_script"], ann["original_region"], ann["converted"] = ann["script"], ann["region"], True
         ann.update(self.analyse(doc.text))
-        self.stat_update(f"converted_{reason}")
+        self.stat_update(StatName("converted", reason).name)
         return True

@@ -33,7 +33,7 @@ from typing import Mapping, Protocol
 
 from datatrove.data import Document
 
-from filters.base import annotations, count_for_source
+from filters.base import StatName, annotations, count_for_source
 
 EDITS = "segment_edits"
 TAGS = "segment_tags"
@@ -89,8 +89,8 @@ def remove_lines(doc: Document, reasons: dict[int, str], step: StatsSink, step_n
     doc.text = "\n".join(kept)
     _count(doc, "edits", step, step_name, "edited", segments, chars)
     for reason, n in segments.items():
-        count_for_source(step, f"segments_removed_{reason}", source, value=n)
-        count_for_source(step, f"chars_removed_{reason}", source, value=chars[reason])
+        count_for_source(step, StatName("segments_removed", reason), source, value=n)
+        count_for_source(step, StatName("chars_removed", reason), source, value=chars[reason])
 
 
 def _tag_lines(doc: Document, reasons: dict[int, str], step: StatsSink, step_name: str) -> None:
@@ -114,7 +114,7 @@ def _count(doc: Document, key: str, step: StatsSink, step_name: str, stat: str, 
         entry = summary.setdefault(f"{step_name}:{reason}", {"segments": 0, "chars": 0})
         entry["segments"] += n
         entry["chars"] += chars[reason]
-        count_for_source(step, f"{stat}_{reason}", source)
+        count_for_source(step, StatName(stat, reason), source)
 
 
 def mostly_removed(doc: Document, step_name: str, min_kept_chars: int, max_removed_share: float = 1.0) -> str | None:

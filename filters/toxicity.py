@@ -10,7 +10,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from filters.base import CurationFilter, annotations, count_for_source
+from filters.base import CurationFilter, StatName, annotations, count_for_source
 from filters.config import ToxicityConfig
 from filters.hanfold import han_count
 from filters.lexicon import Lexicon
@@ -110,7 +110,7 @@ class ToxicityFilter(CurationFilter):
         if toxic:
             remove_lines(doc, {i: "toxic_segment" for u in toxic for i in units[u]}, self, self.name)
         elif mild:
-            count_for_source(self, "tagged_profanity", doc.metadata.get("source", "unknown"))
+            count_for_source(self, StatName("tagged", "profanity"), doc.metadata.get("source", "unknown"))
         return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from filters.base import StatName
 from manifests.schema import Manifest, StepStats
 from manifests.sft import gate_steps
 
@@ -90,9 +91,10 @@ def _source_changes(a: StepStats | None, b: StepStats | None) -> dict[str, dict[
     old_src, new_src = (a.by_source if a else {}), (b.by_source if b else {})
     for source in sorted(set(old_src) | set(new_src)):
         x, y = old_src.get(source, {}), new_src.get(source, {})
-        for key in sorted(k for k in set(x) | set(y) if k.startswith("dropped_")):
-            if x.get(key, 0) != y.get(key, 0):
-                out.setdefault(source, {})[key[len("dropped_"):]] = {"old": x.get(key, 0), "new": y.get(key, 0)}
+        for key in sorted(set(x) | set(y)):
+            stat = StatName.parse(key)
+            if stat.outcome == "dropped" and x.get(key, 0) != y.get(key, 0):
+                out.setdefault(source, {})[stat.reason] = {"old": x.get(key, 0), "new": y.get(key, 0)}
     return out
 
 

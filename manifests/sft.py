@@ -7,6 +7,7 @@ readers here rebuild the steps from those counts, so stats, report and diff read
 
 from __future__ import annotations
 
+from filters.base import StatName
 from manifests.schema import Manifest, StepStats
 
 # the order releases made before synth recorded its steps applied their gates in (newer gates slotted where they
@@ -38,7 +39,7 @@ def steps_from_counts(counts: dict[str, dict[str, int]], kept: int, kept_by_sour
         dropped = sum(counts[gate].values())
         by_source = {}
         for source in sources:
-            mine = {f"dropped_{r}": n for (g, r, s), n in sorted(per_source.items()) if g == gate and s == source}
+            mine = {StatName("dropped", r).name: n for (g, r, s), n in sorted(per_source.items()) if g == gate and s == source}
             kept_here = after_by_source.get(source, 0)
             by_source[source] = {"in": kept_here + sum(mine.values()), "kept": kept_here, **mine}
             after_by_source[source] = by_source[source]["in"]

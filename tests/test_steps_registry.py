@@ -41,7 +41,7 @@ def test_a_stat_a_step_starts_counting_reaches_the_manifest(tmp_path):
     step = collect_step_stats(tmp_path, ["quality"])[0]
     assert (step.input, step.kept, step.dropped, step.dropped_by_reason) == (5, 4, 1, {"too_short": 1})
     assert step.other == {"brand_new_count": 3} and step.by_source == {"x": {"in": 5, "kept": 4, "dropped_too_short": 1}}
-    assert other_stats({"rejected_bad_json": 2, "input_files": 1, "x/documents": 3}, "rejected_") == {"input_files": 1}
+    assert other_stats({"rejected_bad_json": 2, "input_files": 1}, "rejected") == {"input_files": 1}
 
 
 def test_steps_keep_datatroves_filter_contract_with_batches():
@@ -111,3 +111,32 @@ def test_a_new_filter_is_one_module_and_one_registration():
     for _, step in steps:
         docs = list(step.run(iter(docs)))
     assert [d.id for d in docs] == ["b"]
+
+
+def test_a_stat_name_is_written_and_read_in_one_place():
+    """Steps write counts as StatName(outcome, reason, source); the run's merge and the stats table read them back
+    through StatName.parse, so the name's form (datatrove keys stats by string) is not spelled out anywhere else."""
+    from filters.base import StatName
+
+    for stat in (StatName("dropped", "too_short", "news"), StatName("chars_dropped", "too_short", "news"),
+                 StatName("tagged", "region_hk"), StatName("in", source="a/b"), StatName("url_checked")):
+        assert StatName.parse(stat.name) == stat
+    # a reasoned outcome is not read as a shorter one that prefixes it
+    assert StatName.parse("chars_dropped_spam").outcome == "chars_dropped"
+    assert StatName.parse("segments_removed_ad_line") == StatName("segments_removed", "ad_line")
+    assert StatName.parse("source:forum/edited_boilerplate") == StatName("edited", "boilerplate", "forum")
+
+
+def test_stats_rows_are_the_recorded_outcomes(tmp_path):
+    from curation.stats import stats_rows
+    from manifests.schema import StepStats
+
+    class M:  # the part of a manifest stats_rows reads
+        steps = [StepStats(step="toxicity", input=10, kept=8, dropped=2, dropped_by_reason={"toxic": 2}, by_source={
+            "forum": {"in": 10, "kept": 8, "chars_kept": 800, "dropped_toxic": 2, "chars_dropped_toxic": 150,
+                      "edited_toxic_segment": 3, "chars_removed_toxic_segment": 40, "segments_removed_toxic_segment": 4,
+                      "tagged_profanity": 1, "region_tw": 7}})]
+
+    assert sorted(stats_rows(M), key=str) == sorted([
+        ("toxicity", "forum", "kept", None, 8, 800), ("toxicity", "forum", "dropped", "toxic", 2, 150),
+        ("toxicity", "forum", "edited", "toxic_segment", 3, 40), ("toxicity", "forum", "tagged", "profanity", 1, None)], key=str)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from filters.base import ANNOTATIONS, per_source
+from filters.base import ANNOTATIONS, StatName, count_for_source
 
 
 def staged_row_document(row: dict) -> Document:
@@ -96,13 +96,12 @@ class DedupShardFilter(PipelineStep):
             self.stat_update("dropped", value=int(is_gone.sum()))
         for source in np.unique(sources).tolist():
             mine = sources == source
-            self.stat_update(per_source(source, "in"), value=int(mine.sum()))
+            self.stat_update(StatName("in", source=source).name, value=int(mine.sum()))
             kept = mine & ~is_gone
             if kept.any():
-                self.stat_update(per_source(source, "kept"), value=int(kept.sum()))
-                self.stat_update(per_source(source, "chars_kept"), value=int(chars[kept].sum()))
+                self.stat_update(StatName("kept", source=source).name, value=int(kept.sum()))
+                self.stat_update(StatName("chars_kept", source=source).name, value=int(chars[kept].sum()))
             for reason in np.unique(why[mine & is_gone]).tolist():
                 sel = mine & is_gone & (why == reason)
-                self.stat_update(f"dropped_{reason}", value=int(sel.sum()))
-                self.stat_update(per_source(source, f"dropped_{reason}"), value=int(sel.sum()))
-                self.stat_update(per_source(source, f"chars_dropped_{reason}"), value=int(chars[sel].sum()))
+                count_for_source(self, StatName("dropped", reason), source, value=int(sel.sum()))
+                self.stat_update(StatName("chars_dropped", reason, source).name, value=int(chars[sel].sum()))
