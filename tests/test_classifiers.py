@@ -164,8 +164,8 @@ def test_spam_and_toxicity_featurize_a_document_once():
 
 
 def test_recipe_sweep_chooses_by_dev_f1(tmp_path, capsys, monkeypatch):
-    # bench/sweep_recipe.py trains the recipe once per setting and names the setting with the best dev F1
-    from bench.sweep_recipe import sweep
+    # bench/quality/sweep_recipe.py trains the recipe once per setting and names the setting with the best dev F1
+    from bench.quality.sweep_recipe import sweep
 
     recipe, data = write_recipe(tmp_path)
     monkeypatch.setattr("sys.argv", ["sweep_recipe", str(recipe), "--data-root", str(data), "--epoch", "1", "25", "--dim", "8"])

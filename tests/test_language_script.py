@@ -310,7 +310,7 @@ def write_mo(path, messages: dict[str, str]) -> None:
 
 
 def test_region_rows_from_parallel_catalogs_and_recipe(tmp_path, capsys):
-    from bench.region_catalogs import main as export
+    from bench.language.region_catalogs import main as export
 
     tw_words = [("檔案", "文件"), ("預設", "默認"), ("列印", "打印"), ("伺服器", "服务器"), ("軟體", "软件"), ("資訊", "信息")]
     tw, cn = {}, {}
