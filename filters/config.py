@@ -226,7 +226,7 @@ class SpamConfig(Strict):
     model_path: str | None = None  # a model card (.json) from `curate train-classifier`; null: the shipped model
     classifier_threshold: float | None = Field(default=None, gt=0, le=1)  # null: the card's, chosen on dev data
     # the classifier alone drops at this probability; between classifier_threshold and this it needs a lexicon term.
-    # 0.9: bench/sweep_spam.py on the Taiwan labels' dev rows and ordinary forum text (bench/RESULTS.md, issue 39): 0.7
+    # 0.9: bench/quality/sweep_spam.py on the Taiwan labels' dev rows and ordinary forum text (bench/RESULTS.md, issue 39): 0.7
     # caught 0.016 more real dev ads and dropped twice the PTT posts (deal-sharing posts of the Lifeismoney board)
     classifier_alone: float = Field(default=0.9, gt=0, le=1)
     # lines of a document that is not an ad as a whole: a messenger contact line (LINE/WeChat/QQ/Telegram handle or
@@ -246,12 +246,12 @@ class SpamConfig(Strict):
     clickbait_max_chars: int = Field(default=150, ge=0)
     # tag: the line stays and is recorded (segment_tags, tagged_edits); drop_share still judges the document as an ad
     # tagged by default: on real forum text held back from rule writing, 2 of 3 contact lines and 0 of 4 ad lines
-    # removed were ads (bench/edit_precision.py, bench/RESULTS.md issue 39); a kind removes by default from 0.90
+    # removed were ads (bench/quality/edit_precision.py, bench/RESULTS.md issue 39); a kind removes by default from 0.90
     edit_actions: dict[Literal["contact_line", "ad_line"], EditAction] = {"contact_line": "tag", "ad_line": "tag"}
 
 
 class ToxicityConfig(Strict):
-    """Per-segment toxicity (filters/toxicity.py); operating point chosen by bench/sweep_toxicity.py (bench/RESULTS.md)."""
+    """Per-segment toxicity (filters/toxicity.py); operating point chosen by bench/quality/sweep_toxicity.py (bench/RESULTS.md)."""
 
     enabled: bool = True
     lexicon: str | None = None  # extra TSV besides filters/data/toxicity_lexicon.tsv
@@ -261,7 +261,7 @@ class ToxicityConfig(Strict):
     # a document that is one segment (a comment, a message) is toxic at this probability on the classifier's word alone;
     # between threshold and this it needs a word aimed at someone (an insult or slur). 0.9 with segment_alone 0.95
     # (issue 39, the Taiwan labels' dev rows added to the rule) / earlier 0.75 with 0.9:
-    # chosen by bench/sweep_toxicity.py's rule (no law/wiki/news drop, <= 0.3% of forum documents dropped, >= 0.95 of
+    # chosen by bench/quality/sweep_toxicity.py's rule (no law/wiki/news drop, <= 0.3% of forum documents dropped, >= 0.95 of
     # a thread's own pushes kept, then the best COLD dev recall at precision >= 0.75); 0.6-0.7 catch more and drop
     # ordinary LINE rumours about crime and disease (bench/RESULTS.md)
     classifier_alone: float = Field(default=0.9, gt=0, le=1)
@@ -292,5 +292,5 @@ class ToxicityConfig(Strict):
     lexicon_hits_per_1k: float = Field(default=10.0, gt=0)
     # tag: a toxic segment stays and is recorded (segment_tags, tagged_edits); drop_share still judges the document
     # tagged by default: on real forum threads held back from rule writing, about a quarter of the segments the step
-    # would remove were abuse (bench/edit_precision.py, bench/RESULTS.md issue 39); `remove` turns removal on
+    # would remove were abuse (bench/quality/edit_precision.py, bench/RESULTS.md issue 39); `remove` turns removal on
     edit_actions: dict[Literal["toxic_segment"], EditAction] = {"toxic_segment": "tag"}
