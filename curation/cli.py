@@ -184,6 +184,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from curation import stats
 
     release, manifest = stats.release_dir(args.release)
+    if args.costs:
+        return _costs(args, release, manifest)
     if manifest.kind == "sft":
         return _sft_stats(args, release, manifest)
     tables = {"funnel": stats.funnel(manifest), "outcomes": stats.outcomes_per_step(manifest), "drops": stats.drop_reasons(manifest),
@@ -220,6 +222,29 @@ def cmd_stats(args: argparse.Namespace) -> int:
             if args.compare:
                 print(f"drop rates compared with {args.compare}")
                 print(tables["compare"])
+    return EXIT_OK
+
+
+def _costs(args: argparse.Namespace, release: Path, manifest) -> int:
+    """`curate stats RELEASE --costs`: where the run that published the release spent its time (curation/costs.py),
+    read from its run log `<output>/logs/<name>-<version>.jsonl`."""
+    from curation.costs import costs_table, read_costs
+
+    log = release.parent.parent / "logs" / f"{manifest.name}-{manifest.version}.jsonl"
+    costs = read_costs(log, release)
+    if costs is None:
+        raise UsageError(f"{log}: no costs of the run that published {release} (a run before costs were logged, or "
+                         f"the run log was not kept beside the release)")
+    if args.json:
+        import json
+
+        print(json.dumps(costs, ensure_ascii=False, indent=2))
+    elif args.csv:
+        print("stage,part,seconds,ms_per_document,share")
+        for r in costs["parts"]:
+            print(f"{r['stage']},{r['part']},{r['seconds']},{r['ms_per_document']},{r['share']}")
+    else:
+        print(f"{manifest.name} {manifest.version}: cost of the run per part, {costs_table(costs)}")
     return EXIT_OK
 
 
@@ -474,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and dropped by reason and source, failures and judge scores.")
     st.add_argument("release")
     st.add_argument("--compare", metavar="OTHER_RELEASE")
+    st.add_argument("--costs", action="store_true", help="where the run that published the release spent its time: seconds "
+                                                          "and milliseconds per input document per stage and step (from its run log)")
     fmt = st.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="all tables as JSON")
     fmt.add_argument("--csv", action="store_true", help="the step x source x reason table (or the comparison) as CSV")

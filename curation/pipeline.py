@@ -33,6 +33,9 @@ from manifests.tokens import token_counter
 from manifests.writer import (content_hash, describe_input, describe_shard, git_commit, in_threads, now_utc, seal_release, sha256_file, tokenizer_info, totals,
                               write_manifest)
 
+READ_CLOCK = "read_clock"  # a label of the first stage's steps that is no step of the manifest
+
+
 def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = False) -> list[tuple[str, PipelineStep]]:
     """The enabled filter steps in pipeline order (curation/steps.py), each with its exclusion writer unless labelling
     only."""
@@ -44,6 +47,7 @@ def filter_steps(job: JobConfig, rejects_root: Path | None, label_only: bool = F
 def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: Path | None,
                        inputs: dict[str, list[Path]], since: Path | None = None) -> list[tuple[str, PipelineStep]]:
     """Stage 1: read every source, filter, (fingerprint for dedup), write shards to `shard_dir`."""
+    from curation.costs import ReadClock
     from filters.dedup import DedupSignatures, source_ranks
     from filters.exclusions import ExcludedDocuments, read_exclusions
 
@@ -52,6 +56,7 @@ def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: 
         files = [str(f) for f in inputs[src.name]]
         steps.append((f"read:{src.name}", reader_for(src, files, str(staging / "rejects" / "read"), redact=job.steps.pii.enabled,
                                                      ids_dir=str(staging.parent / "ids"))))  # ids unique across tasks
+    steps.append((READ_CLOCK, ReadClock()))  # times the readers (curation/costs.py)
     ids, urls = read_exclusions(since) if since else (set(), set())
     if ids or urls:  # documents the lineage excluded stay out, however they come back
         steps.append(("excluded", ExcludedDocuments(ids, urls, exclusion_writer=exclusion_writer(staging / "rejects", "excluded"))))
@@ -81,9 +86,10 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
                config: ExecutorConfig, run_log=None, progress_every_s: float = 60.0) -> None:
     from tqdm import tqdm
 
+    from curation.costs import TaskClock
     from curation.progress import StageProgress
 
-    executor = make_executor(config, [*steps, TaskPeakMemory()], tasks, workers, logs, verbose=not quiet)
+    executor = make_executor(config, [*steps, TaskClock(), TaskPeakMemory()], tasks, workers, logs, verbose=not quiet)
     if quiet:
         datatrove_logs_on_stderr(verbose=False)
     logs.mkdir(parents=True, exist_ok=True)
@@ -278,7 +284,8 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
     layout = ReleaseLayout(job.output_dir, job.name, version)
     work, dedup = layout.work, job.steps.dedup
     steps = collect_step_stats(layout.logs, stage1_labels)
-    steps = [s for s in steps if s.step not in ("write", "dedup_signatures")]  # the writer repeats the last filter's counts
+    # the writer repeats the last filter's counts; the read clock counts nothing
+    steps = [s for s in steps if s.step not in ("write", "dedup_signatures", READ_CLOCK)]
     parent = str(job.resolve(dedup.against)) if dedup.enabled and dedup.against else None
     if dedup.enabled:
         dedup_stats = collect_step_stats(work / "logs-filter", ["dedup"])[0]
@@ -372,18 +379,28 @@ class FinalizeRelease(PipelineStep):
 
 
 def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: dict[str, list[Path]], since: Path | None) -> Path:
+    from curation.costs import UNTIMED, job_costs, stage_costs
+
     layout, version = build.layout, build.version
     stages, labels = plan_stages(job, layout, inputs, since)
+    done = []
     for stage in stages:
         start = time.perf_counter()
         _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor, run_log=log,
                    progress_every_s=job.progress_every_s)
-        log.event("stage_done", stage=stage.name, tasks=stage.tasks, seconds=round(time.perf_counter() - start, 3),
-                  task_peak_rss_mb=stage_peak_rss_mb(stage.logs))
+        seconds, workers = time.perf_counter() - start, min(job.executor.workers, stage.tasks)
+        done.append({"stage": stage.name, "tasks": stage.tasks, "seconds": round(seconds, 3), "workers": workers,
+                     "costs": stage_costs(stage.logs, seconds, workers, untimed_as=UNTIMED if stage is stages[0] else stage.name)})
+        log.event("stage_done", **done[-1], task_peak_rss_mb=stage_peak_rss_mb(stage.logs))
     start = time.perf_counter()
     path = finalize_release(job, version, labels, since)
-    log.event("stage_done", stage="finalize", tasks=1, seconds=round(time.perf_counter() - start, 3),
-              driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    done.append({"stage": "finalize", "tasks": 1, "seconds": round(time.perf_counter() - start, 3), "workers": 1})
+    log.event("stage_done", **done[-1], driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    from manifests import load
+
+    m = load(path)
+    read = [s for s in (m.increment.steps if m.increment else m.steps) if s.step.startswith("read:")]  # this run's own
+    log.event("costs", **job_costs(done, sum(s.input for s in read)))
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -10,6 +11,7 @@ from datatrove.data import Document
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.pipeline.writers.parquet import ParquetWriter
 
+from curation.costs import TOKEN_SECONDS
 from filters.base import ANNOTATIONS
 
 SHARD_COLUMNS = ["id", "text", "source", "kind", "license", "url", "title", "date"]
@@ -25,7 +27,11 @@ def shard_row(writer: "ShardWriter", doc: Document) -> dict:
         row[col] = None if value is None else str(value)
     # a staged shard read back (dedup) already carries the count, made by the same writer configuration
     tokens = meta.pop("tokens", None)
-    row["tokens"] = tokens if tokens is not None or writer.counter is None else writer.counter.count(doc.text)
+    if tokens is None and writer.counter is not None:
+        start = time.perf_counter()
+        tokens = writer.counter.count(doc.text)
+        writer.stat_update(TOKEN_SECONDS, value=time.perf_counter() - start)  # the run log's costs show it apart
+    row["tokens"] = tokens
     row["annotations"] = orjson.dumps(meta.pop(ANNOTATIONS, {})).decode()
     row["metadata"] = orjson.dumps(meta, default=str).decode()
     return row

@@ -88,7 +88,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
     events = [json.loads(line) for line in (tmp_path / "out/logs/t-0.1.0.jsonl").read_text().splitlines()]
     # progress lines (not a terminal here) come between; the run's milestones are these
     milestones = [e["event"] for e in events if e["event"] != "progress"]
-    assert milestones == ["stale_lock_taken_over", "start"] + ["stage_done"] * 5 + ["published"]
+    assert milestones == ["stale_lock_taken_over", "start"] + ["stage_done"] * 5 + ["costs", "published"]
     assert [e["stage"] for e in events if e["event"] == "progress"] == ["read and filter", "lsh buckets", "dedup clusters", "dedup filter"]
     assert [e["stage"] for e in events if e["event"] == "stage_done"] == ["read and filter", "lsh buckets", "dedup clusters", "dedup filter",
                                                                           "finalize"]
