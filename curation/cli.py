@@ -27,6 +27,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from curation.pipeline import run_job
 
     job = load_job(args.job)
+    from manifests import storage
+
+    remote = [p for p in [job.output, *(s.path for s in job.sources)] if storage.is_url(p)]
+    if remote and (args.since or job.incremental):
+        raise UsageError(f"{args.job}: {remote[0]}: incremental runs (--since, incremental: true) need local sources and "
+                         f"output; object storage is for full runs")
     path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose,
                    since=Path(args.since).resolve() if args.since else None, strict=args.strict)
     if path is None:  # Slurm: submitted (run_job said so on stderr); else nothing new since the parent release
@@ -35,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     from manifests import load
 
-    alerts = load(path).alerts if (Path(path) / "manifest.json").is_file() else []
+    alerts = load(path).alerts if storage.is_url(path) or (Path(path) / "manifest.json").is_file() else []
     for a in alerts:
         print(f"curate: alert: {a}", file=sys.stderr)
     print(path)

@@ -92,7 +92,10 @@ class JobFile(Strict):
 
     @property
     def output_dir(self) -> Path:
-        return self.resolve(self.output)
+        """The output folder; for an object-storage URL, the local folder the job is staged in before its upload."""
+        from manifests import storage
+
+        return storage.staging_root(self.output) if storage.is_url(self.output) else self.resolve(self.output)
 
     def as_dict(self) -> dict:
         return self.model_dump(mode="json", exclude={"base_dir"})
@@ -141,7 +144,12 @@ class JobConfig(ReleaseJobFile):
             raise ValueError(f"must be 'auto' or MAJOR.MINOR.PATCH, got {v!r}")
         return v
 
-    def source_files(self, source: SourceConfig) -> list[Path]:
+    def source_files(self, source: SourceConfig) -> list[Path | str]:
+        """The files a source's path (a glob) matches: Paths, or URLs (str) for a source in object storage."""
+        from manifests import storage
+
+        if storage.is_url(source.path):
+            return storage.list_files(source.path)
         return sorted(Path(p) for p in glob.glob(str(self.resolve(source.path)), recursive=True) if Path(p).is_file())
 
     def config_hash(self) -> str:
@@ -191,7 +199,8 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
     if check_inputs:
         for i, src in enumerate(job.sources):
             if not job.source_files(src):
-                raise ConfigError(f"{path}: sources[{i}].path: no file matches {src.path!r} (resolved to {job.resolve(src.path)})")
+                where = "" if "://" in src.path else f" (resolved to {job.resolve(src.path)})"
+                raise ConfigError(f"{path}: sources[{i}].path: no file matches {src.path!r}{where}")
         job.check_tokenizer(str(path))
         against = job.steps.dedup.against
         from filters.dedup import has_index

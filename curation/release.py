@@ -8,6 +8,7 @@ from pathlib import Path
 
 from curation import runlog
 from curation.errors import CurateError, ReleaseExistsError
+from manifests import storage
 
 
 def parse_semver(v: str) -> tuple[int, int, int] | None:
@@ -16,7 +17,11 @@ def parse_semver(v: str) -> tuple[int, int, int] | None:
 
 
 def released_versions(output: Path, name: str, marker: str = "manifest.json") -> list[str]:
-    """Published versions of `name`: directories holding `marker` (a release's manifest.json, a mixture's mixture.json)."""
+    """Published versions of `name`: directories holding `marker` (a release's manifest.json, a mixture's mixture.json).
+    For a staging folder, those in the bucket it stages for."""
+    if remote := storage.staged_for(output):
+        found = [(parse_semver(v), v) for v in storage.released_versions(remote, name, marker)]
+        return [v for key, v in sorted(f for f in found if f[0])]
     root = output / name
     if not root.is_dir():
         return []
@@ -36,29 +41,47 @@ def resolve_version(output: Path, name: str, version: str, marker: str = "manife
 
 
 class ReleaseLayout:
-    """Where a run writes: `<output>/.work/<name>/<version>/` while running, `<output>/<name>/<version>/` when done."""
+    """Where a run writes: `<output>/.work/<name>/<version>/` while running, `<output>/<name>/<version>/` when done.
+    When `output` is the staging folder of an object-storage output (manifests.storage.staging_root), the work folder
+    is there and "done" is `<url>/<name>/<version>` in the bucket (`remote`), uploaded by `publish`."""
 
     def __init__(self, output: Path, name: str, version: str):
         self.output = output
         self.name = name
         self.version = version
         self.final = output / name / version
+        remote = storage.staged_for(output)
+        self.remote = storage.join(remote, name, version) if remote else None
         self.work = output / ".work" / name / version
         self.staging = self.work / "release"
         self.logs = self.work / "logs"
 
+    def published(self) -> bool:
+        if self.remote:
+            return storage.exists(storage.join(self.remote, storage.MANIFEST_NAME))
+        return self.final.exists()
+
     def prepare(self, force: bool = False, resume: bool = False) -> None:
-        if self.final.exists() and not force:
-            raise ReleaseExistsError(f"release {self.final} already exists; releases are immutable (use --force to replace it)")
+        if self.published() and not force:
+            where = self.remote or self.final
+            raise ReleaseExistsError(f"release {where} already exists; releases are immutable (use --force to replace it)")
         if self.work.exists() and not resume:
             shutil.rmtree(self.work)
         self.staging.mkdir(parents=True, exist_ok=True)
         runlog.layout_prepared(self.output, self.name, self.version, self.work, resume=resume, force=force)
 
-    def publish(self) -> Path:
+    def publish(self) -> Path | str:
         """Atomically move the finished staging directory into place (rename within one filesystem). A stop signal
         (SIGTERM, Ctrl-C) waits until the release is in place, so it is never half there: with --force, never the old
-        one moved away and the new one not yet in."""
+        one moved away and the new one not yet in. Object storage: uploaded, manifest last (storage.upload_release); the
+        work folder, the staged release in it, is removed only once the upload is whole, so a run stopped during the
+        upload publishes with --resume."""
+        if self.remote:
+            with runlog.signals_deferred():
+                storage.upload_release(self.staging, self.remote)
+                runlog.layout_published(self.remote)
+            shutil.rmtree(self.work, ignore_errors=True)
+            return self.remote
         self.final.parent.mkdir(parents=True, exist_ok=True)
         with runlog.signals_deferred():
             trash = None

@@ -8,6 +8,7 @@ be read (bad JSON, invalid UTF-8, missing or mistyped field, truncated archive, 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -29,6 +30,7 @@ from datatrove.pipeline.readers.base import BaseReader
 
 from curation.config import SourceConfig
 from curation.rejects import RejectLog
+from manifests import storage
 from filters.base import StatName, count_for_source
 
 try:
@@ -257,8 +259,7 @@ class SourceReader(BaseReader):
     # -- ids across files ------------------------------------------------------------------------------
     def _ids_path(self, index: int) -> Path:
         path = self.files[index]
-        st = os.stat(path)
-        key = hashlib.blake2b(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode(), digest_size=6).hexdigest()
+        key = hashlib.blake2b(f"{path}\0{storage.version_key(path)}".encode(), digest_size=6).hexdigest()
         return Path(self.ids_dir) / f"{self.source.name}-{index:06d}-{key}.npz"
 
     def _list_ids(self, index: int, wait: bool) -> bool:
@@ -343,8 +344,11 @@ class SourceReader(BaseReader):
 
     def open_binary(self, path: str):
         if path.lower().endswith((".zst", ".zstd")):  # fsspec's zstd reader has no readline and ends a cut stream quietly
-            return io.BufferedReader(ZstdStream(open(path, "rb")), 1 << 16)
-        return fsspec.open(path, "rb", compression="infer").open()
+            return io.BufferedReader(ZstdStream(storage.open_input(path)), 1 << 16)
+        fh = fsspec.open(path, "rb", compression="infer").open()
+        if storage.is_url(path) and fsspec.utils.infer_compression(path) is None:
+            return io.BufferedReader(fh, 1 << 16)  # an object-storage file's readline takes no size limit
+        return fh
 
     def encoding_of(self, path: str) -> str:
         """The file's text encoding: the source's `encoding`, else from a byte-order mark, else the encoding most of
@@ -355,7 +359,7 @@ class SourceReader(BaseReader):
     def _sampled_encoding(self, path: str) -> str | None:
         """`encoding_of` without the source's setting; None when the samples hold no byte over 127."""
         plain = fsspec.utils.infer_compression(path) is None and not path.lower().endswith((".zst", ".zstd"))
-        with (open(path, "rb") if plain else self.open_binary(path)) as fh:
+        with (storage.open_input(path) if plain else self.open_binary(path)) as fh:
             head = fh.read(4)
             if head.startswith((b"\xff\xfe", b"\xfe\xff")):
                 return "utf-16"
@@ -370,7 +374,7 @@ class SourceReader(BaseReader):
                 except CORRUPTION_ERRORS:
                     pass
                 return choose_encoding(_units(b"".join(chunks), True, False))
-            return choose_encoding(sample_units(fh, Path(path).stat().st_size))
+            return choose_encoding(sample_units(fh, storage.size(path)))
 
     def lines(self, path: str) -> Iterator[tuple[int, int, bytes | None]]:
         """(line number, byte offset, raw line in the file's encoding, or None when it is longer than
@@ -499,11 +503,12 @@ class RecordReader(SourceReader):
             import pyarrow.parquet as pq
 
             row = 0
-            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches():  # pre_buffer keeps every byte read
-                for rec in batch.to_pylist():
-                    row += 1
-                    self._line = row
-                    yield row, rec
+            with storage.open_input(path) if storage.is_url(path) else contextlib.nullcontext(path) as source:
+                for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches():  # pre_buffer keeps every byte read
+                    for rec in batch.to_pylist():
+                        row += 1
+                        self._line = row
+                        yield row, rec
         elif re.search(r"\.csv(\.\w+)?$", name):
             yield from self.iter_csv_rows(path)
         else:

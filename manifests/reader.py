@@ -37,6 +37,17 @@ def manifest_path(path: str | Path) -> Path:
 
 def _read(path: str | Path) -> tuple[Path, str, Manifest]:
     """(manifest.json's path, its text, the validated Manifest); ManifestError with one line for anything else."""
+    from manifests import storage
+
+    if storage.is_url(path):  # a release in object storage: its manifest.json read whole (it is small)
+        url = str(path) if str(path).endswith(".json") else storage.join(str(path), MANIFEST_NAME)
+        try:
+            text = storage.read_text(url)
+        except FileNotFoundError:
+            raise NotAReleaseError(f"{path}: not a release (no manifest.json)") from None
+        except UnicodeDecodeError as e:
+            raise ManifestError(f"{url}: not a release manifest (not UTF-8 at byte {e.start})") from None
+        return url, text, _parse(url, text)
     p = manifest_path(path)
     if not p.exists():
         where = "no manifest.json" if Path(path).is_dir() else "no such file or directory"
@@ -51,6 +62,12 @@ def _read(path: str | Path) -> tuple[Path, str, Manifest]:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ManifestError(f"{p}: not a release manifest (not UTF-8 at byte {e.start})") from None
+    return p, text, _parse(p, text)
+
+
+def _parse(p: Path | str, text: str) -> Manifest:
+    if not text.lstrip("\ufeff \t\r\n").startswith("{"):
+        raise ManifestError(f"{p}: not a release manifest (not a JSON object)")
     try:
         manifest = Manifest.model_validate_json(text)
     except ValidationError as e:
@@ -60,7 +77,7 @@ def _read(path: str | Path) -> tuple[Path, str, Manifest]:
         raise ManifestError(f"{p}: not a valid release manifest: {first['msg'][:200]} at {loc}{more}") from None
     if manifest.schema_version > SCHEMA_VERSION:
         raise ManifestError(f"{p}: schema_version {manifest.schema_version} is newer than this tool reads ({SCHEMA_VERSION})")
-    return p, text, manifest
+    return manifest
 
 
 def load(path: str | Path) -> Manifest:

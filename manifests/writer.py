@@ -81,7 +81,12 @@ def tokenizer_info(counter: TokenCounter | None) -> TokenizerInfo | None:
 
 
 def describe_input(path: Path, base_dir: Path) -> InputFile:
-    """Input files are recorded relative to the job file's directory, so checkouts in different places compare equal."""
+    """Input files are recorded relative to the job file's directory, so checkouts in different places compare equal;
+    a file in object storage by its URL."""
+    from manifests import storage
+
+    if storage.is_url(path):
+        return InputFile(path=str(path), bytes=storage.size(str(path)), sha256=storage.sha256_of(str(path)))
     return InputFile(path=Path(os.path.relpath(path, base_dir)).as_posix(), bytes=path.stat().st_size, sha256=sha256_file(path))
 
 

@@ -1,0 +1,256 @@
+"""Object storage: a CPT job whose sources and output are `s3://` URLs, against a real S3-compatible server the test
+starts (moto's standalone server, a separate process speaking the S3 HTTP API; credentials from the environment)."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import manifests
+from manifests import storage
+from manifests.reader import NotAReleaseError
+from tests.conftest import REPO, SAMPLES
+
+BUCKET = "curate"
+SPACE = re.compile(r"\s*")
+DEMO = yaml.safe_load((REPO / "examples/demo.yaml").read_text(encoding="utf-8"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """moto's S3 server on a free port, recording every request it gets (its own recorder, to a file); the demo's
+    sample inputs uploaded to s3://curate/samples/. Yields the recording file."""
+    import s3fs
+
+    tmp = tmp_path_factory.mktemp("s3")
+    port, recording = free_port(), tmp / "requests.jsonl"
+    env = {**os.environ, "MOTO_RECORDER_FILEPATH": str(recording)}
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, "moto server did not start"
+            time.sleep(0.1)
+    with pytest.MonkeyPatch.context() as mp:
+        # what a user exports; child `curate` processes inherit it
+        for key, value in {"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret",
+                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                           "NO_PROXY": "127.0.0.1", "CURATE_STAGING": str(tmp / "staging")}.items():
+            mp.setenv(key, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+        fs, _ = storage.filesystem(f"s3://{BUCKET}")
+        fs.mkdir(BUCKET)
+        for sub in ("wiki", "news", "legal", "social"):
+            for f in sorted((SAMPLES / sub).rglob("*")):
+                if f.is_file():
+                    fs.put_file(str(f), f"{BUCKET}/samples/{f.relative_to(SAMPLES).as_posix()}")
+        try:
+            yield recording
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            s3fs.S3FileSystem.clear_instance_cache()
+
+
+def demo_job(folder: Path, output: str, inputs: str) -> Path:
+    """examples/demo.yaml with its sources under `inputs` (the samples folder, or its copy in the bucket), 4 tasks."""
+    job = json.loads(json.dumps(DEMO))
+    job["output"] = output
+    job["executor"] = {"kind": "local", "tasks": 4, "workers": 1}
+    for src in job["sources"]:
+        src["path"] = src["path"].replace("../samples", inputs)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(job, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def curate(*args, env: dict | None = None) -> subprocess.Popen:
+    # its own session, so that a test can kill the whole job (datatrove's processes too) as a scheduler does
+    return subprocess.Popen([sys.executable, "-m", "curation.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, cwd=REPO, env=env)
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=600)
+    return proc.returncode, out, err
+
+
+def recorded(recording: Path) -> list[dict]:
+    """The requests in the order the server took them. The recorder appends one JSON object and then a newline per
+    request from the server's threads, so two objects can share a line: read them one after another instead."""
+    text = recording.read_text() if recording.exists() else ""
+    decoder, out, at = json.JSONDecoder(), [], 0
+    while (at := SPACE.match(text, at).end()) < len(text):
+        entry, at = decoder.raw_decode(text, at)
+        out.append(entry)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_release(tmp_path_factory):
+    """The same job on local paths: what the bucket runs must match."""
+    tmp = tmp_path_factory.mktemp("local")
+    code, out, err = finish(curate("run", str(demo_job(tmp, str(tmp / "out"), str(SAMPLES)))))
+    assert code == 0, err
+    return manifests.load(tmp / "out/demo/0.1.0")
+
+
+@pytest.fixture(scope="module")
+def s3_release(server, tmp_path_factory):
+    """The job with sources and output in the bucket, every request to the server recorded: (URL, requests)."""
+    url = f"s3://{BUCKET}/releases/demo/0.1.0"
+    job = demo_job(tmp_path_factory.mktemp("s3job"), f"s3://{BUCKET}/releases", f"s3://{BUCKET}/samples")
+    start = len(recorded(server))
+    _recorder(server, "start")
+    code, out, err = finish(curate("run", str(job)))
+    _recorder(server, "stop")
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == url  # the release's address, as a local run prints its path
+    return url, recorded(server)[start:]
+
+
+def _recorder(recording: Path, action: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/recorder/{action}-recording",
+                                                  method="POST"), timeout=30).read()
+
+
+def test_s3_sources_and_output_publish_the_same_content_hash_as_local_paths(s3_release, local_release):
+    url, _ = s3_release
+    published = manifests.load(url)
+    assert published.content_hash == local_release.content_hash
+    assert published.totals == local_release.totals and published.totals["documents"] > 0
+    # the inputs are recorded by URL, with the same bytes and digests as the local files
+    local_inputs = {Path(f.path).name: f for s in local_release.sources for f in s.input_files}
+    s3_inputs = [f for s in published.sources for f in s.input_files]
+    assert s3_inputs and all(f.path.startswith(f"s3://{BUCKET}/samples/") for f in s3_inputs)
+    assert {Path(f.path).name: (f.bytes, f.sha256) for f in s3_inputs} == {k: (f.bytes, f.sha256) for k, f in local_inputs.items()}
+    # nothing of the run is left in the local staging folder: the release lives in the bucket only
+    staging = storage.staging_root(f"s3://{BUCKET}/releases")
+    assert not (staging / "demo").exists() and not any((staging / ".work" / "demo").glob("0.1.0*"))
+
+
+def test_manifest_is_uploaded_last_after_a_listing_shows_every_file(s3_release):
+    """S3 has no rename: the release becomes one when manifest.json appears, and the server's own record of the
+    requests shows that it is written after every other object of the release, and after a listing that saw them."""
+    url, requests = s3_release
+    prefix = f"/{BUCKET}/releases/demo/0.1.0/"
+    writes = [(i, unquote(urlparse(r["url"]).path)) for i, r in enumerate(requests) if r["method"] in ("PUT", "POST", "DELETE")
+              and prefix in unquote(urlparse(r["url"]).path)]
+    manifest_writes = [i for i, path in writes if path.endswith(prefix + "manifest.json")]
+    assert len(manifest_writes) == 1 and writes[-1][0] == manifest_writes[0]  # one PUT of it, the last write
+    others = {path for _, path in writes[:-1]}
+    fs, root = storage.filesystem(url)
+    assert others == {f"/{p}" for p in fs.find(root) if not p.endswith("/manifest.json")}  # every other file, before it
+    listings = [i for i, r in enumerate(requests) if r["method"] == "GET" and f"/{BUCKET}" in r["url"] and "list-type=2" in r["url"]]
+    assert any(writes[-2][0] < i < manifest_writes[0] for i in listings)  # the check that every file is there
+
+
+def test_manifest_verify_of_a_release_in_the_bucket(s3_release):
+    url, _ = s3_release
+    code, out, err = finish(curate("manifest", "verify", url))
+    assert code == 0 and f"{url}: ok" in out, out + err
+    # a copy of the release with one shard's bytes changed in the bucket: verify names it and fails
+    fs, root = storage.filesystem(url)
+    copy = f"{BUCKET}/altered/demo/0.1.0"
+    for p in fs.find(root):
+        fs.copy(p, copy + p[len(root):])
+    shard = manifests.load(url).shards[0].path
+    data = bytearray(fs.cat_file(f"{copy}/{shard}"))
+    data[len(data) // 2] ^= 0xFF
+    fs.pipe_file(f"{copy}/{shard}", bytes(data))
+    code, out, err = finish(curate("manifest", "verify", f"s3://{copy}"))
+    assert code == 1 and f"{shard}: shard sha256 differs from manifest" in out, out + err
+    code, out, err = finish(curate("manifest", "verify", f"s3://{BUCKET}/releases/demo/9.9.9"))
+    assert code == 1 and "not a release (no manifest.json)" in err, out + err
+
+
+def test_kill_9_of_an_s3_run_then_resume_publishes_the_same_release(server, local_release, tmp_path):
+    output = f"s3://{BUCKET}/killed"
+    job = demo_job(tmp_path, output, f"s3://{BUCKET}/samples")
+    proc = curate("run", str(job))
+    completions = storage.staging_root(output) / ".work/demo/0.1.0/logs/completions"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (completions.is_dir() and any(completions.iterdir())):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill -9 part-way through the first stage
+    proc.communicate()
+    assert 1 <= len(list(completions.iterdir())) < 4  # killed with work left
+    assert storage.released_versions(output, "demo") == []  # nothing in the bucket reads as a release
+
+    code, out, err = finish(curate("run", str(job), "--resume"))
+    assert code == 0, err
+    url = f"{output}/demo/0.1.0"
+    again = manifests.load(url)
+    assert again.content_hash == local_release.content_hash and again.totals == local_release.totals
+    fs, _ = storage.filesystem(url)
+    ids = []
+    for shard in again.shards:
+        with fs.open(f"{url}/{shard.path}", "rb") as fh:
+            ids += pq.read_table(fh, columns=["id"]).column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == local_release.totals["documents"]  # no document twice
+    assert manifests.verify(url) == []
+
+
+def test_a_stopped_upload_is_no_release_and_the_next_run_replaces_it(server, s3_release, local_release, tmp_path):
+    """What a run stopped during its upload leaves in the bucket (some of the release's files, no manifest.json) and a
+    file of an older attempt: no reader takes it for a release, and the next run publishes the version whole."""
+    url, _ = s3_release
+    output = f"s3://{BUCKET}/stopped"
+    fs, root = storage.filesystem(url)
+    target = f"{BUCKET}/stopped/demo/0.1.0"
+    files = [p for p in fs.find(root) if not p.endswith("/manifest.json")]
+    for p in files[: len(files) // 2]:
+        fs.copy(p, target + p[len(root):])
+    fs.pipe_file(f"{target}/data/zz-older-attempt.parquet", b"not part of any release")
+
+    assert storage.released_versions(output, "demo") == []
+    with pytest.raises(NotAReleaseError):
+        manifests.load(f"s3://{target}")
+    code, out, err = finish(curate("manifest", "verify", f"s3://{target}"))
+    assert code == 1 and "not a release" in err
+
+    code, out, err = finish(curate("run", str(demo_job(tmp_path, output, f"s3://{BUCKET}/samples"))))
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == f"s3://{target}"  # `auto` took the unfinished version, not the next one
+    assert not fs.exists(f"{target}/data/zz-older-attempt.parquet")
+    assert manifests.load(f"s3://{target}").content_hash == local_release.content_hash
+    assert manifests.verify(f"s3://{target}") == []
+
+
+def test_s3_errors_are_one_line(server, tmp_path):
+    """No credentials, a source folder that is not there, an incremental run: one line each, no traceback."""
+    job = demo_job(tmp_path, f"s3://{BUCKET}/inc", f"s3://{BUCKET}/samples")
+    code, out, err = finish(curate("run", str(job), "--since", str(tmp_path)))
+    assert code == 2 and "incremental runs" in err and f"s3://{BUCKET}/inc" in err
+    job = demo_job(tmp_path / "missing", f"s3://{BUCKET}/inc", f"s3://{BUCKET}/no-such-folder")
+    code, out, err = finish(curate("run", str(job)))
+    assert code == 2 and f"s3://{BUCKET}/no-such-folder/wiki/*.xml.bz2" in err, err
+    assert "resolved to" not in err and "Traceback" not in err
+    no_keys = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    no_keys["AWS_EC2_METADATA_DISABLED"] = "true"  # no instance-metadata lookup for credentials off EC2
+    code, out, err = finish(curate("run", str(demo_job(tmp_path / "nokeys", f"s3://{BUCKET}/x", f"s3://{BUCKET}/samples")),
+                                   env=no_keys))
+    assert code == 6 and "no S3 credentials: export AWS_ACCESS_KEY_ID" in err and "Traceback" not in err, err
