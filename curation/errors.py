@@ -127,7 +127,7 @@ def path_in_task_logs(work: Path, e: OSError) -> str | None:
 
 
 def os_error_line(e: OSError, where: Path | None = None) -> str:
-    """`I/O failure PATH: [Errno N] text`: what the README promises for a full or read-only disk. PATH is the file
+    """`I/O failure PATH: [Errno N] text`: what docs/operations.md promises for a full or read-only disk. PATH is the file
     when it can be told (from the error, its frames, or the log of the worker's task that raised it), else
     `under FOLDER` (the work folder the run was writing) when one is given."""
     path = path_of_os_error(e) or (path_in_task_logs(where, e) if where is not None and e.errno else None)

@@ -13,7 +13,7 @@ label or glued by a dash to more digits is an id (訂單編號 0412345678, 2024-
 the word (The bottom line: keep it simple). The same identifiers glued to Chinese text without such context
 (電話0912345678, IP位址192.168.1.1已封鎖, 加賴line:abc123) are still found.
 
-What is redacted and what only tagged (README, "Personal data"): a person's ways to be reached or identified
+What is redacted and what only tagged (docs/filters.md, "Personal data"): a person's ways to be reached or identified
 (mobile and landline numbers, foreign numbers, emails, LINE IDs and add-friend links, national IDs and resident
 certificates, credit cards, IP addresses) are replaced; a business's public identifiers (0800/0809 toll-free lines,
 統一編號) are recorded in `pii_tagged` and left in the text: they are not personal and a CPT corpus reads better with
@@ -330,7 +330,7 @@ DEFAULT_REDACTED = frozenset({"tw_id", "phone", "email", "credit_card", "ip", "l
 
 class PiiRedactor(CurationFilter):
     """Replaces personal identifiers with typed placeholders and tags business identifiers (kinds and placeholders in
-    the README's "Personal data" table; `kinds` and `tag_kinds` choose). Annotates `pii` with the kinds replaced and
+    the "Personal data" table of docs/filters.md; `kinds` and `tag_kinds` choose). Annotates `pii` with the kinds replaced and
     `pii_tagged` with those only found. Never drops a document; it runs right after normalization, so nothing written
     later (shards or rejects) carries the original values."""
 
