@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -126,6 +127,11 @@ class DomainLists:
                 patterns[category] = (_pattern_regex(globs), globs)
         return cls(folder, info["version"], domains, ips, patterns, wanted)
 
+    @classmethod
+    def shared(cls, folder: Path = SHIPPED, categories: list[str] | None = None) -> DomainLists:
+        """`load`, once per process and lists: every task of the process reads the same (filters/shared.py)."""
+        return _shared_lists(str(folder), None if categories is None else tuple(categories))
+
     def match(self, host: str) -> dict[str, str]:
         """Category -> the rule the host matched (the most specific domain first), in CATEGORIES order."""
         found: dict[str, str] = {}
@@ -167,7 +173,7 @@ class DomainListFilter(CurationFilter):
     @property
     def lists(self) -> DomainLists:
         if self._lists is None:  # loaded in the task, not pickled with the step
-            self._lists = DomainLists.load(self.lists_dir, list(self.actions))
+            self._lists = DomainLists.shared(self.lists_dir, list(self.actions))
         return self._lists
 
     def models(self) -> list[StepModel]:
@@ -195,3 +201,8 @@ class DomainListFilter(CurationFilter):
         for c in found:
             count_for_source(self, StatName("tagged", f"domain_{c}"), source)
         return True
+
+
+@lru_cache(maxsize=8)
+def _shared_lists(folder: str, categories: tuple[str, ...] | None) -> DomainLists:
+    return DomainLists.load(Path(folder), None if categories is None else list(categories))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -32,8 +32,9 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
+@lru_cache(maxsize=1)  # one per process, shared by every task (filters/shared.py says why)
 def normalization_table() -> np.ndarray:
-    """Code point -> normalized code point (0 = dropped for hashing)."""
+    """Code point -> normalized code point (0 = dropped for hashing); read-only."""
     import opencc
 
     table = np.arange(TABLE_SIZE, dtype=np.uint32)
@@ -51,6 +52,7 @@ def normalization_table() -> np.ndarray:
     for t, s in zip(han, simplified):
         if len(s) == 1 and s != t:
             table[ord(t)] = ord(s)
+    table.flags.writeable = False
     return table
 
 

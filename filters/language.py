@@ -100,10 +100,9 @@ class LanguageFilter(CurationFilter):
     @property
     def model(self):
         if self._model is None:
-            import fasttext
+            from filters.shared import fasttext_model
 
-            fasttext.FastText.eprint = lambda *_: None  # silence the load_model deprecation notice
-            self._model = fasttext.load_model(self.model_path)
+            self._model = fasttext_model(self.model_path)
         return self._model
 
     def models(self):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import ahocorasick_rs
@@ -18,19 +18,9 @@ class Lexicon:
 
     @cached_property
     def _table(self) -> tuple[ahocorasick_rs.AhoCorasick, list[tuple[str, float]]]:
-        import opencc
+        from filters.shared import file_key
 
-        t2s = opencc.OpenCC("t2s")
-        entries: dict[str, tuple[str, float]] = {}
-        for path in self.paths:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if not line.strip() or line.startswith("#"):
-                    continue
-                term, category, weight = (line.split("\t") + ["", "1"])[:3]
-                for form in {term.lower(), t2s.convert(term).lower()}:
-                    entries[form] = (category, float(weight))
-        terms = list(entries)
-        return ahocorasick_rs.AhoCorasick(terms, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest), [entries[t] for t in terms]
+        return _automaton(tuple(file_key(p) for p in self.paths))
 
     def matches(self, text: str) -> list[tuple[str, float]]:
         """(category, weight) of every non-overlapping match."""
@@ -50,3 +40,20 @@ class Lexicon:
         if distinct:
             found = list(dict.fromkeys(found))
         return sum(info[i][1] for i in found), Counter(info[i][0] for i in found)
+
+
+@lru_cache(maxsize=16)  # one per set of lexicon files and process, shared by every task (filters/shared.py says why)
+def _automaton(files: tuple[tuple[str, int, int], ...]) -> tuple[ahocorasick_rs.AhoCorasick, list[tuple[str, float]]]:
+    import opencc
+
+    t2s = opencc.OpenCC("t2s")
+    entries: dict[str, tuple[str, float]] = {}
+    for path, *_ in files:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            term, category, weight = (line.split("\t") + ["", "1"])[:3]
+            for form in {term.lower(), t2s.convert(term).lower()}:
+                entries[form] = (category, float(weight))
+    terms = list(entries)
+    return ahocorasick_rs.AhoCorasick(terms, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest), [entries[t] for t in terms]

@@ -8,6 +8,7 @@ check is `low` quality and dropped with the first failing reason, and every fail
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +88,7 @@ class TextStats:
                    mojibake=len(MOJIBAKE.findall(text)), url_chars=with_urls - len(cp))
 
 
+@lru_cache(maxsize=1)  # one per process, shared by every task (filters/shared.py says why)
 def _class_table() -> np.ndarray:
     """Code point -> PUNCT | SYMBOL | CJK | SPACE | LATIN | BOX flags (CJK: Han, kana and Hangul, as characters of CJK
     text; SPACE: space, tab, newline, ideographic space; LATIN: ASCII letters; BOX: box drawing)."""
@@ -102,6 +104,7 @@ def _class_table() -> np.ndarray:
     table[ord("A"): ord("Z") + 1] |= LATIN
     table[ord("a"): ord("z") + 1] |= LATIN
     table[0x2500: 0x2580] |= BOX
+    table.flags.writeable = False
     return table
 
 

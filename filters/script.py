@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import ahocorasick_rs
 import numpy as np
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from datatrove.data import Document
@@ -31,6 +31,7 @@ DATA = Path(__file__).parent / "data"
 LINK_TITLE = re.compile(r"^[ \t]*【[^\n]*】[ \t]*(?=\n?[ \t]*https?://)", re.MULTILINE)
 
 
+@lru_cache(maxsize=1)  # one per process, shared by every task (filters/shared.py says why)
 def _codepoint_table() -> np.ndarray:
     """Lookup table from code point to class: 0 other, 1 Traditional-only, 2 Simplified-only."""
     table = np.zeros(0x40000, dtype=np.uint8)
@@ -172,6 +173,15 @@ def mask_in_context(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1)  # one per process, shared by every task (filters/shared.py says why)
+def _phrase_matcher() -> tuple[ahocorasick_rs.AhoCorasick, np.ndarray, list[str]]:
+    phrases = _with_simplified_forms(_load_phrases())
+    words = list(phrases)
+    # leftmost-longest, so 以太網路 wins over 網路 at the same position
+    automaton = ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+    return automaton, np.array([{"tw": 1, "cn": -1}.get(phrases[w], 0) for w in words], dtype=np.int8), words
+
+
 class TaiwanPhrasingScore:
     """Counts Taiwan-only vs mainland-only phrases (OpenCC's TWPhrases plus the reviewed list in
     filters/data/, each also in its Simplified form) and labels the text tw | cn | unknown. The reviewed list's
@@ -181,13 +191,9 @@ class TaiwanPhrasingScore:
     def __init__(self, config: ScriptConfig):
         self.config = config
 
-    @cached_property
+    @property
     def _matcher(self) -> tuple[ahocorasick_rs.AhoCorasick, np.ndarray, list[str]]:
-        phrases = _with_simplified_forms(_load_phrases())
-        words = list(phrases)
-        # leftmost-longest, so 以太網路 wins over 網路 at the same position
-        automaton = ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
-        return automaton, np.array([{"tw": 1, "cn": -1}.get(phrases[w], 0) for w in words], dtype=np.int8), words
+        return _phrase_matcher()
 
     def counts(self, text: str) -> tuple[int, int]:
         """(Taiwan phrases, mainland phrases) found in the text; a word that is mainland only in one sense (質量 as

@@ -102,7 +102,7 @@ class SpamFilter(CurationFilter):
     def link_lists(self) -> DomainLists | None:
         """The domain lists links in the text are checked against (`link_lists`), loaded in the task on first use."""
         if self._link_lists is None and self.config.link_lists:
-            self._link_lists = DomainLists.load(SHIPPED_LISTS, self.config.link_lists)
+            self._link_lists = DomainLists.shared(SHIPPED_LISTS, self.config.link_lists)
         return self._link_lists
 
     def models(self):

@@ -145,10 +145,9 @@ class TextClassifier:
             params = NgramParams(**{**self.card.params, "orders": tuple(self.card.params.get("orders", (1, 2, 3)))})
             self._model = HashedNgramModel.load(self.model_path, params)
         if self._model is None:
-            import fasttext
+            from filters.shared import fasttext_model
 
-            fasttext.FastText.eprint = lambda *_: None  # silence the load-time warning about the deprecated API
-            self._model = fasttext.load_model(str(self.model_path))
+            self._model = fasttext_model(self.model_path)
         return self._model
 
     def chunk_probabilities(self, text: str) -> list[tuple[int, float]]:
