@@ -45,10 +45,11 @@ class ReleaseLayout:
     When `output` is the staging folder of an object-storage output (manifests.storage.staging_root), the work folder
     is there and "done" is `<url>/<name>/<version>` in the bucket (`remote`), uploaded by `publish`."""
 
-    def __init__(self, output: Path, name: str, version: str):
+    def __init__(self, output: Path, name: str, version: str, marker: str = "manifest.json"):
         self.output = output
         self.name = name
         self.version = version
+        self.marker = marker  # what a finished release holds: manifest.json, or a mixture's mixture.json
         self.final = output / name / version
         remote = storage.staged_for(output)
         self.remote = storage.join(remote, name, version) if remote else None
@@ -58,7 +59,7 @@ class ReleaseLayout:
 
     def published(self) -> bool:
         if self.remote:
-            return storage.exists(storage.join(self.remote, storage.MANIFEST_NAME))
+            return storage.exists(storage.join(self.remote, self.marker))
         return self.final.exists()
 
     def prepare(self, force: bool = False, resume: bool = False) -> None:
@@ -78,7 +79,7 @@ class ReleaseLayout:
         upload publishes with --resume."""
         if self.remote:
             with runlog.signals_deferred():
-                storage.upload_release(self.staging, self.remote)
+                storage.upload_release(self.staging, self.remote, self.marker)
                 runlog.layout_published(self.remote)
             shutil.rmtree(self.work, ignore_errors=True)
             return self.remote
@@ -123,7 +124,7 @@ class ReleaseBuild:
                  marker: str = "manifest.json", run_id: str | None = None):
         from curation.runlog import new_run_id
 
-        self.layout = ReleaseLayout(output, name, resolve_version(output, name, version, marker))
+        self.layout = ReleaseLayout(output, name, resolve_version(output, name, version, marker), marker)
         self.force, self.resume, self.strict = force, resume, strict
         self.run_id = run_id or new_run_id()
         self.lock = None

@@ -17,7 +17,6 @@ import functools
 import hashlib
 import os
 import re
-import shutil
 from pathlib import Path
 
 MANIFEST_NAME = "manifest.json"
@@ -151,11 +150,23 @@ def upload_release(local: Path, url: str, marker: str = MANIFEST_NAME) -> None:
     listing of the bucket has shown every other file there at its size. Before that: the marker of a release being
     replaced (--force) is deleted first, so the old release stops counting before any of its files change, and objects
     an earlier, stopped upload left that are not part of this release are deleted."""
-    fs, root = filesystem(url)
     files = sorted(p for p in local.rglob("*") if p.is_file())
     names = {p.relative_to(local).as_posix(): p for p in files}
     if marker not in names:
         raise FileNotFoundError(f"{local}: no {marker}; not a finished release")
+    try:
+        _upload(local, url, names, marker)
+    except (OSError, ValueError) as e:  # s3fs turns the store's refusals (no bucket, access denied) into these
+        raise OSError(errno.EIO, f"upload failed ({one_line(e)}); {marker} not written, so there is no release here; "
+                                 f"the finished release stays in {local}: run again with --resume", url) from e
+
+
+def one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _upload(local: Path, url: str, names: dict[str, Path], marker: str) -> None:
+    fs, root = filesystem(url)
     if fs.exists(f"{root}/{marker}"):
         fs.rm_file(f"{root}/{marker}")
     stale = [p for p in (fs.find(root) if fs.exists(root) else []) if p[len(root):].strip("/") not in names]
@@ -168,8 +179,7 @@ def upload_release(local: Path, url: str, marker: str = MANIFEST_NAME) -> None:
     there = {p[len(root):].strip("/"): info.get("size") for p, info in fs.find(root, detail=True).items()}
     missing = [rel for rel in rest if there.get(rel) != names[rel].stat().st_size]
     if missing:
-        raise OSError(f"{url}: {len(missing)} file(s) not in the bucket at their size after the upload "
-                      f"(first: {missing[0]}); {marker} not written, so this is not a release; run again with --resume")
+        raise OSError(f"{len(missing)} file(s) not in the bucket at their size after the upload (first: {missing[0]})")
     fs.put_file(str(names[marker]), f"{root}/{marker}")
 
 
@@ -186,7 +196,3 @@ def download_release(url: str, local: Path) -> Path:
     if objects:
         fs.get(objects, [str(t) for t in targets])
     return local
-
-
-def remove_local(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -240,6 +240,23 @@ def test_a_stopped_upload_is_no_release_and_the_next_run_replaces_it(server, s3_
     assert manifests.verify(f"s3://{target}") == []
 
 
+def test_a_failed_upload_keeps_the_finished_work_and_resume_publishes_it(server, local_release, tmp_path):
+    """The upload refused (here: the bucket is not there yet): the run fails naming the URL, nothing reads as a release,
+    the work folder stays; once the bucket is there, --resume publishes the same release."""
+    output = "s3://created-later/releases"
+    job = demo_job(tmp_path, output, f"s3://{BUCKET}/samples")
+    code, out, err = finish(curate("run", str(job)))
+    assert code == 6 and f"{output}/demo/0.1.0" in err and "upload failed" in err and "--resume" in err, err
+    assert (storage.staging_root(output) / ".work/demo/0.1.0/release/manifest.json").is_file()
+    fs, _ = storage.filesystem(output)
+    fs.mkdir("created-later")
+    assert storage.released_versions(output, "demo") == []
+    code, out, err = finish(curate("run", str(job), "--resume"))
+    assert code == 0, err
+    assert manifests.load(f"{output}/demo/0.1.0").content_hash == local_release.content_hash
+    assert manifests.verify(f"{output}/demo/0.1.0") == []
+
+
 def test_s3_errors_are_one_line(server, tmp_path):
     """No credentials, a source folder that is not there, an incremental run: one line each, no traceback."""
     job = demo_job(tmp_path, f"s3://{BUCKET}/inc", f"s3://{BUCKET}/samples")
