@@ -18,6 +18,12 @@ from pathlib import Path
 
 from datatrove.pipeline.base import PipelineStep
 
+from curation.runlog import quick_log_handlers
+
+# every stage's tasks run TaskClock, so every process that runs tasks (a local or Ray worker) imports this module
+# before its first task's second log handler is added
+quick_log_handlers()
+
 TASK_SECONDS = "task_seconds"
 TOKEN_SECONDS = "token_seconds"  # the shard writer's time counting tokens (curation/shards.py), shown as its own part
 UNTIMED = "hand-over"

@@ -100,3 +100,26 @@ def test_job_costs_without_stage_costs_counts_the_wall_time_per_worker():
     assert [(p["stage"], p["part"], p["seconds"]) for p in costs["parts"]] == [
         ("finalize", "finalize", 2.0), ("a", START_UP, 0.5), ("a", "read", 1.5)]
     assert costs["ms_per_document"] == 40.0
+
+
+def test_log_handlers_work_out_library_folders_once_and_still_format_tracebacks():
+    import io
+
+    from loguru import _better_exceptions, logger
+
+    from curation.runlog import quick_log_handlers
+
+    quick_log_handlers()  # importing curation.costs did it already; a second call changes nothing
+    quick_log_handlers()
+    lib_dirs = _better_exceptions.ExceptionFormatter._get_lib_dirs
+    assert lib_dirs.cache_info().maxsize == 1 and not hasattr(lib_dirs.__wrapped__, "cache_info")
+    sink = io.StringIO()
+    handler = logger.add(sink, level="ERROR", backtrace=True, diagnose=False)
+    try:
+        try:
+            {}["missing"]
+        except KeyError:
+            logger.exception("task failed")
+    finally:
+        logger.remove(handler)
+    assert "task failed" in sink.getvalue() and "KeyError: 'missing'" in sink.getvalue()
