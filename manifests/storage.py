@@ -65,7 +65,13 @@ def list_files(pattern: str) -> list[str]:
     if not any(ch in path for ch in "*?["):
         return [_url(fs, path)] if fs.isfile(path) else []
     found = fs.glob(path, detail=True)
-    return sorted(_url(fs, p) for p, info in found.items() if info.get("type") == "file")
+    fixed = path[: min(path.find(ch) for ch in "*?[" if ch in path)].rpartition("/")[0]
+    explicit_dot = "/." in "/" + path[len(fixed):]
+
+    def hidden(p: str) -> bool:  # as in glob.glob: a wildcard does not match a name starting with a dot
+        return not explicit_dot and any(part.startswith(".") for part in p[len(fixed):].strip("/").split("/"))
+
+    return sorted(_url(fs, p) for p, info in found.items() if info.get("type") == "file" and not hidden(p))
 
 
 def open_input(path: str, mode: str = "rb"):

@@ -64,6 +64,8 @@ def server(tmp_path_factory):
             for f in sorted((SAMPLES / sub).rglob("*")):
                 if f.is_file():
                     fs.put_file(str(f), f"{BUCKET}/samples/{f.relative_to(SAMPLES).as_posix()}")
+        # what a desktop leaves beside the files: a wildcard skips it, as glob does for local paths
+        fs.pipe_file(f"{BUCKET}/samples/news/.DS_Store", b"\x00\x00\x00\x01Bud1")
         try:
             yield recording
         finally:
