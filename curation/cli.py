@@ -410,7 +410,45 @@ def cmd_exclude(args: argparse.Namespace) -> int:
     from curation.exclude import run_exclude
 
     print(run_exclude(Path(args.release), Path(args.ids) if args.ids else None, Path(args.urls) if args.urls else None,
-                      args.reason, version=args.version, force=args.force))
+                      args.reason, version=args.version, force=args.force, token_range=args.token_range,
+                      export=Path(args.export) if args.export else None))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from manifests.export import ExportError, export
+
+    try:
+        m = export(args.release, args.out, args.format, tokenizer=args.tokenizer, eos=args.eos, force=args.force,
+                   tool_version=__version__)
+    except ExportError as e:
+        raise CurateError(str(e)) from None
+    t = m.totals
+    same = ("= the manifest's tokens + one EOS per document" if m.manifest_tokenizer_matches else
+            f"(tokenizer {m.tokenizer.name} is not the one the manifest counted with: not compared)")
+    print(f"exported {t['documents']:,} documents in {t['files']} {m.format} file(s): {t['tokens']:,} tokens "
+          f"{same}; blend in {m.blend}", file=sys.stderr)
+    print(args.out)
+    return EXIT_OK
+
+
+def cmd_locate(args: argparse.Namespace) -> int:
+    import json
+
+    from manifests.export import ExportError, locate, parse_range
+
+    try:
+        start, end = parse_range(args.token_range)
+        found = locate(args.export, start, end, prefix=args.file)
+    except ExportError as e:
+        raise CurateError(str(e)) from None
+    rows = found.select(["global_start", "start", "tokens", "file", "doc", "id", "url", "release"]).to_pylist()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{len(rows)} document(s) overlap tokens {start}:{end}{f' of {args.file}' if args.file else ''}")
+    for r in rows:
+        print(f"{r['global_start']:>14,} +{r['tokens']:<8,} {r['file']}#{r['doc']}  {r['id']}  {r['url'] or ''}")
     return EXIT_OK
 
 
@@ -514,12 +552,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("exclude", help="publish a new version of a CPT release without named documents (takedowns)",
                         description="A new version of RELEASE without the documents whose ids (<source>/<id>, one per line) "
-                                    "or URLs are listed: untouched shards hard-linked, the exclusion and its reason in the "
+                                    "or URLs are listed, or whose tokens overlap a token range of an export of it: untouched shards hard-linked, the exclusion and its reason in the "
                                     "manifest's lineage, the lists kept in the release so incremental runs from it keep "
                                     "those documents out. Prints the new release's path.")
     ex.add_argument("release")
     ex.add_argument("--ids", metavar="FILE", help="document ids to remove, one per line")
     ex.add_argument("--urls", metavar="FILE", help="URLs to remove, one per line")
+    ex.add_argument("--token-range", metavar="A:B", help="remove the documents whose tokens (EOS included) overlap tokens A "
+                                                        "up to B of an export of RELEASE (give --export): a loss spike")
+    ex.add_argument("--export", metavar="DIR", help="the `curate export` of RELEASE that --token-range counts in")
     ex.add_argument("--reason", required=True, help="why, recorded in the manifest (e.g. 'takedown 2026-12-07: personal data')")
     ex.add_argument("--version", default="auto", help="the new version (default: the next patch version)")
     ex.add_argument("--force", action="store_true", help="replace an existing release of that version")
@@ -588,6 +629,34 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--data-root", help="where the recipe's relative set paths start "
                                         "(default $TWCURATE_REAL_DATA, else ../shared/data/real)")
     tc.set_defaults(func=cmd_train_classifier)
+
+    xp = sub.add_parser("export", help="write a release or mixture as token files for Megatron-LM/NeMo or datatrove/nanotron",
+                        description="Tokenize every document of RELEASE (or of a mixture's chosen documents) into "
+                                    "document-bounded token files with one EOS token after each document: Megatron-LM / "
+                                    "NeMo indexed datasets (.bin + .idx) or datatrove's tokenized files (.ds, .ds.index, "
+                                    ".ds.metadata). Each document's count is checked against the manifest's: exported tokens "
+                                    "= manifest tokens + documents. Writes export.json (tokenizer, files, totals), the blend "
+                                    "(data-path.txt for --data-path, weights.json for datatrove folders) and index/*.parquet "
+                                    "(where each document's tokens start, with id and URL) for `curate locate`. Prints DIR.")
+    xp.add_argument("release", help="release directory, or a mixture (mixture.json's directory)")
+    xp.add_argument("--format", required=True, choices=["megatron", "datatrove"])
+    xp.add_argument("--out", required=True, metavar="DIR", help="export directory (written beside, then renamed into place)")
+    xp.add_argument("--tokenizer", metavar="SPEC", help="qwen2.5, qwen3.6 or a tokenizer.json (default: the manifest's)")
+    xp.add_argument("--eos", metavar="TOKEN", help="token ending each document (default <|endoftext|>, or the eos_token of "
+                                                   "the tokenizer_config.json beside a tokenizer.json)")
+    xp.add_argument("--force", action="store_true", help="replace an existing DIR")
+    xp.set_defaults(func=cmd_export)
+
+    lc = sub.add_parser("locate", help="name the documents behind a token range of an export (a loss spike)",
+                        description="List the documents whose tokens (EOS included) overlap tokens A up to B of EXPORT: global "
+                                    "offsets over its token files in sorted order (datatrove's folder order), or offsets in "
+                                    "one token file with --file PREFIX. Feed the ids to `curate exclude --ids`, or give the "
+                                    "range to `curate exclude --token-range A:B --export EXPORT`.")
+    lc.add_argument("export")
+    lc.add_argument("--token-range", required=True, metavar="A:B")
+    lc.add_argument("--file", metavar="PREFIX", help="offsets inside this token file (e.g. data/news/000_00000)")
+    lc.add_argument("--json", action="store_true")
+    lc.set_defaults(func=cmd_locate)
 
     mx = sub.add_parser("mix", help="pin several releases into one token-budget mixture for training",
                         description="Read MIX.yaml: releases (CPT or SFT) with per-source epochs, token targets, weights of "

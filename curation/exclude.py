@@ -1,5 +1,6 @@
-"""`curate exclude RELEASE (--ids FILE | --urls FILE) --reason TEXT`: a new version of a CPT release without the named
-documents (a takedown request for copyright or personal data; data behind a loss spike), under the same rules as any
+"""`curate exclude RELEASE (--ids FILE | --urls FILE | --token-range A:B --export DIR) --reason TEXT`: a new version of
+a CPT release without the named documents (a takedown request for copyright or personal data; data behind a loss spike:
+the documents whose tokens overlap A..B of an export of the release, found through the export's index), under the same rules as any
 release (ReleaseBuild). Shards that hold none of them are hard-linked, not rewritten; the others are rewritten
 without them. The new manifest records the exclusion in its lineage (`exclusions`) and the release keeps the lists
 (exclusions/ids.txt, urls.txt, its parent's included), so incremental runs from it keep those documents out."""
@@ -39,8 +40,33 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def ids_in_range(release: Path, manifest, token_range: str, export: Path) -> tuple[list[str], str]:
+    """The ids of RELEASE's documents whose tokens overlap `token_range` of `export` (an export of this very release,
+    or of a mixture pinning it), and the sha256 of the export's export.json."""
+    from manifests.export import ExportError, export_sha256, load_export, locate, parse_range
+
+    try:
+        start, end = parse_range(token_range)
+        exported = load_export(export)
+        found = locate(export, start, end)
+    except ExportError as e:
+        raise UsageError(str(e)) from None
+    label = f"{manifest.name} {manifest.version}"
+    pinned = {(f.release, f.release_content_hash) for f in exported.files}
+    if (label, manifest.content_hash) not in pinned:
+        raise UsageError(f"{export}: an export of {exported.name} {exported.version} (content {exported.content_hash[:12]}…), "
+                         f"not of {release} ({label}, content {manifest.content_hash[:12]}…): its token offsets say nothing here")
+    if found.num_rows == 0:
+        total = exported.totals["tokens"]
+        raise UsageError(f"--token-range {token_range}: no document there (the export holds tokens 0:{total})")
+    mine = [i for i, r in zip(found.column("id").to_pylist(), found.column("release").to_pylist()) if r == label]
+    if not mine:
+        raise UsageError(f"--token-range {token_range}: its documents come from other releases of the mixture, none from {label}")
+    return sorted(set(mine)), export_sha256(export)
+
+
 def run_exclude(release: Path, ids_file: Path | None, urls_file: Path | None, reason: str, version: str = "auto",
-                force: bool = False) -> Path:
+                force: bool = False, token_range: str | None = None, export: Path | None = None) -> Path:
     import manifests
     from manifests.schema import ExclusionInfo, StepStats
     from manifests.writer import content_hash, describe_shard, now_utc, seal_release, totals, write_manifest
@@ -52,8 +78,13 @@ def run_exclude(release: Path, ids_file: Path | None, urls_file: Path | None, re
     if problems := manifests.verify(release):
         raise CurateError(f"{release}: release does not match its manifest ({problems[0]}); nothing excluded")
     ids, urls = read_list(ids_file), read_list(urls_file)
+    listed_ids = len(ids)
+    if (token_range is None) != (export is None):
+        raise UsageError("curate exclude: --token-range A:B and --export DIR go together")
+    range_ids, export_digest = ids_in_range(release, parent, token_range, export) if token_range else ([], None)
+    ids += range_ids
     if not ids and not urls:
-        raise UsageError("curate exclude: give --ids FILE and/or --urls FILE with at least one entry")
+        raise UsageError("curate exclude: give --ids FILE and/or --urls FILE with at least one entry, or --token-range with --export")
     request = hashlib.sha256(("\n".join(sorted(ids)) + "\0" + "\n".join(sorted(urls))).encode()).hexdigest()
     id_set, url_set = pa.array(sorted(set(ids)), pa.string()), pa.array(sorted(set(urls)), pa.string())
     with ReleaseBuild(release.parent.parent, parent.name, version, force=force) as build:
@@ -102,8 +133,10 @@ def run_exclude(release: Path, ids_file: Path | None, urls_file: Path | None, re
         total_weight = sum(weighted.values()) or 1.0
         step = StepStats(step="exclude", input=sum(c["in"] for c in by_source.values()), kept=sum(c["kept"] for c in by_source.values()),
                          dropped=len(removed), dropped_by_reason={"excluded": len(removed)}, by_source=by_source)
-        info = ExclusionInfo(version=build.version, created=now_utc(), reason=reason, ids_requested=len(ids), urls_requested=len(urls),
-                             removed=len(removed), request_sha256=request)
+        info = ExclusionInfo(version=build.version, created=now_utc(), reason=reason, ids_requested=listed_ids, urls_requested=len(urls),
+                             removed=len(removed), request_sha256=request, token_range=token_range,
+                             export=str(export) if export else None, export_sha256=export_digest,
+                             range_documents=len(range_ids) if token_range else None)
         manifest = parent.model_copy(update={
             "version": build.version, "created": now_utc(), "shards": shards, "content_hash": content_hash(shards), "totals": totals(shards),
             "sources": sources, "mixture_weights": {k: round(v / total_weight, 6) for k, v in weighted.items()},
@@ -116,6 +149,7 @@ def run_exclude(release: Path, ids_file: Path | None, urls_file: Path | None, re
         write_stats(staging, manifest)
         seal_release(staging)
         path = build.publish()
-    print(f"excluded {len(removed)} documents ({len(ids)} ids, {len(urls)} URLs asked); "
+    asked = f"{listed_ids} ids, {len(urls)} URLs" + (f", {len(range_ids)} documents in tokens {token_range}" if token_range else "")
+    print(f"excluded {len(removed)} documents ({asked} asked); "
           f"{sum(1 for s in shards if s in parent.shards)} of {len(shards)} shards hard-linked", flush=True)
     return path

@@ -1,0 +1,233 @@
+"""`curate export`, `curate locate` and `curate exclude --token-range` (issue 40): token files a trainer reads, tied to
+the manifest's token counts, and the way back from a token range to documents.
+
+The reference readers (megatron-core's IndexedDataset, datatrove's tokenized-file datasets) need torch: they come with
+the `export` extra, which CI installs. Without it those tests skip here, and fail under CI (CI=true)."""
+
+import importlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+import manifests
+from curation.cli import main
+from manifests.export import Encoder, load_export, locate, read_tokens
+from manifests.mixture import load_mixture, mixture_table
+from tests.conftest import SAMPLES, write_job
+
+PAGES = [json.loads(line)["content"] for line in (SAMPLES / "news/libreoffice-help-zh-tw.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def reference(module: str):
+    """A trainer library's reader: skipped where the `export` extra is not installed, required under CI."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"{module} cannot be imported ({e}): pip install -e '.[export]'")
+
+
+def write(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def small_release(tmp_path: Path, version: str = "0.1.0") -> tuple[Path, Path]:
+    """Two sources: x (5 help pages with URLs), y (1 page without). Returns (release, job)."""
+    inbox, other = tmp_path / "inbox", tmp_path / "other"
+    inbox.mkdir()
+    other.mkdir()
+    write(inbox / "day1.jsonl", [{"id": f"p{i}", "text": PAGES[i], "url": f"https://help.example.org/{i}"} for i in range(5)])
+    write(other / "laws.jsonl", [{"id": "l1", "text": PAGES[6]}])
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(inbox / "*.jsonl")},
+                               {"name": "y", "kind": "jsonl", "path": str(other / "*.jsonl")}], version=version)
+    assert main(["run", str(job)]) == 0
+    return tmp_path / "out" / "t" / ("0.1.0" if version == "auto" else version), job
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The small release and its export in both formats."""
+    tmp = tmp_path_factory.mktemp("export")
+    release, _ = small_release(tmp)
+    for fmt in ("megatron", "datatrove"):
+        assert main(["export", str(release), "--format", fmt, "--out", str(tmp / fmt)]) == 0
+    return release, tmp
+
+
+def documents(release: Path) -> dict[str, list[dict]]:
+    """Each shard's rows in order, as the export must write them."""
+    m = manifests.load(release)
+    return {s.path: pl.read_parquet(release / s.path).select("id", "text", "url", "tokens").to_dicts() for s in m.shards}
+
+
+@pytest.mark.parametrize("fmt", ["megatron", "datatrove"])
+def test_boundaries_and_eos_for_a_known_release(exported, fmt):
+    release, tmp = exported
+    m, e = manifests.load(release), load_export(tmp / fmt)
+    encoder = Encoder("qwen2.5")
+    rows = documents(release)
+    assert e.tokenizer.name == "qwen2.5" and e.tokenizer.eos_token == "<|endoftext|>" and e.tokenizer.eos_id == 151643
+    assert e.tokenizer.sha256 == m.tokenizer.sha256 and e.manifest_tokenizer_matches and e.tokenizer.dtype == ("int32" if fmt == "megatron" else "uint32")
+    assert [f.shards[0] for f in e.files] == sorted(s.path for s in m.shards)
+    offset = 0
+    for f in e.files:
+        docs = read_tokens(tmp / fmt, f, fmt, e.tokenizer.dtype)
+        want = rows[f.shards[0]]
+        assert len(docs) == len(want) == f.documents
+        for got, row in zip(docs, want):  # the document's own tokens, then exactly one EOS
+            assert got.tolist() == encoder.encode_batch([row["text"]])[0].tolist() + [151643]
+            assert len(got) == row["tokens"] + 1
+        index = pl.read_parquet(tmp / fmt / f.index)
+        assert index["id"].to_list() == [r["id"] for r in want] and index["url"].to_list() == [r["url"] for r in want]
+        assert index["tokens"].to_list() == [len(d) for d in docs]
+        assert index["start"].to_list() == np.concatenate([[0], np.cumsum([len(d) for d in docs])[:-1]]).tolist()
+        assert f.global_start == offset and index["global_start"].to_list() == [offset + s for s in index["start"].to_list()]
+        offset += f.tokens
+    # the stated relation, exactly: exported tokens = manifest tokens + one EOS per document
+    assert e.totals["text_tokens"] == m.totals["tokens"] and e.totals["documents"] == m.totals["documents"]
+    assert e.totals["tokens"] == m.totals["tokens"] + m.totals["documents"] == offset
+    assert e.weights == {"x": pytest.approx(e.files[0].tokens / offset, abs=1e-6), "y": pytest.approx(e.files[1].tokens / offset, abs=1e-6)}
+
+
+def test_megatron_core_reads_the_export(exported):
+    indexed = reference("megatron.core.datasets.indexed_dataset")
+    release, tmp = exported
+    m, e = manifests.load(release), load_export(tmp / "megatron")
+    rows = documents(release)
+    count = tokens = 0
+    for f in e.files:
+        ds = indexed.IndexedDataset(str(tmp / "megatron" / f.prefix))  # asserts its own header, counts and dtype
+        assert len(ds) == f.documents and ds.document_indices.tolist() == list(range(f.documents + 1))
+        for i, row in enumerate(rows[f.shards[0]]):
+            assert ds[i][-1] == e.tokenizer.eos_id and len(ds[i]) == row["tokens"] + 1 and e.tokenizer.eos_id not in ds[i][:-1]
+        count += len(ds)
+        tokens += int(ds.sequence_lengths.sum())
+    assert count == m.totals["documents"] and tokens - count == m.totals["tokens"]
+    weights = (tmp / "megatron" / "data-path.txt").read_text().split()
+    assert weights[1::2] == [f.prefix for f in e.files] and sum(map(float, weights[0::2])) == pytest.approx(1.0)
+
+
+def test_datatrove_reads_the_export(exported):
+    dataset = reference("datatrove.utils.dataset")
+    release, tmp = exported
+    m, e = manifests.load(release), load_export(tmp / "datatrove")
+    rows = documents(release)
+    count = tokens = 0
+    for f in e.files:
+        # one window over the whole file: its tokens, and positions from the .ds.index that restart at every document
+        ds = dataset.DatatroveFileDataset(str(tmp / "datatrove" / f"{f.prefix}.ds"), seq_len=f.tokens - 1, token_size=4,
+                                          return_positions=True)
+        item = ds[0]
+        ids, positions = item["input_ids"].numpy(), item["positions"].numpy()
+        lengths = [r["tokens"] + 1 for r in rows[f.shards[0]]]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        assert len(ids) == sum(lengths) and np.flatnonzero(positions == 0).tolist() == starts.tolist()
+        assert ids[np.cumsum(lengths) - 1].tolist() == [e.tokenizer.eos_id] * len(lengths)
+        assert (tmp / "datatrove" / f"{f.prefix}.ds.metadata").read_text().splitlines()[:2] == ["qwen2.5|4", str(f.tokens)]
+        count += len(lengths)
+        tokens += len(ids)
+    assert count == m.totals["documents"] and tokens - count == m.totals["tokens"]
+    # the folder reader lists the files in the order global offsets count them
+    folder = dataset.DatatroveFolderDataset(str(tmp / "datatrove" / "data"), seq_len=15, token_size=4, filename_pattern="**/*.ds")
+    assert [f"data/{Path(f.file_path).with_suffix('').as_posix()}" for f in folder.files] == [f.prefix for f in e.files]
+
+
+def test_locate_names_the_documents_of_a_token_range(exported, capsys):
+    release, tmp = exported
+    e = load_export(tmp / "megatron")
+    x = pl.read_parquet(tmp / "megatron" / e.files[0].index)
+    # the last token of p1 (its EOS) up to the first token of p3: p1, p2, p3 and no other
+    a, b = x["global_start"][2] - 1, x["global_start"][3] + 1
+    assert locate(tmp / "megatron", a, b)["id"].to_pylist() == ["x/p1", "x/p2", "x/p3"]
+    assert locate(tmp / "megatron", a + 1, b - 1)["id"].to_pylist() == ["x/p2"]  # B is not included
+    y_start = e.files[1].global_start
+    assert locate(tmp / "megatron", y_start, y_start + 1)["id"].to_pylist() == ["y/l1"]
+    # offsets inside one token file, as a trainer reports a file and a position
+    assert locate(tmp / "megatron", 0, 1, prefix=e.files[1].prefix)["id"].to_pylist() == ["y/l1"]
+    assert main(["locate", str(tmp / "megatron"), "--token-range", f"{a}:{b}"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"3 document(s) overlap tokens {a}:{b}") and "https://help.example.org/2" in out
+    assert main(["locate", str(tmp / "megatron"), "--token-range", "9:3"]) == 1
+    assert "need 0 <= A < B" in capsys.readouterr().err
+
+
+def test_token_range_exclusion_leaves_and_stays_out(tmp_path, capsys):
+    v1, job = small_release(tmp_path, version="auto")
+    capsys.readouterr()
+    assert main(["export", str(v1), "--format", "datatrove", "--out", str(tmp_path / "exp")]) == 0
+    index = pl.read_parquet(tmp_path / "exp" / load_export(tmp_path / "exp").files[0].index)
+    a, b = index["global_start"][1] + 5, index["global_start"][3]  # inside p1 up to where p3 starts: p1 and p2
+    assert main(["exclude", str(v1), "--token-range", f"{a}:{b}", "--export", str(tmp_path / "exp"),
+                 "--reason", "loss spike at step 1200"]) == 0
+    v2 = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert sorted(pl.read_parquet(f"{v2}/data/**/*.parquet")["id"]) == ["x/p0", "x/p3", "x/p4", "y/l1"]
+    assert main(["manifest", "verify", str(v2)]) == 0 and manifests.verify(v1) == []
+    m1, m2 = manifests.load(v1), manifests.load(v2)
+    (entry,) = m2.exclusions
+    assert (entry.reason, entry.token_range, entry.range_documents, entry.removed, entry.ids_requested) == ("loss spike at step 1200", f"{a}:{b}", 2, 2, 0)
+    assert entry.export == str(tmp_path / "exp") and len(entry.export_sha256) == 64
+    assert m2.totals["tokens"] == m1.totals["tokens"] - sum(index["tokens"][1:3]) + 2  # their text tokens, EOS aside
+    y = next(s for s in m2.shards if s.source == "y")
+    assert os.stat(v2 / y.path).st_ino == os.stat(v1 / y.path).st_ino  # untouched: hard-linked, not rewritten
+    assert (v2 / "exclusions/ids.txt").read_text() == "x/p1\nx/p2\n"
+
+    # the export is of v1: counting its tokens against v2 would name the wrong documents
+    assert main(["exclude", str(v2), "--token-range", f"{a}:{b}", "--export", str(tmp_path / "exp"), "--reason", "x"]) == 2
+    assert "not of" in capsys.readouterr().err
+
+    # p1 and p2 come back in a later file: the next incremental release keeps them out
+    write(tmp_path / "inbox" / "day2.jsonl", [{"id": "p1", "text": PAGES[1]}, {"id": "p2", "text": PAGES[2]}, {"id": "new", "text": PAGES[7]}])
+    assert main(["run", str(job), "--since", str(v2)]) == 0
+    v3 = capsys.readouterr().out.strip().splitlines()[-1]
+    assert sorted(pl.read_parquet(f"{v3}/data/**/*.parquet")["id"]) == ["x/new", "x/p0", "x/p3", "x/p4", "y/l1"]
+    assert manifests.verify(v3) == []
+
+
+def test_a_mixture_exports_its_components_with_their_weights(tmp_path, capsys):
+    release, _ = small_release(tmp_path)
+    m = manifests.load(release)
+    x_tokens = next(s.tokens for s in m.sources if s.name == "x")
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(yaml.safe_dump({"name": "tw-mix", "output": str(tmp_path / "mixes"), "seed": 3, "releases": [
+        {"path": str(release), "sources": {"x": {"max_tokens": x_tokens // 2}, "y": {"epochs": 3}}}]}))
+    assert main(["mix", str(mix)]) == 0
+    mixture_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    mixture = load_mixture(mixture_dir)
+    for fmt in ("megatron", "datatrove"):
+        assert main(["export", str(mixture_dir), "--format", fmt, "--out", str(tmp_path / fmt)]) == 0
+        e = load_export(tmp_path / fmt)
+        assert e.source_kind == "mixture" and e.content_hash == mixture.content_hash
+        assert e.totals["text_tokens"] == mixture.totals["tokens"] and e.totals["documents"] == mixture.totals["documents"]
+        assert e.totals["tokens"] == mixture.totals["tokens"] + mixture.totals["documents"]
+        by = {f.component: f for f in e.files}
+        for c in mixture.components:
+            f = by[f"t/{c.source}"]
+            assert (f.documents, f.text_tokens) == (c.documents, c.tokens) and e.weights[f"t/{c.source}"] == c.weight
+            ids = pl.read_parquet(tmp_path / fmt / f.index)["id"].to_list()
+            assert sorted(ids) == sorted(r["id"] for r in mixture_table(mixture_dir).to_pylist() if r["component"] == f"t/{c.source}")
+    y = by["t/y"]
+    assert y.documents == 3 and len(set(pl.read_parquet(tmp_path / "datatrove" / y.index)["id"])) == 1  # 3 epochs: repeats
+    folders = json.loads((tmp_path / "datatrove" / "weights.json").read_text())
+    assert folders["weights"] == [e.weights[c] for c in folders["components"]]
+    blend = (tmp_path / "megatron" / "data-path.txt").read_text().split()
+    assert dict(zip(blend[1::2], map(float, blend[0::2]))) == {
+        f.prefix: pytest.approx(e.weights[f.component], abs=1e-6) for f in load_export(tmp_path / "megatron").files}
+
+
+def test_an_export_refuses_what_it_cannot_write(exported, tmp_path, capsys):
+    release, tmp = exported
+    assert main(["export", str(release), "--format", "megatron", "--out", str(tmp / "megatron")]) == 1
+    assert "exists; give --force" in capsys.readouterr().err
+    assert main(["export", str(release), "--format", "megatron", "--out", str(tmp_path / "e"), "--eos", "<|nope|>"]) == 1
+    assert "has no token '<|nope|>'" in capsys.readouterr().err and not (tmp_path / "e").exists()
+    # another tokenizer: written, and said not to be compared with the manifest's counts
+    assert main(["export", str(release), "--format", "datatrove", "--out", str(tmp_path / "q36"), "--tokenizer", "qwen3.6"]) == 0
+    assert "not compared" in capsys.readouterr().err
+    e = load_export(tmp_path / "q36")
+    assert not e.manifest_tokenizer_matches and e.tokenizer.name == "qwen3.6" and e.tokenizer.eos_id == 248044
