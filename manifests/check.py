@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from manifests.mixture import is_mixture, verify_mixture
-from manifests.reader import Verification, check_release, load
+from manifests.reader import Verification, check_release
 
 
 def verify(path: str | Path, expect_content_hash: str | None = None) -> list[str]:
@@ -18,16 +18,7 @@ def verify(path: str | Path, expect_content_hash: str | None = None) -> list[str
 
 
 def verify_report(path: str | Path, expect_content_hash: str | None = None) -> Verification:
-    """`verify` with what it could not check (`notes`) and what it recomputed (`recomputed`). A release in object
-    storage is fetched whole into a temporary folder and checked there: verify reads every byte of it either way."""
-    from manifests import storage
-
-    if storage.is_url(path):
-        import tempfile
-
-        load(path)  # not a release, or not a manifest: the same one-line error as for a local path
-        with tempfile.TemporaryDirectory(prefix="curate-verify-") as tmp:
-            return check_release(storage.download_release(str(path), Path(tmp) / "release"), expect_content_hash)
+    """`verify` with what it could not check (`notes`) and what it recomputed (`recomputed`)."""
     if is_mixture(path):
         out = Verification(problems=verify_mixture(path))
         if not out.problems:  # the numbers only of releases that match their pins

@@ -9,8 +9,10 @@ manifest records as well.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -119,9 +121,9 @@ def _counter_for(tokenizer: TokenizerInfo):
     return counter if counter and counter.id.sha256 == tokenizer.sha256 else None
 
 
-def recount_shard(path: Path, tokenizer: TokenizerInfo | None, rows_by_source: bool = False) -> ShardCount:
-    """Documents, characters, tokens, sources (and SFT/labels categories and scores) of one Parquet shard, a record
-    batch at a time. Tokens: the per-document `tokens` column when the shard is stamped with the manifest's tokenizer,
+def recount_shard(path, tokenizer: TokenizerInfo | None, rows_by_source: bool = False) -> ShardCount:
+    """Documents, characters, tokens, sources (and SFT/labels categories and scores) of one Parquet shard (a path, or
+    an open file), a record batch at a time. Tokens: the per-document `tokens` column when the shard is stamped with the manifest's tokenizer,
     else counted with that tokenizer when it is at hand (a shard carried from a release counted otherwise)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -308,29 +310,90 @@ def check_description(manifest: Manifest, raw: dict, out: Verification) -> None:
         out.recomputed.append("description hash")
 
 
+class LocalRelease:
+    """The files of a release folder on disk, as `check_release` reads them."""
+
+    def __init__(self, manifest: Path):
+        self.root, self.manifest = manifest.parent.resolve(), manifest.resolve()
+
+    def inside(self, rel: str) -> bool:
+        return self.root in (self.root / rel).resolve().parents
+
+    def size(self, rel: str) -> int | None:
+        f = (self.root / rel).resolve()
+        return f.stat().st_size if f.is_file() else None
+
+    def sha256(self, rel: str) -> str:
+        return sha256_file((self.root / rel).resolve())
+
+    def parquet(self, rel: str):
+        return contextlib.nullcontext(self.root / rel)
+
+    def unlisted(self, folder: str, listed: list[str]) -> list[str]:
+        """Files under `folder` ("" for all) that are neither in `listed` nor the manifest."""
+        scope = self.root / folder if folder else self.root
+        known = {(self.root / rel).resolve() for rel in listed} | {self.manifest}
+        return [f.relative_to(self.root).as_posix() for f in sorted(scope.rglob("*")) if f.is_file() and f.resolve() not in known] \
+            if scope.is_dir() else []
+
+
+class StoredRelease:
+    """The files of a release in object storage (`s3://...`): one listing gives names and sizes, each file is then
+    streamed (hashed, and a shard read as Parquet) without a local copy."""
+
+    def __init__(self, manifest_url: str):
+        from manifests import storage
+
+        root_url, self.manifest = manifest_url.rsplit("/", 1)
+        self.fs, self.root = storage.filesystem(root_url)
+        found = self.fs.find(self.root, detail=True) if self.fs.exists(self.root) else {}
+        self.sizes = {p[len(self.root) + 1:]: info.get("size") for p, info in found.items() if p.startswith(self.root + "/")}
+
+    def inside(self, rel: str) -> bool:
+        norm = posixpath.normpath(rel)
+        return not (norm == ".." or norm.startswith(("../", "/")))
+
+    def size(self, rel: str) -> int | None:
+        return self.sizes.get(posixpath.normpath(rel))
+
+    def sha256(self, rel: str) -> str:
+        with self.parquet(rel) as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+
+    def parquet(self, rel: str):
+        return self.fs.open(f"{self.root}/{posixpath.normpath(rel)}", "rb")
+
+    def unlisted(self, folder: str, listed: list[str]) -> list[str]:
+        known = {posixpath.normpath(rel) for rel in listed} | {self.manifest}
+        return sorted(r for r in self.sizes if (not folder or r.startswith(folder + "/")) and r not in known)
+
+
 def check_release(path: str | Path, expect_content_hash: str | None = None) -> Verification:
     """Re-hash every shard and every other listed file (dedup index and clusters, stats, rejects, exports), recompute
     the content hash and every number the shards give, check the description against its hash. `problems` is empty
-    when the release is intact; `notes` says what this manifest gives no way to check."""
+    when the release is intact; `notes` says what this manifest gives no way to check. `path` may be a release in
+    object storage (`s3://...`), read in place."""
+    from manifests import storage
+
     p, text, manifest = _read(path)
-    release = p.parent.resolve()
+    files = StoredRelease(str(p)) if storage.is_url(p) else LocalRelease(p)
     out = Verification()
     problems = out.problems
-    listed = set()
-    to_hash = []  # (entry, what, file)
-    for entry, what in [(s, "shard") for s in manifest.shards] + [(f, "file") for f in manifest.files]:
-        f = (release / entry.path).resolve()
-        listed.add(f)
-        if release not in f.parents:
+    entries = [(s, "shard") for s in manifest.shards] + [(f, "file") for f in manifest.files]
+    to_hash = []  # (entry, what)
+    for entry, what in entries:
+        inside = files.inside(entry.path)
+        size = files.size(entry.path) if inside else None
+        if not inside:
             problems.append(f"{entry.path}: points outside the release")
-        elif not f.is_file():
+        elif size is None:
             problems.append(f"{entry.path}: {what} missing")
-        elif f.stat().st_size != entry.bytes:
-            problems.append(f"{entry.path}: {what} size {f.stat().st_size} != {entry.bytes} in manifest")
+        elif size != entry.bytes:
+            problems.append(f"{entry.path}: {what} size {size} != {entry.bytes} in manifest")
         else:
-            to_hash.append((entry, what, f))
+            to_hash.append((entry, what))
     actual = {}  # shard path -> sha256 of the file as it is now
-    for (entry, what, f), digest in zip(to_hash, in_threads(lambda t: sha256_file(t[2]), to_hash)):
+    for (entry, what), digest in zip(to_hash, in_threads(lambda t: files.sha256(t[0].path), to_hash)):
         if what == "shard":
             actual[entry.path] = digest
         if digest != entry.sha256:
@@ -345,12 +408,8 @@ def check_release(path: str | Path, expect_content_hash: str | None = None) -> V
         if expect_content_hash and recomputed != expect_content_hash:
             problems.append(f"content hash of the shards is {recomputed}, not the expected {expect_content_hash}")
     # schema 1 manifests listed shards only: for them, only data/ can be checked for unlisted files
-    scope = release if manifest.schema_version >= 2 else release / "data"
-    if scope.is_dir():
-        for f in sorted(scope.rglob("*")):
-            if f.is_file() and f.resolve() not in listed and f.resolve() != p.resolve():
-                rel = f.relative_to(release).as_posix()
-                problems.append(f"{rel}: {'shard' if rel.startswith('data/') else 'file'} not in manifest")
+    for rel in files.unlisted("" if manifest.schema_version >= 2 else "data", [entry.path for entry, _ in entries]):
+        problems.append(f"{rel}: {'shard' if rel.startswith('data/') else 'file'} not in manifest")
     # the numbers, from shards whose bytes are the listed ones (a changed shard is named above; its counts would only
     # repeat that)
     intact = [s for s in manifest.shards if actual.get(s.path) == s.sha256]
@@ -358,7 +417,8 @@ def check_release(path: str | Path, expect_content_hash: str | None = None) -> V
     if len(countable) == len(manifest.shards):
         def recount(s):
             try:
-                return recount_shard(release / s.path, manifest.tokenizer, rows_by_source=manifest.kind == "sft")
+                with files.parquet(s.path) as shard:
+                    return recount_shard(shard, manifest.tokenizer, rows_by_source=manifest.kind == "sft")
             except Exception as e:  # the bytes are the listed ones, but not a Parquet file this reader can read
                 return f"{s.path}: shard unreadable as Parquet ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
         counted = dict(zip((s.path for s in countable), in_threads(recount, countable)))

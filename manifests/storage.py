@@ -175,30 +175,15 @@ def _upload(local: Path, url: str, names: dict[str, Path], marker: str) -> None:
     fs, root = filesystem(url)
     if fs.exists(f"{root}/{marker}"):
         fs.rm_file(f"{root}/{marker}")
-    stale = [p for p in (fs.find(root) if fs.exists(root) else []) if p[len(root):].strip("/") not in names]
+    stale = [p for p in (fs.find(root) if fs.exists(root) else []) if p.startswith(root + "/") and p[len(root) + 1:] not in names]
     if stale:
         fs.rm(stale)
     rest = [rel for rel in names if rel != marker]
     if rest:
         fs.put([str(names[rel]) for rel in rest], [f"{root}/{rel}" for rel in rest])
     fs.invalidate_cache(root)
-    there = {p[len(root):].strip("/"): info.get("size") for p, info in fs.find(root, detail=True).items()}
+    there = {p[len(root) + 1:]: info.get("size") for p, info in fs.find(root, detail=True).items() if p.startswith(root + "/")}
     missing = [rel for rel in rest if there.get(rel) != names[rel].stat().st_size]
     if missing:
         raise OSError(f"{len(missing)} file(s) not in the bucket at their size after the upload (first: {missing[0]})")
     fs.put_file(str(names[marker]), f"{root}/{marker}")
-
-
-def download_release(url: str, local: Path) -> Path:
-    """Every object under `url` into the folder `local` (which `verify` then checks like a local release)."""
-    fs, root = filesystem(url)
-    if not fs.isfile(f"{root}/{MANIFEST_NAME}"):
-        raise FileNotFoundError(f"{url}: not a release (no {MANIFEST_NAME})")
-    local.mkdir(parents=True, exist_ok=True)
-    objects = fs.find(root)
-    targets = [local / p[len(root):].strip("/") for p in objects]
-    for t in targets:
-        t.parent.mkdir(parents=True, exist_ok=True)
-    if objects:
-        fs.get(objects, [str(t) for t in targets])
-    return local

@@ -183,8 +183,12 @@ def test_manifest_verify_of_a_release_in_the_bucket(s3_release):
     data = bytearray(fs.cat_file(f"{copy}/{shard}"))
     data[len(data) // 2] ^= 0xFF
     fs.pipe_file(f"{copy}/{shard}", bytes(data))
+    listed = manifests.load(url).files[0].path
+    fs.rm_file(f"{copy}/{listed}")  # a listed file gone, and one the manifest does not list added
+    fs.pipe_file(f"{copy}/stats/added.json", b"{}")
     code, out, err = finish(curate("manifest", "verify", f"s3://{copy}"))
     assert code == 1 and f"{shard}: shard sha256 differs from manifest" in out, out + err
+    assert f"{listed}: file missing" in out and "stats/added.json: file not in manifest" in out, out
     code, out, err = finish(curate("manifest", "verify", f"s3://{BUCKET}/releases/demo/9.9.9"))
     assert code == 1 and "not a release (no manifest.json)" in err, out + err
 
