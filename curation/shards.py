@@ -54,6 +54,10 @@ class ShardWriter(ParquetWriter):
                          schema=SHARD_SCHEMA.with_metadata(stamp) if stamp else SHARD_SCHEMA)
         self._counter = None
 
+    def close(self):
+        with self.track_time():  # the last row group and the file's footer are written here: the writer's time too
+            super().close()
+
     @property
     def counter(self):
         if self._counter is None and self.tokenizer:  # loaded in the task, not pickled with the step

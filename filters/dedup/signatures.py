@@ -144,27 +144,28 @@ class DedupSignatures(PipelineStep):
         sig_out = NpyRowWriter(folder / f"{rank:05d}.sigs.npy", np.uint32, self.config.num_perm)
         try:
             for batch in batched_by_chars(data or [], BATCH, BATCH_CHARS):  # a batch at a time, vectorized
-                with self.track_time():
+                with self.track_time():  # the step's time: fingerprints and what goes to disk (the run's costs)
                     s, e = self.fingerprint.signatures([d.text for d in batch])
                     h = every_band_hash(s, len(bands), self.config.rows) if bands else None
-                sig_out.write(s)
-                anns = [d.metadata.get(ANNOTATIONS, {}) for d in batch]
-                spool.add({"ids": [d.id for d in batch], "exact": e,
-                           "priority": [self.ranks.get(d.metadata.get("source"), len(self.ranks)) for d in batch],
-                           "quality": [-float(a.get(self.config.survivor_score, 0.0)) for a in anns],
-                           "date": [d.metadata.get("date") or "~" for d in batch],
-                           "source": [d.metadata.get("source") or "" for d in batch]}, h)
+                    sig_out.write(s)
+                    anns = [d.metadata.get(ANNOTATIONS, {}) for d in batch]
+                    spool.add({"ids": [d.id for d in batch], "exact": e,
+                               "priority": [self.ranks.get(d.metadata.get("source"), len(self.ranks)) for d in batch],
+                               "quality": [-float(a.get(self.config.survivor_score, 0.0)) for a in anns],
+                               "date": [d.metadata.get("date") or "~" for d in batch],
+                               "source": [d.metadata.get("source") or "" for d in batch]}, h)
                 self.stat_update("documents", value=len(batch))
                 yield from batch
         finally:
             sig_out.close()
             spool.close()
-        spool.write_docs(folder / f"{rank:05d}.docs.npz")
-        refs = pack(rank, np.arange(spool.count))
-        for band in band_names(self.config):  # one band's hashes in memory at a time (8 bytes a document)
-            save_band_runs(folder / "buckets", f"{rank:05d}", self.config, band,
-                           spool.exact() if band == EXACT_BAND else spool.band(band), refs)
-        spool.cleanup()
+        with self.track_time():
+            spool.write_docs(folder / f"{rank:05d}.docs.npz")
+            refs = pack(rank, np.arange(spool.count))
+            for band in band_names(self.config):  # one band's hashes in memory at a time (8 bytes a document)
+                save_band_runs(folder / "buckets", f"{rank:05d}", self.config, band,
+                               spool.exact() if band == EXACT_BAND else spool.band(band), refs)
+            spool.cleanup()
 
 
 def batched_by_chars(data, size: int, max_chars: int):
