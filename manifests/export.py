@@ -235,67 +235,64 @@ def _shard_batches(release_dir: Path, shard) -> Iterator[pa.RecordBatch]:
     yield from f.iter_batches(batch_size=BATCH, columns=columns)
 
 
+def _documents(src: _Source, encoder: Encoder, check_counts: bool) -> Iterator[tuple[tuple, np.ndarray]]:
+    """Every document of the source's shards in shard order: ((shard path, row, id, url), token ids), each checked
+    against the count the manifest's `tokens` column holds for it."""
+    for shard in src.shards:
+        row = 0
+        for batch in _shard_batches(src.release_dir, shard):
+            names = batch.schema.names
+            texts, ids = batch.column("text").to_pylist(), batch.column("id").to_pylist()
+            urls = batch.column("url").to_pylist() if "url" in names else [None] * len(texts)
+            counted = batch.column("tokens").to_pylist() if "tokens" in names else [None] * len(texts)
+            for doc_id, url, n, tokens in zip(ids, urls, counted, encoder.encode_batch(texts)):
+                if check_counts and n is not None and n != len(tokens):
+                    raise ExportError(f"{src.release_dir / shard.path}: row {row} (id {doc_id}): the tokenizer gives {len(tokens)} "
+                                      f"tokens, the manifest counted {n}; export stopped")
+                yield (shard.path, row, doc_id, url), tokens
+                row += 1
+
+
 def _write_file(out: Path, src: _Source, fmt: str, encoder: Encoder, tokenizer: ExportTokenizer, check_counts: bool) -> tuple[ExportedFile, pa.Table]:
     """Encode the documents of one token file, check each against the manifest's count, write tokens and index."""
     writer = TokenFileWriter(out, src.prefix, fmt, tokenizer)
-    label = f"{src.manifest.name} {src.manifest.version}"
-    rows = {k: [] for k in ("id", "url", "shard", "row")}
-    text_tokens = 0
-
-    def emit(batch: pa.RecordBatch, shard_path: str, first_row: int, row_numbers=None):
-        nonlocal text_tokens
-        texts = batch.column("text").to_pylist()
-        ids = batch.column("id").to_pylist()
-        counted = batch.column("tokens").to_pylist() if "tokens" in batch.schema.names else [None] * len(texts)
-        for k, (doc_ids, n, doc_id) in enumerate(zip(encoder.encode_batch(texts), counted, ids)):
-            row = row_numbers[k] if row_numbers is not None else first_row + k
-            if check_counts and n is not None and n != len(doc_ids):
-                raise ExportError(f"{src.release_dir / shard_path}: row {row} (id {doc_id}): the tokenizer gives {len(doc_ids)} tokens, "
-                                  f"the manifest counted {n}; export stopped")
-            writer.add(doc_ids)
-            text_tokens += len(doc_ids)
-        rows["id"] += ids
-        rows["url"] += batch.column("url").to_pylist() if "url" in batch.schema.names else [None] * len(texts)
-        rows["shard"] += [shard_path] * len(texts)
-        rows["row"] += list(row_numbers) if row_numbers is not None else list(range(first_row, first_row + len(texts)))
-
+    keys: list[tuple] = []  # (shard, row, id, url) of each document written, in file order
     if src.order is None:
-        for shard in src.shards:
-            row = 0
-            for batch in _shard_batches(src.release_dir, shard):
-                emit(batch, shard.path, row)
-                row += batch.num_rows
-    else:  # a mixture component: its chosen rows (repeats included) in the mixture's order, over the concatenated shards
-        table = pa.concat_tables([pa.Table.from_batches(list(_shard_batches(src.release_dir, s))) for s in src.shards])
-        where = [(s.path, r) for s in src.shards for r in range(s.documents)]
-        for i in range(0, len(src.order), BATCH):
-            picked = src.order[i:i + BATCH]
-            batch = table.take(pa.array(picked, type=pa.int64())).combine_chunks().to_batches()[0]
-            emit_mixed(batch, picked, where, emit)
+        for key, tokens in _documents(src, encoder, check_counts):
+            writer.add(tokens)
+            keys.append(key)
+    else:
+        # a mixture component: each of its documents tokenized once into a scratch file, then copied in the mixture's
+        # order, repeats included, so memory holds offsets and ids, never the component's texts or tokens
+        scratch = out / f".{src.prefix.replace('/', '_')}.scratch"
+        found, offsets, lengths, pos = [], [], [], 0
+        with open(scratch, "wb") as fh:
+            for key, tokens in _documents(src, encoder, check_counts):
+                fh.write(tokens.astype(writer.dtype).tobytes())
+                found.append(key)
+                offsets.append(pos)
+                lengths.append(len(tokens))
+                pos += len(tokens)
+        tokens = np.memmap(scratch, dtype=writer.dtype, mode="r") if pos else np.empty(0, writer.dtype)
+        for i in src.order:
+            writer.add(tokens[offsets[i]:offsets[i] + lengths[i]])
+            keys.append(found[i])
+        del tokens
+        scratch.unlink()
     paths = writer.close()
     lengths = np.asarray(writer.lengths, dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
-    index = pa.table({"doc": pa.array(np.arange(len(lengths), dtype=np.int64)), "id": pa.array(rows["id"], pa.string()),
-                      "url": pa.array(rows["url"], pa.string()), "release": pa.array([label] * len(lengths), pa.string()),
-                      "shard": pa.array(rows["shard"], pa.string()), "row": pa.array(rows["row"], pa.int64()),
+    label = f"{src.manifest.name} {src.manifest.version}"
+    shard, row, doc_id, url = zip(*keys) if keys else ((), (), (), ())
+    index = pa.table({"doc": pa.array(np.arange(len(lengths), dtype=np.int64)), "id": pa.array(doc_id, pa.string()),
+                      "url": pa.array(url, pa.string()), "release": pa.array([label] * len(lengths), pa.string()),
+                      "shard": pa.array(shard, pa.string()), "row": pa.array(row, pa.int64()),
                       "start": pa.array(starts), "tokens": pa.array(lengths), "global_start": pa.array(starts)}, schema=INDEX_SCHEMA)
     info = ExportedFile(prefix=src.prefix, component=src.component, release=label, release_content_hash=src.manifest.content_hash,
-                        shards=[s.path for s in src.shards], documents=len(lengths), text_tokens=text_tokens,
+                        shards=[s.path for s in src.shards], documents=len(lengths), text_tokens=int(lengths.sum()) - len(lengths),
                         tokens=int(lengths.sum()), global_start=0, index=f"{INDEX_DIR}/{src.prefix}.parquet",
                         files={p.relative_to(out).as_posix(): _sha256(p) for p in paths})
     return info, index
-
-
-def emit_mixed(batch: pa.RecordBatch, picked: list[int], where: list[tuple[str, int]], emit) -> None:
-    """Emit a batch of mixture rows run by run of the same shard, so each index row names its shard and row."""
-    start = 0
-    while start < len(picked):
-        shard = where[picked[start]][0]
-        end = start
-        while end < len(picked) and where[picked[end]][0] == shard:
-            end += 1
-        emit(batch.slice(start, end - start), shard, 0, [where[j][1] for j in picked[start:end]])
-        start = end
 
 
 def _release_sources(release_dir: Path, manifest) -> list[_Source]:
@@ -306,7 +303,7 @@ def _release_sources(release_dir: Path, manifest) -> list[_Source]:
 
 
 def _mixture_sources(mixture_dir: Path, mixture) -> list[_Source]:
-    from manifests.mixture import choose, component_rows
+    from manifests.mixture import choose
     from manifests.reader import load
 
     sources = []
@@ -318,8 +315,9 @@ def _mixture_sources(mixture_dir: Path, mixture) -> list[_Source]:
         if c.kind != "cpt":
             raise ExportError(f"{mixture_dir}: component {c.release} {c.split} is SFT; token files are for CPT components")
         shards = [next(s for s in m.shards if s.path == p.path) for p in c.shards]
-        table = component_rows(release_dir, m, shards)
-        order = choose(table.column("id").to_pylist(), table.column("tokens").to_pylist(), c.target_tokens, mixture.seed)
+        # ids and counts only (mixture.component_rows reads the texts too): the rule picks rows by them
+        table = pa.concat_tables([pq.read_table(release_dir / s.path, columns=["id", "tokens"]) for s in shards]) if shards else None
+        order = choose(table.column("id").to_pylist(), table.column("tokens").to_pylist(), c.target_tokens, mixture.seed) if table else []
         if len(order) != c.documents:
             raise ExportError(f"{mixture_dir}: {c.release} {c.source}: chose {len(order)} documents, the mixture says {c.documents}")
         sources.append(_Source(f"data/{m.name}-{m.version}/{c.source}/00000", f"{m.name}/{c.source}", release_dir, m, shards, order))

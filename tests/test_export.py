@@ -211,6 +211,12 @@ def test_a_mixture_exports_its_components_with_their_weights(tmp_path, capsys):
             assert (f.documents, f.text_tokens) == (c.documents, c.tokens) and e.weights[f"t/{c.source}"] == c.weight
             ids = pl.read_parquet(tmp_path / fmt / f.index)["id"].to_list()
             assert sorted(ids) == sorted(r["id"] for r in mixture_table(mixture_dir).to_pylist() if r["component"] == f"t/{c.source}")
+        texts = {r["id"]: r["text"] for rows in documents(release).values() for r in rows}
+        encoder = Encoder("qwen2.5")
+        for f in e.files:  # each document's own tokens and EOS, in the order of the index
+            ids = pl.read_parquet(tmp_path / fmt / f.index)["id"].to_list()
+            assert [d.tolist() for d in read_tokens(tmp_path / fmt, f, fmt, e.tokenizer.dtype)] == [
+                encoder.encode_batch([texts[i]])[0].tolist() + [e.tokenizer.eos_id] for i in ids]
     y = by["t/y"]
     assert y.documents == 3 and len(set(pl.read_parquet(tmp_path / "datatrove" / y.index)["id"])) == 1  # 3 epochs: repeats
     folders = json.loads((tmp_path / "datatrove" / "weights.json").read_text())
