@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import humanize
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,6 +40,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from manifests.tokens import SHIPPED, TokenizerId, is_shipped, tokenizer_id, vocabulary_file
+from manifests.writer import sha256_file
 
 EXPORT_NAME = "export.json"
 EXPORT_SCHEMA_VERSION = 1
@@ -197,22 +199,9 @@ class TokenFileWriter:
         index, metadata = Path(f"{self.path}.index"), Path(f"{self.path}.metadata")
         index.write_bytes(np.cumsum(lengths).astype("<u8").tobytes())
         total = int(lengths.sum())
-        metadata.write_text(f"{self.tokenizer.name}|{self.dtype.itemsize}\n{total}\n{_humanized(total)}", encoding="utf-8")
+        # as datatrove's TokenizedFile.write_final_metadata: "tokenizer|token size", token count, the count for people
+        metadata.write_text(f"{self.tokenizer.name}|{self.dtype.itemsize}\n{total}\n{humanize.metric(total, unit='T')}", encoding="utf-8")
         return [self.path, index, metadata]
-
-
-def _humanized(n: int) -> str:
-    """datatrove's third metadata line (humanize.metric(n, unit="T")); informational only."""
-    for factor, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= factor:
-            return f"{n / factor:.3g} {unit}T"
-    return f"{n} T"
-
-
-def _sha256(path: Path) -> str:
-    from manifests.writer import sha256_file
-
-    return sha256_file(path)
 
 
 class _Source:
@@ -225,7 +214,7 @@ class _Source:
 
 def _shard_batches(release_dir: Path, shard) -> Iterator[pa.RecordBatch]:
     path = release_dir / shard.path
-    if _sha256(path) != shard.sha256:
+    if sha256_file(path) != shard.sha256:
         raise ExportError(f"{path}: sha256 differs from the manifest's; verify the release (curate manifest verify)")
     f = pq.ParquetFile(path, pre_buffer=False)
     names = f.schema_arrow.names
@@ -291,7 +280,7 @@ def _write_file(out: Path, src: _Source, fmt: str, encoder: Encoder, tokenizer: 
     info = ExportedFile(prefix=src.prefix, component=src.component, release=label, release_content_hash=src.manifest.content_hash,
                         shards=[s.path for s in src.shards], documents=len(lengths), text_tokens=int(lengths.sum()) - len(lengths),
                         tokens=int(lengths.sum()), global_start=0, index=f"{INDEX_DIR}/{src.prefix}.parquet",
-                        files={p.relative_to(out).as_posix(): _sha256(p) for p in paths})
+                        files={p.relative_to(out).as_posix(): sha256_file(p) for p in paths})
     return info, index
 
 
