@@ -161,7 +161,7 @@ def new_input_files(job: JobConfig, parent: Path) -> dict[str, list[Path]]:
     for src in job.sources:
         files = job.source_files(src)
         known = seen.get(src.name, set())
-        out[src.name] = [f for f in files if (Path(os.path.relpath(f, job.base_dir)).as_posix(), sha256_file(f)) not in known]
+        out[src.name] = [f for f in files if ((d := describe_input(f, Path(job.base_dir))).path, d.sha256) not in known]  # a URL too
     return out
 
 

@@ -187,3 +187,16 @@ def _upload(local: Path, url: str, names: dict[str, Path], marker: str) -> None:
     if missing:
         raise OSError(f"{len(missing)} file(s) not in the bucket at their size after the upload (first: {missing[0]})")
     fs.put_file(str(names[marker]), f"{root}/{marker}")
+
+
+def download(url: str, local: Path) -> Path:
+    """Every object under `url` into the folder `local`: the parent release an incremental run carries and dedups
+    against, which that code reads from disk."""
+    fs, root = filesystem(url)
+    objects = [p for p in fs.find(root) if p.startswith(root + "/")]
+    targets = [local / p[len(root) + 1:] for p in objects]
+    for t in {t.parent for t in targets} | {local}:
+        t.mkdir(parents=True, exist_ok=True)
+    if objects:
+        fs.get(objects, [str(t) for t in targets])
+    return local

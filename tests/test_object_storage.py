@@ -263,11 +263,46 @@ def test_a_failed_upload_keeps_the_finished_work_and_resume_publishes_it(server,
     assert manifests.verify(f"{output}/demo/0.1.0") == []
 
 
+def test_incremental_runs_with_sources_and_releases_in_the_bucket(server, tmp_path):
+    """`incremental: true` with the inputs and releases in the bucket: the second run reads only the file added since,
+    carries its parent's shards and dedups against it, and publishes what the same two runs publish on local paths."""
+    import shutil
+
+    held_back = "news/libreoffice-help-zh-cn.csv"
+    local_inputs, output = tmp_path / "inputs", f"s3://{BUCKET}/incremental"
+    shutil.copytree(SAMPLES, local_inputs, ignore=shutil.ignore_patterns("sft"))
+    (local_inputs / held_back).unlink()
+    fs, _ = storage.filesystem(output)
+    inbox = f"{BUCKET}/inbox"
+    fs.copy(f"{BUCKET}/samples", inbox, recursive=True)
+    fs.rm_file(f"{inbox}/{held_back}")
+    jobs = {}
+    for where, out, inputs in (("local", str(tmp_path / "out"), str(local_inputs)), ("s3", output, f"s3://{inbox}")):
+        jobs[where] = demo_job(tmp_path / where, out, inputs)
+        data = yaml.safe_load(jobs[where].read_text(encoding="utf-8"))
+        jobs[where].write_text(yaml.safe_dump({**data, "incremental": True}, allow_unicode=True), encoding="utf-8")
+        assert finish(curate("run", str(jobs[where])))[0] == 0
+    shutil.copy(SAMPLES / held_back, local_inputs / held_back)
+    fs.put_file(str(SAMPLES / held_back), f"{inbox}/{held_back}")
+    for where in jobs:
+        code, out, err = finish(curate("run", str(jobs[where])))
+        assert code == 0, err
+    local, url = manifests.load(tmp_path / "out/demo/0.1.1"), f"{output}/demo/0.1.1"
+    second = manifests.load(url)
+    assert second.content_hash == local.content_hash and second.totals == local.totals
+    assert second.parent == "../0.1.0" and second.increment.input_files == {"zhwiki": 0, "news": 1, "laws": 0, "ptt": 0}
+    assert any(s.path.startswith("data/") and "/parent-0.1.0-" in s.path for s in second.shards)  # carried
+    assert manifests.verify(url) == []
+    code, out, err = finish(curate("run", str(jobs["s3"])))  # nothing new: no release
+    assert code == 0 and "no new release" in out and storage.released_versions(output, "demo") == ["0.1.0", "0.1.1"]
+    assert not (storage.staging_root(output) / "demo").exists()  # the parent's copy is gone after each run
+
+
 def test_s3_errors_are_one_line(server, tmp_path):
-    """No credentials, a source folder that is not there, an incremental run: one line each, no traceback."""
+    """No credentials, a source folder that is not there, a --since outside the output: one line each, no traceback."""
     job = demo_job(tmp_path, f"s3://{BUCKET}/inc", f"s3://{BUCKET}/samples")
     code, out, err = finish(curate("run", str(job), "--since", str(tmp_path)))
-    assert code == 2 and "incremental runs" in err and f"s3://{BUCKET}/inc" in err
+    assert code == 2 and f"the output is s3://{BUCKET}/inc: name a release there (s3://{BUCKET}/inc/demo/VERSION)" in err, err
     job = demo_job(tmp_path / "missing", f"s3://{BUCKET}/inc", f"s3://{BUCKET}/no-such-folder")
     code, out, err = finish(curate("run", str(job)))
     assert code == 2 and f"s3://{BUCKET}/no-such-folder/wiki/*.xml.bz2" in err, err
