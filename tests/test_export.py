@@ -237,3 +237,30 @@ def test_an_export_refuses_what_it_cannot_write(exported, tmp_path, capsys):
     assert "not compared" in capsys.readouterr().err
     e = load_export(tmp_path / "q36")
     assert not e.manifest_tokenizer_matches and e.tokenizer.name == "qwen3.6" and e.tokenizer.eos_id == 248044
+
+
+def test_a_local_tokenizer_exports_uint16_with_its_own_eos(tmp_path, capsys):
+    """A release counted with a small tokenizer.json: 2-byte tokens, the EOS its tokenizer_config.json names."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(PAGES, trainers.BpeTrainer(vocab_size=500, special_tokens=["[UNK]", "</s>"]))
+    tok.save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"eos_token": {"content": "</s>"}}))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "a.jsonl", [{"id": f"p{i}", "text": PAGES[i]} for i in range(4)])
+    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(inbox / "*.jsonl")}], tokenizer=str(tmp_path / "tokenizer.json"))
+    assert main(["run", str(job)]) == 0
+    release = tmp_path / "out" / "t" / "0.1.0"
+    assert main(["export", str(release), "--format", "megatron", "--out", str(tmp_path / "e")]) == 0
+    m, e = manifests.load(release), load_export(tmp_path / "e")
+    assert e.manifest_tokenizer_matches and e.tokenizer.dtype == "uint16" and (e.tokenizer.eos_token, e.tokenizer.eos_id) == ("</s>", 1)
+    assert e.totals["tokens"] == m.totals["tokens"] + m.totals["documents"]
+    docs = read_tokens(tmp_path / "e", e.files[0], "megatron", e.tokenizer.dtype)
+    texts = pl.read_parquet(release / m.shards[0].path)["text"].to_list()
+    assert [d.tolist() for d in docs] == [tok.encode(t, add_special_tokens=False).ids + [1] for t in texts]
+    indexed = reference("megatron.core.datasets.indexed_dataset")
+    ds = indexed.IndexedDataset(str(tmp_path / "e" / e.files[0].prefix))
+    assert ds[0].dtype == np.uint16 and [ds[i].tolist() for i in range(len(ds))] == [d.tolist() for d in docs]
