@@ -34,14 +34,15 @@ class StatName:
     url_checked), its `reason` (dropped_<reason>) and the `source` whose documents it counts (None: the whole step).
 
     datatrove keys a step's stats by string, so `name` is the string form (`source:<source>/<outcome>_<reason>`) and
-    `parse` reads it back: steps write through this class, and the run's merge (curation.pipeline), the stats table
-    (curation.stats) and the SFT gate ledger read through it, so no one else formats or splits a stat's name."""
+    `parse` reads it back. Counts with a reason and per-source counts are written through this class, and the run's
+    merge (curation.pipeline), the stats table, alerts, exclude, the SFT gate ledger and manifest diff split names
+    through `parse`. An outcome without a reason is its own name ("in", "kept", "region_tw")."""
 
     outcome: str
     reason: str | None = None
     source: str | None = None
 
-    # outcomes that carry a reason after "_", longest first so chars_dropped_x is not read as dropped
+    # outcomes that carry a reason after "_" (a step's own counts, such as url_checked or region_tw, carry none)
     WITH_REASON = ("segments_removed", "chars_dropped", "chars_removed", "contaminated", "converted", "redacted",
                    "rejected", "dropped", "edited", "tagged")
 
@@ -57,7 +58,8 @@ class StatName:
     def parse(cls, name: str) -> StatName:
         source = None
         if name.startswith(SOURCE_PREFIX):
-            source, _, name = name[len(SOURCE_PREFIX):].rpartition("/")  # a stat has no "/", a source name may
+            # the first "/": a source name is a plain name (config refuses "/"), a reason may hold one (an eval set "tmmlu/zh")
+            source, _, name = name[len(SOURCE_PREFIX):].partition("/")
         for outcome in cls.WITH_REASON:
             if name.startswith(outcome + "_"):
                 return cls(outcome, name[len(outcome) + 1:], source)

@@ -119,7 +119,8 @@ def test_a_stat_name_is_written_and_read_in_one_place():
     from filters.base import StatName
 
     for stat in (StatName("dropped", "too_short", "news"), StatName("chars_dropped", "too_short", "news"),
-                 StatName("tagged", "region_hk"), StatName("in", source="a/b"), StatName("url_checked")):
+                 StatName("tagged", "region_hk"), StatName("contaminated", "tmmlu/zh", "forum"), StatName("in", source="news"),
+                 StatName("url_checked")):
         assert StatName.parse(stat.name) == stat
     # a reasoned outcome is not read as a shorter one that prefixes it
     assert StatName.parse("chars_dropped_spam").outcome == "chars_dropped"
@@ -135,8 +136,9 @@ def test_stats_rows_are_the_recorded_outcomes(tmp_path):
         steps = [StepStats(step="toxicity", input=10, kept=8, dropped=2, dropped_by_reason={"toxic": 2}, by_source={
             "forum": {"in": 10, "kept": 8, "chars_kept": 800, "dropped_toxic": 2, "chars_dropped_toxic": 150,
                       "edited_toxic_segment": 3, "chars_removed_toxic_segment": 40, "segments_removed_toxic_segment": 4,
-                      "tagged_profanity": 1, "region_tw": 7}})]
+                      "tagged_profanity": 1, "contaminated_tmmlu": 2, "region_tw": 7}})]
 
     assert sorted(stats_rows(M), key=str) == sorted([
         ("toxicity", "forum", "kept", None, 8, 800), ("toxicity", "forum", "dropped", "toxic", 2, 150),
-        ("toxicity", "forum", "edited", "toxic_segment", 3, 40), ("toxicity", "forum", "tagged", "profanity", 1, None)], key=str)
+        ("toxicity", "forum", "edited", "toxic_segment", 3, 40), ("toxicity", "forum", "tagged", "profanity", 1, None),
+        ("toxicity", "forum", "contaminated", "tmmlu", 2, None)], key=str)
