@@ -77,7 +77,7 @@ class ExportTokenizer(Model):
 
 class ExportedFile(Model):
     prefix: str  # PREFIX of PREFIX.bin/.idx or PREFIX.ds(.index, .metadata), relative to the export directory
-    component: str  # a release's source, or a mixture's "<release name>/<source>"
+    component: str  # a release's source, or a mixture's "<release name>-<version>/<source>" (its data/ folder)
     release: str  # "<name> <version>" the documents come from
     release_content_hash: str
     shards: list[str]  # release shards read (a mixture component: every pinned shard of it)
@@ -295,7 +295,7 @@ def _mixture_sources(mixture_dir: Path, mixture) -> list[_Source]:
     from manifests.mixture import choose
     from manifests.reader import load
 
-    sources = []
+    sources, seen = [], {}
     for c in mixture.components:
         release_dir = (mixture_dir / c.path).resolve()
         m = load(release_dir)
@@ -309,7 +309,13 @@ def _mixture_sources(mixture_dir: Path, mixture) -> list[_Source]:
         order = choose(table.column("id").to_pylist(), table.column("tokens").to_pylist(), c.target_tokens, mixture.seed) if table else []
         if len(order) != c.documents:
             raise ExportError(f"{mixture_dir}: {c.release} {c.source}: chose {len(order)} documents, the mixture says {c.documents}")
-        sources.append(_Source(f"data/{m.name}-{m.version}/{c.source}/00000", f"{m.name}/{c.source}", release_dir, m, shards, order))
+        # the version in the key: a mixture may take two versions of one release, each its own file and weight
+        key = f"{m.name}-{m.version}/{c.source}"
+        if key in seen:
+            raise ExportError(f"{mixture_dir}: component {c.release} {c.source} is in the mixture twice (components {seen[key]} and "
+                              f"{len(sources)}): its documents would go to one token file under two weights; mix it once")
+        seen[key] = len(sources)
+        sources.append(_Source(f"data/{key}/00000", key, release_dir, m, shards, order))
     return sources
 
 

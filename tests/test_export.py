@@ -190,40 +190,70 @@ def test_token_range_exclusion_leaves_and_stays_out(tmp_path, capsys):
 
 
 def test_a_mixture_exports_its_components_with_their_weights(tmp_path, capsys):
-    release, _ = small_release(tmp_path)
-    m = manifests.load(release)
-    x_tokens = next(s.tokens for s in m.sources if s.name == "x")
+    """Two versions of one release in the mixture: each (version, source) is its own component, file and weight."""
+    v1, job = small_release(tmp_path)
+    write(tmp_path / "inbox" / "day2.jsonl", [{"id": "n7", "text": PAGES[7]}])
+    write_job(tmp_path, yaml.safe_load(job.read_text())["sources"], version="0.2.0")
+    assert main(["run", str(job)]) == 0
+    v2 = tmp_path / "out" / "t" / "0.2.0"
+    x_tokens = next(s.tokens for s in manifests.load(v1).sources if s.name == "x")
     mix = tmp_path / "mix.yaml"
     mix.write_text(yaml.safe_dump({"name": "tw-mix", "output": str(tmp_path / "mixes"), "seed": 3, "releases": [
-        {"path": str(release), "sources": {"x": {"max_tokens": x_tokens // 2}, "y": {"epochs": 3}}}]}))
+        {"path": str(v1), "sources": {"x": {"max_tokens": x_tokens // 2}, "y": {"epochs": 3}}},
+        {"path": str(v2), "sources": {"x": {"epochs": 1}, "y": {"epochs": 2}}}]}))
     assert main(["mix", str(mix)]) == 0
     mixture_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
     mixture = load_mixture(mixture_dir)
+    assert [(c.release, c.source) for c in mixture.components] == [("t 0.1.0", "x"), ("t 0.1.0", "y"), ("t 0.2.0", "x"), ("t 0.2.0", "y")]
+    key = {(c.release, c.source): f"t-{c.release.split()[1]}/{c.source}" for c in mixture.components}
+    texts = {r["id"]: r["text"] for release in (v1, v2) for rows in documents(release).values() for r in rows}
+    encoder = Encoder("qwen2.5")
     for fmt in ("megatron", "datatrove"):
         assert main(["export", str(mixture_dir), "--format", fmt, "--out", str(tmp_path / fmt)]) == 0
         e = load_export(tmp_path / fmt)
         assert e.source_kind == "mixture" and e.content_hash == mixture.content_hash
         assert e.totals["text_tokens"] == mixture.totals["tokens"] and e.totals["documents"] == mixture.totals["documents"]
         assert e.totals["tokens"] == mixture.totals["tokens"] + mixture.totals["documents"]
+        # every component present once, under its version, with the mixture's weight
+        assert e.weights == {key[c.release, c.source]: c.weight for c in mixture.components}
+        assert sum(e.weights.values()) == pytest.approx(1.0, abs=1e-5)
         by = {f.component: f for f in e.files}
+        assert len(e.files) == len(by) == len(mixture.components)
+        chosen = mixture_table(mixture_dir).to_pylist()
         for c in mixture.components:
-            f = by[f"t/{c.source}"]
-            assert (f.documents, f.text_tokens) == (c.documents, c.tokens) and e.weights[f"t/{c.source}"] == c.weight
+            f = by[key[c.release, c.source]]
+            assert f.release == c.release and f.prefix == f"data/{key[c.release, c.source]}/00000"
+            assert (f.documents, f.text_tokens) == (c.documents, c.tokens)
             ids = pl.read_parquet(tmp_path / fmt / f.index)["id"].to_list()
-            assert sorted(ids) == sorted(r["id"] for r in mixture_table(mixture_dir).to_pylist() if r["component"] == f"t/{c.source}")
-        texts = {r["id"]: r["text"] for rows in documents(release).values() for r in rows}
-        encoder = Encoder("qwen2.5")
+            assert sorted(ids) == sorted(r["id"] for r in chosen if r["release"] == c.release and r["component"] == f"t/{c.source}")
         for f in e.files:  # each document's own tokens and EOS, in the order of the index
             ids = pl.read_parquet(tmp_path / fmt / f.index)["id"].to_list()
             assert [d.tolist() for d in read_tokens(tmp_path / fmt, f, fmt, e.tokenizer.dtype)] == [
                 encoder.encode_batch([texts[i]])[0].tolist() + [e.tokenizer.eos_id] for i in ids]
-    y = by["t/y"]
-    assert y.documents == 3 and len(set(pl.read_parquet(tmp_path / "datatrove" / y.index)["id"])) == 1  # 3 epochs: repeats
+    y1, y2 = by["t-0.1.0/y"], by["t-0.2.0/y"]
+    assert (y1.documents, y2.documents) == (3, 2) and len(set(pl.read_parquet(tmp_path / "datatrove" / y1.index)["id"])) == 1  # epochs: repeats
+    weight = {(c.release, c.source): c.weight for c in mixture.components}
     folders = json.loads((tmp_path / "datatrove" / "weights.json").read_text())
-    assert folders["weights"] == [e.weights[c] for c in folders["components"]]
+    assert len(folders["components"]) == len(set(folders["components"])) == len(weight)
+    assert dict(zip(folders["components"], folders["weights"])) == {key[c]: w for c, w in weight.items()}
+    assert dict(zip(folders["components"], folders["folders"])) == {key[c]: f"data/{key[c]}" for c in weight}
     blend = (tmp_path / "megatron" / "data-path.txt").read_text().split()
     assert dict(zip(blend[1::2], map(float, blend[0::2]))) == {
-        f.prefix: pytest.approx(e.weights[f.component], abs=1e-6) for f in load_export(tmp_path / "megatron").files}
+        f"data/{key[c]}/00000": pytest.approx(w, abs=1e-6) for c, w in weight.items()}
+    assert sum(map(float, blend[0::2])) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_mixture_naming_one_release_twice_is_refused(tmp_path, capsys):
+    """The same release listed twice: two components would write the same token file; the export says so."""
+    release, _ = small_release(tmp_path)
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(yaml.safe_dump({"name": "twice", "output": str(tmp_path / "mixes"), "seed": 3, "releases": [
+        {"path": str(release), "sources": {"x": {"epochs": 1}}}, {"path": str(release), "sources": {"x": {"epochs": 2}}}]}))
+    assert main(["mix", str(mix)]) == 0
+    mixture_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["export", str(mixture_dir), "--format", "megatron", "--out", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err
+    assert "t 0.1.0 x" in err and "twice" in err and not (tmp_path / "e").exists()
 
 
 def test_an_export_refuses_what_it_cannot_write(exported, tmp_path, capsys):
