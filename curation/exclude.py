@@ -72,6 +72,7 @@ def run_exclude(release: Path, ids_file: Path | None, urls_file: Path | None, re
     from manifests.writer import content_hash, describe_shard, now_utc, seal_release, totals, write_manifest
 
     release = Path(release).resolve()
+    export = Path(export).resolve() if export is not None else None  # the manifest records where it is, not how it was typed
     parent = manifests.load(release)
     if parent.kind != "cpt":
         raise UsageError(f"{release}: curate exclude takes a CPT release (this one is {parent.kind})")

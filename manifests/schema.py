@@ -122,7 +122,7 @@ class ExclusionInfo(Model):
     urls_requested: int
     removed: int  # documents of the parent release taken out
     request_sha256: str  # of the id and URL lists as given (ids a token range named included)
-    # `--token-range A:B --export DIR`: the range, the export it counts in (its path as given, the sha256 of its
+    # `--token-range A:B --export DIR`: the range, the export it counts in (its absolute path, the sha256 of its
     # export.json) and the documents it named; None for exclusions by --ids/--urls alone
     token_range: str | None = None
     export: str | None = None

@@ -157,13 +157,14 @@ def test_locate_names_the_documents_of_a_token_range(exported, capsys):
     assert "need 0 <= A < B" in capsys.readouterr().err
 
 
-def test_token_range_exclusion_leaves_and_stays_out(tmp_path, capsys):
+def test_token_range_exclusion_leaves_and_stays_out(tmp_path, capsys, monkeypatch):
     v1, job = small_release(tmp_path, version="auto")
     capsys.readouterr()
     assert main(["export", str(v1), "--format", "datatrove", "--out", str(tmp_path / "exp")]) == 0
     index = pl.read_parquet(tmp_path / "exp" / load_export(tmp_path / "exp").files[0].index)
     a, b = index["global_start"][1] + 5, index["global_start"][3]  # inside p1 up to where p3 starts: p1 and p2
-    assert main(["exclude", str(v1), "--token-range", f"{a}:{b}", "--export", str(tmp_path / "exp"),
+    monkeypatch.chdir(tmp_path)  # the export named relative to here: the manifest must still say where it is
+    assert main(["exclude", str(v1), "--token-range", f"{a}:{b}", "--export", "exp",
                  "--reason", "loss spike at step 1200"]) == 0
     v2 = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert sorted(pl.read_parquet(f"{v2}/data/**/*.parquet")["id"]) == ["x/p0", "x/p3", "x/p4", "y/l1"]
@@ -171,7 +172,7 @@ def test_token_range_exclusion_leaves_and_stays_out(tmp_path, capsys):
     m1, m2 = manifests.load(v1), manifests.load(v2)
     (entry,) = m2.exclusions
     assert (entry.reason, entry.token_range, entry.range_documents, entry.removed, entry.ids_requested) == ("loss spike at step 1200", f"{a}:{b}", 2, 2, 0)
-    assert entry.export == str(tmp_path / "exp") and len(entry.export_sha256) == 64
+    assert entry.export == str((tmp_path / "exp").resolve()) and len(entry.export_sha256) == 64
     assert m2.totals["tokens"] == m1.totals["tokens"] - sum(index["tokens"][1:3]) + 2  # their text tokens, EOS aside
     y = next(s for s in m2.shards if s.source == "y")
     assert os.stat(v2 / y.path).st_ino == os.stat(v1 / y.path).st_ino  # untouched: hard-linked, not rewritten
@@ -187,6 +188,47 @@ def test_token_range_exclusion_leaves_and_stays_out(tmp_path, capsys):
     v3 = capsys.readouterr().out.strip().splitlines()[-1]
     assert sorted(pl.read_parquet(f"{v3}/data/**/*.parquet")["id"]) == ["x/new", "x/p0", "x/p3", "x/p4", "y/l1"]
     assert manifests.verify(v3) == []
+
+
+def test_token_range_exclusion_through_a_mixture_takes_only_this_releases_documents(tmp_path, capsys):
+    """A range of a mixture's export that spans two releases: excluding from one takes its documents only, and
+    leaves the other release as it was."""
+    (tmp_path / "t").mkdir()
+    (tmp_path / "u").mkdir()
+    t, _ = small_release(tmp_path / "t")
+    write(tmp_path / "u" / "q.jsonl", [{"id": f"q{i}", "text": PAGES[i]} for i in (5, 7)])
+    u_job = write_job(tmp_path / "u", [{"name": "z", "kind": "jsonl", "path": str(tmp_path / "u" / "q.jsonl")}], name="u")
+    assert main(["run", str(u_job)]) == 0
+    u = tmp_path / "u" / "out" / "u" / "0.1.0"
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(yaml.safe_dump({"name": "two", "output": str(tmp_path / "mixes"), "seed": 3, "releases": [
+        {"path": str(t), "sources": {"x": {"epochs": 1}, "y": {"epochs": 1}}}, {"path": str(u), "sources": {"z": {"epochs": 1}}}]}))
+    assert main(["mix", str(mix)]) == 0
+    mixture_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["export", str(mixture_dir), "--format", "megatron", "--out", str(tmp_path / "exp")]) == 0
+    e = load_export(tmp_path / "exp")
+    assert [(f.prefix, f.release) for f in e.files] == [("data/t-0.1.0/x/00000", "t 0.1.0"), ("data/t-0.1.0/y/00000", "t 0.1.0"),
+                                                        ("data/u-0.1.0/z/00000", "u 0.1.0")]
+    # from the EOS of t's last document (y/l1) into u's first: one document of each release
+    a = e.files[2].global_start - 1
+    u_first = pl.read_parquet(tmp_path / "exp" / e.files[2].index)["id"][0]
+    assert locate(tmp_path / "exp", a, a + 2)["id"].to_pylist() == ["y/l1", u_first]
+    u_before = {p.relative_to(u): p.read_bytes() for p in u.rglob("*") if p.is_file()}
+    capsys.readouterr()
+
+    assert main(["exclude", str(t), "--token-range", f"{a}:{a + 2}", "--export", str(tmp_path / "exp"), "--reason", "spike"]) == 0
+    t2 = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    (entry,) = manifests.load(t2).exclusions
+    assert (entry.range_documents, entry.removed) == (1, 1) and (t2 / "exclusions/ids.txt").read_text() == "y/l1\n"
+    assert sorted(pl.read_parquet(f"{t2}/data/**/*.parquet")["id"]) == ["x/p0", "x/p1", "x/p2", "x/p3", "x/p4"]
+    # the other release: no new version, every file as it was
+    assert sorted(p.name for p in u.parent.iterdir()) == ["0.1.0"] and manifests.verify(u) == []
+    assert {p.relative_to(u): p.read_bytes() for p in u.rglob("*") if p.is_file()} == u_before
+
+    # and the other way round: from u, only u's document
+    assert main(["exclude", str(u), "--token-range", f"{a}:{a + 2}", "--export", str(tmp_path / "exp"), "--reason", "spike"]) == 0
+    u2 = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (u2 / "exclusions/ids.txt").read_text() == f"{u_first}\n" and manifests.load(u2).exclusions[0].range_documents == 1
 
 
 def test_a_mixture_exports_its_components_with_their_weights(tmp_path, capsys):
