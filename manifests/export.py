@@ -454,23 +454,3 @@ def locate(path: str | Path, start: int, end: int, prefix: str | None = None) ->
         found.append(index.filter(hit).append_column("file", pa.array([f.prefix] * int(pc.sum(hit).as_py() or 0), pa.string())))
     return pa.concat_tables(found) if found else INDEX_SCHEMA.append(pa.field("file", pa.string())).empty_table()
 
-
-def read_tokens(directory: str | Path, f: ExportedFile, fmt: str, dtype: str) -> list[np.ndarray]:
-    """Our own reader of one exported token file: each document's tokens (EOS included), from the format's index
-    (Megatron: the .idx's sequence lengths and pointers; datatrove: the .ds.index document ends)."""
-    directory = Path(directory)
-    dt = np.dtype(dtype)
-    if fmt == "megatron":
-        raw = (directory / f"{f.prefix}.idx").read_bytes()
-        if raw[:9] != MEGATRON_HEADER:
-            raise ExportError(f"{directory / f.prefix}.idx: not an MMIDIDX index")
-        (code,) = struct.unpack("<B", raw[17:18])
-        count, _docs = struct.unpack("<QQ", raw[18:34])
-        lengths = np.frombuffer(raw, np.int32, count, 34)
-        pointers = np.frombuffer(raw, np.int64, count, 34 + lengths.nbytes)
-        dt = next(d for d, c in MEGATRON_DTYPE_CODES.items() if c == code)
-        data = np.fromfile(directory / f"{f.prefix}.bin", dt)
-        return [data[p // dt.itemsize: p // dt.itemsize + n] for p, n in zip(pointers, lengths)]
-    data = np.fromfile(directory / f"{f.prefix}.ds", dt)
-    ends = np.fromfile(directory / f"{f.prefix}.ds.index", "<u8").astype(np.int64)
-    return [data[a:b] for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)]

@@ -7,6 +7,7 @@ the `export` extra, which CI installs. Without it those tests skip here, and fai
 import importlib
 import json
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import yaml
 
 import manifests
 from curation.cli import main
-from manifests.export import Encoder, load_export, locate, read_tokens
+from manifests.export import MEGATRON_DTYPE_CODES, MEGATRON_HEADER, Encoder, ExportedFile, load_export, locate
 from manifests.mixture import load_mixture, mixture_table
 from tests.conftest import SAMPLES, write_job
 
@@ -31,6 +32,26 @@ def reference(module: str):
         if os.environ.get("CI"):
             raise
         pytest.skip(f"{module} cannot be imported ({e}): pip install -e '.[export]'")
+
+
+def read_tokens(directory: Path, f: ExportedFile, fmt: str, dtype: str) -> list[np.ndarray]:
+    """The tests' own reader of one exported token file, beside the trainers' (which need the `export` extra): each
+    document's tokens (EOS included), from the format's index (Megatron: the .idx's sequence lengths and pointers;
+    datatrove: the .ds.index document ends)."""
+    dt = np.dtype(dtype)
+    if fmt == "megatron":
+        raw = (directory / f"{f.prefix}.idx").read_bytes()
+        assert raw[:9] == MEGATRON_HEADER, f"{directory / f.prefix}.idx: not an MMIDIDX index"
+        (code,) = struct.unpack("<B", raw[17:18])
+        count, _docs = struct.unpack("<QQ", raw[18:34])
+        lengths = np.frombuffer(raw, np.int32, count, 34)
+        pointers = np.frombuffer(raw, np.int64, count, 34 + lengths.nbytes)
+        dt = next(d for d, c in MEGATRON_DTYPE_CODES.items() if c == code)
+        data = np.fromfile(directory / f"{f.prefix}.bin", dt)
+        return [data[p // dt.itemsize: p // dt.itemsize + n] for p, n in zip(pointers, lengths)]
+    data = np.fromfile(directory / f"{f.prefix}.ds", dt)
+    ends = np.fromfile(directory / f"{f.prefix}.ds.index", "<u8").astype(np.int64)
+    return [data[a:b] for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)]
 
 
 def write(path, rows):
