@@ -25,23 +25,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from curation.config import load_job
     from curation.pipeline import run_job
-
-    job = load_job(args.job)
     from manifests import storage
 
-    since = Path(args.since).resolve() if args.since else None
-    parent = _parent_from_bucket(job, args.since) if storage.is_url(job.output) else None
-    try:
-        path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose,
-                       since=parent or since, strict=args.strict)
-    finally:
-        if parent is not None:
-            import contextlib
-            import shutil
-
-            shutil.rmtree(parent, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                parent.parent.rmdir()  # the release name's folder, when no other copy is in it
+    job = load_job(args.job)
+    since = None
+    if args.since:  # for an output in object storage, a release URL there (run_job checks it)
+        since = args.since if storage.is_url(job.output) else Path(args.since).resolve()
+    path = run_job(job, force=args.force, resume=args.resume, quiet=not args.verbose, since=since, strict=args.strict)
     if path is None:  # Slurm: submitted (run_job said so on stderr); else nothing new since the parent release
         if job.executor.kind != "slurm":
             print("no new release: nothing new, every input file is recorded in the last release")
@@ -53,29 +43,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"curate: alert: {a}", file=sys.stderr)
     print(path)
     return EXIT_ALERTS if alerts else EXIT_OK
-
-
-def _parent_from_bucket(job, since: str | None):
-    """An incremental run whose output is in object storage: its parent release (`--since`, else with `incremental:
-    true` the newest in the output) copied into the staging folder, where run_job reads, carries and dedups against it
-    as a local release; None when the run has no parent."""
-    from curation.release import released_versions
-    from manifests import storage
-
-    if since is None:
-        versions = released_versions(job.output_dir, job.name) if job.incremental else []
-        if not versions:
-            return None
-        version = versions[-1]
-    else:
-        prefix = storage.join(job.output, job.name) + "/"
-        version = since[len(prefix):].strip("/") if since.startswith(prefix) else ""
-        if not version or "/" in version:
-            raise UsageError(f"--since {since}: the output is {job.output}: name a release there ({prefix}VERSION)")
-    url = storage.join(job.output, job.name, version)
-    if not storage.exists(storage.join(url, "manifest.json")):
-        raise UsageError(f"--since {url}: not a release (no manifest.json)")
-    return storage.download(url, job.output_dir / job.name / version)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

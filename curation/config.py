@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 from curation.errors import ConfigError
 from curation.steps import STEPS, StepsConfig
 from filters.config import Strict
+from manifests import storage
 from manifests.mixture import Share
 from synth.config import GatesConfig, JudgeConfig, LLMConfig, SynthTaskConfig  # noqa: F401 - composed by the synth job config
 from manifests.tokens import DEFAULT_TOKENIZER, NONE as NO_TOKENIZER, SHIPPED as SHIPPED_TOKENIZERS, is_shipped
@@ -92,10 +93,14 @@ class JobFile(Strict):
 
     @property
     def output_dir(self) -> Path:
-        """The output folder; for an object-storage URL, the local folder the job is staged in before its upload."""
-        from manifests import storage
-
+        """The output folder; for an object-storage URL, the local folder the job is staged in before its upload
+        (only its path: `prepare_output_dir` creates it)."""
         return storage.staging_root(self.output) if storage.is_url(self.output) else self.resolve(self.output)
+
+    def prepare_output_dir(self) -> Path:
+        """`output_dir`, for a run about to write there: an object-storage URL's staging folder is created and marked
+        with the URL, which is how its releases are found in the bucket (curation.release)."""
+        return storage.prepare_staging(self.output) if storage.is_url(self.output) else self.output_dir
 
     def as_dict(self) -> dict:
         return self.model_dump(mode="json", exclude={"base_dir"})
@@ -146,8 +151,6 @@ class JobConfig(ReleaseJobFile):
 
     def source_files(self, source: SourceConfig) -> list[Path | str]:
         """The files a source's path (a glob) matches: Paths, or URLs (str) for a source in object storage."""
-        from manifests import storage
-
         if storage.is_url(source.path):
             return storage.list_files(source.path)
         return sorted(Path(p) for p in glob.glob(str(self.resolve(source.path)), recursive=True) if Path(p).is_file())
@@ -199,7 +202,7 @@ def load_job(path: str | Path, check_inputs: bool = True) -> JobConfig:
     if check_inputs:
         for i, src in enumerate(job.sources):
             if not job.source_files(src):
-                where = "" if "://" in src.path else f" (resolved to {job.resolve(src.path)})"
+                where = "" if storage.is_url(src.path) else f" (resolved to {job.resolve(src.path)})"
                 raise ConfigError(f"{path}: sources[{i}].path: no file matches {src.path!r}{where}")
         job.check_tokenizer(str(path))
         against = job.steps.dedup.against

@@ -66,7 +66,7 @@ def run_label_quality(job: QualityLabelJobConfig, force: bool = False, strict: b
     """Rate the sample and publish the labels release under every release's rules (ReleaseBuild). A run whose
     requests mostly failed, or that labeled nothing, carries alerts (exit 5); `strict` fails on them unpublished."""
     # resumed: the response cache makes a rerun send only what is missing
-    with ReleaseBuild(job.output_dir, job.name, job.version, force=force, resume=True, strict=strict) as build:
+    with ReleaseBuild(job.prepare_output_dir(), job.name, job.version, force=force, resume=True, strict=strict) as build:
         build.prepare()
         return build_labels_release(job, build)
 

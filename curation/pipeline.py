@@ -28,6 +28,7 @@ from filters.base import StatName
 from filters.exclusions import EXCLUSIONS_DIR
 from curation.sources import reader_for
 from curation.stats import write_stats
+from manifests import storage
 from manifests.schema import IncrementInfo, Manifest, ModelInfo, SourceSummary, StepStats
 from manifests.tokens import token_counter
 from manifests.writer import (content_hash, describe_input, describe_shard, git_commit, in_threads, now_utc, seal_release, sha256_file, tokenizer_info, totals,
@@ -185,23 +186,28 @@ def carry_parent_shards(parent: Path, staging: Path, mode: str) -> None:
         shutil.copy2(src, dst)
 
 
-def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bool = True, since: Path | None = None,
-            strict: bool = False) -> Path | None:
+def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bool = True, since: Path | str | None = None,
+            strict: bool = False) -> Path | str | None:
     """Run the CPT job and publish `<output>/<name>/<version>/`; returns that path.
 
     With `since` (a previous release; with the job's `incremental: true`, its newest one), only input files that
     release did not record are read, new documents are deduplicated against it, and its shards are carried into the
     new release; returns None when nothing is new. `strict` (or the job's own) fails the run on any alert before
     publishing. Holds the release lock for the whole run (ReleaseBuild) and logs JSON events to
-    `<output>/logs/<name>-<version>.jsonl`. The CLI is a thin caller: Python callers get the same rules."""
+    `<output>/logs/<name>-<version>.jsonl`. The CLI is a thin caller: Python callers get the same rules. An output
+    in object storage: `since` is a release URL there, and the parent is copied into the work folder under the lock."""
     if strict:
         job = job.model_copy(update={"strict": True})
-    if since is None and job.incremental:
+    output = job.prepare_output_dir()
+    parent_url = None
+    if storage.is_url(job.output):  # read in place until the lock is held: only its manifest, to see what is new
+        parent_url = since = parent_in_bucket(job, since)
+    elif since is None and job.incremental:
         from curation.release import released_versions
 
-        versions = released_versions(job.output_dir, job.name)
-        since = job.output_dir / job.name / versions[-1] if versions else None
-    if since is not None and not (since / "manifest.json").is_file():
+        versions = released_versions(output, job.name)
+        since = output / job.name / versions[-1] if versions else None
+    if since is not None and not parent_url and not (Path(since) / "manifest.json").is_file():
         raise UsageError(f"--since {since}: not a release (no manifest.json)")
     inputs = {src.name: job.source_files(src) for src in job.sources}
     if since is not None:
@@ -209,16 +215,19 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
         if not any(inputs.values()):
             print(f"nothing new since {since}: every input file is recorded there", file=sys.stderr)
             return None
-        if job.steps.dedup.enabled:
-            job = job.model_copy(update={"steps": job.steps.model_copy(update={
-                "dedup": job.steps.dedup.model_copy(update={"against": str(since)})})})
     from curation.runlog import RunLog
 
-    version = resolve_version(job.output_dir, job.name, job.version)
+    version = resolve_version(output, job.name, job.version)
+    if parent_url:
+        since = ReleaseLayout(output, job.name, version).parent_copy(parent_url.rsplit("/", 1)[-1])
+    if since is not None and job.steps.dedup.enabled:
+        job = job.model_copy(update={"steps": job.steps.model_copy(update={
+            "dedup": job.steps.dedup.model_copy(update={"against": str(since)})})})
     if job.executor.kind == "slurm":
-        ids = submit_to_slurm(job, version, force, resume, inputs, since)
+        ids = submit_to_slurm(job, version, force, resume, inputs, since, parent_url)
         print(f"submitted Slurm jobs {', '.join(ids)}; the release appears at "
-              f"{job.output_dir / job.name / version} when the last one finishes", file=sys.stderr)
+              f"{ReleaseLayout(output, job.name, version).remote or output / job.name / version} when the last one finishes",
+              file=sys.stderr)
         return None
     build = ReleaseBuild(job.output_dir, job.name, version, force=force, resume=resume, strict=job.strict)
     log = RunLog(job.output_dir / "logs" / f"{job.name}-{version}.jsonl", build.run_id, name=job.name, version=version)
@@ -228,10 +237,15 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
         log.event("start", resume=resume, force=force, config_hash=job.config_hash())
         try:
             build.prepare()
+            if parent_url:
+                fetch_parent(parent_url, since)
             path = _run_locked(job, build, quiet, log, inputs, since)
         except BaseException as e:
             log.event("failed", error=f"{type(e).__name__}: {e}")
             raise
+        finally:
+            if parent_url:  # publish removed it with the work folder; a failed run does not keep a copy for --resume
+                shutil.rmtree(since, ignore_errors=True)
         from manifests import load
 
         alerts = load(path).alerts
@@ -239,6 +253,35 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
             log.event("alerts", alerts=alerts)
         log.event("published", path=str(path))
         return path
+
+
+def parent_in_bucket(job: JobConfig, since: str | Path | None) -> str | None:
+    """The URL of the parent release of a run whose output is in object storage: `since` (a release of the job's name
+    there), else with `incremental: true` the newest one; None when the run has no parent."""
+    from curation.release import released_versions
+
+    if since is None:
+        versions = released_versions(job.output_dir, job.name) if job.incremental else []
+        if not versions:
+            return None
+        version = versions[-1]
+    else:
+        prefix, since = storage.join(job.output, job.name) + "/", str(since)
+        version = since[len(prefix):].strip("/") if since.startswith(prefix) else ""
+        if not version or "/" in version:
+            raise UsageError(f"--since {since}: the output is {job.output}: name a release there ({prefix}VERSION)")
+    url = storage.join(job.output, job.name, version)
+    if not storage.exists(storage.join(url, "manifest.json")):
+        raise UsageError(f"--since {url}: not a release (no manifest.json)")
+    return url
+
+
+def fetch_parent(url: str, local: Path) -> None:
+    """The parent release copied from the bucket into the run's work folder, where it is read, carried and deduped
+    against as a local release. Only the lock's holder writes there, and publish removes it with the work folder
+    (a Slurm run's finalize job too), so no other run can take it away mid-run."""
+    shutil.rmtree(local, ignore_errors=True)  # a resumed run's: fetched whole again
+    storage.download(url, local)
 
 
 @dataclass
@@ -308,7 +351,7 @@ def finalize_release(job: JobConfig, version: str, stage1_labels: list[str], sin
                                                ((st.step[len("read:"):], st) for st in steps if st.step.startswith("read:"))})
         steps = cumulative_steps(parent_manifest.steps, steps)
     # relative to the release's own folder ("../0.1.0"): lineage survives moving or copying the whole output folder
-    parent = os.path.relpath(parent, layout.final) if parent else None
+    parent = layout.lineage(Path(parent)) if parent else None
     manifest = build_manifest(job, version, layout.staging, steps, parent)
     manifest.increment = increment
     if since is not None:
@@ -405,13 +448,15 @@ def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: d
 
 
 def submit_to_slurm(job: JobConfig, version: str, force: bool, resume: bool, inputs: dict[str, list[Path]],
-                    since: Path | None) -> list[str]:
+                    since: Path | None, parent_url: str | None = None) -> list[str]:
     """Submit every stage plus the finalize job as Slurm array jobs chained with afterok dependencies
     (datatrove's Slurm executor); returns the job ids. The release appears when the last job ends."""
     from datatrove.executor.slurm import SlurmPipelineExecutor
 
     layout = ReleaseLayout(job.output_dir, job.name, version)
     layout.prepare(force=force, resume=resume)
+    if parent_url:  # into the work folder, which the finalize job's publish removes
+        fetch_parent(parent_url, since)
     stages, labels = plan_stages(job, layout, inputs, since)
     stages.append(Stage("finalize", [FinalizeRelease(job, version, labels, str(since) if since else None)], 1, layout.work / "logs-finalize"))
     cfg, previous, executors = job.executor, None, []

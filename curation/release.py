@@ -3,6 +3,7 @@ every command (curate run, synth, label-quality, mix) makes a release."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -56,6 +57,18 @@ class ReleaseLayout:
         self.work = output / ".work" / name / version
         self.staging = self.work / "release"
         self.logs = self.work / "logs"
+
+    def parent_copy(self, version: str) -> Path:
+        """Where a run whose releases are in object storage keeps its copy of the parent release `version` (of the same
+        name): in the work folder, which only the holder of this version's lock writes and `publish` removes."""
+        return self.work / "parent" / version
+
+    def lineage(self, parent: Path) -> str:
+        """The parent's path relative to this release's folder ("../0.1.0"); a `parent_copy` stands for the release
+        beside this one in the bucket."""
+        if parent.parent == self.work / "parent":
+            parent = self.final.parent / parent.name
+        return os.path.relpath(parent, self.final)
 
     def published(self) -> bool:
         if self.remote:

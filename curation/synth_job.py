@@ -204,7 +204,7 @@ def run_synth(job: SynthJobConfig, force: bool = False, refresh_cache: bool = Fa
     judge request failed carries `alerts` (in the manifest); `strict` fails on them before publishing. The release is
     made under the same rules as every release (ReleaseBuild: lock, work folder, alert rule, publish)."""
     # resumed: the response cache, not the work folder, is what makes reruns free
-    with ReleaseBuild(job.output_dir, job.name, job.version, force=force, resume=True, strict=strict) as build:
+    with ReleaseBuild(job.prepare_output_dir(), job.name, job.version, force=force, resume=True, strict=strict) as build:
         build.prepare()
         return build_sft_release(job, build, refresh_cache)
 

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import ValidationError
 
 from manifests.schema import SCHEMA_VERSION, Manifest, TokenizerInfo
-from manifests.writer import MANIFEST_NAME, content_hash, description_hash, in_threads, sha256_file
+from manifests.writer import MANIFEST_NAME, content_hash, description_hash, in_threads, sha256_file, sha256_stream
 
 
 class ManifestError(ValueError):
@@ -358,7 +358,7 @@ class StoredRelease:
 
     def sha256(self, rel: str) -> str:
         with self.parquet(rel) as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+            return sha256_stream(fh)
 
     def parquet(self, rel: str):
         return self.fs.open(f"{self.root}/{posixpath.normpath(rel)}", "rb")

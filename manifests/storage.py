@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 MANIFEST_NAME = "manifest.json"
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -37,7 +36,9 @@ def filesystem(url: str):
     the first request fails deep inside botocore."""
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(url)
+    # no cached listings: one process may list a folder, see another process publish into it and then read it again
+    # (run_job then verify, or two runs): a cached listing would call the new release's files missing
+    fs, path = fsspec.core.url_to_fs(url, use_listings_cache=False)
     if "s3" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)) and not _s3_credentials():
         raise PermissionError(errno.EACCES, "no S3 credentials: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                                             "(or AWS_PROFILE); for an S3-compatible server also AWS_ENDPOINT_URL", url)
@@ -71,7 +72,10 @@ def list_files(pattern: str) -> list[str]:
     def hidden(p: str) -> bool:  # as in glob.glob: a wildcard does not match a name starting with a dot
         return not explicit_dot and any(part.startswith(".") for part in p[len(fixed):].strip("/").split("/"))
 
-    return sorted(_url(fs, p) for p, info in found.items() if info.get("type") == "file" and not hidden(p))
+    # in the order of the parts, as a local source's sorted Paths are (not as strings: "a-b/x" < "a/x", yet a < a-b), so
+    # the same files in a bucket make the same shards and content hash
+    kept = [p for p, info in found.items() if info.get("type") == "file" and not hidden(p)]
+    return [_url(fs, p) for p in sorted(kept, key=lambda p: PurePosixPath(p).parts)]
 
 
 def open_input(path: str, mode: str = "rb"):
@@ -100,11 +104,6 @@ def version_key(path: str) -> str:
     return f"{info.get('size')}\0{info.get('ETag') or info.get('LastModified') or info.get('mtime')}"
 
 
-def sha256_of(path: str) -> str:
-    with open_input(path) as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def exists(url: str) -> bool:
     fs, p = filesystem(url)
     return fs.exists(p)
@@ -118,10 +117,16 @@ def read_text(url: str) -> str:
 # -- releases in a bucket ---------------------------------------------------------------------------------------
 def staging_root(url: str) -> Path:
     """The local folder a job whose output is `url` runs in (work folders, run logs, the release before upload):
-    `$CURATE_STAGING/<scheme>/<bucket and prefix>`, by default under ~/.cache/twcurate/staging. Marked with the URL."""
+    `$CURATE_STAGING/<scheme>/<bucket and prefix>`, by default under ~/.cache/twcurate/staging. Only the path:
+    `prepare_staging` creates it."""
     base = Path(os.environ.get("CURATE_STAGING") or Path.home() / ".cache" / "twcurate" / "staging").expanduser()
     scheme, rest = url.split("://", 1)
-    root = base / scheme / rest.strip("/")
+    return base / scheme / rest.strip("/")
+
+
+def prepare_staging(url: str) -> Path:
+    """`staging_root(url)`, created and marked with the URL (`staged_for`), before a run writes there."""
+    root = staging_root(url)
     root.mkdir(parents=True, exist_ok=True)
     marker = root / STAGED_FOR
     if not marker.is_file() or marker.read_text(encoding="utf-8") != url.rstrip("/"):
@@ -163,11 +168,11 @@ def upload_release(local: Path, url: str, marker: str = MANIFEST_NAME) -> None:
     try:
         _upload(local, url, names, marker)
     except (OSError, ValueError) as e:  # s3fs turns the store's refusals (no bucket, access denied) into these
-        raise OSError(errno.EIO, f"upload failed ({one_line(e)}); {marker} not written, so there is no release here; "
+        raise OSError(errno.EIO, f"upload failed ({_one_line(e)}); {marker} not written, so there is no release here; "
                                  f"the finished release stays in {local}: run again with --resume", url) from e
 
 
-def one_line(e: BaseException) -> str:
+def _one_line(e: BaseException) -> str:  # curation.errors.one_line is above this package
     return " ".join(str(e).split()) or type(e).__name__
 
 

@@ -110,12 +110,17 @@ def recorded(recording: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def local_release(tmp_path_factory):
+def local_release_dir(tmp_path_factory) -> Path:
     """The same job on local paths: what the bucket runs must match."""
     tmp = tmp_path_factory.mktemp("local")
     code, out, err = finish(curate("run", str(demo_job(tmp, str(tmp / "out"), str(SAMPLES)))))
     assert code == 0, err
-    return manifests.load(tmp / "out/demo/0.1.0")
+    return tmp / "out/demo/0.1.0"
+
+
+@pytest.fixture(scope="module")
+def local_release(local_release_dir):
+    return manifests.load(local_release_dir)
 
 
 @pytest.fixture(scope="module")
@@ -296,6 +301,125 @@ def test_incremental_runs_with_sources_and_releases_in_the_bucket(server, tmp_pa
     code, out, err = finish(curate("run", str(jobs["s3"])))  # nothing new: no release
     assert code == 0 and "no new release" in out and storage.released_versions(output, "demo") == ["0.1.0", "0.1.1"]
     assert not (storage.staging_root(output) / "demo").exists()  # the parent's copy is gone after each run
+    assert not (storage.staging_root(output) / ".work/demo/0.1.1").exists()
+    # a Python caller gets the same rules as the CLI: the parent is the newest release in the bucket
+    from curation.config import load_job
+    from curation.pipeline import run_job
+
+    assert run_job(load_job(jobs["s3"])) is None
+
+
+def incremental_job(folder: Path, output: str, inputs: str) -> Path:
+    job = demo_job(folder, output, inputs)
+    data = yaml.safe_load(job.read_text(encoding="utf-8"))
+    job.write_text(yaml.safe_dump({**data, "incremental": True}, allow_unicode=True), encoding="utf-8")
+    return job
+
+
+def test_a_run_refused_by_the_lock_leaves_the_running_one_its_parent(server, tmp_path):
+    """Run A (incremental, its parent in the bucket) holds the release lock; run B of the same job is refused (exit 3)
+    and takes nothing away from A, which then publishes with its parent's shards carried."""
+    held_back = "news/libreoffice-help-zh-cn.csv"
+    output, inbox = f"s3://{BUCKET}/overlap", f"{BUCKET}/overlap-inbox"
+    fs, _ = storage.filesystem(output)
+    fs.copy(f"{BUCKET}/samples", inbox, recursive=True)
+    fs.rm_file(f"{inbox}/{held_back}")
+    job = incremental_job(tmp_path, output, f"s3://{inbox}")
+    assert finish(curate("run", str(job)))[0] == 0
+    fs.put_file(str(SAMPLES / held_back), f"{inbox}/{held_back}")
+
+    run_a = curate("run", str(job))
+    lock = storage.staging_root(output) / ".work/demo/0.1.1.lock"
+
+
+    def held_by_a() -> bool:  # the lock file written whole (an empty one is a stale lock a second run takes over)
+        try:
+            return json.loads(lock.read_text()).get("pid") == run_a.pid
+        except (OSError, ValueError):
+            return False
+
+    deadline = time.time() + 300
+    while time.time() < deadline and not held_by_a() and run_a.poll() is None:
+        time.sleep(0.01)
+    os.killpg(run_a.pid, signal.SIGSTOP)  # A holds the lock, and waits while B runs
+    try:
+        assert held_by_a() and storage.released_versions(output, "demo") == ["0.1.0"]
+        code, out, err = finish(curate("run", str(job)))
+        assert code == 3 and "locked by run" in err, err
+    finally:
+        os.killpg(run_a.pid, signal.SIGCONT)
+    code, out, err = finish(run_a)
+    assert code == 0, err
+    url = f"{output}/demo/0.1.1"
+    assert out.strip().splitlines()[-1] == url
+    release = manifests.load(url)
+    assert release.parent == "../0.1.0" and any("/parent-0.1.0-" in s.path for s in release.shards)
+    assert manifests.verify(url) == []
+
+
+def test_sibling_folders_in_a_bucket_are_read_in_the_local_order(server, tmp_path):
+    """`legal/split/` and `legal/split-b/`: sorted as strings "split-b/" comes first, sorted as paths (as glob's
+    files are) "split/" does. The bucket's files are read, recorded and sharded in the local order: the same content
+    hash."""
+    import shutil
+
+    local = tmp_path / "inputs"
+    shutil.copytree(SAMPLES / "legal", local / "legal")
+    (local / "legal/split-b").mkdir()
+    (local / "legal/split/criminal-code-excerpt.json").rename(local / "legal/split-b/criminal-code-excerpt.json")
+    fs, _ = storage.filesystem(f"s3://{BUCKET}")
+    for f in sorted(local.rglob("*")):
+        if f.is_file():
+            fs.put_file(str(f), f"{BUCKET}/siblings/{f.relative_to(local).as_posix()}")
+    published = {}
+    for where, output, inputs in (("local", str(tmp_path / "out"), str(local)), ("s3", f"s3://{BUCKET}/siblings-out",
+                                                                                  f"s3://{BUCKET}/siblings")):
+        job = demo_job(tmp_path / where, output, inputs)
+        data = yaml.safe_load(job.read_text(encoding="utf-8"))
+        data["sources"] = [s for s in data["sources"] if s["name"] == "laws"]
+        data["steps"]["dedup"]["source_priority"] = ["laws"]
+        job.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        code, out, err = finish(curate("run", str(job)))
+        assert code == 0, err
+        published[where] = manifests.load(out.strip().splitlines()[-1])
+    order = {where: [f.path.split("/legal/", 1)[1] for s in m.sources for f in s.input_files] for where, m in published.items()}
+    assert order["s3"] == order["local"] == ["moj-law-export.json", "split/civil-code-excerpt.json",
+                                             "split-b/criminal-code-excerpt.json"]
+    assert published["s3"].content_hash == published["local"].content_hash
+
+
+def test_force_over_a_release_in_the_bucket_deletes_its_manifest_before_any_other_write(server, s3_release, tmp_path):
+    """--force replaces a published release: its manifest.json is deleted first, so the old release stops counting
+    before any of its files change; the new one is whole at the end, the old one's stray file gone."""
+    url, _ = s3_release
+    output = f"s3://{BUCKET}/forced"
+    target = f"{BUCKET}/forced/demo/0.1.0"
+    fs, root = storage.filesystem(url)
+    for p in fs.find(root):
+        fs.copy(p, target + p[len(root):])
+    fs.pipe_file(f"{target}/data/zz-old.parquet", b"a file of the release being replaced")
+    job = demo_job(tmp_path, output, f"s3://{BUCKET}/samples")
+    data = yaml.safe_load(job.read_text(encoding="utf-8"))
+    job.write_text(yaml.safe_dump({**data, "version": "0.1.0"}, allow_unicode=True), encoding="utf-8")
+    code, out, err = finish(curate("run", str(job)))
+    assert code == 2 and "already exists" in err, err
+
+    start = len(recorded(server))
+    _recorder(server, "start")
+    try:
+        code, out, err = finish(curate("run", str(job), "--force"))
+    finally:
+        _recorder(server, "stop")
+    assert code == 0, err
+    requests = recorded(server)[start:]
+    prefix = f"/{target}/"
+    writes = [(r["method"], unquote(urlparse(r["url"]).path), urlparse(r["url"]).query) for r in requests
+              if r["method"] in ("PUT", "POST", "DELETE") and (prefix in unquote(urlparse(r["url"]).path)
+                                                              or "delete" in urlparse(r["url"]).query)]
+    assert writes and writes[0][:2] == ("DELETE", prefix + "manifest.json"), writes[:3]
+    assert [w for w in writes if w[1].endswith("/manifest.json")][-1] == writes[-1]  # and the new one written last
+    assert not fs.exists(f"{target}/data/zz-old.parquet")
+    assert manifests.verify(f"s3://{target}") == []
 
 
 def test_s3_errors_are_one_line(server, tmp_path):
