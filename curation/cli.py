@@ -682,6 +682,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# the commands that read a release's (or an export's) files on disk, and the arguments that name one
+READS_LOCAL = {"stats": ("release", "compare"), "inspect": ("release",), "report": ("release",), "export": ("release",),
+               "exclude": ("release", "export"), "locate": ("export",)}
+
+
+def refuse_urls(args: argparse.Namespace) -> None:
+    """A URL where a command reads a local folder: one line saying how to get a local copy (not "<cwd>/s3:/...: not a
+    release")."""
+    from manifests import storage
+
+    for name in READS_LOCAL.get(args.command, ()):
+        value = getattr(args, name, None)
+        if value and storage.is_url(value):
+            what = "exports" if name == "export" else "releases"
+            raise UsageError(f"{value}: curate {args.command} reads local {what}; copy it down first "
+                             f"(aws s3 cp --recursive {value} DIR)")
+
+
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM, SIGINT and SIGHUP end a run with an `interrupted` event, its lock removed and exit 128 + the signal
     # (curation/runlog.py); every other way a run ends is logged here or by the run itself
@@ -689,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         runlog.begin_command(args.command)
+        refuse_urls(args)
         datatrove_logs_on_stderr(args.verbose)
         return args.func(args)
     except (CurateError, LocalServerError) as e:

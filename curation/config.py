@@ -318,6 +318,9 @@ def load_mix(path: str | Path) -> MixConfig:
     path = Path(path)
     mix = _load_model(path, MixConfig, "mix")
     for i, rel in enumerate(mix.releases):
+        if storage.is_url(rel.path):
+            raise ConfigError(f"{path}: releases[{i}].path: {rel.path}: curate mix reads local releases; copy it down "
+                              f"first (aws s3 cp --recursive {rel.path} DIR)")
         if not (mix.resolve(rel.path) / "manifest.json").is_file():
             raise ConfigError(f"{path}: releases[{i}].path: not a release (no manifest.json): {rel.path}")
     return mix

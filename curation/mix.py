@@ -8,12 +8,18 @@ from curation import __version__
 from curation.config import MixConfig
 from curation.errors import CurateError, UsageError
 from curation.release import ReleaseBuild
+from manifests import storage
 from manifests.mixture import MIXTURE_NAME, MixSpecError, Share, build_mixture, write_mixture
 from manifests.writer import now_utc
 
 
 def run_mix(mix: MixConfig, force: bool = False) -> Path:
     """Build and publish the mixture under every release's rules (ReleaseBuild: lock, work folder, publish)."""
+    # a mixture records its components' paths relative to its own folder, which an upload from the staging folder
+    # would get wrong: mixtures are built on local disk (load_mix says the same of a release URL)
+    if storage.is_url(mix.output):
+        raise UsageError(f"output: {mix.output}: curate mix writes local mixtures of local releases; mix into a folder "
+                         f"(copy releases down first: aws s3 cp --recursive s3://... DIR)")
     with ReleaseBuild(mix.output_dir, mix.name, mix.version, force=force, marker=MIXTURE_NAME) as build:
         build.prepare()
         return build_mixture_release(mix, build)

@@ -436,3 +436,34 @@ def test_s3_errors_are_one_line(server, tmp_path):
     code, out, err = finish(curate("run", str(demo_job(tmp_path / "nokeys", f"s3://{BUCKET}/x", f"s3://{BUCKET}/samples")),
                                    env=no_keys))
     assert code == 6 and "no S3 credentials: export AWS_ACCESS_KEY_ID" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv", [["stats", "{url}"], ["stats", "{tmp}", "--compare", "{url}"], ["inspect", "{url}"],
+                                  ["report", "{url}", "--output", "{tmp}/r.html"],
+                                  ["export", "{url}", "--format", "megatron", "--out", "{tmp}/x"],
+                                  ["exclude", "{url}", "--ids", "{tmp}/ids.txt", "--reason", "takedown"],
+                                  ["locate", "{url}", "--token-range", "0:10"]])
+def test_commands_that_read_local_releases_say_so_for_a_url(argv, tmp_path, capsys):
+    """Not `<cwd>/s3:/curate/...: not a release`: one line saying to copy it down, exit 2, before any request."""
+    from curation.cli import main
+
+    url = f"s3://{BUCKET}/releases/demo/0.1.0"
+    assert main([a.format(url=url, tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"curate: error: {url}: curate {argv[0]} reads local ") and \
+        f"copy it down first (aws s3 cp --recursive {url} DIR)" in err and "\n" not in err, err
+
+
+def test_mix_refuses_an_output_or_a_release_in_object_storage(local_release_dir, tmp_path, capsys):
+    """A mixture records its releases' paths relative to its own folder: built locally only, said in one line."""
+    from curation.cli import main
+
+    local = str(local_release_dir)
+    for output, release, where in ((f"s3://{BUCKET}/mixes", local, "output"),
+                                   (str(tmp_path / "mixes"), f"s3://{BUCKET}/releases/demo/0.1.0", "releases[0].path")):
+        mix = tmp_path / "mix.yaml"
+        mix.write_text(yaml.safe_dump({"name": "mix", "output": output, "releases": [{"path": release}]}), encoding="utf-8")
+        assert main(["mix", str(mix)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"{where}: s3://{BUCKET}/" in err and "aws s3 cp --recursive" in err and "\n" not in err, err
+    assert not (tmp_path / "mixes").exists()
