@@ -228,7 +228,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _costs(args: argparse.Namespace, release: Path, manifest) -> int:
+def _costs(args: argparse.Namespace, release, manifest) -> int:
     """`curate stats RELEASE --costs`: where the run that published the release spent its time (curation/costs.py),
     read from its run log `<output>/logs/<name>-<version>.jsonl`."""
     from curation.costs import costs_table, read_costs
