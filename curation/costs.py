@@ -1,13 +1,14 @@
 """Where a job's time goes: seconds per stage and per step, and per input document, from what datatrove already
 records (every step's `time_stats` in each task's `stats/*.json`) plus each task's own clock (`TaskClock`).
 
-A stage's parts are its timed steps (reading, timed by `ReadClock`; each filter; signatures; the shard writer with
-token counting shown apart), `hand-over` (task time no step accounts for: each step's counting of its stats, writing
-dropped documents to `rejects/`, and passing documents from step to step, outside datatrove's per-step timers; for the
-later stages, whose steps do not time themselves, the stage's whole work), and `start-up` (stage wall time times its workers less the tasks'
-time: process start, imports, copying the steps to each task, and workers idle at the end of a stage). Model loading happens on a step's first document and counts as that step's time. The costs go
-into the run log (`stage_done` events and one `costs` event); `curate stats RELEASE --costs` prints them. They never
-enter the manifest or the release: timings differ from run to run, a release's content must not."""
+A stage's parts are its timed steps (reading, timed by `ReadClock`; each filter; signatures with their disk writes;
+the shard writer, with token counting shown apart), `hand-over` (task time no step accounts for: each step's
+counting of its stats, writing dropped documents to `rejects/`, passing documents from step to step; for the later
+stages, whose steps do not time themselves, the stage's whole work, under the stage's name) and `start-up` (stage
+wall time times its workers less the tasks' time: process start, imports, copying the steps to each task, workers
+idle at the end of a stage). Model loading happens on a step's first document and counts as that step's time. The
+costs go into the run log (`stage_done` events and one `costs` event); `curate stats RELEASE --costs` prints them.
+They never enter the manifest or the release: timings differ from run to run, a release's content must not."""
 
 from __future__ import annotations
 
