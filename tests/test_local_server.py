@@ -45,8 +45,9 @@ if os.fork() == 0:  # the watcher: waits for the server's death, then counts the
     listener.settimeout(0.1)
     count, deadline = 0, time.time() + 30
     while time.time() < deadline:
-        with open(after_death, "w") as f:
+        with open(after_death + ".tmp", "w") as f:  # renamed into place: the test never reads a half-written count
             f.write(str(count))
+        os.replace(after_death + ".tmp", after_death)
         try:
             conn, _ = listener.accept()
         except socket.timeout:
