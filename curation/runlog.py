@@ -74,8 +74,12 @@ class ReleaseLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "run_id": self.run_id, "since": time.time()}
         for _ in range(2):
+            # the lock appears with its holder already written (a hard link of a finished file): a run that finds it
+            # never reads it empty and takes a live run's lock for a stale one
+            draft = self.path.with_name(f"{self.path.name}.{os.getpid()}.{self.run_id}")
+            draft.write_text(json.dumps(info))
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                os.link(draft, self.path)
             except FileExistsError:
                 try:
                     holder = json.loads(self.path.read_text())
@@ -88,8 +92,8 @@ class ReleaseLock:
                 self.stale_taken_over = holder
                 self.path.unlink(missing_ok=True)
                 continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(info, fh)
+            finally:
+                draft.unlink(missing_ok=True)
             ACTIVE.lock = self
             return self
         raise LockedError(f"{self.path}: could not take the lock")

@@ -156,3 +156,34 @@ def test_a_disk_error_is_one_error_line_and_clean_removes_stopped_work(tmp_path,
     (stale / "part.parquet").write_bytes(b"x" * 1000)
     assert main(["clean", str(job)]) == 0
     assert not (tmp_path / "out/.work/t/0.1.0").exists() and "removed" in capsys.readouterr().out
+
+
+def test_runs_starting_together_get_one_lock(tmp_path):
+    """Runs started at the same moment (two cron entries, a retry): exactly one holds the lock, the others exit as
+    locked; none reads the lock while its holder is still writing it and takes a live run's lock for a stale one."""
+    import multiprocessing
+
+    from curation.runlog import LockedError, ReleaseLock
+
+    def contend(path, start, results):
+        start.wait()
+        try:
+            with ReleaseLock(path, run_id=f"run-{os.getpid()}"):
+                results.put("held")
+                time.sleep(0.5)  # held while every other contender tries
+        except LockedError:
+            results.put("locked")
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(12):  # the race is narrow: the code before this test lost it in about 1 of 3 runs of 5
+        path = tmp_path / f"{attempt}/0.1.0.lock"
+        start, results = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=contend, args=(path, start, results)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        start.set()
+        for p in procs:
+            p.join(30)
+        outcomes = sorted(results.get(timeout=5) for _ in procs)
+        assert outcomes == ["held"] + ["locked"] * 7, outcomes
+        assert not path.exists() and list(path.parent.iterdir()) == []  # no lock and no draft left behind
