@@ -142,7 +142,7 @@ def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
 
 
 # what every step counts in the same way (the step's own counts go to `other`): documents in, kept and dropped,
-# the per-source counts, and datatrove's document-length summaries
+# and datatrove's document-length summaries
 STRUCTURAL_STATS = frozenset({"total", "forwarded", "dropped", "doc_len", "doc_len_tokens"})
 
 
