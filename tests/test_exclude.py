@@ -8,12 +8,9 @@ import polars as pl
 import manifests
 from curation.cli import main
 from tests.conftest import SAMPLES, write_job
+from tests.test_export import small_release, write
 
 PAGES = [json.loads(line)["content"] for line in (SAMPLES / "news/libreoffice-help-zh-tw.jsonl").read_text(encoding="utf-8").splitlines()]
-
-
-def write(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
 def ids(release) -> list[str]:
@@ -21,15 +18,9 @@ def ids(release) -> list[str]:
 
 
 def test_excluded_documents_leave_and_stay_out(tmp_path, capsys):
-    inbox, other = tmp_path / "inbox", tmp_path / "other"
-    inbox.mkdir()
-    other.mkdir()
-    write(inbox / "day1.jsonl", [{"id": f"p{i}", "text": PAGES[i], "url": f"https://help.example.org/{i}"} for i in range(5)])
-    write(other / "laws.jsonl", [{"id": "l1", "text": PAGES[6]}])
-    job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(inbox / "*.jsonl")},
-                               {"name": "y", "kind": "jsonl", "path": str(other / "*.jsonl")}], version="auto")
-    assert main(["run", str(job)]) == 0
-    v1 = capsys.readouterr().out.strip().splitlines()[-1]
+    release, job = small_release(tmp_path, version="auto")
+    v1, inbox = str(release), tmp_path / "inbox"
+    capsys.readouterr()
     (tmp_path / "ids.txt").write_text("x/p1\n# a comment\nx/p3\n", encoding="utf-8")
     (tmp_path / "urls.txt").write_text("https://help.example.org/4\n", encoding="utf-8")
     assert main(["exclude", v1, "--ids", str(tmp_path / "ids.txt"), "--urls", str(tmp_path / "urls.txt"),
