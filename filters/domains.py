@@ -14,7 +14,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -129,8 +128,13 @@ class DomainLists:
 
     @classmethod
     def shared(cls, folder: Path = SHIPPED, categories: list[str] | None = None) -> DomainLists:
-        """`load`, once per process and lists: every task of the process reads the same (filters/shared.py)."""
-        return _shared_lists(str(folder), None if categories is None else tuple(categories))
+        """`load`, once per process and lists as they are on disk: every task of the process reads the same, and a
+        folder rebuilt or edited since is loaded (and checked) again (filters/shared.py)."""
+        from filters.shared import load_once
+
+        folder = Path(folder)
+        files = [folder / "VERSION.json", *sorted(f for f in folder.iterdir() if f.is_file() and f.name != "VERSION.json")]
+        return load_once(f"domain_lists:{categories}", files, lambda: cls.load(folder, categories))
 
     def match(self, host: str) -> dict[str, str]:
         """Category -> the rule the host matched (the most specific domain first), in CATEGORIES order."""
@@ -202,7 +206,3 @@ class DomainListFilter(CurationFilter):
             count_for_source(self, StatName("tagged", f"domain_{c}"), source)
         return True
 
-
-@lru_cache(maxsize=8)
-def _shared_lists(folder: str, categories: tuple[str, ...] | None) -> DomainLists:
-    return DomainLists.load(Path(folder), None if categories is None else list(categories))

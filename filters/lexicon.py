@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 
 import ahocorasick_rs
@@ -18,9 +18,9 @@ class Lexicon:
 
     @cached_property
     def _table(self) -> tuple[ahocorasick_rs.AhoCorasick, list[tuple[str, float]]]:
-        from filters.shared import file_key
+        from filters.shared import load_once
 
-        return _automaton(tuple(file_key(p) for p in self.paths))
+        return load_once("lexicon", self.paths, lambda: _automaton(self.paths))
 
     def matches(self, text: str) -> list[tuple[str, float]]:
         """(category, weight) of every non-overlapping match."""
@@ -42,13 +42,12 @@ class Lexicon:
         return sum(info[i][1] for i in found), Counter(info[i][0] for i in found)
 
 
-@lru_cache(maxsize=16)  # one per set of lexicon files and process, shared by every task (filters/shared.py says why)
-def _automaton(files: tuple[tuple[str, int, int], ...]) -> tuple[ahocorasick_rs.AhoCorasick, list[tuple[str, float]]]:
+def _automaton(files: list[Path]) -> tuple[ahocorasick_rs.AhoCorasick, list[tuple[str, float]]]:
     import opencc
 
     t2s = opencc.OpenCC("t2s")
     entries: dict[str, tuple[str, float]] = {}
-    for path, *_ in files:
+    for path in files:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             if not line.strip() or line.startswith("#"):
                 continue

@@ -182,3 +182,42 @@ def test_a_lists_dir_without_version_is_a_config_error(tmp_path):
     job = write_job(tmp_path, [{"name": "x", "kind": "jsonl", "path": str(src)}], steps={"domains": {"lists_dir": "nowhere"}})
     with pytest.raises(ConfigError, match="steps.domains.lists_dir: no VERSION.json"):
         load_job(job)
+
+
+def test_lists_rebuilt_in_place_are_read_again_in_the_same_process(small_lists, tmp_path):
+    """Every task of a process shares one copy of the lists, but a folder rebuilt since (a scheduler calling run_job
+    night after night) is loaded again, and one edited by hand is refused again, not served from memory."""
+    from filters.domains import DomainLists
+
+    before = DomainLists.shared(small_lists)
+    assert DomainLists.shared(small_lists) is before and not before.match("new-farm.example")
+    src = tmp_path / "upstream"
+    (src / "content-farms.txt").write_text(UPSTREAM["content-farms"] + "new-farm.example\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(BUILD), str(src), "--commit", "b" * 40, "--date", "2026-02-03", "--out", str(small_lists)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    after = DomainLists.shared(small_lists)
+    assert after.version != before.version and "content_farm" in after.match("new-farm.example")
+    edited = small_lists / json.loads((small_lists / "VERSION.json").read_text())["categories"]["scam_site"]["file"]
+    import gzip
+
+    edited.write_bytes(gzip.compress(b"hand-added.example\n"))
+    with pytest.raises(ValueError, match="do not match"):
+        DomainLists.shared(small_lists)
+
+
+def test_a_model_file_replaced_in_place_is_loaded_again(tmp_path):
+    from filters.shared import _LOADED, load_once
+
+    f = tmp_path / "m.txt"
+    f.write_text("one")
+    loads = []
+
+    def load():
+        loads.append(f.read_text())
+        return f.read_text()
+
+    assert load_once("t", [f], load) == "one" and load_once("t", [f], load) == "one" and loads == ["one"]
+    f.write_text("two!")
+    assert load_once("t", [f], load) == "two!" and loads == ["one", "two!"]
+    assert sum(1 for k in _LOADED if k[0] == "t") == 1  # the old copy was replaced, not kept beside the new one
