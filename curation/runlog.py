@@ -35,16 +35,20 @@ def datatrove_logs_on_stderr(verbose: bool) -> None:
 
 
 def quick_log_handlers() -> None:
-    """loguru works out the interpreter's library folders (sysconfig, ~10 ms) each time a handler is added, to shorten
-    tracebacks, and datatrove adds three handlers for every task of every stage: ~8 s of a 64-task, four-stage job on
-    one core. The folders do not change while a process runs, so they are worked out once. A private loguru method:
-    a loguru without it is left as it is (only slower)."""
-    from loguru import _better_exceptions
+    """Works out loguru's library folders once per process instead of once per log handler. loguru finds them
+    (sysconfig, ~10 ms) each time a handler is added, to shorten tracebacks, and datatrove adds three handlers for
+    every task of every stage: ~8 s of a 64-task, four-stage job on one core. The folders do not change while a
+    process runs. `ExceptionFormatter._get_lib_dirs` is private to loguru (pinned in pyproject.toml): where it is
+    missing or no longer a staticmethod, loguru is left as it is (only slower)."""
+    import inspect
 
-    formatter = getattr(_better_exceptions, "ExceptionFormatter", None)
-    lib_dirs = getattr(formatter, "_get_lib_dirs", None)
-    if lib_dirs is not None and not hasattr(lib_dirs, "cache_info"):
-        formatter._get_lib_dirs = staticmethod(functools.lru_cache(maxsize=1)(lib_dirs))
+    try:
+        from loguru._better_exceptions import ExceptionFormatter
+    except ImportError:
+        return
+    lib_dirs = inspect.getattr_static(ExceptionFormatter, "_get_lib_dirs", None)
+    if isinstance(lib_dirs, staticmethod) and not hasattr(lib_dirs.__func__, "cache_info"):
+        ExceptionFormatter._get_lib_dirs = staticmethod(functools.lru_cache(maxsize=1)(lib_dirs.__func__))
 
 
 def new_run_id() -> str:
