@@ -8,8 +8,8 @@ check is `low` quality and dropped with the first failing reason, and every fail
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from datatrove.data import Document

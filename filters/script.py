@@ -38,6 +38,7 @@ def _codepoint_table() -> np.ndarray:
     for cls, name in ((1, "hant_only.txt"), (2, "hans_only.txt")):
         chars = (DATA / name).read_text(encoding="utf-8").strip()
         table[[ord(c) for c in chars]] = cls
+    table.flags.writeable = False  # shared by every task of the process
     return table
 
 
@@ -179,7 +180,9 @@ def _phrase_matcher() -> tuple[ahocorasick_rs.AhoCorasick, np.ndarray, list[str]
     words = list(phrases)
     # leftmost-longest, so 以太網路 wins over 網路 at the same position
     automaton = ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
-    return automaton, np.array([{"tw": 1, "cn": -1}.get(phrases[w], 0) for w in words], dtype=np.int8), words
+    signs = np.array([{"tw": 1, "cn": -1}.get(phrases[w], 0) for w in words], dtype=np.int8)
+    signs.flags.writeable = False  # shared by every task of the process
+    return automaton, signs, words
 
 
 class TaiwanPhrasingScore:
@@ -191,7 +194,7 @@ class TaiwanPhrasingScore:
     def __init__(self, config: ScriptConfig):
         self.config = config
 
-    @property
+    @property  # not cached on the step: a step is pickled for its tasks, and the automaton is not picklable
     def _matcher(self) -> tuple[ahocorasick_rs.AhoCorasick, np.ndarray, list[str]]:
         return _phrase_matcher()
 
