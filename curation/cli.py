@@ -236,8 +236,8 @@ def _costs(args: argparse.Namespace, release, manifest) -> int:
     log = release.parent.parent / "logs" / f"{manifest.name}-{manifest.version}.jsonl"
     costs = read_costs(log, release)
     if costs is None:
-        raise UsageError(f"{log}: no costs of the run that published {release} (a run before costs were logged, or "
-                         f"the run log was not kept beside the release)")
+        raise UsageError(f"{log}: no costs of the run that published {release} (a Slurm run, which logs no costs; a run "
+                         f"before costs were logged; or the run log was not kept beside the release)")
     if args.json:
         import json
 

@@ -77,13 +77,16 @@ def step_name(full: str) -> str:
     return full.split(": ", 1)[-1]
 
 
-def stage_costs(logs: Path, wall_seconds: float, workers: int, untimed_as: str = UNTIMED) -> dict:
+def stage_costs(logs: Path, wall_seconds: float, workers: int, untimed_as: str = UNTIMED, ranks: list[int] | None = None) -> dict:
     """One stage's costs from its tasks' stats files: {"tasks", "task_seconds", "parts": {part: seconds}}, the parts
     in pipeline order summing to `wall_seconds * workers` (the core-seconds the stage held). `untimed_as` names the
-    task time no step timed (a later stage's steps time nothing: there it is the stage's work)."""
+    task time no step timed (a later stage's steps time nothing: there it is the stage's work). `ranks`: the tasks
+    this run ran (all, without it); a resumed run skips the tasks an earlier run completed, whose stats files stay
+    beside its own but whose time this run did not spend."""
     parts: dict[str, float] = defaultdict(float)
     tasks, task_seconds = 0, 0.0
-    for f in sorted((logs / "stats").glob("*.json")):  # one file per task
+    files = sorted((logs / "stats").glob("*.json")) if ranks is None else [logs / "stats" / f"{r:05d}.json" for r in sorted(ranks)]
+    for f in files:  # one file per task
         timed, task = 0.0, None
         for step in json.loads(f.read_text()):
             name, stats = step_name(step.get("name", "")), step.get("stats", {})
@@ -104,8 +107,11 @@ def stage_costs(logs: Path, wall_seconds: float, workers: int, untimed_as: str =
     held = wall_seconds * max(1, workers)
     parts[START_UP] = max(0.0, held - task_seconds)
     start_up, untimed = parts.pop(START_UP), parts.pop(UNTIMED, 0.0)
-    ordered = {START_UP: start_up, untimed_as: untimed, **{k: v for k, v in parts.items() if v > 0}}
-    return {"tasks": tasks, "task_seconds": round(task_seconds, 3), "parts": {k: round(v, 4) for k, v in ordered.items()}}
+    ordered = {START_UP: start_up, untimed_as: untimed}
+    for k, v in parts.items():  # a step named like the untimed part (the stage's own step) adds to it
+        if v > 0:
+            ordered[k] = ordered.get(k, 0.0) + v
+    return {"tasks": tasks, "task_seconds": round(task_seconds, 4), "parts": {k: round(v, 4) for k, v in ordered.items()}}
 
 
 def job_costs(stages: list[dict], documents_in: int) -> dict:

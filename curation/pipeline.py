@@ -18,7 +18,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curation import __version__
 from curation.config import ExecutorConfig, JobConfig
-from curation.errors import CurateError, UsageError
+from curation.errors import CurateError, UsageError, failure_line
 from curation.executors import LocalExecutor, RayWorkerPool, TaskPeakMemory, stage_peak_rss_mb
 from curation.release import ReleaseBuild, ReleaseLayout, resolve_version, strict_check
 from curation.runlog import datatrove_logs_on_stderr
@@ -84,7 +84,8 @@ def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int,
 
 
 def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool,
-               config: ExecutorConfig, run_log=None, progress_every_s: float = 60.0) -> None:
+               config: ExecutorConfig, run_log=None, progress_every_s: float = 60.0) -> list[int]:
+    """Runs one stage's tasks an earlier run did not complete; returns their ranks (the tasks this run ran)."""
     from tqdm import tqdm
 
     from curation.costs import TaskClock
@@ -94,6 +95,7 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
     if quiet:
         datatrove_logs_on_stderr(verbose=False)
     logs.mkdir(parents=True, exist_ok=True)
+    ran = executor.get_incomplete_ranks(range(tasks))  # before: on --resume, completed tasks are skipped
     terminal = sys.stderr
     tty = terminal.isatty()
     # on a terminal a bar per stage (tasks done, rate, ETA); in cron and Airflow logs a `progress` line in the run log
@@ -110,6 +112,7 @@ def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, l
     incomplete = executor.get_incomplete_ranks(range(tasks))
     if incomplete:
         raise CurateError(f"{name}: tasks {incomplete} did not complete; see {logs}/logs and rerun with --resume")
+    return ran
 
 
 def collect_step_stats(logs: Path, labels: list[str]) -> list[StepStats]:
@@ -426,14 +429,19 @@ def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: d
 
     layout, version = build.layout, build.version
     stages, labels = plan_stages(job, layout, inputs, since)
-    done = []
+    done, skipped, costs_failed = [], 0, None
     for stage in stages:
         start = time.perf_counter()
-        _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor, run_log=log,
-                   progress_every_s=job.progress_every_s)
-        seconds, workers = time.perf_counter() - start, min(job.executor.workers, stage.tasks)
-        done.append({"stage": stage.name, "tasks": stage.tasks, "seconds": round(seconds, 3), "workers": workers,
-                     "costs": stage_costs(stage.logs, seconds, workers, untimed_as=UNTIMED if stage is stages[0] else stage.name)})
+        ran = _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor, run_log=log,
+                         progress_every_s=job.progress_every_s)
+        # rounded as logged, so a stage's logged parts add up to its logged seconds x workers
+        seconds, workers = round(time.perf_counter() - start, 3), max(1, min(job.executor.workers, len(ran)))
+        skipped += stage.tasks - len(ran)
+        done.append({"stage": stage.name, "tasks": stage.tasks, "seconds": seconds, "workers": workers})
+        try:  # timings are a report: a failure there never fails a release
+            done[-1]["costs"] = stage_costs(stage.logs, seconds, workers, untimed_as=UNTIMED if stage is stages[0] else stage.name, ranks=ran)
+        except Exception as e:
+            costs_failed = costs_failed or f"{stage.name}: {failure_line(e)}"
         log.event("stage_done", **done[-1], task_peak_rss_mb=stage_peak_rss_mb(stage.logs))
     start = time.perf_counter()
     path = finalize_release(job, version, labels, since)
@@ -441,9 +449,15 @@ def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: d
     log.event("stage_done", **done[-1], driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     from manifests import load
 
-    m = load(path)
-    read = [s for s in (m.increment.steps if m.increment else m.steps) if s.step.startswith("read:")]  # this run's own
-    log.event("costs", **job_costs(done, sum(s.input for s in read)))
+    try:
+        if costs_failed is None:
+            m = load(path)
+            read = [s for s in (m.increment.steps if m.increment else m.steps) if s.step.startswith("read:")]  # this run's own
+            log.event("costs", **job_costs(done, sum(s.input for s in read)), resumed=build.resume, skipped_tasks=skipped)
+    except Exception as e:
+        costs_failed = failure_line(e)
+    if costs_failed is not None:
+        log.event("costs_failed", error=costs_failed)
     return path
 
 
