@@ -37,8 +37,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
 
+from manifests.schema import Model
 from manifests.tokens import SHIPPED, TokenizerId, is_shipped, tokenizer_id, vocabulary_file
 from manifests.writer import sha256_file
 
@@ -59,10 +59,6 @@ INDEX_SCHEMA = pa.schema([("doc", pa.int64()), ("id", pa.string()), ("url", pa.s
 
 class ExportError(ValueError):
     """The release, tokenizer or export cannot give what was asked; the message names the file (and row) at fault."""
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ExportTokenizer(Model):

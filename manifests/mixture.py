@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from manifests.reader import load, verify_release
-from manifests.schema import Manifest, TokenizerInfo
+from manifests.schema import Manifest, Model, TokenizerInfo
 
 MIXTURE_NAME = "mixture.json"
 # 2: `licenses` per component and for the whole mixture, `notes` (a non-commercial license); both default to empty, so
@@ -56,16 +56,14 @@ class Share(BaseModel):
         return self
 
 
-class PinnedShard(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PinnedShard(Model):
     path: str  # inside its release
     sha256: str
     documents: int
     tokens: int
 
 
-class Component(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Component(Model):
     release: str  # "<name> <version>"
     path: str  # the release directory, relative to the mixture directory
     content_hash: str  # the release's content hash at mixing time: the pin
@@ -84,8 +82,7 @@ class Component(BaseModel):
     licenses: dict[str, str | None] = {}  # schema 2: source -> license of every source this component's rows come from
 
 
-class MixtureManifest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MixtureManifest(Model):
     schema_version: int = MIXTURE_SCHEMA_VERSION
     kind: str = "mixture"
     name: str
