@@ -14,18 +14,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from curation.errors import CurateError
 from curation.labelrefs import jsonl_records, read_labels
 from filters.textclassifier import FEATURES_VERSION, ModelCard, features
+from manifests.schema import Model
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class HashSplit(Strict):
+class HashSplit(Model):
     """A fixed split for a set that ships without one: each row goes by a seeded hash of its text (shares of the
     rest go to test)."""
 
@@ -34,7 +31,7 @@ class HashSplit(Strict):
     dev: float = Field(default=0.1, ge=0, lt=1)
 
 
-class LabeledSet(Strict):
+class LabeledSet(Model):
     """One set of rows: a JSONL file, a labels release (`curate label-quality`: its train/dev/test parts are the split),
     or a CPT release whose `sources` all get one `label` (reference vs noise, DCLM style). `part` when the file is
     itself a split, or `split` to cut it by hash. `label` forces every row to one label (e.g. clean text as
@@ -61,7 +58,7 @@ class LabeledSet(Strict):
         return self.name or (f"{self.path} {'+'.join(self.sources)}" if self.sources else self.path)
 
 
-class FastTextParams(Strict):
+class FastTextParams(Model):
     epoch: int = 5
     lr: float = 0.1
     wordNgrams: int = 2
@@ -73,7 +70,7 @@ class FastTextParams(Strict):
     loss: Literal["softmax", "ova", "hs"] = "softmax"
 
 
-class HashedNgramParams(Strict):
+class HashedNgramParams(Model):
     """`model: hashed_ngrams`: logistic regression over hashed character n-grams of the first `max_chars` characters
     (filters/ngrammodel.py): ~20x cheaper to score than fastText's per-character tokenizing, for the quality model."""
 
@@ -84,7 +81,7 @@ class HashedNgramParams(Strict):
     lr: float = Field(default=0.5, gt=0)
 
 
-class ThresholdRule(Strict):
+class ThresholdRule(Model):
     """How the threshold is chosen on the dev rows: the F1-best one, or the lowest whose precision reaches `value`;
     with `max_clean_flagged`, only among thresholds that flag at most that share of the recipe's `clean` documents.
     Labeled sets are half positive; a corpus is not, and a threshold tuned on them alone drops clean articles."""
@@ -94,7 +91,7 @@ class ThresholdRule(Strict):
     max_clean_flagged: float | None = Field(default=None, ge=0, le=1)
 
 
-class Recipe(Strict):
+class Recipe(Model):
     name: str
     positive_label: str = "positive"
     negative_label: str = "negative"

@@ -20,6 +20,20 @@ def terminal_width() -> int:
     return max(shutil.get_terminal_size((100, 24)).columns, 80)
 
 
+def print_json(value: object) -> None:
+    import json
+
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def published(path, alerts: list[str]) -> int:
+    """A release was published: its alerts on stderr, its path as the last line; exit 5 when it has alerts."""
+    for a in alerts:
+        print(f"curate: alert: {a}", file=sys.stderr)
+    print(path)
+    return EXIT_ALERTS if alerts else EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -39,23 +53,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from manifests import load
 
     alerts = load(path).alerts if storage.is_url(path) or (Path(path) / "manifest.json").is_file() else []
-    for a in alerts:
-        print(f"curate: alert: {a}", file=sys.stderr)
-    print(path)
-    return EXIT_ALERTS if alerts else EXIT_OK
+    return published(path, alerts)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    import json
-
     from curation.config import load_job
     from curation.plan import format_plan, make_plan
 
     job = load_job(args.job)
     plan = make_plan(job, sample_mb=args.sample_mb)
     if args.json:
-        print(json.dumps({"sources": [s.__dict__ for s in plan.sources], "stages": plan.stages, "totals": plan.totals,
-                          "warnings": plan.warnings}, ensure_ascii=False, indent=2))
+        print_json({"sources": [s.__dict__ for s in plan.sources], "stages": plan.stages, "totals": plan.totals,
+                    "warnings": plan.warnings})
     else:
         print(format_plan(job, plan))
     return EXIT_OK
@@ -115,8 +124,6 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    import json
-
     import manifests
     from manifests.check import verify_report
     from manifests.diff import format_diff, format_show
@@ -148,7 +155,10 @@ def _manifest(args: argparse.Namespace) -> int:
     # an SFT release made before synth recorded its gate steps and sources: rebuilt from its rejects and shards
     old, new = (sft_stats.view(*stats.release_dir(p)) for p in args.paths)
     d = manifests.diff(old, new)
-    print(json.dumps(d, ensure_ascii=False, indent=2) if args.json else format_diff(d))
+    if args.json:
+        print_json(d)
+    else:
+        print(format_diff(d))
     return EXIT_OK
 
 
@@ -182,50 +192,77 @@ def cmd_mix(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    import polars as pl
-
-    from curation import stats
+    """`curate stats`: a CPT release's funnel, drops, edits, regions and scores; an SFT release's kept records per
+    split, category and source, every gate's records in and dropped, rejections per gate, reason and source, failures
+    and the judge's scores (curation/sft_stats.py). --compare, --json and --csv work the same on both."""
+    from curation import sft_stats, stats
 
     release, manifest = stats.release_dir(args.release)
     if args.costs:
         return _costs(args, release, manifest)
-    if manifest.kind == "sft":
-        return _sft_stats(args, release, manifest)
-    tables = {"funnel": stats.funnel(manifest), "outcomes": stats.outcomes_per_step(manifest), "drops": stats.drop_reasons(manifest),
-              "edits": stats.edits(manifest), "regions": stats.regions(manifest),
-              "scores": stats.score_quantiles(release), "steps": stats.stats_table(manifest)}
-    if args.compare:
-        _, other = stats.release_dir(args.compare)
-        tables["compare"] = stats.compare(other, manifest)
-    if args.json:
-        import json
-
-        print(json.dumps({"alerts": manifest.alerts, **{k: v.to_dicts() for k, v in tables.items()}}, ensure_ascii=False, indent=2))
-    elif args.csv:
-        print(tables["compare" if args.compare else "steps"].write_csv(), end="")
+    sft = manifest.kind == "sft"
+    if sft:
+        tables = sft_stats.tables(release, manifest)
     else:
-        with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True, tbl_width_chars=terminal_width()):
-            for a in manifest.alerts:
-                print(f"ALERT: {a}")
-            print(f"{manifest.name} {manifest.version}: funnel per source (documents after each step)")
-            print(tables["funnel"])
-            print("per step: documents in, dropped, edited (kept with segments removed), only tagged")
-            print(tables["outcomes"])
-            print("dropped by step, reason and source")
-            print(tables["drops"])
-            if tables["edits"].height:
-                print("edited (segments removed; characters removed), tagged, or contaminated (per evaluation set), by step, reason and source")
-                print(tables["edits"])
-            if tables["regions"].height:
-                print("region per source (script step: Taiwan, mainland, Hong Kong Cantonese, unknown) and its share")
-                print(tables["regions"])
-            if tables["scores"].height:
-                print("score quantiles (kept and dropped documents)")
-                print(tables["scores"])
-            if args.compare:
-                print(f"drop rates compared with {args.compare}")
-                print(tables["compare"])
+        tables = {"funnel": stats.funnel(manifest), "outcomes": stats.outcomes_per_step(manifest),
+                  "drops": stats.drop_reasons(manifest), "edits": stats.edits(manifest), "regions": stats.regions(manifest),
+                  "scores": stats.score_quantiles(release), "steps": stats.stats_table(manifest)}
+    if args.compare:
+        other_dir, other = stats.release_dir(args.compare)
+        if sft:  # an older SFT release records only gate counts: its gate steps are filled in
+            other = sft_stats.view(other_dir, other)
+        tables["compare"] = stats.compare(other, sft_stats.view(release, manifest))
+    if args.json:
+        print_json({"alerts": manifest.alerts, **{k: v.to_dicts() for k, v in tables.items()}})
+        return EXIT_OK
+    if args.csv:
+        print(tables["compare" if args.compare else "steps"].write_csv(), end="")
+        return EXIT_OK
+    if sft:
+        titles, always = dict(SFT_TITLES), set()
+    else:
+        titles = {"funnel": f"{manifest.name} {manifest.version}: funnel per source (documents after each step)",
+                  **CPT_TITLES}
+        always = {"funnel", "outcomes", "drops", "compare"}  # shown even when empty
+    titles["compare"] = f"drop rates compared with {args.compare}"
+    with polars_tables():
+        for a in manifest.alerts:
+            print(f"ALERT: {a}")
+        if sft:
+            print(sft_stats.summary_line(manifest, tables["gates"], tables["failures"]))
+        for name, title in titles.items():
+            if name in tables and (name in always or tables[name].height):
+                print(title)
+                print(tables[name])
     return EXIT_OK
+
+
+# `curate stats`: the title above each table, in the order shown
+CPT_TITLES = {
+    "outcomes": "per step: documents in, dropped, edited (kept with segments removed), only tagged",
+    "drops": "dropped by step, reason and source",
+    "edits": "edited (segments removed; characters removed), tagged, or contaminated (per evaluation set), by step, "
+             "reason and source",
+    "regions": "region per source (script step: Taiwan, mainland, Hong Kong Cantonese, unknown) and its share",
+    "scores": "score quantiles (kept and dropped documents)",
+}
+SFT_TITLES = {
+    "splits": "kept records per split", "categories": "kept records per category",
+    "sources": "kept records per source (license as the manifest records it)",
+    "gates": "gates in order: records in, kept, dropped",
+    "rejections": "rejected by gate, reason and source",
+    "funnel": "records per source entering the gates and left after each gate that dropped any",
+    "failures": "generation and import failures (no record made) by task, source and reason",
+    "judge": "judge: threshold, records judged, rejected as low_score, failed, mean-score quantiles",
+}
+
+
+def polars_tables():
+    """How `curate stats` prints its tables: every row and column, as wide as the terminal."""
+    import polars as pl
+
+    return pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True,
+                     tbl_width_chars=terminal_width())
 
 
 def _costs(args: argparse.Namespace, release, manifest) -> int:
@@ -239,60 +276,13 @@ def _costs(args: argparse.Namespace, release, manifest) -> int:
         raise UsageError(f"{log}: no costs of the run that published {release} (a Slurm run, which logs no costs; a run "
                          f"before costs were logged; or the run log was not kept beside the release)")
     if args.json:
-        import json
-
-        print(json.dumps(costs, ensure_ascii=False, indent=2))
+        print_json(costs)
     elif args.csv:
         print("stage,part,seconds,ms_per_document,share")
         for r in costs["parts"]:
             print(f"{r['stage']},{r['part']},{r['seconds']},{r['ms_per_document']},{r['share']}")
     else:
         print(f"{manifest.name} {manifest.version}: cost of the run per part, {costs_table(costs)}")
-    return EXIT_OK
-
-
-def _compare_with(args: argparse.Namespace):
-    """The release --compare names, its SFT gate steps filled in (an older SFT release records only gate counts)."""
-    from curation import sft_stats, stats
-
-    other_dir, other = stats.release_dir(args.compare)
-    return sft_stats.view(other_dir, other)
-
-
-def _sft_stats(args: argparse.Namespace, release, manifest) -> int:
-    """`curate stats` of an SFT release: kept records per split, category and source, every gate's records in and
-    dropped, rejections per gate, reason and source, failures and the judge's scores (curation/sft_stats.py)."""
-    import polars as pl
-
-    from curation import sft_stats, stats
-
-    tables = sft_stats.tables(release, manifest)
-    if args.compare:
-        tables["compare"] = stats.compare(_compare_with(args), sft_stats.view(release, manifest))
-    if args.json:
-        import json
-
-        print(json.dumps({"alerts": manifest.alerts, **{k: v.to_dicts() for k, v in tables.items()}}, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if args.csv:
-        print(tables["compare" if args.compare else "steps"].write_csv(), end="")
-        return EXIT_OK
-    titles = {"splits": "kept records per split", "categories": "kept records per category",
-              "sources": "kept records per source (license as the manifest records it)",
-              "gates": "gates in order: records in, kept, dropped",
-              "rejections": "rejected by gate, reason and source",
-              "funnel": "records per source entering the gates and left after each gate that dropped any",
-              "failures": "generation and import failures (no record made) by task, source and reason",
-              "judge": "judge: threshold, records judged, rejected as low_score, failed, mean-score quantiles",
-              "compare": f"drop rates compared with {args.compare}"}
-    with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_hide_dataframe_shape=True, tbl_width_chars=terminal_width()):
-        for a in manifest.alerts:
-            print(f"ALERT: {a}")
-        print(sft_stats.summary_line(manifest, tables["gates"], tables["failures"]))
-        for name, title in titles.items():
-            if name in tables and tables[name].height:
-                print(title)
-                print(tables[name])
     return EXIT_OK
 
 
@@ -430,8 +420,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_locate(args: argparse.Namespace) -> int:
-    import json
-
     from manifests.export import ExportError, locate, parse_range
 
     try:
@@ -441,7 +429,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
         raise CurateError(str(e)) from None
     rows = found.select(["global_start", "start", "tokens", "file", "doc", "id", "url", "release"]).to_pylist()
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print_json(rows)
         return EXIT_OK
     print(f"{len(rows)} document(s) overlap tokens {start}:{end}{f' of {args.file}' if args.file else ''}")
     for r in rows:
@@ -456,11 +444,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     import manifests
 
     path = run_synth(load_synth_job(args.job), force=args.force, refresh_cache=args.refresh_cache, strict=args.strict)
-    alerts = manifests.load(path).alerts
-    for a in alerts:
-        print(f"curate: alert: {a}", file=sys.stderr)
-    print(path)
-    return EXIT_ALERTS if alerts else EXIT_OK
+    return published(path, manifests.load(path).alerts)
 
 
 def cmd_label_quality(args: argparse.Namespace) -> int:
@@ -470,11 +454,7 @@ def cmd_label_quality(args: argparse.Namespace) -> int:
     import manifests
 
     path = run_label_quality(load_label_job(args.job), force=args.force, strict=args.strict)
-    alerts = manifests.load(path).alerts
-    for a in alerts:
-        print(f"curate: alert: {a}", file=sys.stderr)
-    print(path)
-    return EXIT_ALERTS if alerts else EXIT_OK
+    return published(path, manifests.load(path).alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -483,9 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show datatrove's progress logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    run = sub.add_parser("run", help="run a CPT curation job and publish a release",
-                         description="Read every source of JOB, normalize and filter, write Parquet shards, rejects, stats and "
-                                     "manifest.json to <output>/<name>/<version>/. Prints the release path as its last line.")
+    def command(name: str, func, **kwargs) -> argparse.ArgumentParser:
+        """A subcommand that `main` runs with `func(args)`."""
+        parser = sub.add_parser(name, **kwargs)
+        parser.set_defaults(func=func)
+        return parser
+
+    run = command("run", cmd_run, help="run a CPT curation job and publish a release",
+                  description="Read every source of JOB, normalize and filter, write Parquet shards, rejects, stats and "
+                              "manifest.json to <output>/<name>/<version>/. Prints the release path as its last line.")
     run.add_argument("job", help="job config (YAML)")
     run.add_argument("--force", action="store_true", help="replace an existing release of the same version")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run, skipping finished tasks")
@@ -494,50 +480,46 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "release is published and the exit code is 5")
     run.add_argument("--since", metavar="RELEASE", help="incremental: read only input files RELEASE did not record, dedup "
                                                            "against it, and carry its shards into the new release")
-    run.set_defaults(func=cmd_run)
 
-    ann = sub.add_parser("annotate", help="label documents with every enabled filter, dropping nothing",
-                         description="Run every enabled filter of the job config (or the defaults) in label-only mode over a "
-                                     "JSONL file and write each document with an `annotations` object: lang, lang_score, "
-                                     "script, hant_ratio, region, ..., plus kept and drop_reason for what `curate run` "
-                                     "would decide. Text is written as the pipeline would release it (normalized).")
+    ann = command("annotate", cmd_annotate, help="label documents with every enabled filter, dropping nothing",
+                  description="Run every enabled filter of the job config (or the defaults) in label-only mode over a "
+                              "JSONL file and write each document with an `annotations` object: lang, lang_score, "
+                              "script, hant_ratio, region, ..., plus kept and drop_reason for what `curate run` "
+                              "would decide. Text is written as the pipeline would release it (normalized).")
     ann.add_argument("input", help="JSONL with a text field (and id if present)")
     ann.add_argument("-o", "--output", required=True, help="output JSONL")
     ann.add_argument("--config", help="job config whose `steps` to use (default: built-in defaults)")
     ann.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     ann.add_argument("--id-field", default=None, help="field holding the id (default: id if present, else line number)")
-    ann.set_defaults(func=cmd_annotate)
 
-    sy = sub.add_parser("synth", aliases=["sft"], help="import, generate, judge, gate and release SFT data (also: curate sft)",
-                        description="Run the tasks of JOB (import of existing data; self_instruct, paraphrase, translate, "
-                                    "doc_qa, follow_up with an LLM; the optional judge) against an "
-                                    "OpenAI-compatible server (llm.base_url: local starts the bundled llama.cpp server), parse "
-                                    "and repair JSON replies, apply the quality gates and publish an SFT release. Responses are "
-                                    "cached on disk: a rerun makes no repeated requests.")
+    sy = command("synth", cmd_synth, aliases=["sft"], help="import, generate, judge, gate and release SFT data (also: curate sft)",
+                 description="Run the tasks of JOB (import of existing data; self_instruct, paraphrase, translate, "
+                             "doc_qa, follow_up with an LLM; the optional judge) against an "
+                             "OpenAI-compatible server (llm.base_url: local starts the bundled llama.cpp server), parse "
+                             "and repair JSON replies, apply the quality gates and publish an SFT release. Responses are "
+                             "cached on disk: a rerun makes no repeated requests.")
     sy.add_argument("job")
     sy.add_argument("--force", action="store_true", help="replace an existing release of the same version")
     sy.add_argument("--refresh-cache", action="store_true", help="ask the server again even where a reply is cached")
     sy.add_argument("--strict", action="store_true", help="0 records kept or half the requests failed: fail before "
                                                           "publishing (exit 1); without it the release is published, exit 5")
-    sy.set_defaults(func=cmd_synth)
 
-    lq = sub.add_parser("label-quality", help="rate a sample of a CPT release 0-5 with an LLM (quality labels)",
-                        description="Send a seeded sample of JOB's CPT release to the configured OpenAI-compatible LLM with a "
-                                    "Traditional-Chinese rubric (0-5: value as zh-TW pretraining text), parse and repair the "
-                                    "JSON replies and publish the ratings as a labels release (train/dev/test parts) for "
-                                    "`curate train-classifier`. Responses are cached: a killed or repeated run sends only "
-                                    "the requests not yet answered.")
+    lq = command("label-quality", cmd_label_quality, help="rate a sample of a CPT release 0-5 with an LLM (quality labels)",
+                 description="Send a seeded sample of JOB's CPT release to the configured OpenAI-compatible LLM with a "
+                             "Traditional-Chinese rubric (0-5: value as zh-TW pretraining text), parse and repair the "
+                             "JSON replies and publish the ratings as a labels release (train/dev/test parts) for "
+                             "`curate train-classifier`. Responses are cached: a killed or repeated run sends only "
+                             "the requests not yet answered.")
     lq.add_argument("job")
     lq.add_argument("--force", action="store_true", help="replace an existing release of the same version")
     lq.add_argument("--strict", action="store_true", help="any alert (nothing labeled, half the requests failed) fails the "
                                                           "run before publishing (exit 1); without it the exit code is 5")
-    lq.set_defaults(func=cmd_label_quality)
 
-    st = sub.add_parser("stats", help="funnel, drop reasons and score distributions of a release",
-                        description="Per source: documents after each step; dropped documents by step, reason and source; "
-                                    "quantiles of the annotation scores. --compare OTHER adds the change of every drop rate. "
-                                    "An SFT release: records kept per split, category and source, every gate's records in "
-                                    "and dropped by reason and source, failures and judge scores.")
+    st = command("stats", cmd_stats, help="funnel, drop reasons and score distributions of a release",
+                 description="Per source: documents after each step; dropped documents by step, reason and source; "
+                             "quantiles of the annotation scores. --compare OTHER adds the change of every drop rate. "
+                             "An SFT release: records kept per split, category and source, every gate's records in "
+                             "and dropped by reason and source, failures and judge scores.")
     st.add_argument("release")
     st.add_argument("--compare", metavar="OTHER_RELEASE")
     st.add_argument("--costs", action="store_true", help="where the run that published the release spent its time: seconds "
@@ -545,13 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = st.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="all tables as JSON")
     fmt.add_argument("--csv", action="store_true", help="the step x source x reason table (or the comparison) as CSV")
-    st.set_defaults(func=cmd_stats)
 
-    ex = sub.add_parser("exclude", help="publish a new version of a CPT release without named documents (takedowns)",
-                        description="A new version of RELEASE without the documents whose ids (<source>/<id>, one per line) "
-                                    "or URLs are listed, or whose tokens overlap a token range of an export of it: untouched shards hard-linked, the exclusion and its reason in the "
-                                    "manifest's lineage, the lists kept in the release so incremental runs from it keep "
-                                    "those documents out. Prints the new release's path.")
+    ex = command("exclude", cmd_exclude, help="publish a new version of a CPT release without named documents (takedowns)",
+                 description="A new version of RELEASE without the documents whose ids (<source>/<id>, one per line) "
+                             "or URLs are listed, or whose tokens overlap a token range of an export of it: untouched shards hard-linked, the exclusion and its reason in the "
+                             "manifest's lineage, the lists kept in the release so incremental runs from it keep "
+                             "those documents out. Prints the new release's path.")
     ex.add_argument("release")
     ex.add_argument("--ids", metavar="FILE", help="document ids to remove, one per line")
     ex.add_argument("--urls", metavar="FILE", help="URLs to remove, one per line")
@@ -561,13 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--reason", required=True, help="why, recorded in the manifest (e.g. 'takedown 2026-12-07: personal data')")
     ex.add_argument("--version", default="auto", help="the new version (default: the next patch version)")
     ex.add_argument("--force", action="store_true", help="replace an existing release of that version")
-    ex.set_defaults(func=cmd_exclude)
 
-    ins = sub.add_parser("inspect", help="sample dropped (or kept) documents with their annotations",
-                         description="Print a repeatable sample of documents a step dropped, with annotations and shortened text; "
-                                     "a document with removed segments is shown line by line, each removed line marked "
-                                     "[removed step:reason] in place. On an SFT release: records a gate rejected, with the "
-                                     "evidence it quoted and every turn, or that failed to be made (--step failures).")
+    ins = command("inspect", cmd_inspect, help="sample dropped (or kept) documents with their annotations",
+                  description="Print a repeatable sample of documents a step dropped, with annotations and shortened text; "
+                              "a document with removed segments is shown line by line, each removed line marked "
+                              "[removed step:reason] in place. On an SFT release: records a gate rejected, with the "
+                              "evidence it quoted and every turn, or that failed to be made (--step failures).")
     ins.add_argument("release")
     ins.add_argument("--step", help="step name, e.g. language, script, dedup; SFT: a gate (refusal, length, ...) or failures")
     ins.add_argument("--reason", help="drop reason, e.g. other_language, script_hans; SFT: refusal, too_short, llm_error, ...")
@@ -578,63 +558,57 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     ins.add_argument("--width", type=int, default=160, help="characters of text to show (default 160; per line for edited documents)")
     ins.add_argument("--max-lines", type=int, default=40, help="lines shown of an edited document, removed ones marked (default 40)")
-    ins.set_defaults(func=cmd_inspect)
 
-    rep = sub.add_parser("report", help="write a self-contained HTML report of a release",
-                         description="Funnel chart, per-source drop reasons, score histograms, example snippets of the top drop "
-                                     "reasons and, when the release has a parent, the comparison. Works offline (plotly.js embedded).")
+    rep = command("report", cmd_report, help="write a self-contained HTML report of a release",
+                  description="Funnel chart, per-source drop reasons, score histograms, example snippets of the top drop "
+                              "reasons and, when the release has a parent, the comparison. Works offline (plotly.js embedded).")
     rep.add_argument("release")
     rep.add_argument("-o", "--output", required=True, help="HTML file to write")
-    rep.set_defaults(func=cmd_report)
 
-    pl = sub.add_parser("plan", help="validate a job and estimate documents, tokens, disk, memory and time before running it",
-                        description="Check the config and paths, read a sample of every source with the real readers, run "
-                                    "the real filter steps over it here, and scale to the whole input: documents, characters "
-                                    "and tokens expected, disk per stage, peak memory per task, time per stage for the "
-                                    "configured tasks and workers. Warns where a setting will not fit.")
+    pl = command("plan", cmd_plan, help="validate a job and estimate documents, tokens, disk, memory and time before running it",
+                 description="Check the config and paths, read a sample of every source with the real readers, run "
+                             "the real filter steps over it here, and scale to the whole input: documents, characters "
+                             "and tokens expected, disk per stage, peak memory per task, time per stage for the "
+                             "configured tasks and workers. Warns where a setting will not fit.")
     pl.add_argument("job")
     pl.add_argument("--sample-mb", type=float, default=8.0, help="input read per source for the sample (default 8 MB)")
     pl.add_argument("--json", action="store_true")
-    pl.set_defaults(func=cmd_plan)
 
-    cl = sub.add_parser("clean", help="remove the work folders of a job's stopped runs (killed, failed, disk full)",
-                        description="A run writes into <output>/.work/<name>/<version>/ and keeps it when it stops early, "
-                                    "for --resume. `curate clean JOB` removes those no running process holds.")
+    cl = command("clean", cmd_clean, help="remove the work folders of a job's stopped runs (killed, failed, disk full)",
+                 description="A run writes into <output>/.work/<name>/<version>/ and keeps it when it stops early, "
+                             "for --resume. `curate clean JOB` removes those no running process holds.")
     cl.add_argument("job")
     cl.add_argument("--dry-run", action="store_true", help="only list what would be removed")
-    cl.set_defaults(func=cmd_clean)
 
-    di = sub.add_parser("decont-index", help="build a decontamination index (hashes only) from evaluation sets",
-                        description="Index the n-grams of evaluation sets (JSONL, JSON or Parquet; every string field, "
-                                    "lists included) for the decontaminate step: hashes only, so an index of a licensed "
-                                    "set can be shared without its text. Each file is one evaluation set, named by its "
-                                    "file stem or NAME=PATH.")
+    di = command("decont-index", cmd_decont_index, help="build a decontamination index (hashes only) from evaluation sets",
+                 description="Index the n-grams of evaluation sets (JSONL, JSON or Parquet; every string field, "
+                             "lists included) for the decontaminate step: hashes only, so an index of a licensed "
+                             "set can be shared without its text. Each file is one evaluation set, named by its "
+                             "file stem or NAME=PATH.")
     di.add_argument("eval", nargs="+", metavar="[NAME=]PATH")
     di.add_argument("-o", "--output", required=True, help="index file to write (.npz)")
     di.add_argument("--ngram", type=int, default=13, help="tokens per n-gram: a Han character or a Latin word (default 13)")
     di.add_argument("--sample", type=int, default=4, help="keep 1 in SAMPLE n-grams per item, a power of 2 (default 4)")
-    di.set_defaults(func=cmd_decont_index)
 
-    tc = sub.add_parser("train-classifier", help="train a fastText classifier (spam, toxicity, quality) from a recipe",
-                        description="Train the fastText classifier a RECIPE (YAML) describes: labeled sets (JSONL files, "
-                                    "labels releases from `curate label-quality`, or sources of CPT releases) and their "
-                                    "train/dev/test parts, hyperparameters, seed, threshold rule. Writes NAME.bin (or .ftz) "
-                                    "and its model card NAME.json to -o, with precision/recall/F1 on the recipe's test sets. "
-                                    "The shipped models' recipes are filters/models/*.recipe.yaml.")
+    tc = command("train-classifier", cmd_train_classifier, help="train a fastText classifier (spam, toxicity, quality) from a recipe",
+                 description="Train the fastText classifier a RECIPE (YAML) describes: labeled sets (JSONL files, "
+                             "labels releases from `curate label-quality`, or sources of CPT releases) and their "
+                             "train/dev/test parts, hyperparameters, seed, threshold rule. Writes NAME.bin (or .ftz) "
+                             "and its model card NAME.json to -o, with precision/recall/F1 on the recipe's test sets. "
+                             "The shipped models' recipes are filters/models/*.recipe.yaml.")
     tc.add_argument("recipe")
     tc.add_argument("-o", "--output", required=True, help="directory for the model and its card")
     tc.add_argument("--data-root", help="where the recipe's relative set paths start "
                                         "(default $TWCURATE_REAL_DATA, else ../shared/data/real)")
-    tc.set_defaults(func=cmd_train_classifier)
 
-    xp = sub.add_parser("export", help="write a release or mixture as token files for Megatron-LM/NeMo or datatrove/nanotron",
-                        description="Tokenize every document of RELEASE (or of a mixture's chosen documents) into "
-                                    "document-bounded token files with one EOS token after each document: Megatron-LM / "
-                                    "NeMo indexed datasets (.bin + .idx) or datatrove's tokenized files (.ds, .ds.index, "
-                                    ".ds.metadata). Each document's count is checked against the manifest's: exported tokens "
-                                    "= manifest tokens + documents. Writes export.json (tokenizer, files, totals), the blend "
-                                    "(data-path.txt for --data-path, weights.json for datatrove folders) and index/*.parquet "
-                                    "(where each document's tokens start, with id and URL) for `curate locate`. Prints DIR.")
+    xp = command("export", cmd_export, help="write a release or mixture as token files for Megatron-LM/NeMo or datatrove/nanotron",
+                 description="Tokenize every document of RELEASE (or of a mixture's chosen documents) into "
+                             "document-bounded token files with one EOS token after each document: Megatron-LM / "
+                             "NeMo indexed datasets (.bin + .idx) or datatrove's tokenized files (.ds, .ds.index, "
+                             ".ds.metadata). Each document's count is checked against the manifest's: exported tokens "
+                             "= manifest tokens + documents. Writes export.json (tokenizer, files, totals), the blend "
+                             "(data-path.txt for --data-path, weights.json for datatrove folders) and index/*.parquet "
+                             "(where each document's tokens start, with id and URL) for `curate locate`. Prints DIR.")
     xp.add_argument("release", help="release directory, or a mixture (mixture.json's directory)")
     xp.add_argument("--format", required=True, choices=["megatron", "datatrove"])
     xp.add_argument("--out", required=True, metavar="DIR", help="export directory (written beside, then renamed into place)")
@@ -642,43 +616,39 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--eos", metavar="TOKEN", help="token ending each document (default <|endoftext|>, or the eos_token of "
                                                    "the tokenizer_config.json beside a tokenizer.json)")
     xp.add_argument("--force", action="store_true", help="replace an existing DIR")
-    xp.set_defaults(func=cmd_export)
 
-    lc = sub.add_parser("locate", help="name the documents behind a token range of an export (a loss spike)",
-                        description="List the documents whose tokens (EOS included) overlap tokens A up to B of EXPORT: global "
-                                    "offsets over its token files in sorted order (datatrove's folder order), or offsets in "
-                                    "one token file with --file PREFIX. Feed the ids to `curate exclude --ids`, or give the "
-                                    "range to `curate exclude --token-range A:B --export EXPORT`.")
+    lc = command("locate", cmd_locate, help="name the documents behind a token range of an export (a loss spike)",
+                 description="List the documents whose tokens (EOS included) overlap tokens A up to B of EXPORT: global "
+                             "offsets over its token files in sorted order (datatrove's folder order), or offsets in "
+                             "one token file with --file PREFIX. Feed the ids to `curate exclude --ids`, or give the "
+                             "range to `curate exclude --token-range A:B --export EXPORT`.")
     lc.add_argument("export")
     lc.add_argument("--token-range", required=True, metavar="A:B")
     lc.add_argument("--file", metavar="PREFIX", help="offsets inside this token file (e.g. data/news/000_00000)")
     lc.add_argument("--json", action="store_true")
-    lc.set_defaults(func=cmd_locate)
 
-    mx = sub.add_parser("mix", help="pin several releases into one token-budget mixture for training",
-                        description="Read MIX.yaml: releases (CPT or SFT) with per-source epochs, token targets, weights of "
-                                    "total_tokens, or caps. Verifies and pins each release by content hash and writes "
-                                    "<output>/<name>/<version>/mixture.json: per component the shards, available and contributed "
-                                    "tokens and documents. manifests.to_dataset(MIXTURE) loads it. Prints the mixture path last.")
+    mx = command("mix", cmd_mix, help="pin several releases into one token-budget mixture for training",
+                 description="Read MIX.yaml: releases (CPT or SFT) with per-source epochs, token targets, weights of "
+                             "total_tokens, or caps. Verifies and pins each release by content hash and writes "
+                             "<output>/<name>/<version>/mixture.json: per component the shards, available and contributed "
+                             "tokens and documents. manifests.to_dataset(MIXTURE) loads it. Prints the mixture path last.")
     mx.add_argument("mix")
     mx.add_argument("--force", action="store_true", help="replace an existing mixture version")
-    mx.set_defaults(func=cmd_mix)
 
-    man = sub.add_parser("manifest", help="show, verify or diff release manifests and mixtures",
-                         description="show PATH: summary of a release or mixture; verify PATH: re-hash every shard and every "
-                                     "other file: index, clusters, stats, rejects, exports; count documents, characters and tokens "
-                                     "again per shard, per source and in total, recompute mixture weights and the content hash, and "
-                                     "check licenses, weights and config against the manifest's description hash (exit 1 and a list "
-                                     "of what differs, with the value in the manifest and the value recomputed); "
-                                     "for a mixture: every pinned release against its pin and its own manifest, and the mixture's "
-                                     "own numbers recomputed; a PATH that is not a release or a broken manifest: exit 1, one line; "
-                                     "diff OLD NEW: documents, tokens, sources and filter rates that changed. "
-                                     "PATH is a release or mixture directory, or its manifest.json / mixture.json.")
+    man = command("manifest", cmd_manifest, help="show, verify or diff release manifests and mixtures",
+                  description="show PATH: summary of a release or mixture; verify PATH: re-hash every shard and every "
+                              "other file: index, clusters, stats, rejects, exports; count documents, characters and tokens "
+                              "again per shard, per source and in total, recompute mixture weights and the content hash, and "
+                              "check licenses, weights and config against the manifest's description hash (exit 1 and a list "
+                              "of what differs, with the value in the manifest and the value recomputed); "
+                              "for a mixture: every pinned release against its pin and its own manifest, and the mixture's "
+                              "own numbers recomputed; a PATH that is not a release or a broken manifest: exit 1, one line; "
+                              "diff OLD NEW: documents, tokens, sources and filter rates that changed. "
+                              "PATH is a release or mixture directory, or its manifest.json / mixture.json.")
     man.add_argument("action", choices=["show", "verify", "diff"])
     man.add_argument("paths", nargs="+", metavar="PATH")
     man.add_argument("--json", action="store_true", help="machine-readable output (show, diff)")
     man.add_argument("--content-hash", help="verify: also require this content hash (a pin), recomputed from the shards")
-    man.set_defaults(func=cmd_manifest)
     return parser
 
 

@@ -26,6 +26,7 @@ import sys
 import tokenize
 import types
 import typing
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,6 +147,10 @@ def _is_model(t: object) -> bool:
     return isinstance(t, type) and issubclass(t, BaseModel)
 
 
+def _literal_values(t: object) -> tuple:
+    return typing.get_args(t) if typing.get_origin(t) is typing.Literal else ()
+
+
 def _union_members(t: object) -> tuple | None:
     return typing.get_args(t) if typing.get_origin(t) in (typing.Union, types.UnionType) else None
 
@@ -173,8 +178,8 @@ def type_name(t: object, metadata: list = ()) -> str:
         return "null"
     if members := _union_members(t):  # null last, constraints go to the other members
         return " | ".join(type_name(m, metadata) for m in sorted(members, key=lambda m: m is type(None)))
-    if typing.get_origin(t) is typing.Literal:
-        return " | ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in typing.get_args(t))
+    if values := _literal_values(t):
+        return " | ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in values)
     origin, args = typing.get_origin(t), typing.get_args(t)
     if origin in (list, dict):
         inner = f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]" if args else origin.__name__
@@ -225,7 +230,7 @@ def nested_models(t: object) -> list[tuple[type[BaseModel], str]]:
 def variant_label(model: type[BaseModel]) -> str:
     """How a union's member is chosen: `kind: "wiki"` when the model fixes a Literal field to one value."""
     for name, info in model.model_fields.items():
-        values = typing.get_args(info.annotation) if typing.get_origin(info.annotation) is typing.Literal else ()
+        values = _literal_values(info.annotation)
         if len(values) == 1:
             return f"{name}: {yaml_value(values[0])}"
     return model.__name__
@@ -237,9 +242,8 @@ def _anchor(*parts: str) -> str:
 
 def _intro(model: type[BaseModel]) -> str:
     doc = model_doc(model)
-    kinds = [n for n, i in model.model_fields.items() if n == "kind" and typing.get_origin(i.annotation) is typing.Literal
-             and len(typing.get_args(i.annotation)) > 1]
-    if kinds:  # one model for every kind (not a union of one model per kind): say so, it is what a reader asks
+    kind = model.model_fields.get("kind")
+    if kind and len(_literal_values(kind.annotation)) > 1:  # one model for every kind (not a union of one model per kind): say so, it is what a reader asks
         doc += (" " if doc else "") + ("Every key of this table is accepted whatever `kind` is (one model for all kinds); "
                                        "a description names the kinds a key is for.")
     return doc
@@ -268,15 +272,12 @@ def walk(model: type[BaseModel], job: str, path: str = "", label: str = "") -> l
         if default not in ("required", "null", "{}", "[]") and _is_model(info.annotation):
             description = (description + " " if description else "") + (
                 f"Left out, it is `{default}`; a mapping given here starts from the defaults of the keys below.")
-        groups = {}
-        for sub, suffix in nested:
-            groups.setdefault(key + suffix, []).append(sub)
         row = Row(key, type_name(info.annotation, info.metadata), default, description)
-        for sub_path, subs in groups.items():
-            for sub in subs:  # several models at one path: a union, each member its own section
-                sub_sections = walk(sub, job, sub_path, variant_label(sub) if len(subs) > 1 else "")
-                row.anchor = row.anchor or sub_sections[0].anchor
-                below += sub_sections
+        at_path = Counter(suffix for _, suffix in nested)
+        for sub, suffix in nested:  # several models at one path: a union, each member its own section
+            sub_sections = walk(sub, job, key + suffix, variant_label(sub) if at_path[suffix] > 1 else "")
+            row.anchor = row.anchor or sub_sections[0].anchor
+            below += sub_sections
         section.rows.append(row)
     return [section, *below]
 
@@ -307,16 +308,10 @@ def _heading(s: Section, job_title: str) -> str:
     return f"### `{s.path}`" + (f" with `{s.label}`" if s.label else "") + f" ({s.model.__name__})"
 
 
-def sources_of_models() -> list[str]:
-    seen = []
-    for _, _, _, model in JOBS:
-        for s in walk(model, "x"):
-            for cls in s.model.__mro__:
-                if issubclass(cls, BaseModel) and cls is not BaseModel:
-                    path = Path(inspect.getsourcefile(cls)).resolve().relative_to(DOC.parents[1]).as_posix()
-                    if path not in seen:
-                        seen.append(path)
-    return seen
+def model_files(sections: list[Section]) -> list[str]:
+    """The files that define the sections' models and the models they inherit from, in the order first met."""
+    models = [cls for s in sections for cls in s.model.__mro__ if issubclass(cls, BaseModel) and cls is not BaseModel]
+    return list(dict.fromkeys(Path(inspect.getsourcefile(m)).resolve().relative_to(DOC.parents[1]).as_posix() for m in models))
 
 
 @dataclass
@@ -328,12 +323,13 @@ class Reference:
 
 
 def render() -> Reference:
+    sections = {anchor: walk(model, anchor) for anchor, _, _, model in JOBS}
     out = [
         "# Job config reference",
         "",
         f"Generated from the config models by `{COMMAND}`: do not edit it by hand (tests/test_config_reference.py "
         "fails when this file and the models differ). A key's description is the comment written beside its field in "
-        f"the model ({', '.join(sources_of_models())}), a table's introduction the model's docstring; an empty "
+        f"the model ({', '.join(model_files([s for walked in sections.values() for s in walked]))}), a table's introduction the model's docstring; an empty "
         "description means the field has no comment yet.",
         "",
         "How to read a key: `a.b` is key `b` of the mapping `a`; `a[].b` is key `b` of each item of the list `a`; "
@@ -346,7 +342,7 @@ def render() -> Reference:
     ref = Reference("", 0)
     for anchor, title, command, model in JOBS:
         out += ["", f'<a id="{anchor}"></a>', "", f"## {title}: `{command}` ({model.__name__})", ""]
-        for s in walk(model, anchor):
+        for s in sections[anchor]:
             out += ([f'<a id="{s.anchor}"></a>', ""] if s.path else []) + [_heading(s, title), ""]
             if s.intro:
                 out += [_cell(s.intro), ""]

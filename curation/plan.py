@@ -97,8 +97,6 @@ def make_plan(job: JobConfig, sample_mb: float = 8.0, work: Path | None = None) 
     from curation.sources import reader_for
     from manifests.tokens import token_counter
 
-    import tempfile
-
     plan = Plan()
     steps = [s for _, s in filter_steps(job, rejects_root=None)]
     counter = token_counter(job.tokenizer_spec())

@@ -21,13 +21,11 @@ def released_versions(output: Path, name: str, marker: str = "manifest.json") ->
     """Published versions of `name`: directories holding `marker` (a release's manifest.json, a mixture's mixture.json).
     For a staging folder, those in the bucket it stages for."""
     if remote := storage.staged_for(output):
-        found = [(parse_semver(v), v) for v in storage.released_versions(remote, name, marker)]
-        return [v for key, v in sorted(f for f in found if f[0])]
-    root = output / name
-    if not root.is_dir():
-        return []
-    found = [(parse_semver(d.name), d.name) for d in root.iterdir() if (d / marker).is_file()]
-    return [v for key, v in sorted(f for f in found if f[0])]
+        names = storage.released_versions(remote, name, marker)
+    else:
+        root = output / name
+        names = [d.name for d in root.iterdir() if (d / marker).is_file()] if root.is_dir() else []
+    return sorted((v for v in names if parse_semver(v)), key=lambda v: (parse_semver(v), v))
 
 
 def resolve_version(output: Path, name: str, version: str, marker: str = "manifest.json") -> str:

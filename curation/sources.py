@@ -39,7 +39,6 @@ except ImportError:  # no file locks: two tasks may list the same file's ids, wi
     fcntl = None
 
 
-ENCODINGS = ("utf-8", "cp950", "gb18030")  # tried in this order; ASCII decodes the same in all three
 SAMPLE_HEAD = 256 << 10  # bytes read at the start of a file ...
 SAMPLE_SPREAD = 64 << 10  # ... and at each of SAMPLE_PLACES places spread over it, the end included
 SAMPLE_PLACES = 12
@@ -350,14 +349,10 @@ class SourceReader(BaseReader):
             return io.BufferedReader(fh, 1 << 16)  # an object-storage file's readline takes no size limit
         return fh
 
-    def encoding_of(self, path: str) -> str:
-        """The file's text encoding: the source's `encoding`, else from a byte-order mark, else the encoding most of
-        its non-ASCII lines are in, sampled at its start, its end and 12 places between (a compressed file: its first
-        4 MB), else UTF-8 (old Taiwan archives are Big5)."""
-        return self.source.encoding or self._sampled_encoding(path) or "utf-8"
-
     def _sampled_encoding(self, path: str) -> str | None:
-        """`encoding_of` without the source's setting; None when the samples hold no byte over 127."""
+        """The file's text encoding from a byte-order mark, else the encoding most of its non-ASCII lines are in,
+        sampled at its start, its end and 12 places between (a compressed file: its first 4 MB); None when the samples
+        hold no byte over 127 (the caller reads such a file as UTF-8 until a line says otherwise)."""
         plain = fsspec.utils.infer_compression(path) is None and not path.lower().endswith((".zst", ".zstd"))
         with (storage.open_input(path) if plain else self.open_binary(path)) as fh:
             head = fh.read(4)

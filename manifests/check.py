@@ -3,7 +3,6 @@ mixture module, so that neither imports the other's way back."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from manifests.mixture import is_mixture, verify_mixture
@@ -31,8 +30,7 @@ def check_mixture_numbers(path: str | Path, out: Verification) -> None:
     """A mixture's own numbers from its pinned releases, by the rule it was built with (manifests.mixture.choose):
     per component the shards, the available documents and tokens, the target, the chosen documents and tokens, the
     epochs, the weight and the licenses; the totals, the license index and notes, and the content hash."""
-    from manifests.mixture import (choose, component_licenses, component_rows, license_notes, load_mixture,
-                                   mixture_dir_of)
+    from manifests.mixture import component_licenses, contribution, license_notes, load_mixture, mixture_dir_of, mixture_hash
     from manifests.reader import differs, load
 
     mixture, root = load_mixture(path), mixture_dir_of(path)
@@ -59,31 +57,15 @@ def check_mixture_numbers(path: str | Path, out: Verification) -> None:
         for s in expected_shards:
             differs(problems, f"{label}.shards[{s.path}].documents", pinned[s.path].documents, s.documents, "the release")
             differs(problems, f"{label}.shards[{s.path}].tokens", pinned[s.path].tokens, s.tokens or 0, "the release")
-        table = component_rows(release_dir, m, c.shards)
-        ids, tokens = table.column("id").to_pylist(), table.column("tokens").to_pylist()
-        available = sum(tokens)
-        sh = c.requested
-        if sh.tokens is not None:
-            target = sh.tokens
-        elif sh.weight is not None:
-            target = round((mixture.total_tokens or 0) * sh.weight / weight_sum) if weight_sum else 0
-        else:
-            target = round(available * (1.0 if sh.epochs is None else sh.epochs))
-        if sh.max_tokens is not None:
-            target = min(target, sh.max_tokens)
-        chosen = choose(ids, tokens, target, mixture.seed)
-        n_tokens = sum(tokens[j] for j in chosen)
-        for what, in_manifest, recomputed in [
-                ("available_documents", c.available_documents, len(ids)), ("available_tokens", c.available_tokens, available),
-                ("target_tokens", c.target_tokens, target), ("documents", c.documents, len(chosen)), ("tokens", c.tokens, n_tokens),
-                ("epochs", c.epochs, round(n_tokens / available, 6) if available else 0.0)]:
-            differs(problems, f"{label}.{what}", in_manifest, recomputed, "its pinned shards and the mixture's rule")
+        table, counts = contribution(release_dir, m, c.shards, c.requested, mixture.seed, mixture.total_tokens, weight_sum)
+        for what, recomputed in counts.items():
+            differs(problems, f"{label}.{what}", getattr(c, what), recomputed, "its pinned shards and the mixture's rule")
         licenses = c.licenses
         if c.licenses or mixture.schema_version >= 2:  # a schema-1 mixture recorded none
             licenses = component_licenses(m, c.source, table)
             for src in sorted(set(licenses) | set(c.licenses)):
                 differs(problems, f"{label}.licenses.{src}", c.licenses.get(src), licenses.get(src), "the release's sources")
-        got.append(c.model_copy(update={"tokens": n_tokens, "documents": len(chosen), "licenses": licenses}))
+        got.append(c.model_copy(update={"tokens": counts["tokens"], "documents": counts["documents"], "licenses": licenses}))
         labels.append(f"{m.name}/{c.source or c.split}")
     if len(got) != len(mixture.components):
         return
@@ -93,10 +75,7 @@ def check_mixture_numbers(path: str | Path, out: Verification) -> None:
                  round(mine.tokens / total, 6) if total else 0.0, "the components' tokens")
     for key, value in {"tokens": total, "documents": sum(c.documents for c in got), "components": len(got)}.items():
         differs(problems, f"totals.{key}", mixture.totals.get(key), value, "the components")
-    h = hashlib.sha256(f"seed={mixture.seed}\n".encode())
-    for c in got:
-        h.update(f"{c.content_hash}\t{c.source}\t{c.split}\t{c.documents}\t{c.tokens}\n".encode())
-    differs(problems, "content_hash", mixture.content_hash, h.hexdigest(), "the pins and the chosen documents")
+    differs(problems, "content_hash", mixture.content_hash, mixture_hash(mixture.seed, got), "the pins and the chosen documents")
     if mixture.schema_version >= 2:
         by_license, notes = license_notes(list(zip(labels, got)))
         for lic in sorted(set(by_license) | set(mixture.licenses)):

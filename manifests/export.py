@@ -37,8 +37,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
 
+from manifests.schema import Model
 from manifests.tokens import SHIPPED, TokenizerId, is_shipped, tokenizer_id, vocabulary_file
 from manifests.writer import sha256_file
 
@@ -59,10 +59,6 @@ INDEX_SCHEMA = pa.schema([("doc", pa.int64()), ("id", pa.string()), ("url", pa.s
 
 class ExportError(ValueError):
     """The release, tokenizer or export cannot give what was asked; the message names the file (and row) at fault."""
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ExportTokenizer(Model):
@@ -369,7 +365,7 @@ def export(path: str | Path, out: str | Path, fmt: str, tokenizer: str | None = 
             by_component[f.component] = by_component.get(f.component, 0) + f.tokens
         total = sum(by_component.values()) or 1
         weights = weights if weights is not None else {k: round(v / total, 6) for k, v in by_component.items()}
-        blend = _write_blend(staging, fmt, files, weights)
+        blend = _write_blend(staging, fmt, files, weights, by_component)
         totals = {"files": len(files), "documents": sum(f.documents for f in files), "text_tokens": sum(f.text_tokens for f in files),
                   "eos_tokens": sum(f.documents for f in files), "tokens": sum(f.tokens for f in files)}
         manifest = ExportManifest(format=fmt, source_kind=kind, name=name, version=version, content_hash=content,
@@ -386,13 +382,10 @@ def export(path: str | Path, out: str | Path, fmt: str, tokenizer: str | None = 
     return manifest
 
 
-def _write_blend(directory: Path, fmt: str, files: list[ExportedFile], weights: dict[str, float]) -> str:
+def _write_blend(directory: Path, fmt: str, files: list[ExportedFile], weights: dict[str, float], tokens_of: dict[str, int]) -> str:
     """How the trainer mixes the files: Megatron's --data-path "W1 PREFIX1 W2 PREFIX2 ..." (each file weighted by its
-    component's weight split over the component's files by tokens; prefixes relative to the export directory), or a
-    datatrove/nanotron list of folders (one per component) with weights."""
-    tokens_of: dict[str, int] = {}
-    for f in files:
-        tokens_of[f.component] = tokens_of.get(f.component, 0) + f.tokens
+    component's weight split over the component's files by their tokens, `tokens_of` the component's; prefixes
+    relative to the export directory), or a datatrove/nanotron list of folders (one per component) with weights."""
     if fmt == "megatron":
         parts = [f"{weights.get(f.component, 0) * f.tokens / (tokens_of[f.component] or 1):.8f} {f.prefix}" for f in files]
         (directory / "data-path.txt").write_text(" ".join(parts) + "\n", encoding="utf-8")

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from manifests.reader import load, verify_release
-from manifests.schema import Manifest, TokenizerInfo
+from manifests.schema import Manifest, Model, TokenizerInfo
 
 MIXTURE_NAME = "mixture.json"
 # 2: `licenses` per component and for the whole mixture, `notes` (a non-commercial license); both default to empty, so
@@ -56,16 +56,14 @@ class Share(BaseModel):
         return self
 
 
-class PinnedShard(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PinnedShard(Model):
     path: str  # inside its release
     sha256: str
     documents: int
     tokens: int
 
 
-class Component(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Component(Model):
     release: str  # "<name> <version>"
     path: str  # the release directory, relative to the mixture directory
     content_hash: str  # the release's content hash at mixing time: the pin
@@ -84,8 +82,7 @@ class Component(BaseModel):
     licenses: dict[str, str | None] = {}  # schema 2: source -> license of every source this component's rows come from
 
 
-class MixtureManifest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MixtureManifest(Model):
     schema_version: int = MIXTURE_SCHEMA_VERSION
     kind: str = "mixture"
     name: str
@@ -173,6 +170,36 @@ def component_rows(release_dir: Path, manifest: Manifest, shards: list) -> pa.Ta
     return table
 
 
+def contribution(release_dir: Path, manifest: Manifest, shards: list, share: Share, seed: int, total_tokens: int | None,
+                 weight_sum: float) -> tuple[pa.Table, dict]:
+    """A component's rows and what the rule makes of them: its available documents and tokens, the target (`tokens`,
+    else its `weight` of `total_tokens`, else `epochs` passes, capped by `max_tokens`), the documents and tokens chosen
+    and the epochs they make. Building a mixture and verifying one both count this way."""
+    table = component_rows(release_dir, manifest, shards)
+    ids, tokens = table.column("id").to_pylist(), table.column("tokens").to_pylist()
+    available = sum(tokens)
+    if share.tokens is not None:
+        target = share.tokens
+    elif share.weight is not None:
+        target = round((total_tokens or 0) * share.weight / weight_sum) if weight_sum else 0
+    else:
+        target = round(available * (1.0 if share.epochs is None else share.epochs))
+    if share.max_tokens is not None:
+        target = min(target, share.max_tokens)
+    chosen = choose(ids, tokens, target, seed)
+    got = sum(tokens[i] for i in chosen)
+    return table, {"available_documents": len(ids), "available_tokens": available, "target_tokens": target,
+                   "documents": len(chosen), "tokens": got, "epochs": round(got / available, 6) if available else 0.0}
+
+
+def mixture_hash(seed: int, components: list[Component]) -> str:
+    """The content hash: the seed and, per component, the pinned release and what it contributed."""
+    h = hashlib.sha256(f"seed={seed}\n".encode())
+    for c in components:
+        h.update(f"{c.content_hash}\t{c.source}\t{c.split}\t{c.documents}\t{c.tokens}\n".encode())
+    return h.hexdigest()
+
+
 def _components_of(manifest: Manifest, sources: dict[str, Share] | None, share: Share) -> list[tuple[str | None, str | None, Share, list]]:
     if manifest.kind == "sft":
         if sources:
@@ -216,37 +243,20 @@ def build_mixture(releases: list[tuple[Path, str | None, Share, dict[str, Share]
     weight_sum = sum(sh.weight or 0 for *_, sh, _ in planned)
     components, labels = [], []
     for release_dir, m, source, split, sh, shards in planned:
-        table = component_rows(release_dir, m, shards)
-        ids, tokens = table.column("id").to_pylist(), table.column("tokens").to_pylist()
-        available = sum(tokens)
-        if sh.tokens is not None:
-            target = sh.tokens
-        elif sh.weight is not None:
-            target = round(total_tokens * sh.weight / weight_sum) if weight_sum else 0
-        else:
-            target = round(available * (1.0 if sh.epochs is None else sh.epochs))
-        if sh.max_tokens is not None:
-            target = min(target, sh.max_tokens)
-        chosen = choose(ids, tokens, target, seed)
-        got = sum(tokens[i] for i in chosen)
+        table, counts = contribution(release_dir, m, shards, sh, seed, total_tokens, weight_sum)
         components.append(Component(
             release=f"{m.name} {m.version}", path=Path(os.path.relpath(release_dir.resolve(), mixture_dir.resolve())).as_posix(),
             content_hash=m.content_hash, kind=m.kind, source=source, split=split,
             shards=[PinnedShard(path=s.path, sha256=s.sha256, documents=s.documents, tokens=s.tokens or 0) for s in shards],
-            available_documents=len(ids), available_tokens=available, requested=sh, target_tokens=target,
-            documents=len(chosen), tokens=got, epochs=round(got / available, 6) if available else 0.0, weight=0.0,
-            licenses=component_licenses(m, source, table)))
+            requested=sh, weight=0.0, licenses=component_licenses(m, source, table), **counts))
         labels.append(f"{m.name}/{source or split}")
     total = sum(c.tokens for c in components)
     components = [c.model_copy(update={"weight": round(c.tokens / total, 6) if total else 0.0}) for c in components]
-    h = hashlib.sha256(f"seed={seed}\n".encode())
-    for c in components:
-        h.update(f"{c.content_hash}\t{c.source}\t{c.split}\t{c.documents}\t{c.tokens}\n".encode())
     by_license, notes = license_notes(list(zip(labels, components)))
     return MixtureManifest(name=name, version=version, created=created, seed=seed, tokenizer=tokenizer, total_tokens=total_tokens,
                            components=components, totals={"tokens": total, "documents": sum(c.documents for c in components),
                                                           "components": len(components)},
-                           content_hash=h.hexdigest(), config=config, tool_version=tool_version, licenses=by_license, notes=notes)
+                           content_hash=mixture_hash(seed, components), config=config, tool_version=tool_version, licenses=by_license, notes=notes)
 
 
 def write_mixture(mixture_dir: Path, mixture: MixtureManifest) -> Path:

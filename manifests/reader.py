@@ -97,7 +97,7 @@ class Verification:
 
 @dataclass
 class ShardCount:
-    """One shard counted again the way the writer counts it (manifests.writer.describe_shard, sft_sources)."""
+    """One shard counted (`recount_shard`: the writer's describe_shard counts with it too; SFT rows as sft_sources)."""
 
     documents: int = 0
     characters: int = 0  # `text`, or the message contents joined by newlines
@@ -121,10 +121,11 @@ def _counter_for(tokenizer: TokenizerInfo):
     return counter if counter and counter.id.sha256 == tokenizer.sha256 else None
 
 
-def recount_shard(path, tokenizer: TokenizerInfo | None, rows_by_source: bool = False) -> ShardCount:
+def recount_shard(path, tokenizer: TokenizerInfo | None, rows_by_source: bool = False, counter=None) -> ShardCount:
     """Documents, characters, tokens, sources (and SFT/labels categories and scores) of one Parquet shard (a path, or
     an open file), a record batch at a time. Tokens: the per-document `tokens` column when the shard is stamped with the manifest's tokenizer,
-    else counted with that tokenizer when it is at hand (a shard carried from a release counted otherwise)."""
+    else counted with that tokenizer when it is at hand (a shard carried from a release counted otherwise): `counter`
+    when the caller has it (the writer), else found here by its sha256."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -136,7 +137,6 @@ def recount_shard(path, tokenizer: TokenizerInfo | None, rows_by_source: bool = 
     stamp = (shard.schema_arrow.metadata or {}).get(PARQUET_KEY)
     use_column = tokenizer is not None and "tokens" in names and stamp == f"{tokenizer.name}:{tokenizer.sha256}".encode()
     c = ShardCount(tokens=0 if tokenizer else None)
-    counter = None
     for batch in shard.iter_batches(batch_size=8192):
         c.documents += batch.num_rows
         texts = None

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from manifests import storage
@@ -51,36 +50,16 @@ def shard_texts(table) -> list[str]:
 
 
 def describe_shard(release_dir: Path, path: Path, counter: TokenCounter | None = None, split: str | None = None) -> Shard:
-    """Documents, characters, tokens and source of one shard, read a record batch at a time (a shard can hold
-    hundreds of thousands of documents). Tokens: the writer's per-document `tokens` column when the shard says it was
-    counted with this very tokenizer (no second pass), else counted now (shards carried from a release counted
-    otherwise)."""
-    shard = pq.ParquetFile(path, pre_buffer=False)  # pre_buffer keeps every byte read: the whole shard by its end
-    stamp = (shard.schema_arrow.metadata or {}).get(PARQUET_KEY)
-    names = shard.schema_arrow.names
-    use_column = counter is not None and "tokens" in names and stamp == counter.id.key.encode()
-    documents = characters = tokens = 0
-    sources: set = set()
-    for batch in shard.iter_batches(batch_size=8192):
-        documents += batch.num_rows
-        texts = None
-        if "text" in names:
-            characters += int(pc.sum(pc.utf8_length(batch.column("text"))).as_py() or 0)
-        else:
-            texts = shard_texts(batch)
-            characters += sum(map(len, texts))
-        if "source" in names:
-            sources.update(pc.unique(batch.column("source")).to_pylist())
-        if counter is None:
-            continue
-        column = batch.column("tokens") if use_column else None
-        if column is not None and column.null_count == 0:
-            tokens += int(pc.sum(column).as_py() or 0)
-        else:
-            tokens += sum(counter.count_batch(texts if texts is not None else shard_texts(batch)))
+    """Documents, characters, tokens and source of one shard, counted as `verify` counts them again
+    (manifests.reader.recount_shard): a record batch at a time (a shard can hold hundreds of thousands of documents);
+    tokens from the writer's per-document `tokens` column when the shard says it was counted with this very tokenizer
+    (no second pass), else counted now (shards carried from a release counted otherwise)."""
+    from manifests.reader import recount_shard
+
+    c = recount_shard(path, tokenizer_info(counter), counter=counter)
     return Shard(path=path.relative_to(release_dir).as_posix(), format="parquet", sha256=sha256_file(path),
-                 bytes=path.stat().st_size, documents=documents, characters=characters, tokens=tokens if counter else None,
-                 source=sources.pop() if len(sources) == 1 else None, split=split)
+                 bytes=path.stat().st_size, documents=c.documents, characters=c.characters, tokens=c.tokens,
+                 source=c.sources.pop() if len(c.sources) == 1 else None, split=split)
 
 
 def tokenizer_info(counter: TokenCounter | None) -> TokenizerInfo | None:

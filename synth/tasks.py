@@ -105,11 +105,13 @@ class Task(ReplyTask):
         raise NotImplementedError
 
     def record(self, request: Request, obj: dict) -> dict:
+        """The system prompt, the turns the request continues (`turns`: follow_up's seed conversation) and the new
+        question and answer; the request's other metadata travels with the record."""
         question, answer = (obj[k].strip() for k in self.keys)
         return {"id": request.id, "category": request.meta.get("category", self.name), "task": self.name,
-                "messages": [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": question},
-                             {"role": "assistant", "content": answer}],
-                **{k: v for k, v in request.meta.items() if k != "category"}}
+                "messages": [{"role": "system", "content": self.system_prompt}, *request.meta.get("turns", []),
+                             {"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+                **{k: v for k, v in request.meta.items() if k not in ("category", "turns")}}
 
 
 class SelfInstruct(Task):
@@ -200,13 +202,6 @@ class FollowUp(Task):
                 out.append(Request(f"follow_up/{seed.get('id', i)}/{k}", self.name, self.messages(k=k + 1, conversation=conversation),
                                    {"category": seed.get("category", "chat"), "seed_id": str(seed.get("id", i)), "turns": turns}))
         return out
-
-    def record(self, request: Request, obj: dict) -> dict:
-        question, answer = (obj[k].strip() for k in self.keys)
-        meta = {k: v for k, v in request.meta.items() if k not in ("category", "turns")}
-        return {"id": request.id, "category": request.meta.get("category", self.name), "task": self.name,
-                "messages": [{"role": "system", "content": self.system_prompt}, *request.meta["turns"],
-                             {"role": "user", "content": question}, {"role": "assistant", "content": answer}], **meta}
 
 
 TASKS: dict[str, type[Task]] = {t.name: t for t in (SelfInstruct, Paraphrase, Translate, DocQA, FollowUp)}
