@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from manifests import storage
+from manifests.counts import recount_shard
 from manifests.schema import InputFile, Manifest, Shard, TokenizerInfo
 from manifests.tokens import PARQUET_KEY, TokenCounter, token_counter
 
@@ -41,21 +42,11 @@ def in_threads(fn, items: list) -> list:
         return list(pool.map(fn, items))
 
 
-def shard_texts(table) -> list[str]:
-    """The text a shard (or a record batch of it) trains on: `text` (CPT) or the joined message contents (SFT)."""
-    names = table.schema.names
-    if "text" in names:
-        return table.column("text").to_pylist()
-    return ["\n".join(m["content"] for m in msgs) for msgs in table.column("messages").to_pylist()]
-
-
 def describe_shard(release_dir: Path, path: Path, counter: TokenCounter | None = None, split: str | None = None) -> Shard:
     """Documents, characters, tokens and source of one shard, counted as `verify` counts them again
-    (manifests.reader.recount_shard): a record batch at a time (a shard can hold hundreds of thousands of documents);
+    (manifests.counts.recount_shard): a record batch at a time (a shard can hold hundreds of thousands of documents);
     tokens from the writer's per-document `tokens` column when the shard says it was counted with this very tokenizer
     (no second pass), else counted now (shards carried from a release counted otherwise)."""
-    from manifests.reader import recount_shard
-
     c = recount_shard(path, tokenizer_info(counter), counter=counter)
     return Shard(path=path.relative_to(release_dir).as_posix(), format="parquet", sha256=sha256_file(path),
                  bytes=path.stat().st_size, documents=c.documents, characters=c.characters, tokens=c.tokens,
