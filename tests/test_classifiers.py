@@ -176,3 +176,14 @@ def test_recipe_sweep_chooses_by_dev_f1(tmp_path, capsys, monkeypatch):
     assert all(r["bucket"] == 500000 and "held out F1" in r for r in rows)  # unswept settings come from the recipe
     best = json.loads(lines[-1].removeprefix("best by dev F1: "))
     assert best == max(rows, key=lambda r: r["dev_f1"])
+
+
+def test_fold_table_is_the_han_dict_it_replaced():
+    """features' translate table (a list by code point) gives what the dict of Han characters gave, for every code point."""
+    from filters.hanfold import traditional_to_simplified
+
+    t2s = traditional_to_simplified()
+    folded = {c: t2s.get(c, chr(c)) for lo, hi in ((0x3400, 0xA000), (0xF900, 0xFB00)) for c in range(lo, hi)}
+    as_dict = {c: f" {d} " if tc.CJK.fullmatch(d) else d for c, d in folded.items()}
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert every.translate(tc._fold_and_space()) == every.translate(as_dict)
