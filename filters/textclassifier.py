@@ -57,12 +57,13 @@ MAY_HOLD_NUMBER = re.compile(r"[0-9０-９xX]")
 def features(text: str) -> str:
     """One line of fastText input: Han folded to Simplified, lower-cased, numbers as `<numN>` (N = length bucket),
     every Han character a token of its own, so fastText's word n-grams act as character n-grams. (Numbers are
-    replaced after the Han characters are spaced out: NUMBER never matches Han, and a space where a Han character
-    stood reads the same to its look-arounds.)"""
-    text = text.translate(_fold_and_space()).lower()
+    replaced before the Han characters are spaced out, on a text half as long: NUMBER never matches Han, and a Han
+    character reads the same to its look-arounds as the space that takes its place. Lower-casing first is the same
+    too: Han characters and spaces are neither cased nor case-ignorable, so no letter's case depends on them.)"""
+    text = text.lower()
     if MAY_HOLD_NUMBER.search(text):
         text = NUMBER.sub(_number_token, text)
-    return " ".join(text.split())
+    return " ".join(text.translate(_fold_and_space()).split())
 
 
 
