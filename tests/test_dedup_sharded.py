@@ -188,3 +188,28 @@ def test_index_buckets_written_in_parallel_equal_one_task(tmp_path):
     # removed documents are not in the index's buckets
     live = np.load(tmp_path / "many" / "parts" / "00001.docs.npz")["live"]
     assert live.sum() == 299 and not live[3]
+
+
+def test_similarity_reads_each_part_once_and_matches_pairwise(tmp_path, monkeypatch):
+    """Pairs are verified SIGNATURE_ROWS_AT_ONCE at a time, each side read part by part: the estimates are those of
+    comparing each pair's two rows alone, and no part is read more than once a slice."""
+    import filters.dedup.buckets as buckets
+    from filters.dedup.buckets import Parts, similarity
+    from filters.dedup.shards import PART_SHIFT
+    from filters.fingerprint import estimate_similarity
+
+    rng = np.random.default_rng(1)
+    sigs = {p: rng.integers(0, 4, size=(50 + p, 16), dtype=np.uint32) for p in range(5)}
+    for p, s in sigs.items():
+        np.save(tmp_path / f"{p:05d}.sigs.npy", s)
+    parts = Parts(tmp_path, {p: f"{p:05d}" for p in sigs})
+    pick = lambda n: [(int(p), int(rng.integers(0, len(sigs[int(p)])))) for p in rng.integers(0, 5, n)]  # noqa: E731
+    a, b = pick(300), pick(300)
+    ref = lambda pairs: np.array([(p << PART_SHIFT) | r for p, r in pairs], dtype=np.uint64)  # noqa: E731
+    reads = []
+    monkeypatch.setattr(buckets, "SIGNATURE_ROWS_AT_ONCE", 128)
+    monkeypatch.setattr(Parts, "sigs", lambda self, part, rows, _orig=Parts.sigs: reads.append(part) or _orig(self, part, rows))
+    est = similarity(parts, ref(a), parts, ref(b))
+    expected = [estimate_similarity(sigs[pa][ra], sigs[pb][rb]) for (pa, ra), (pb, rb) in zip(a, b)]
+    assert np.array_equal(est, np.array(expected))
+    assert len(reads) <= 3 * 2 * 5  # 3 slices, 2 sides, 5 parts
