@@ -167,6 +167,19 @@ class CurationFilter(BaseFilter):
         counts = DeferredStats(self)
         try:
             with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
+                if self.batch_size == 1 and type(self).filter_batch is BaseFilter.filter_batch:
+                    # one document at a time (every step here): `filter` called and timed as filter_batch would, without
+                    # a list, a map and a zip made for each document
+                    timer, decide = self.track_time(), self.filter
+                    for doc in data:
+                        with timer:
+                            result = decide(doc)
+                        keep, reason = get_filter_result(result)
+                        if self._count_and_route(doc, keep, reason, writer, rank, counts):
+                            yield doc
+                        if counts.documents >= DeferredStats.HOLD_DOCUMENTS:
+                            counts.flush()
+                    return
                 for batch in batched(data, self.batch_size):
                     with self.track_time("batch" if self.batch_size > 1 else None):
                         results = self.filter_batch(batch)
