@@ -213,3 +213,28 @@ def test_similarity_reads_each_part_once_and_matches_pairwise(tmp_path, monkeypa
     expected = [estimate_similarity(sigs[pa][ra], sigs[pb][rb]) for (pa, ra), (pb, rb) in zip(a, b)]
     assert np.array_equal(est, np.array(expected))
     assert len(reads) <= 3 * 2 * 5  # 3 slices, 2 sides, 5 parts
+
+
+def test_live_rows_one_file_same_as_parts(tmp_path):
+    """Index bucket tasks read every part's live rows from one work file (`LiveRows`); the same arrays as the
+    parts' docs.npz, and a work folder without it, or written for another index, falls back to the parts."""
+    from filters.dedup.index import LiveRows
+
+    out, sig_dir = tmp_path / "index", tmp_path / "sigs"
+    (out / "parts").mkdir(parents=True)
+    sig_dir.mkdir()
+    rng = np.random.default_rng(2)
+    lives = {t: rng.random(10 + 7 * t) < 0.8 for t in range(4)}
+    for t, live in lives.items():
+        np.savez(out / "parts" / f"{3 + t:05d}.docs.npz", live=live)
+    names = {t: f"{t:05d}" for t in lives}
+    from_parts = LiveRows.load(sig_dir, out, names, base=3)
+    LiveRows.save(sig_dir, out, lives)
+    from_file = LiveRows.load(sig_dir, out, names, base=3)
+    for t in lives:
+        assert np.array_equal(from_parts[t], lives[t]) and np.array_equal(from_file[t], lives[t])
+    other = tmp_path / "other"
+    (other / "parts").mkdir(parents=True)
+    for t in lives:
+        np.savez(other / "parts" / f"{3 + t:05d}.docs.npz", live=~lives[t])
+    assert all(np.array_equal(LiveRows.load(sig_dir, other, names, base=3)[t], ~lives[t]) for t in lives)
