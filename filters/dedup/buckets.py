@@ -81,11 +81,19 @@ class Parts:
         # read tasks there are up to T x T pairs; opening the files for each made bucket tasks grow as T squared
         self._open: dict[int, SignatureFile] = {}
 
-    def sigs(self, part: int, rows: np.ndarray) -> np.ndarray:
+    def _file(self, part: int) -> "SignatureFile":
         f = self._open.get(part)
         if f is None:
             f = self._open[part] = SignatureFile(self.folder / f"{self.names[part]}.sigs.npy")
-        return f.read_rows(rows)
+        return f
+
+    def sigs(self, part: int, rows: np.ndarray) -> np.ndarray:
+        return self._file(part).read_rows(rows)
+
+    def rows(self, part: int) -> int:
+        """The part's documents: the rows of its signature file, one a document as its docs.npz has (both are written
+        a batch of documents at a time), read from the file's header."""
+        return self._file(part).rows
 
     def close(self) -> None:
         for f in self._open.values():
@@ -191,8 +199,10 @@ def gather(parts: "Parts", refs: np.ndarray) -> np.ndarray:
 
 
 def part_offsets(parts: "Parts", names: dict[int, str]) -> tuple[np.ndarray, int]:
-    """Where each part's rows start in one global numbering of this run's documents, and how many there are."""
-    counts = {p: len(parts.docs(p, ("exact",))["exact"]) for p in names}
+    """Where each part's rows start in one global numbering of this run's documents, and how many there are. (Counted
+    from the signature files' headers, which the task keeps open to verify pairs: each task opening every part's
+    docs.npz for its length was T x T archive opens over the stage.)"""
+    counts = {p: parts.rows(p) for p in names}
     offsets = np.zeros(max(names, default=-1) + 2, dtype=np.int64)
     for p in sorted(counts):
         offsets[p + 1:] += counts[p]
