@@ -12,7 +12,7 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.pipeline.writers.parquet import ParquetWriter
 
 from curation.costs import TOKEN_SECONDS
-from filters.base import ANNOTATIONS
+from filters.base import ANNOTATIONS, DeferredStats
 
 SHARD_COLUMNS = ["id", "text", "source", "kind", "license", "url", "title", "date"]
 SHARD_SCHEMA = pa.schema([(c, pa.string()) for c in SHARD_COLUMNS] + [("tokens", pa.int64()), ("annotations", pa.string()),
@@ -53,10 +53,23 @@ class ShardWriter(ParquetWriter):
         super().__init__(folder, output_filename="${source}/${rank}.parquet", adapter=shard_row,
                          schema=SHARD_SCHEMA.with_metadata(stamp) if stamp else SHARD_SCHEMA)
         self._counter = None
+        self._counts: DeferredStats | None = None
+
+    def stat_update(self, *labels, value: int = 1, unit: str = None):
+        """datatrove's writer counts ~4 stats per document (its file, `total`, `doc_len`, the token seconds): held in
+        DeferredStats and written on close, the same values (a unit is set at once, as MetricStats.update sets it)."""
+        if self._counts is None:
+            self._counts = DeferredStats(self)
+        for label in labels:
+            if unit:
+                self.stats[label].unit = unit
+            self._counts.count(label, value)
 
     def close(self):
         with self.track_time():  # the last row group and the file's footer are written here: the writer's time too
             super().close()
+        if self._counts is not None:
+            self._counts.flush()
 
     @property
     def counter(self):

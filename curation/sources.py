@@ -19,6 +19,7 @@ import re
 import xml.etree.ElementTree as ET
 import zlib
 from array import array
+from functools import cached_property
 from itertools import count
 from pathlib import Path
 from typing import Iterator
@@ -31,7 +32,7 @@ from datatrove.pipeline.readers.base import BaseReader
 from curation.config import SourceConfig
 from curation.rejects import RejectLog
 from manifests import storage
-from filters.base import StatName, count_for_source
+from filters.base import DeferredStats, StatName, count_for_source
 
 try:
     import fcntl
@@ -203,11 +204,15 @@ class SourceReader(BaseReader):
         # every id this task reads is remembered instead (one file, or no folder for the id lists)
         self._id_plans = self._plan_ids(mine) if self.ids_dir and len(self.files) > 1 and mine else None
         self._seen, self._again = set(), {}
+        # documents read and their lengths, counted per document and written to the stats at the end (DeferredStats: the
+        # same values as a stat_update each)
+        self._counts = DeferredStats(self)
         try:
             for i in mine:
                 self.stat_update("input_files")
                 yield from self._read_one(self.files[i], i)
         finally:
+            self._counts.flush()
             self.rejects.close()
 
     def _repeat_number(self, h: int, index: int | None) -> int:
@@ -243,8 +248,7 @@ class SourceReader(BaseReader):
                     doc.id = f"{doc.id}#{seen + 1}"
                     count_for_source(self, "repeated_id", self.source.name)
                 docs += 1
-                self.stat_update(StatName("documents", source=self.source.name).name)
-                self.update_doc_stats(doc)
+                self._count_document(doc)
                 yield doc
         except CORRUPTION_ERRORS as e:
             # the stream broke part-way (truncated .bz2/.gz, cut-off XML): keep what was read, log where it broke
@@ -254,6 +258,26 @@ class SourceReader(BaseReader):
 
     def read_file(self, path: str) -> Iterator[Document]:
         raise NotImplementedError
+
+    def _count_document(self, doc: Document) -> None:
+        """`documents` of the source and datatrove's `update_doc_stats` (doc_len, doc_len_tokens), held in `_counts`
+        while the run reads (a step run outside `run` counts at once)."""
+        counts = getattr(self, "_counts", None)
+        if counts is None:
+            self.stat_update(self._documents_label)
+            self.update_doc_stats(doc)
+            return
+        counts.count(self._documents_label)
+        counts.count("doc_len", len(doc.text))
+        if token_count := doc.metadata.get("token_count", None):
+            counts.count("doc_len_tokens", token_count)
+        counts.documents += 1
+        if counts.documents >= DeferredStats.HOLD_DOCUMENTS:
+            counts.flush()
+
+    @cached_property
+    def _documents_label(self) -> str:
+        return StatName("documents", source=self.source.name).name
 
     # -- ids across files ------------------------------------------------------------------------------
     def _ids_path(self, index: int) -> Path:

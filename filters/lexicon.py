@@ -15,6 +15,7 @@ class Lexicon:
 
     def __init__(self, *paths: str | Path):
         self.paths = [Path(p) for p in paths]
+        self._last: tuple[str, list] | None = None  # (text, its matches): see `_find`
 
     @cached_property
     def _table(self) -> tuple[ahocorasick_rs.AhoCorasick, list[tuple[str, float]]]:
@@ -22,21 +23,33 @@ class Lexicon:
 
         return load_once("lexicon", self.paths, lambda: _automaton(self.paths))
 
+    def _find(self, text: str) -> list[tuple[int, int, int]]:
+        """(term index, start, end) of every non-overlapping match. The last text's matches are kept: a step asks
+        about the same text more than once (spam scores a document, then looks for the lines that hold its terms),
+        and the answer for a text never changes."""
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
+        automaton, _ = self._table
+        found = automaton.find_matches_as_indexes(text.lower())
+        self._last = (text, found)
+        return found
+
     def matches(self, text: str) -> list[tuple[str, float]]:
         """(category, weight) of every non-overlapping match."""
-        automaton, info = self._table
-        return [info[m[0]] for m in automaton.find_matches_as_indexes(text.lower())]
+        _, info = self._table
+        return [info[m[0]] for m in self._find(text)]
 
     def spans(self, text: str) -> list[tuple[int, int, str, float]]:
         """(start, end, category, weight) of every non-overlapping match, so a step can say which line holds it."""
-        automaton, info = self._table
-        return [(start, end, *info[i]) for i, start, end in automaton.find_matches_as_indexes(text.lower())]
+        _, info = self._table
+        return [(start, end, *info[i]) for i, start, end in self._find(text)]
 
     def score(self, text: str, distinct: bool = False) -> tuple[float, Counter]:
         """(sum of weights, matches per category); with `distinct`, each term counts once, so a news report
         that repeats one word scores lower than an ad that lists many."""
-        automaton, info = self._table
-        found = [m[0] for m in automaton.find_matches_as_indexes(text.lower())]
+        _, info = self._table
+        found = [m[0] for m in self._find(text)]
         if distinct:
             found = list(dict.fromkeys(found))
         return sum(info[i][1] for i in found), Counter(info[i][0] for i in found)

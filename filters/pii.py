@@ -133,6 +133,7 @@ EXAMPLE_DOMAIN = re.compile(r"@(?:[A-Za-z0-9-]+\.)*(?:example\.(?:com|net|org)|[
 CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.DOTALL)
 TRAILING_PUNCT = ".,;:!?)]}'\""
 FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+FULLWIDTH_DIGIT = re.compile("[０-９]")
 
 
 def valid_tw_id(s: str) -> bool:
@@ -256,7 +257,9 @@ def scan(text: str, redact_kinds: set[str] | frozenset[str] = frozenset(KINDS), 
         return original("phone_ctx") + act("phone", original("phone_number"))  # phone_labelled
 
     parts, last = [], 0
-    for m in ANY.finditer(text.translate(FULLWIDTH_DIGITS)):
+    # the patterns read full-width digits as ASCII ones; most texts hold none, and a search says so at a fraction of
+    # what translating the whole text costs (str.translate looks every non-ASCII character up in the table)
+    for m in ANY.finditer(text.translate(FULLWIDTH_DIGITS) if FULLWIDTH_DIGIT.search(text) else text):
         parts += [text[last:m.start()], replace(m)]
         last = m.end()
     parts.append(text[last:])

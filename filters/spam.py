@@ -67,7 +67,7 @@ BAIT = ("giveaway", "chain", "clickbait")
 PHONE_START = ("<PHONE>", "09", "+886", "零")  # how CONTACT's phone alternatives begin
 # words of a news report, a police or bank warning, a fact check: what an ad never says about itself
 # (not 提醒 or 切勿: an ad says 提醒您 too)
-REPORTING = re.compile(r"記者|報導|警方|警察|警局|(?<!\d)165(?!\d)|詐騙集團|詐團|反詐|防詐|呼籲|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方")
+REPORTING = re.compile(r"(?=[記報警1詐反防呼假冒查謠闢法起判檢])(?:記者|報導|警方|警察|警局|(?<!\d)165(?!\d)|詐騙集團|詐團|反詐|防詐|呼籲|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方)")
 
 
 class SpamFilter(CurationFilter):
@@ -159,8 +159,12 @@ class SpamFilter(CurationFilter):
         contact_density = (contacts - (0 if lexicon_score else phones)) * per_1k
         stuffed = self.stuffed_lines(text)
         out = {f"spam_{c}": float(n) for c, n in categories.items()}
-        for category, pattern, weight in (("sex", BODY_CODE, 2.0), ("sex", SESSION_PRICE, 1.0), ("chain", CHAIN_DEMAND, 1.5)):
-            if pattern.search(text):
+        # (a per-session price holds 分, min or 節: most texts hold none, which a substring test says ~10x faster than a
+        # search that tries every digit)
+        session_price = ("分" in text or "min" in text or "節" in text) and SESSION_PRICE.search(text)
+        for category, found, weight in (("sex", BODY_CODE.search(text), 2.0), ("sex", session_price, 1.0),
+                                        ("chain", CHAIN_DEMAND.search(text), 1.5)):
+            if found:
                 out[f"spam_{category}"] = out.get(f"spam_{category}", 0.0) + 1
                 lexicon_score += weight
         if links_found and self.link_lists is not None:

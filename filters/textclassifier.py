@@ -26,14 +26,24 @@ CJK = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
 NUMBER = re.compile(r"(?=[0-9０-９xX])(?<![A-Za-z0-9])(?:[0-9０-９]|[xX](?![a-wyzA-WYZ]))+(?:[.,:/-][0-9xX]+)*")
 
 
+BMP = 0x10000
+
+
 @lru_cache(maxsize=1)
-def _fold_and_space() -> dict[int, str]:
-    """Every Han character -> itself folded to Simplified, with a space on each side: one `str.translate` both folds
-    the script and makes each Han character a token."""
+def _fold_and_space() -> list[int | str]:
+    """The `str.translate` table of `features`: every Han character -> itself folded to Simplified, with a space on
+    each side, so one pass both folds the script and makes each Han character a token; every other code point of the
+    Basic Multilingual Plane -> itself. A list indexed by code point (above it the lookup fails, which `translate`
+    reads as "unchanged", as a dict without the key): the same output as the dict of Han characters it replaced, at a
+    third of the cost, because no lookup of a character outside the table raises and catches a KeyError."""
     t2s = traditional_to_simplified()
-    folded = {c: t2s.get(c, chr(c)) for lo, hi in ((0x3400, 0xA000), (0xF900, 0xFB00)) for c in range(lo, hi)}
-    # a few characters fold to one outside these ranges (an Extension E form), which is not a token of its own
-    return {c: f" {d} " if CJK.fullmatch(d) else d for c, d in folded.items()}
+    table: list[int | str] = list(range(BMP))
+    for lo, hi in ((0x3400, 0xA000), (0xF900, 0xFB00)):
+        for c in range(lo, hi):
+            d = t2s.get(c, chr(c))
+            # a few characters fold to one outside these ranges (an Extension E form), which is not a token of its own
+            table[c] = f" {d} " if CJK.fullmatch(d) else ord(d)
+    return table
 
 
 def _number_token(m: re.Match) -> str:
@@ -47,12 +57,13 @@ MAY_HOLD_NUMBER = re.compile(r"[0-9０-９xX]")
 def features(text: str) -> str:
     """One line of fastText input: Han folded to Simplified, lower-cased, numbers as `<numN>` (N = length bucket),
     every Han character a token of its own, so fastText's word n-grams act as character n-grams. (Numbers are
-    replaced after the Han characters are spaced out: NUMBER never matches Han, and a space where a Han character
-    stood reads the same to its look-arounds.)"""
-    text = text.translate(_fold_and_space()).lower()
+    replaced before the Han characters are spaced out, on a text half as long: NUMBER never matches Han, and a Han
+    character reads the same to its look-arounds as the space that takes its place. Lower-casing first is the same
+    too: Han characters and spaces are neither cased nor case-ignorable, so no letter's case depends on them.)"""
+    text = text.lower()
     if MAY_HOLD_NUMBER.search(text):
         text = NUMBER.sub(_number_token, text)
-    return " ".join(text.split())
+    return " ".join(text.translate(_fold_and_space()).split())
 
 
 

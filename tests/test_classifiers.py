@@ -176,3 +176,30 @@ def test_recipe_sweep_chooses_by_dev_f1(tmp_path, capsys, monkeypatch):
     assert all(r["bucket"] == 500000 and "held out F1" in r for r in rows)  # unswept settings come from the recipe
     best = json.loads(lines[-1].removeprefix("best by dev F1: "))
     assert best == max(rows, key=lambda r: r["dev_f1"])
+
+
+def test_fold_table_is_the_han_dict_it_replaced():
+    """features' translate table (a list by code point) gives what the dict of Han characters gave, for every code point."""
+    from filters.hanfold import traditional_to_simplified
+
+    t2s = traditional_to_simplified()
+    folded = {c: t2s.get(c, chr(c)) for lo, hi in ((0x3400, 0xA000), (0xF900, 0xFB00)) for c in range(lo, hi)}
+    as_dict = {c: f" {d} " if tc.CJK.fullmatch(d) else d for c, d in folded.items()}
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert every.translate(tc._fold_and_space()) == every.translate(as_dict)
+
+
+def test_features_same_as_numbers_after_spacing():
+    """features() lower-cases and replaces numbers before spacing Han out (a shorter text to search); the order it
+    replaced (space Han, lower-case, numbers) gives the same line, final sigma and look-arounds included."""
+    def spaced_first(text):
+        text = text.translate(tc._fold_and_space()).lower()
+        if tc.MAY_HOLD_NUMBER.search(text):
+            text = tc.NUMBER.sub(tc._number_token, text)
+        return " ".join(text.split())
+
+    rng = random.Random(3)
+    alphabet = "0123456789０１２３４５６７８９xXaAbwyzΣσς KİI.,:/-\n\t 中文說話國語體台灣發Ａ\u3400\u4dc0\uf900\u0345\u00b7'’"
+    for _ in range(20_000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert tc.features(s) == spaced_first(s), repr(s)

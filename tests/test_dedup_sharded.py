@@ -188,3 +188,53 @@ def test_index_buckets_written_in_parallel_equal_one_task(tmp_path):
     # removed documents are not in the index's buckets
     live = np.load(tmp_path / "many" / "parts" / "00001.docs.npz")["live"]
     assert live.sum() == 299 and not live[3]
+
+
+def test_similarity_reads_each_part_once_and_matches_pairwise(tmp_path, monkeypatch):
+    """Pairs are verified SIGNATURE_ROWS_AT_ONCE at a time, each side read part by part: the estimates are those of
+    comparing each pair's two rows alone, and no part is read more than once a slice."""
+    import filters.dedup.buckets as buckets
+    from filters.dedup.buckets import Parts, similarity
+    from filters.dedup.shards import PART_SHIFT
+    from filters.fingerprint import estimate_similarity
+
+    rng = np.random.default_rng(1)
+    sigs = {p: rng.integers(0, 4, size=(50 + p, 16), dtype=np.uint32) for p in range(5)}
+    for p, s in sigs.items():
+        np.save(tmp_path / f"{p:05d}.sigs.npy", s)
+    parts = Parts(tmp_path, {p: f"{p:05d}" for p in sigs})
+    pick = lambda n: [(int(p), int(rng.integers(0, len(sigs[int(p)])))) for p in rng.integers(0, 5, n)]  # noqa: E731
+    a, b = pick(300), pick(300)
+    ref = lambda pairs: np.array([(p << PART_SHIFT) | r for p, r in pairs], dtype=np.uint64)  # noqa: E731
+    reads = []
+    monkeypatch.setattr(buckets, "SIGNATURE_ROWS_AT_ONCE", 128)
+    monkeypatch.setattr(Parts, "sigs", lambda self, part, rows, _orig=Parts.sigs: reads.append(part) or _orig(self, part, rows))
+    est = similarity(parts, ref(a), parts, ref(b))
+    expected = [estimate_similarity(sigs[pa][ra], sigs[pb][rb]) for (pa, ra), (pb, rb) in zip(a, b)]
+    assert np.array_equal(est, np.array(expected))
+    assert len(reads) <= 3 * 2 * 5  # 3 slices, 2 sides, 5 parts
+
+
+def test_live_rows_one_file_same_as_parts(tmp_path):
+    """Index bucket tasks read every part's live rows from one work file (`LiveRows`); the same arrays as the
+    parts' docs.npz, and a work folder without it, or written for another index, falls back to the parts."""
+    from filters.dedup.index import LiveRows
+
+    out, sig_dir = tmp_path / "index", tmp_path / "sigs"
+    (out / "parts").mkdir(parents=True)
+    sig_dir.mkdir()
+    rng = np.random.default_rng(2)
+    lives = {t: rng.random(10 + 7 * t) < 0.8 for t in range(4)}
+    for t, live in lives.items():
+        np.savez(out / "parts" / f"{3 + t:05d}.docs.npz", live=live)
+    names = {t: f"{t:05d}" for t in lives}
+    from_parts = LiveRows.load(sig_dir, out, names, base=3)
+    LiveRows.save(sig_dir, out, lives)
+    from_file = LiveRows.load(sig_dir, out, names, base=3)
+    for t in lives:
+        assert np.array_equal(from_parts[t], lives[t]) and np.array_equal(from_file[t], lives[t])
+    other = tmp_path / "other"
+    (other / "parts").mkdir(parents=True)
+    for t in lives:
+        np.savez(other / "parts" / f"{3 + t:05d}.docs.npz", live=~lives[t])
+    assert all(np.array_equal(LiveRows.load(sig_dir, other, names, base=3)[t], ~lives[t]) for t in lives)

@@ -64,6 +64,40 @@ def index_base(parent: str | None) -> int:
     return max(index_parts(Path(parent)), default=-1) + 1 if parent else 0
 
 
+class LiveRows:
+    """Which rows of each task's part are live (not removed as duplicates), for the bucket shards. Every index bucket
+    task needs every task's rows: read from each part's docs.npz, that was T x T archive opens over a stage (4,096 at
+    64 tasks, ~0.3 ms each); `write_index_parts` also saves them all in one work file beside the signatures
+    (`index-live.npz`: the same arrays, tasks, where each starts), which each bucket task opens once. A work folder
+    without it (written by an older version) is read part by part as before."""
+
+    FILE = "index-live.npz"
+
+    @classmethod
+    def save(cls, sig_dir: Path, out: Path, lives: dict[int, np.ndarray]) -> None:
+        tasks = sorted(lives)
+        starts = np.cumsum([0] + [len(lives[t]) for t in tasks])
+        tmp = sig_dir / f"{cls.FILE}.partial.npz"
+        np.savez(tmp, index=np.array([str(out.resolve())]), tasks=np.array(tasks, dtype=np.int64), starts=starts,
+                 live=np.concatenate([lives[t] for t in tasks] or [np.empty(0, bool)]))
+        tmp.replace(sig_dir / cls.FILE)
+
+    @classmethod
+    def load(cls, sig_dir: Path, out: Path, names: dict[int, str], base: int) -> dict[int, np.ndarray]:
+        path = sig_dir / cls.FILE
+        if path.is_file():
+            with np.load(path) as z:
+                tasks, starts, live = z["tasks"].tolist(), z["starts"], z["live"]
+                same_index = str(z["index"][0]) == str(out.resolve())
+            if same_index and set(tasks) == set(names):
+                return {t: live[starts[i]:starts[i + 1]] for i, t in enumerate(tasks)}
+        live_of = {}
+        for task in names:
+            with np.load(out / "parts" / f"{base + task:05d}.docs.npz") as z:
+                live_of[task] = z["live"]
+        return live_of
+
+
 def write_index_parts(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, str], removed: set[str],
                       parent: str | None) -> None:
     """params.json, the parent's parts (hard-linked, copied across filesystems) and one part per task of this run:
@@ -76,6 +110,7 @@ def write_index_parts(out: Path, config: DedupConfig, sig_dir: Path, names: dict
             _link_or_copy(f, out / "parts" / f.name)
     base = index_base(parent)
     removed_ids = np.array(sorted(removed), dtype=str) if removed else np.empty(0, dtype=str)
+    lives = {}
     for task, name in sorted(names.items()):
         part = base + task
         with np.load(sig_dir / f"{name}.docs.npz") as z:
@@ -85,6 +120,8 @@ def write_index_parts(out: Path, config: DedupConfig, sig_dir: Path, names: dict
                               or [np.empty(0, bool)])
         np.savez(out / "parts" / f"{part:05d}.docs.npz", ids=ids, exact=exact, live=live)
         _link_or_copy(sig_dir / f"{name}.sigs.npy", out / "parts" / f"{part:05d}.sigs.npy")
+        lives[task] = live
+    LiveRows.save(sig_dir, out, lives)
 
 
 def write_index_buckets(out: Path, config: DedupConfig, sig_dir: Path, names: dict[int, str], parent: str | None,
@@ -93,10 +130,7 @@ def write_index_buckets(out: Path, config: DedupConfig, sig_dir: Path, names: di
     minus removed documents and renumbered to index parts (no re-hashing). Shards are independent, so the dedup
     filter stage's tasks write them in parallel (`IndexBuckets`); `write_index_parts` must have run."""
     base = index_base(parent)
-    live_of = {}
-    for task in names:
-        with np.load(out / "parts" / f"{base + task:05d}.docs.npz") as z:
-            live_of[task] = z["live"]
+    live_of = LiveRows.load(sig_dir, out, names, base)
     runs = out / "runs"  # only for signatures without bucket runs (`write_index` makes them)
     for shard in shards:
         merged = [np.load(Path(parent) / "buckets" / f"{shard}.npy")] if parent else []
