@@ -67,7 +67,12 @@ BAIT = ("giveaway", "chain", "clickbait")
 PHONE_START = ("<PHONE>", "09", "+886", "零")  # how CONTACT's phone alternatives begin
 # words of a news report, a police or bank warning, a fact check: what an ad never says about itself
 # (not 提醒 or 切勿: an ad says 提醒您 too)
-REPORTING = re.compile(r"(?=[記報警1詐反防呼假冒查謠闢法起判檢])(?:記者|報導|警方|警察|警局|(?<!\d)165(?!\d)|詐騙集團|詐團|反詐|防詐|呼籲|假冒|冒充|詐騙手法|查證|謠言|闢謠|法院|起訴|判決|檢方)")
+REPORTING_WORDS = ("記者", "報導", "警方", "警察", "警局", "詐騙集團", "詐團", "反詐", "防詐", "呼籲", "假冒", "冒充", "詐騙手法",
+                   "查證", "謠言", "闢謠", "法院", "起訴", "判決", "檢方")
+# the lookahead of every alternative's first character (derived from the words, so it cannot drift from them) lets
+# the search skip most positions at once: the same matches, a third of the cost
+REPORTING = re.compile(f"(?=[{''.join(dict.fromkeys(w[0] for w in REPORTING_WORDS))}1])"
+                       f"(?:{'|'.join(REPORTING_WORDS)}|(?<!\\d)165(?!\\d))")
 
 
 class SpamFilter(CurationFilter):
