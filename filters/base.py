@@ -167,30 +167,30 @@ class CurationFilter(BaseFilter):
         counts = DeferredStats(self)
         try:
             with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
-                if self.batch_size == 1 and type(self).filter_batch is BaseFilter.filter_batch:
-                    # one document at a time (every step here): `filter` called and timed as filter_batch would, without
-                    # a list, a map and a zip made for each document
-                    timer, decide = self.track_time(), self.filter
-                    for doc in data:
-                        with timer:
-                            result = decide(doc)
-                        keep, reason = get_filter_result(result)
-                        if self._count_and_route(doc, keep, reason, writer, rank, counts):
-                            yield doc
-                        if counts.documents >= DeferredStats.HOLD_DOCUMENTS:
-                            counts.flush()
-                    return
-                for batch in batched(data, self.batch_size):
-                    with self.track_time("batch" if self.batch_size > 1 else None):
-                        results = self.filter_batch(batch)
-                    for doc, result in zip(batch, results):
-                        keep, reason = get_filter_result(result)
-                        if self._count_and_route(doc, keep, reason, writer, rank, counts):
-                            yield doc
+                for doc, result in self._decisions(data):
+                    keep, reason = get_filter_result(result)
+                    if self._count_and_route(doc, keep, reason, writer, rank, counts):
+                        yield doc
                     if counts.documents >= DeferredStats.HOLD_DOCUMENTS:
                         counts.flush()
         finally:
             counts.flush()
+
+    def _decisions(self, data: DocumentsPipeline):
+        """(document, filter result) pairs, decided and timed as BaseFilter.run does: a batch of `batch_size` through
+        `filter_batch`. One document at a time (every step here) calls `filter` directly, without the list, map and zip
+        that `filter_batch` makes for each document."""
+        if self.batch_size == 1 and type(self).filter_batch is BaseFilter.filter_batch:
+            timer, decide = self.track_time(), self.filter
+            for doc in data:
+                with timer:
+                    result = decide(doc)
+                yield doc, result
+            return
+        for batch in batched(data, self.batch_size):
+            with self.track_time("batch" if self.batch_size > 1 else None):
+                results = self.filter_batch(batch)
+            yield from zip(batch, results)
 
     def _count_and_route(self, doc: Document, keep: bool, reason: str | None, writer, rank: int, counts: DeferredStats) -> bool:
         """Counts the document (in `counts`, written at the end of the run: the same stats as a `stat_update` per
