@@ -33,7 +33,7 @@ from filters.spam import SpamFilter
 SPLIT = {"seed": 13, "train": 0.7, "dev": 0.1}
 def tw_sets(part: str) -> list[tuple[str, dict]]:
     """The Taiwan labels (bench/labels, issue 39) of one part, real rows pooled and written rows pooled."""
-    return label_sets(part, "spam", {"tw real": ["cofacts_msgs_a", "cofacts_msgs_b", "takedowns", "replies"],
+    return label_sets(part, "spam", {"tw real": ["cofacts_msgs_a", "cofacts_msgs_b", "takedowns", "cofacts_factcheck"],
                                         "tw written": ["written_ads", "written_forum_negatives"]})
 
 
