@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The scale sweeps (issues 32 and 40) on a lent 16-core machine that has Python 3.12 but not this project's
-# dependencies. What travels (git-ignored, carried by the device tool, ~60 MB in all):
+# dependencies. What travels beside the tracked files (git-ignored, carried by the device tool; the tool takes 64 MiB a
+# call, so the wheels and Ray go in separate calls to one warm machine: sweep or big first, then ray):
 #   bench/out/device-cost/whl/  the project's wheels (how they are fetched: bench/scale/device_costs.sh)
-#   bench/out/device-cost/scale_pool.json.zst  the corpus pool (cp bench/data/scale_pool.json.zst there)
 #   bench/out/ray/  Ray 2.60.0 for cp312 without what a CPT job never imports (ray/jars, ray/rllib, ray/llm and the
 #                   dashboard's web client: 79 MB -> 29 MB as .tar.xz), and the wheels of jsonschema,
 #                   jsonschema-specifications, referencing and rpds-py:
@@ -28,7 +28,7 @@ setup() {
   nproc; free -g | head -2; python3 -c "import sys, numpy, pyarrow; print(sys.version, numpy.__version__, pyarrow.__version__)"
 }
 corpus() {  # corpus DIR DOCS FILES
-  [ -d "$1" ] || python3 -m bench.scale.corpus generate $D/scale_pool.json.zst "$1" --docs "$2" --files "$3" --procs 16
+  [ -d "$1" ] || python3 -m bench.scale.corpus generate bench/data/scale_pool.json.zst "$1" --docs "$2" --files "$3" --procs 16
 }
 case "$1" in
 sweep)  # 1..16 workers over the same documents
@@ -43,7 +43,7 @@ big)  # BIG_DOCS documents on 16 workers, and curate plan's estimate of that run
   cp /tmp/bbig/results.jsonl $OUT/big.jsonl
   ;;
 ray)  # the sweep's job on a Ray cluster of 4 nodes x 4 CPUs (RayWorkerPool), 16 workers
-  setup; corpus /tmp/sweep ${SWEEP_DOCS:-50000} 64
+  setup; corpus /tmp/sweep ${SWEEP_DOCS:-50000} 64  # set up by an earlier call: the wheels are not carried with Ray
   [ -d /tmp/site/ray ] || { tar xJf bench/out/ray/ray-stripped.tar.xz -C /tmp/site
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site bench/out/ray/*.whl; }
   ray="python3 -m ray.scripts.scripts"  # the wheel's `ray` script is not installed this way
