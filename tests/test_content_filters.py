@@ -222,3 +222,29 @@ def test_forum_posts_survive_quality():
 def test_links_with_little_text_are_link_heavy():
     result, ann = quality("好文分享\nhttps://today.line.me/TW/article/qYNNpG?utm_source=lineshare\nhttps://goo.gl/E14XtA")
     assert result == (False, "link_heavy")
+
+
+def test_spam_patterns_led_by_their_first_character_match_as_written_with_lookarounds():
+    # BODY_CODE, CHAIN_DEMAND and REPORTING are written to begin with a consumed character (so sre can skip to it);
+    # they must find exactly what the plain forms with a leading (?<!\d) or (?=...) find, match for match
+    import random
+    import re
+
+    import filters.spam as S
+
+    plain = {
+        S.BODY_CODE: r"(?<!\d)1[4-8]\d\s*[/.／-]\s*[3-7]\d\s*[/.／-]\s*[A-Ha-hＡ-Ｈ](?![A-Za-z])",
+        S.CHAIN_DEMAND: r"(?=[轉傳發分])" + S.CHAIN_DEMAND.pattern,
+        S.REPORTING: f"(?:{'|'.join(S.REPORTING_WORDS)}|(?<!\\d)165(?!\\d))",
+    }
+    pieces = list("0123456789１/.／- \nABCabcＡx轉傳發分享送出給到至個位組以上群人朋友親一二十者報警詐團呼假查謠法檢") + [
+        "165", "162/45/C", "轉發給10個群組", "記者", "詐騙集團"]
+    rnd = random.Random(40)
+    texts = ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 40))) for _ in range(30000)]
+    for shipped, written in plain.items():
+        reference = re.compile(written)
+        for text in texts:
+            assert [(m.span(), m.group()) for m in shipped.finditer(text)] == \
+                   [(m.span(), m.group()) for m in reference.finditer(text)], (shipped.pattern[:30], text)
+    assert S.BODY_CODE.search("身高162/45/C") and not S.BODY_CODE.search("2162/45/C")  # the look-behind still holds
+    assert S.REPORTING.findall("記者報導，撥1650") == ["記者", "報導"]
