@@ -7,7 +7,9 @@ import copy
 import json
 import os
 import resource
+import socket
 import sys
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 from datatrove.utils.stats import PipelineStats
+
+from curation.errors import ConfigError
 
 MAX_RETRIES = 3  # a rank whose worker process died (a node lost, killed for memory) runs again on a new one
 
@@ -72,6 +76,14 @@ class _RankRunner:
     def __init__(self, executor: RayPipelineExecutor):
         self.executor = executor
 
+    def sees(self, name: str, token: str) -> tuple[str, bool]:
+        """(this node's host name, whether the stage's log folder, as this node sees it, holds `name` reading `token`)."""
+        folder = self.executor.logging_dir
+        if not folder.exists(name):
+            return socket.gethostname(), False
+        with folder.open(name, "r") as f:
+            return socket.gethostname(), f.read() == token
+
     def run(self, rank: int) -> None:
         # a fresh copy per rank, as the local executor unpickles one per task: steps count their stats on themselves.
         # `_run_for_rank` is datatrove's private per-rank runner (stats, completion marker, logs): calling it is what
@@ -85,7 +97,34 @@ class RayWorkerPool(RayPipelineExecutor):
     pool, instead of a new actor and placement group per rank. Each new actor is a Python process that imports the
     pipeline and loads its models; with 64 tasks on a 16-CPU, 4-node cluster that start-up made every stage ~17-20 s
     longer than on the local executor (bench/RESULTS.md, issue 32). Same ranks, same output: a rank that raises stays
-    incomplete (the run stops and `--resume` reruns it); a rank whose actor died runs again on a new actor."""
+    incomplete (the run stops and `--resume` reruns it); a rank whose actor died runs again on a new actor. A worker
+    that does not see the work folder stops the stage before its first task (`check_work_folder`)."""
+
+    def check_work_folder(self, actors: list) -> None:
+        """Stops the stage before any task runs when a worker does not see the job's work folder (which holds the
+        stage's log folder) at the driver's path: a task on such a node would write its shards, signatures and
+        completion marker where the driver never looks, and the run would end in "tasks did not complete" however
+        often it is resumed. The test is a file with a fresh token that the driver writes into the log folder."""
+        import ray
+
+        name, token = f"work-folder-check-{uuid.uuid4().hex}", uuid.uuid4().hex
+        self.write_check_file(name, token)
+        try:
+            seen = ray.get([actor.sees.remote(name, token) for actor in actors])
+        finally:
+            if self.logging_dir.exists(name):
+                self.logging_dir.rm(name)
+        blind = sorted({host for host, ok in seen if not ok})
+        if blind:
+            for actor in actors:
+                ray.kill(actor)
+            raise ConfigError(f"Ray workers on {', '.join(blind)} do not see the work folder {self.logging_dir.path} "
+                              f"(written on {socket.gethostname()}): Ray across nodes needs the work folder on a "
+                              "filesystem every node mounts at the same path; set CURATE_STAGING to one")
+
+    def write_check_file(self, name: str, token: str) -> None:
+        with self.logging_dir.open(name, "w") as f:
+            f.write(token)
 
     def run(self):
         import ray
@@ -98,6 +137,7 @@ class RayWorkerPool(RayPipelineExecutor):
             num_cpus=self.cpus_per_task, memory=int(self.mem_per_cpu_gb * self.cpus_per_task * 2**30), max_restarts=0)
         me = ray.put(self)
         idle = [runner.remote(me) for _ in range(min(self.workers, len(ranks)))]
+        self.check_work_folder(idle)
         pending, running, tries = list(ranks), {}, defaultdict(int)
         while pending or running:
             while pending and idle:
