@@ -213,3 +213,31 @@ def test_a_repeated_id_never_makes_a_document_disappear(tmp_path):
     assert rows[0]["text"] in texts and len(texts) == 2
     manifest = json.loads((tmp_path / "out/t/0.1.0/manifest.json").read_text())
     assert any("repeat an id" in a for a in manifest["alerts"])
+
+
+def test_repeated_ids_are_numbered_in_file_order_whatever_the_files_and_tasks(tmp_path):
+    # many repeats within and across files (and an empty file): every task count gives each document the id a single
+    # reader of all files in order gives it (the census of repeated ids that the tasks share)
+    import random
+    from collections import Counter
+
+    rnd = random.Random(7)
+    files = []
+    for i in range(7):
+        rows = [{"id": f"k{rnd.randint(0, 12)}", "text": f"第{i}個檔案的第{n}篇"} for n in range(rnd.randint(0, 9))]
+        files.append(tmp_path / f"part{i}.jsonl")
+        files[-1].write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    seen, expected = Counter(), {}
+    for f in files:
+        for line in f.read_bytes().splitlines():
+            rec = orjson.loads(line)
+            seen[rec["id"]] += 1
+            expected[rec["text"]] = f"s/{rec['id']}" + (f"#{seen[rec['id']]}" if seen[rec["id"]] > 1 else "")
+    assert max(seen.values()) > 3
+    src = SourceConfig(name="s", kind="jsonl", path="x", id_field="id")
+    for tasks in (1, 3, 7, 10):
+        got = {}
+        for rank in range(tasks):
+            reader = reader_for(src, [str(f) for f in files], str(tmp_path / "rejects"), ids_dir=str(tmp_path / f"ids{tasks}"))
+            got.update((d.text, d.id) for d in reader.run(rank=rank, world_size=tasks))
+        assert got == expected, tasks
