@@ -109,8 +109,13 @@ class RayWorkerPool(RayPipelineExecutor):
 
         name, token = f"work-folder-check-{uuid.uuid4().hex}", uuid.uuid4().hex
         self.write_check_file(name, token)
+        seen = []
         try:
-            seen = ray.get([actor.sees.remote(name, token) for actor in actors])
+            for ref in [actor.sees.remote(name, token) for actor in actors]:
+                try:
+                    seen.append(ray.get(ref))
+                except ray.exceptions.RayActorError:
+                    pass  # died before it answered: its first rank fails and `run` starts (and checks) another
         finally:
             if self.logging_dir.exists(name):
                 self.logging_dir.rm(name)
@@ -136,8 +141,13 @@ class RayWorkerPool(RayPipelineExecutor):
         runner = ray.remote(_RankRunner).options(
             num_cpus=self.cpus_per_task, memory=int(self.mem_per_cpu_gb * self.cpus_per_task * 2**30), max_restarts=0)
         me = ray.put(self)
-        idle = [runner.remote(me) for _ in range(min(self.workers, len(ranks)))]
-        self.check_work_folder(idle)
+
+        def start(n: int) -> list:
+            actors = [runner.remote(me) for _ in range(n)]
+            self.check_work_folder(actors)
+            return actors
+
+        idle = start(min(self.workers, len(ranks)))
         pending, running, tries = list(ranks), {}, defaultdict(int)
         while pending or running:
             while pending and idle:
@@ -154,7 +164,7 @@ class RayWorkerPool(RayPipelineExecutor):
                     if tries[rank] <= MAX_RETRIES:
                         pending.append(rank)
                     logger.warning(f"rank {rank}: its Ray worker died ({e}); attempt {tries[rank]} of {MAX_RETRIES}")
-                    idle.append(runner.remote(me))
+                    idle += start(1)  # it may come up on another node: checked as the first ones were
                 except ray.exceptions.RayTaskError as e:
                     logger.error(f"rank {rank} failed: {e}")
                     idle.append(actor)
