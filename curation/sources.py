@@ -291,24 +291,36 @@ class SourceReader(BaseReader):
     def _ids_path(self, index: int) -> Path:
         return Path(self.ids_dir) / self._id_lists[index]
 
-    def _list_ids(self, index: int, wait: bool) -> bool:
-        """Write file `index`'s id hashes and how often each comes (sorted), unless listed already; False when another
-        task is listing it and `wait` is off."""
+    def _made_once(self, final: Path, lock_name: str, arrays, wait: bool = True) -> bool:
+        """Writes the npz `final` from `arrays()` (name -> array) unless it exists, under a lock so that one task makes
+        it and the others wait for it (or, with `wait` off, get False while another task is making it); written whole
+        under another name and renamed, so a reader never sees part of it."""
         import numpy as np
 
-        final = self._ids_path(index)
         if final.exists():
             return True
-        with open(Path(self.ids_dir) / f"{self.source.name}-{index:06d}.lock", "a") as lock:
+        with open(Path(self.ids_dir) / lock_name, "a") as lock:
             if fcntl is not None:
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
                 except BlockingIOError:
                     return False
                 except OSError:
-                    pass  # a filesystem without locks: list it here too (the same list, replaced whole)
+                    pass  # a filesystem without locks: made here too (the same file, replaced whole)
             if final.exists():
                 return True
+            tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays())
+            os.replace(tmp, final)
+        return True
+
+    def _list_ids(self, index: int, wait: bool) -> bool:
+        """Write file `index`'s id hashes and how often each comes (sorted), unless listed already; False when another
+        task is listing it and `wait` is off."""
+        import numpy as np
+
+        def listed():
             lister = type(self)(self.source, [self.files[index]], str(self.rejects.directory))
             lister._ids_only, lister._line = True, 0
             hashes = array("Q")
@@ -319,11 +331,9 @@ class SourceReader(BaseReader):
             except CORRUPTION_ERRORS:
                 pass  # the ids before the break: the documents the reader yields too
             h, c = np.unique(np.frombuffer(hashes, dtype=np.uint64), return_counts=True)
-            tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                np.savez(fh, h=h, c=c.astype(np.uint32))
-            os.replace(tmp, final)
-        return True
+            return {"h": h, "c": c.astype(np.uint32)}
+
+        return self._made_once(self._ids_path(index), f"{self.source.name}-{index:06d}.lock", listed, wait)
 
     def _plan_ids(self, mine: list[int]) -> dict[int, tuple[dict[int, int], set[int]]]:
         """For each file this task reads: how many times each of its ids came in the files before it (only those that
@@ -366,21 +376,14 @@ class SourceReader(BaseReader):
         and reads every file's list twice; ids rarely repeat, so the census itself is small."""
         import numpy as np
 
-        lists = [self._ids_path(j) for j in range(len(self.files))]
-        with open(Path(self.ids_dir) / f"{self.source.name}-census.lock", "a") as lock:
-            if fcntl is not None:
-                with contextlib.suppress(OSError):  # a filesystem without locks: made here too (the same file)
-                    fcntl.flock(lock, fcntl.LOCK_EX)
-            if final.exists():
-                return
+        def load(j: int):
+            with np.load(self._ids_path(j)) as z:
+                return z["h"], z["c"]
 
-            def load(path: Path):
-                with np.load(path) as z:
-                    return z["h"], z["c"]
-
+        def census():
             every, within = [], []
-            for path in lists:
-                h, c = load(path)
+            for j in range(len(self.files)):
+                h, c = load(j)
                 every.append(h)
                 within.append(h[c > 1])
             every = np.concatenate(every)  # a source of several files: never empty lists
@@ -388,18 +391,17 @@ class SourceReader(BaseReader):
             repeated = np.union1d(every[1:][every[1:] == every[:-1]], np.concatenate(within))
             del every
             f, h, c = [], [], []
-            for j, path in enumerate(lists):
-                hj, cj = load(path)
+            for j in range(len(self.files)):
+                hj, cj = load(j)
                 hit = np.isin(hj, repeated, assume_unique=True)
                 f.append(np.full(int(hit.sum()), j, dtype=np.int64))
                 h.append(hj[hit])
                 c.append(cj[hit])
             f, h, c = map(np.concatenate, (f, h, c))
             order = np.lexsort((f, h))
-            tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                np.savez(fh, f=f[order], h=h[order], c=c[order])
-            os.replace(tmp, final)
+            return {"f": f[order], "h": h[order], "c": c[order]}
+
+        self._made_once(final, f"{self.source.name}-census.lock", census)
 
     # -- helpers for subclasses -------------------------------------------------------------------------
     def reject(self, file: str, line: int | None, reason: str, field: str | None = None, raw: object = None) -> None:
