@@ -72,6 +72,9 @@ class ExecutorConfig(Strict):
     tasks: int = Field(default=1, ge=1)
     workers: int = Field(default=1, ge=1)
     ray_address: str | None = None  # e.g. "ray://head:10001" or "auto"; None starts a local Ray
+    # ray only: an object-storage URL (s3://bucket/prefix) through which workers on nodes that do not see the driver's
+    # work folder exchange it (curation/workmirror.py); without one, such a worker stops the run before its first task
+    work_url: str | None = None
     cpus_per_task: int = Field(default=1, ge=1)
     mem_per_cpu_gb: float = Field(default=1.0, gt=0)
     # slurm only: every stage is an array job, chained with afterok; a last job publishes the release
@@ -79,6 +82,14 @@ class ExecutorConfig(Strict):
     time: str = "04:00:00"
     sbatch_args: dict[str, str] = {}
     venv_path: str | None = None  # the venv the Slurm jobs activate (default: the one running curate)
+
+    @field_validator("work_url")
+    @classmethod
+    def _work_url_in_object_storage(cls, v: str | None) -> str | None:
+        if v is not None and not storage.is_url(v):
+            raise ValueError(f"{v!r} is not an object-storage URL (s3://bucket/prefix): the work folder's copy must be "
+                             "somewhere every Ray node reaches")
+        return v
 
 
 class JobFile(Strict):

@@ -84,6 +84,15 @@ class _RankRunner:
         with folder.open(name, "r") as f:
             return socket.gethostname(), f.read() == token
 
+    def pull(self) -> int:
+        """Fetches the work folder's copy onto this node (`executor.work_url`): exactly, so that what an earlier run
+        left at the same path is never read."""
+        return self.executor.mirror.pull(exact=True)
+
+    def push(self) -> int:
+        """Sends what this node's tasks wrote into the work folder to its copy."""
+        return self.executor.mirror.push()
+
     def run(self, rank: int) -> None:
         # a fresh copy per rank, as the local executor unpickles one per task: steps count their stats on themselves.
         # `_run_for_rank` is datatrove's private per-rank runner (stats, completion marker, logs): calling it is what
@@ -98,34 +107,44 @@ class RayWorkerPool(RayPipelineExecutor):
     pipeline and loads its models; with 64 tasks on a 16-CPU, 4-node cluster that start-up made every stage ~17-20 s
     longer than on the local executor (bench/RESULTS.md, issue 32). Same ranks, same output: a rank that raises stays
     incomplete (the run stops and `--resume` reruns it); a rank whose actor died runs again on a new actor. A worker
-    that does not see the work folder stops the stage before its first task (`check_work_folder`)."""
+    that does not see the work folder stops the stage before its first task (`check_work_folder`), unless the job
+    names a `work_url` (`mirror`): then such workers exchange the work folder through it (curation/workmirror.py)."""
 
-    def check_work_folder(self, actors: list) -> None:
-        """Stops the stage before any task runs when a worker does not see the job's work folder (which holds the
-        stage's log folder) at the driver's path: a task on such a node would write its shards, signatures and
-        completion marker where the driver never looks, and the run would end in "tasks did not complete" however
-        often it is resumed. The test is a file with a fresh token that the driver writes into the log folder."""
+    def __init__(self, *args, mirror=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mirror = mirror
+
+    def check_work_folder(self, actors: list) -> list:
+        """The workers that do not see the job's work folder (which holds the stage's log folder) at the driver's path,
+        with the folder's copy fetched onto their nodes when the job names a `work_url`. Without one, such a worker
+        stops the stage before any task runs: a task on its node would write its shards, signatures and completion
+        marker where the driver never looks, and the run would end in "tasks did not complete" however often it is
+        resumed. The test is a file with a fresh token that the driver writes into the log folder."""
         import ray
 
         name, token = f"work-folder-check-{uuid.uuid4().hex}", uuid.uuid4().hex
         self.write_check_file(name, token)
-        seen = []
+        seen = {}
         try:
-            for ref in [actor.sees.remote(name, token) for actor in actors]:
+            for actor, ref in [(actor, actor.sees.remote(name, token)) for actor in actors]:
                 try:
-                    seen.append(ray.get(ref))
+                    seen[actor] = ray.get(ref)
                 except ray.exceptions.RayActorError:
                     pass  # died before it answered: its first rank fails and `run` starts (and checks) another
         finally:
             if self.logging_dir.exists(name):
                 self.logging_dir.rm(name)
-        blind = sorted({host for host, ok in seen if not ok})
-        if blind:
+        blind = sorted({host for host, ok in seen.values() if not ok})
+        if blind and self.mirror is None:
             for actor in actors:
                 ray.kill(actor)
             raise ConfigError(f"Ray workers on {', '.join(blind)} do not see the work folder {self.logging_dir.path} "
                               f"(written on {socket.gethostname()}): Ray across nodes needs the work folder on a "
-                              "filesystem every node mounts at the same path; set CURATE_STAGING to one")
+                              "filesystem every node mounts at the same path (set CURATE_STAGING to one), or an "
+                              "object-storage URL to exchange it through (executor.work_url)")
+        blind_actors = [actor for actor, (_, ok) in seen.items() if not ok]
+        ray.get([actor.pull.remote() for actor in blind_actors])  # one per node does the work, under a file lock
+        return blind_actors
 
     def write_check_file(self, name: str, token: str) -> None:
         with self.logging_dir.open(name, "w") as f:
@@ -138,13 +157,17 @@ class RayWorkerPool(RayPipelineExecutor):
         if not ranks:
             return
         self.save_executor_as_json()
+        if self.mirror is not None:
+            self.mirror.push()  # what the driver wrote since the last stage, for workers that do not see its folder
         runner = ray.remote(_RankRunner).options(
             num_cpus=self.cpus_per_task, memory=int(self.mem_per_cpu_gb * self.cpus_per_task * 2**30), max_restarts=0)
         me = ray.put(self)
 
+        blind = set()
+
         def start(n: int) -> list:
             actors = [runner.remote(me) for _ in range(n)]
-            self.check_work_folder(actors)
+            blind.update(self.check_work_folder(actors))
             return actors
 
         idle = start(min(self.workers, len(ranks)))
@@ -168,6 +191,9 @@ class RayWorkerPool(RayPipelineExecutor):
                 except ray.exceptions.RayTaskError as e:
                     logger.error(f"rank {rank} failed: {e}")
                     idle.append(actor)
+        if self.mirror is not None:  # every task is done: what the workers wrote goes across whole
+            ray.get([actor.push.remote() for actor in idle if actor in blind])
+            self.mirror.pull()
         for actor in idle:
             ray.kill(actor)
         stats = PipelineStats()

@@ -28,6 +28,7 @@ from filters.base import StatName
 from filters.exclusions import EXCLUSIONS_DIR
 from curation.sources import reader_for
 from curation.stats import write_stats
+from curation.workmirror import WorkMirror
 from manifests import storage
 from manifests.schema import IncrementInfo, Manifest, ModelInfo, SourceSummary, StepStats
 from manifests.tokens import token_counter
@@ -69,8 +70,10 @@ def build_cpt_pipeline(job: JobConfig, staging: Path, shard_dir: Path, sig_dir: 
     return steps
 
 
-def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, verbose: bool = False):
-    """The datatrove executor the config names; every stage of a job runs on it."""
+def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, verbose: bool = False,
+                  mirror: WorkMirror | None = None):
+    """The datatrove executor the config names; every stage of a job runs on it. `mirror`: the work folder's copy in
+    object storage that Ray workers without the driver's filesystem exchange it through."""
     if config.kind == "ray":
         import ray
 
@@ -78,20 +81,27 @@ def make_executor(config: ExecutorConfig, steps: list[PipelineStep], tasks: int,
             ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False,
                      **({} if config.ray_address else {"num_cpus": max(workers, config.cpus_per_task)}))
         return RayWorkerPool(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True,
-                             cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb)
+                             cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb, mirror=mirror)
     return LocalExecutor(steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logs), skip_completed=True, verbose=verbose,
                          quiet_log=str(logs / "executor.log"))
 
 
+def work_mirror(job: JobConfig, layout: ReleaseLayout) -> WorkMirror | None:
+    """The copy of the run's work folder under `executor.work_url`, for a Ray job whose nodes share no filesystem."""
+    if job.executor.kind != "ray" or not job.executor.work_url:
+        return None
+    return WorkMirror(storage.join(job.executor.work_url, layout.name, layout.version), str(layout.work))
+
+
 def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool,
-               config: ExecutorConfig, run_log=None, progress_every_s: float = 60.0) -> list[int]:
+               config: ExecutorConfig, run_log=None, progress_every_s: float = 60.0, mirror: WorkMirror | None = None) -> list[int]:
     """Runs one stage's tasks an earlier run did not complete; returns their ranks (the tasks this run ran)."""
     from tqdm import tqdm
 
     from curation.costs import TaskClock
     from curation.progress import StageProgress
 
-    executor = make_executor(config, [*steps, TaskClock(), TaskPeakMemory()], tasks, workers, logs, verbose=not quiet)
+    executor = make_executor(config, [*steps, TaskClock(), TaskPeakMemory()], tasks, workers, logs, verbose=not quiet, mirror=mirror)
     if quiet:
         datatrove_logs_on_stderr(verbose=False)
     logs.mkdir(parents=True, exist_ok=True)
@@ -429,11 +439,16 @@ def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: d
 
     layout, version = build.layout, build.version
     stages, labels = plan_stages(job, layout, inputs, since)
+    mirror = work_mirror(job, layout)
+    if mirror is not None:  # a fresh run starts from an empty copy; --resume takes back what the workers sent
+        if not build.resume:
+            mirror.clear()
+        mirror.pull()
     done, skipped, costs_failed = [], 0, None
     for stage in stages:
         start = time.perf_counter()
         ran = _run_stage(stage.name, stage.steps, stage.tasks, job.executor.workers, stage.logs, quiet, job.executor, run_log=log,
-                         progress_every_s=job.progress_every_s)
+                         progress_every_s=job.progress_every_s, mirror=mirror)
         # rounded as logged, so a stage's logged parts add up to its logged seconds x workers
         seconds, workers = round(time.perf_counter() - start, 3), max(1, min(job.executor.workers, len(ran)))
         skipped += stage.tasks - len(ran)
@@ -445,6 +460,8 @@ def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: d
         log.event("stage_done", **done[-1], task_peak_rss_mb=stage_peak_rss_mb(stage.logs))
     start = time.perf_counter()
     path = finalize_release(job, version, labels, since)
+    if mirror is not None:  # published: the work folder and its copy are done with
+        mirror.clear()
     done.append({"stage": "finalize", "tasks": 1, "seconds": round(time.perf_counter() - start, 3), "workers": 1})
     log.event("stage_done", **done[-1], driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     from manifests import load

@@ -43,6 +43,14 @@ def test_wrong_type_names_key(tmp_path):
         load_job(path, check_inputs=False)
 
 
+def test_work_url_must_be_in_object_storage(tmp_path):
+    path = _job(tmp_path, {**BASE, "executor": {"kind": "ray", "work_url": "/mnt/shared/work"}})
+    with pytest.raises(ConfigError, match=r"executor\.work_url.*'/mnt/shared/work' is not an object-storage URL"):
+        load_job(path, check_inputs=False)
+    ok = _job(tmp_path, {**BASE, "executor": {"kind": "ray", "work_url": "s3://bucket/work"}})
+    assert load_job(ok, check_inputs=False).executor.work_url == "s3://bucket/work"
+
+
 def test_bad_kind_and_version(tmp_path):
     path = _job(tmp_path, {**BASE, "version": "v1", "sources": [{"name": "a", "kind": "pdf", "path": "x"}]})
     with pytest.raises(ConfigError) as e:

@@ -467,3 +467,124 @@ def test_mix_refuses_an_output_or_a_release_in_object_storage(local_release_dir,
         err = capsys.readouterr().err.strip()
         assert f"{where}: s3://{BUCKET}/" in err and "aws s3 cp --recursive" in err and "\n" not in err, err
     assert not (tmp_path / "mixes").exists()
+
+
+def test_work_mirror_moves_only_what_changed_and_a_worker_copy_is_exact(server, tmp_path):
+    """The work folder's copy (curation/workmirror.py) between a driver folder and a worker folder: a file crosses once,
+    again only when it changes; a worker's pull deletes what an earlier run left there; completion markers go last."""
+    from curation.workmirror import WorkMirror
+
+    url = f"s3://{BUCKET}/mirror-unit/demo/0.1.0"
+    driver, worker = tmp_path / "driver", tmp_path / "worker"
+    (driver / "logs").mkdir(parents=True)
+    (driver / "logs/executor.json").write_text("{}")
+    (driver / "stage1").mkdir()
+    (driver / "stage1/00000.parquet").write_bytes(b"a" * 100)
+    (worker / "stage1").mkdir(parents=True)
+    (worker / "stage1/00009.parquet").write_bytes(b"left by an earlier run")
+    d, w = WorkMirror(url, str(driver)), WorkMirror(url, str(worker))
+    d.clear()
+    assert d.push() == 2 and d.push() == 0
+    assert w.pull(exact=True) == 2 and w.pull(exact=True) == 0
+    assert sorted(p.relative_to(worker).as_posix() for p in worker.rglob("*") if p.is_file() and not p.name.startswith(".mirror")) == \
+        ["logs/executor.json", "stage1/00000.parquet"]  # the leftover is gone
+    (worker / "stage1/00001.parquet").write_bytes(b"b" * 50)
+    (worker / "logs/completions").mkdir()
+    (worker / "logs/completions/00001").write_text("")
+    start = len(recorded(server))
+    _recorder(server, "start")
+    try:
+        assert w.push() == 2
+    finally:
+        _recorder(server, "stop")
+    puts = [unquote(urlparse(r["url"]).path) for r in recorded(server)[start:] if r["method"] == "PUT"]
+    assert [p.rsplit("/", 2)[-2:] for p in puts] == [["stage1", "00001.parquet"], ["completions", "00001"]]  # marker last
+    (driver / "logs/executor.json").write_text('{"changed": true}')  # the driver's own change since it pushed stays
+    assert d.pull() == 2 and (driver / "stage1/00001.parquet").read_bytes() == b"b" * 50
+    assert (driver / "logs/executor.json").read_text() == '{"changed": true}'
+    (driver / "stage1/00000.parquet").unlink()
+    assert d.push() == 1  # the changed executor.json; the deleted shard's copy is removed
+    assert w.pull(exact=True) == 1 and not (worker / "stage1/00000.parquet").exists()
+    d.clear()
+    assert not storage.exists(url)
+
+
+@pytest.fixture(scope="module")
+def split_ray_cluster(server, tmp_path_factory):
+    """A real Ray cluster on this machine whose worker nodes share no work folder, neither with the driver nor with each
+    other: the head node (no CPUs, so no task runs there) sees the driver's files; each of the two worker nodes (a CPU
+    each) runs in its own mount namespace with its own empty tmpfs mounted over CURATE_STAGING, the folder that holds
+    the work folder of a job whose output is in the bucket. That is what nodes on other machines without a shared
+    filesystem see there. Yields the address."""
+    pytest.importorskip("ray")
+    staging = Path(os.environ["CURATE_STAGING"])
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "probe").write_text("the driver's")
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f'mount -t tmpfs tmpfs "{staging}" && test ! -e "{staging}/probe"'],
+                           capture_output=True)
+    (staging / "probe").unlink()
+    if probe.returncode != 0:
+        pytest.skip(f"no private mount namespace here (unshare -m, as root): {probe.stderr.decode().strip()}")
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    port = free_port()
+    subprocess.run([*ray_cli, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, capture_output=True)
+    nodes = []
+    try:
+        for cpus in (b"1.0 CPU", b"2.0 CPU"):  # one after the other: two nodes starting at once on one host time out
+            nodes.append(subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs tmpfs "{staging}" && exec "$0" "$@"',
+                                           *ray_cli, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--block"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            deadline = time.time() + 120
+            while cpus not in subprocess.run([*ray_cli, "status", f"--address=127.0.0.1:{port}"], capture_output=True).stdout:
+                assert all(n.poll() is None for n in nodes) and time.time() < deadline, "a worker node did not join"
+                time.sleep(1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        for node in nodes:
+            node.terminate()
+        subprocess.run([*ray_cli, "stop", "--force"], capture_output=True)
+
+
+def ray_job(folder: Path, output: str, address: str, work_url: str | None) -> Path:
+    path = demo_job(folder, output, f"s3://{BUCKET}/samples")
+    job = yaml.safe_load(path.read_text(encoding="utf-8"))
+    job["executor"] = {"kind": "ray", "ray_address": address, "tasks": 4, "workers": 2,
+                       **({"work_url": work_url} if work_url else {})}
+    path.write_text(yaml.safe_dump(job, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_ray_workers_without_the_work_folder_exchange_it_through_the_bucket(server, split_ray_cluster, local_release, tmp_path):
+    """Every task runs on one of two nodes that see neither the driver's work folder nor each other's (the LSH tasks
+    read every first-stage task's signatures, the dedup filter the cluster task's list); sources, the work folder's
+    copy and the release are in the bucket. The release equals the local run's; the copy is gone once it is published."""
+    output, work = f"s3://{BUCKET}/ray-releases", f"s3://{BUCKET}/ray-work"
+    start = len(recorded(server))
+    _recorder(server, "start")
+    try:
+        code, out, err = finish(curate("run", str(ray_job(tmp_path, output, split_ray_cluster, work))))
+    finally:
+        _recorder(server, "stop")
+    assert code == 0, err
+    published = manifests.load(f"{output}/demo/0.1.0")
+    assert published.content_hash == local_release.content_hash and published.totals == local_release.totals
+    assert manifests.verify(f"{output}/demo/0.1.0") == []
+    # the first stage's shards and completion markers crossed from the worker node through the copy
+    puts = [unquote(urlparse(r["url"]).path) for r in recorded(server)[start:] if r["method"] == "PUT"]
+    assert any("/ray-work/demo/0.1.0/logs/completions/" in p for p in puts)
+    assert any("/ray-work/demo/0.1.0/stage1/" in p and p.endswith(".parquet") for p in puts), puts
+    assert not storage.exists(f"{work}/demo/0.1.0")
+
+
+def test_ray_workers_without_the_work_folder_and_no_work_url_stop_the_run(server, split_ray_cluster, tmp_path):
+    """Before any task runs: exit 2, naming the folder and what to do; before the check such a run ran every task on
+    the node where the driver never looks and ended in "tasks did not complete", which --resume repeated."""
+    output = f"s3://{BUCKET}/ray-blind"
+    code, out, err = finish(curate("run", str(ray_job(tmp_path, output, split_ray_cluster, None))))
+    assert code == 2, err
+    assert re.search(r"Ray workers on .+ do not see the work folder .+ \(set CURATE_STAGING to one\), or an object-storage "
+                     r"URL to exchange it through \(executor.work_url\)", err), err
+    assert storage.released_versions(output, "demo") == []
+    work = storage.staging_root(output) / ".work/demo/0.1.0"
+    assert not list(work.rglob("*.parquet"))  # no task ran

@@ -1,0 +1,143 @@
+"""A run's work folder exchanged through object storage, for Ray workers on nodes that share no filesystem with the
+driver (`executor.work_url`).
+
+Every stage reads what the stages before it wrote into the work folder (shards, signatures, bucket runs, pairs, the
+ids census, completion markers, stats) by local path, and the dedup stages memory-map those files, so the folder
+stays local on every machine. What crosses machines is a copy at `<work_url>/<name>/<version>/`:
+
+- the driver `push`es its folder before a stage (what it wrote since: the executor's description, a parent release,
+  the previous stage's merged results) and `pull`s after it (what the workers wrote);
+- a worker on a node that does not see the driver's folder `pull`s before its first task of the stage, exactly (files
+  the copy does not hold are deleted, so an earlier run's leftovers at the same path are never read), and `push`es
+  what the stage wrote there after the stage's last task, completion markers last, so a marker is never there
+  without its task's output.
+
+Each side remembers what it last exchanged (`.mirror-state.json` in its folder: every file's size, mtime and the
+object's ETag), so a file goes across only when it changed. Workers of one node share its folder: a file lock makes
+one of them do the exchange and the others find nothing left to do. Names starting with `.mirror` stay local.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from manifests import storage
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - no file locks (not POSIX): one worker per node
+    fcntl = None
+
+STATE, LOCK = ".mirror-state.json", ".mirror.lock"
+# an empty folder crosses as an empty object of this name inside it: a stage may expect a folder an earlier one made
+EMPTY_FOLDER = ".mirror-empty-folder"
+MARKERS = "completions"  # the folder of datatrove's per-task completion markers: pushed after everything else
+
+
+class WorkMirror:
+    """The local work folder `root` and its copy at `url`. Picklable (two strings): Ray ships it to the workers."""
+
+    def __init__(self, url: str, root: str):
+        self.url, self.root = url, root
+
+    def _fs(self):
+        return storage.filesystem(self.url)
+
+    def _local(self) -> dict[str, tuple[int, int]]:
+        """rel -> (size, mtime) of every file, and `<folder>/EMPTY_FOLDER` -> (0, 0) for every empty folder."""
+        root, out = Path(self.root), {}
+        if root.is_dir():
+            for p in root.rglob("*"):
+                rel = p.relative_to(root).as_posix()
+                if p.is_dir() and not any(p.iterdir()):
+                    out[f"{rel}/{EMPTY_FOLDER}"] = (0, 0)
+                elif p.is_file() and not p.name.startswith(".mirror"):
+                    st = p.stat()
+                    out[rel] = (st.st_size, st.st_mtime_ns)
+        return out
+
+    def _remote(self, fs, base: str) -> dict[str, str]:
+        """rel -> a version tag of the object (its ETag; size and time where the store has none)."""
+        if not fs.exists(base):
+            return {}
+        found = fs.find(base, detail=True)
+        return {p[len(base) + 1:]: str(info.get("ETag") or (info.get("size"), info.get("LastModified") or info.get("mtime")))
+                for p, info in found.items() if p.startswith(base + "/")}
+
+    @contextmanager
+    def _locked_state(self):
+        Path(self.root).mkdir(parents=True, exist_ok=True)
+        with open(Path(self.root) / LOCK, "a") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            path = Path(self.root) / STATE
+            state = json.loads(path.read_text()) if path.exists() else {}
+            yield state
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, path)
+
+    def push(self) -> int:
+        """Uploads every file that changed since the last exchange and deletes the copies of files removed here;
+        returns how many files went up. Completion markers go last."""
+        fs, base = self._fs()
+        with self._locked_state() as state:
+            local = self._local()
+            changed = sorted((rel for rel, (size, mtime) in local.items()
+                              if state.get(rel, [None, None])[:2] != [size, mtime]), key=lambda rel: (MARKERS in rel.split("/")[:-1], rel))
+            gone = [rel for rel in state if rel not in local]
+            if gone:
+                fs.rm([f"{base}/{rel}" for rel in gone])
+            for rel in gone:
+                del state[rel]
+            for rel in changed:
+                if rel.endswith(EMPTY_FOLDER):
+                    fs.pipe_file(f"{base}/{rel}", b"")
+                else:
+                    fs.put_file(str(Path(self.root) / rel), f"{base}/{rel}")
+            if changed:
+                fs.invalidate_cache(base)
+                tags = self._remote(fs, base)
+                for rel in changed:
+                    state[rel] = [*local[rel], tags.get(rel)]
+            return len(changed)
+
+    def pull(self, exact: bool = False) -> int:
+        """Downloads every object that changed since the last exchange (or was changed here); with `exact`, also deletes
+        local files the copy does not hold. Returns how many files came down."""
+        fs, base = self._fs()
+        with self._locked_state() as state:
+            remote, local, root = self._remote(fs, base), self._local(), Path(self.root)
+            # what changed there since the last exchange; on a worker (`exact`) also what is not as it was left here
+            wanted = sorted(rel for rel, tag in remote.items()
+                            if rel not in state or state[rel][2] != tag or (exact and state[rel] != [*local.get(rel, ()), tag]))
+            if exact:
+                for rel in local.keys() - remote.keys():
+                    if not rel.endswith(EMPTY_FOLDER):  # an empty folder stays: nothing reads from it
+                        (root / rel).unlink()
+                    state.pop(rel, None)
+            for rel in wanted:
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                if not rel.endswith(EMPTY_FOLDER):
+                    tmp = root / ".mirror-part"
+                    fs.get_file(f"{base}/{rel}", str(tmp))
+                    os.replace(tmp, root / rel)
+            for rel in wanted:
+                st = (0, 0) if rel.endswith(EMPTY_FOLDER) else (lambda st: (st.st_size, st.st_mtime_ns))((root / rel).stat())
+                state[rel] = [*st, remote[rel]]
+            local = self._local()
+            for rel in [rel for rel in state if rel not in remote and rel not in local]:
+                del state[rel]
+            return len(wanted)
+
+    def clear(self) -> None:
+        """Deletes the copy (a fresh run's start; a published release's end)."""
+        fs, base = self._fs()
+        if fs.exists(base):
+            fs.rm(base, recursive=True)
+        state = Path(self.root) / STATE
+        if state.exists():
+            state.unlink()
