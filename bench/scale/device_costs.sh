@@ -5,8 +5,8 @@
 # (the list in bench/scale/device.sh, fetched with `pip download --no-deps --only-binary=:all: --python-version 3.12
 # --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64
 # --platform any -d bench/out/device-cost/whl NAME==VERSION ...`; numpy and pyarrow are the machine's own), the older
-# trees as `git archive` tarballs without filters/models (the same model files: copied from this tree there) and the
-# corpus pool.
+# trees as `git archive` tarballs without filters/models (the same model files: copied from this tree there); the
+# corpus pool is the tracked bench/data/scale_pool.json.zst.
 #   here:  bash bench/scale/device_costs.sh pack b52eacf d6769dd
 #   there: bash bench/scale/device_costs.sh run          (DOCS=50000 ROUNDS=2; writes costs.log and results.json to $OUT)
 set -euo pipefail
@@ -19,7 +19,6 @@ pack)
   for rev in "$@"; do
     git archive --format=tar.gz -o "$D/tree-$rev.tar.gz" "$rev" -- curation filters manifests synth pyproject.toml ':(exclude)filters/models'
   done
-  cp bench/data/scale_pool.json.zst $D/
   du -sh $D
   ;;
 run)
@@ -35,7 +34,7 @@ run)
     mkdir -p /tmp/trees/$rev && tar xzf "$t" -C /tmp/trees/$rev && cp -r filters/models /tmp/trees/$rev/filters/
     trees+=(--tree "base $rev=/tmp/trees/$rev")
   done
-  python3 -m bench.scale.corpus generate $D/scale_pool.json.zst /tmp/scale --docs ${DOCS:-50000} --files 64 --procs 16
+  python3 -m bench.scale.corpus generate bench/data/scale_pool.json.zst /tmp/scale --docs ${DOCS:-50000} --files 64 --procs 16
   python3 -m bench.scale.costs /tmp/scale "${trees[@]}" --tasks 64 --rounds ${ROUNDS:-2} --parallel --out /tmp/costs | tee $OUT/costs.log
   cp /tmp/costs/results.json $OUT/
   ;;
