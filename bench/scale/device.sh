@@ -2,7 +2,10 @@
 # The scale sweeps (issues 32 and 40) on a lent 16-core machine that has Python 3.12 but not this project's
 # dependencies. What travels beside the tracked files (git-ignored, carried by the device tool; the tool takes 64 MiB a
 # call, so the wheels and Ray go in separate calls to one warm machine: sweep or big first, then ray):
-#   bench/out/device-cost/whl/  the project's wheels (how they are fetched: bench/scale/device_costs.sh)
+#   bench/out/device-cost/whl/  the project's wheels (how they are fetched: bench/scale/device_costs.sh; datatrove's
+#                   wheel without its 16 MB assets/url_filterblacklists tarball, which a CPT job never reads)
+#   bench/data/scale_pool.json.zst  the corpus pool, made here from ../shared/data/real:
+#                   python -m bench.scale.corpus pool bench/data/scale_pool.json.zst
 #   bench/out/ray/  Ray 2.60.0 for cp312 without what a CPT job never imports (ray/jars, ray/rllib, ray/llm and the
 #                   dashboard's web client: 79 MB -> 29 MB as .tar.xz), and the wheels of jsonschema,
 #                   jsonschema-specifications, referencing and rpds-py:
@@ -27,8 +30,10 @@ setup() {
   printf 'Metadata-Version: 2.1\nName: twcurate\nVersion: %s\n' "$v" > /tmp/site/twcurate-$v.dist-info/METADATA
   nproc; free -g | head -2; python3 -c "import sys, numpy, pyarrow; print(sys.version, numpy.__version__, pyarrow.__version__)"
 }
-corpus() {  # corpus DIR DOCS FILES
-  [ -d "$1" ] || python3 -m bench.scale.corpus generate bench/data/scale_pool.json.zst "$1" --docs "$2" --files "$3" --procs 16
+corpus() {  # corpus DIR DOCS FILES (made beside DIR and renamed: a failed generation leaves no DIR to reuse)
+  [ -d "$1" ] && return
+  rm -rf "$1.part" && python3 -m bench.scale.corpus generate bench/data/scale_pool.json.zst "$1.part" --docs "$2" --files "$3" --procs 16
+  mv "$1.part" "$1"
 }
 case "$1" in
 sweep)  # 1..16 workers over the same documents

@@ -6,7 +6,7 @@
 # --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64
 # --platform any -d bench/out/device-cost/whl NAME==VERSION ...`; numpy and pyarrow are the machine's own), the older
 # trees as `git archive` tarballs without filters/models (the same model files: copied from this tree there); the
-# corpus pool is the tracked bench/data/scale_pool.json.zst.
+# corpus pool is bench/data/scale_pool.json.zst (git-ignored, carried beside the wheels: see bench/scale/device.sh).
 #   here:  bash bench/scale/device_costs.sh pack b52eacf d6769dd
 #   there: bash bench/scale/device_costs.sh run          (DOCS=50000 ROUNDS=2; writes costs.log and results.json to $OUT)
 set -euo pipefail
