@@ -527,10 +527,14 @@ def split_ray_cluster(server, tmp_path_factory):
         pytest.skip(f"no private mount namespace here (unshare -m, as root): {probe.stderr.decode().strip()}")
     ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
     port = free_port()
-    subprocess.run([*ray_cli, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false",
-                    "--disable-usage-stats"], check=True, capture_output=True)
+    # Ray 2.60 asks joining nodes for the head's auth token once a token file exists (~/.ray/auth_token, left by any
+    # earlier `ray start`); a private test cluster runs without, as docs/operations.md says for a private network
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RAY_AUTH_MODE", "disabled")
     nodes = []
     try:
+        subprocess.run([*ray_cli, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false",
+                        "--disable-usage-stats"], check=True, capture_output=True)
         for cpus in (b"1.0 CPU", b"2.0 CPU"):  # one after the other: two nodes starting at once on one host time out
             nodes.append(subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs tmpfs "{staging}" && exec "$0" "$@"',
                                            *ray_cli, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--block"],
@@ -544,6 +548,7 @@ def split_ray_cluster(server, tmp_path_factory):
         for node in nodes:
             node.terminate()
         subprocess.run([*ray_cli, "stop", "--force"], capture_output=True)
+        mp.undo()
 
 
 def ray_job(folder: Path, output: str, address: str, work_url: str | None) -> Path:
@@ -588,3 +593,37 @@ def test_ray_workers_without_the_work_folder_and_no_work_url_stop_the_run(server
     assert storage.released_versions(output, "demo") == []
     work = storage.staging_root(output) / ".work/demo/0.1.0"
     assert not list(work.rglob("*.parquet"))  # no task ran
+
+
+def test_ray_run_without_a_shared_filesystem_resumes_from_the_copy_after_kill_9(server, split_ray_cluster, local_release, tmp_path):
+    """kill -9 of the driver after the first stage, and its local work folder lost with it (the driver comes back on
+    another machine): `--resume` takes the finished stage back from the bucket's copy instead of running it again, and
+    publishes the release of an uninterrupted run."""
+    output, work = f"s3://{BUCKET}/ray-resumed", f"s3://{BUCKET}/ray-work"
+    job = ray_job(tmp_path, output, split_ray_cluster, work)
+    proc = curate("run", str(job))
+    local_work = storage.staging_root(output) / ".work/demo/0.1.0"
+    stage1_done = local_work / "logs/completions"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (stage1_done.is_dir() and len(list(stage1_done.iterdir())) == 4):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert storage.released_versions(output, "demo") == []
+    fs, _ = storage.filesystem(work)
+    assert len([p for p in fs.find(f"{BUCKET}/ray-work/demo/0.1.0/logs/completions")]) == 4  # the stage is in the copy
+    import shutil
+
+    shutil.rmtree(local_work)
+    code, out, err = finish(curate("run", str(job), "--resume"))
+    assert code == 0, err
+    url = f"{output}/demo/0.1.0"
+    again = manifests.load(url)
+    assert again.content_hash == local_release.content_hash and again.totals == local_release.totals
+    assert manifests.verify(url) == []
+    # the first stage was not run again: its four tasks are what the resumed run skipped
+    events = [json.loads(line) for line in (storage.staging_root(output) / "logs/demo-0.1.0.jsonl").read_text().splitlines()]
+    costs = [e for e in events if e["event"] == "costs"]
+    assert costs and costs[-1]["skipped_tasks"] >= 4, costs
+    assert not storage.exists(f"{work}/demo/0.1.0")
