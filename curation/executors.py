@@ -85,9 +85,9 @@ class _RankRunner:
             return socket.gethostname(), f.read() == token
 
     def pull(self) -> int:
-        """Fetches the work folder's copy onto this node (`executor.work_url`): exactly, so that what an earlier run
-        left at the same path is never read."""
-        return self.executor.mirror.pull(exact=True)
+        """Fetches the work folder's copy onto this node (`executor.work_url`); what an earlier run left at the same
+        path is deleted first."""
+        return self.executor.mirror.pull(worker=True)
 
     def push(self) -> int:
         """Sends what this node's tasks wrote into the work folder to its copy."""

@@ -10,6 +10,7 @@ import resource
 import shutil
 import sys
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,7 @@ def work_mirror(job: JobConfig, layout: ReleaseLayout) -> WorkMirror | None:
     """The copy of the run's work folder under `executor.work_url`, for a Ray job whose nodes share no filesystem."""
     if job.executor.kind != "ray" or not job.executor.work_url:
         return None
-    return WorkMirror(storage.join(job.executor.work_url, layout.name, layout.version), str(layout.work))
+    return WorkMirror(storage.join(job.executor.work_url, layout.name, layout.version), str(layout.work), uuid.uuid4().hex)
 
 
 def _run_stage(name: str, steps: list[PipelineStep], tasks: int, workers: int, logs: Path, quiet: bool,

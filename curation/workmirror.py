@@ -7,8 +7,8 @@ stays local on every machine. What crosses machines is a copy at `<work_url>/<na
 
 - the driver `push`es its folder before a stage (what it wrote since: the executor's description, a parent release,
   the previous stage's merged results) and `pull`s after it (what the workers wrote);
-- a worker on a node that does not see the driver's folder `pull`s before its first task of the stage, exactly (files
-  the copy does not hold are deleted, so an earlier run's leftovers at the same path are never read), and `push`es
+- a worker on a node that does not see the driver's folder `pull`s before its first task of the stage (a node first
+  reached by this run is emptied first, so an earlier run's leftovers at the same path are never read), and `push`es
   what the stage wrote there after the stage's last task, completion markers last, so a marker is never there
   without its task's output.
 
@@ -38,10 +38,11 @@ MARKERS = "completions"  # the folder of datatrove's per-task completion markers
 
 
 class WorkMirror:
-    """The local work folder `root` and its copy at `url`. Picklable (two strings): Ray ships it to the workers."""
+    """The local work folder `root` and its copy at `url`, for the run `run_id` (a fresh one per `curate run`, so a
+    worker node tells this run's files from an earlier run's). Picklable (three strings): Ray ships it to the workers."""
 
-    def __init__(self, url: str, root: str):
-        self.url, self.root = url, root
+    def __init__(self, url: str, root: str, run_id: str):
+        self.url, self.root, self.run_id = url, root, run_id
 
     def _fs(self):
         return storage.filesystem(self.url)
@@ -69,30 +70,32 @@ class WorkMirror:
 
     @contextmanager
     def _locked_state(self):
+        """{"run": the run that last exchanged this folder, "files": rel -> [size, mtime, tag] as last exchanged}."""
         Path(self.root).mkdir(parents=True, exist_ok=True)
         with open(Path(self.root) / LOCK, "a") as lock:
             if fcntl is not None:
                 fcntl.flock(lock, fcntl.LOCK_EX)
             path = Path(self.root) / STATE
             state = json.loads(path.read_text()) if path.exists() else {}
+            state.setdefault("files", {})
             yield state
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(state))
             os.replace(tmp, path)
 
     def push(self) -> int:
-        """Uploads every file that changed since the last exchange and deletes the copies of files removed here;
+        """Uploads every file that changed here since the last exchange and deletes the copies of files removed here;
         returns how many files went up. Completion markers go last."""
         fs, base = self._fs()
         with self._locked_state() as state:
-            local = self._local()
-            changed = sorted((rel for rel, (size, mtime) in local.items()
-                              if state.get(rel, [None, None])[:2] != [size, mtime]), key=lambda rel: (MARKERS in rel.split("/")[:-1], rel))
-            gone = [rel for rel in state if rel not in local]
+            files, local = state["files"], self._local()
+            changed = sorted((rel for rel, (size, mtime) in local.items() if files.get(rel, [None, None])[:2] != [size, mtime]),
+                             key=lambda rel: (MARKERS in rel.split("/")[:-1], rel))
+            gone = [rel for rel in files if rel not in local]
             if gone:
                 fs.rm([f"{base}/{rel}" for rel in gone])
             for rel in gone:
-                del state[rel]
+                del files[rel]
             for rel in changed:
                 if rel.endswith(EMPTY_FOLDER):
                     fs.pipe_file(f"{base}/{rel}", b"")
@@ -102,35 +105,40 @@ class WorkMirror:
                 fs.invalidate_cache(base)
                 tags = self._remote(fs, base)
                 for rel in changed:
-                    state[rel] = [*local[rel], tags.get(rel)]
+                    files[rel] = [*local[rel], tags.get(rel)]
             return len(changed)
 
-    def pull(self, exact: bool = False) -> int:
-        """Downloads every object that changed since the last exchange (or was changed here); with `exact`, also deletes
-        local files the copy does not hold. Returns how many files came down."""
+    def pull(self, worker: bool = False) -> int:
+        """Downloads every object that changed there since the last exchange, and deletes here what was deleted there
+        (unless it changed here since). A `worker` node's folder last exchanged by another run, or never, is emptied
+        first, so an earlier run's leftovers at the same path are never read; within a run, what the node's tasks
+        wrote and have not sent yet is kept (a replacement worker pulls while others of its node are running).
+        Returns how many files came down."""
         fs, base = self._fs()
         with self._locked_state() as state:
-            remote, local, root = self._remote(fs, base), self._local(), Path(self.root)
-            # what changed there since the last exchange; on a worker (`exact`) also what is not as it was left here
-            wanted = sorted(rel for rel, tag in remote.items()
-                            if rel not in state or state[rel][2] != tag or (exact and state[rel] != [*local.get(rel, ()), tag]))
-            if exact:
-                for rel in local.keys() - remote.keys():
-                    if not rel.endswith(EMPTY_FOLDER):  # an empty folder stays: nothing reads from it
+            root = Path(self.root)
+            if worker and state.get("run") != self.run_id:
+                for rel in self._local():
+                    if not rel.endswith(EMPTY_FOLDER):
                         (root / rel).unlink()
-                    state.pop(rel, None)
+                state["files"] = {}
+            state["run"] = self.run_id
+            files, remote, local = state["files"], self._remote(fs, base), self._local()
+            for rel in [rel for rel in files if rel not in remote]:
+                if rel in local and local[rel] == tuple(files[rel][:2]) and not rel.endswith(EMPTY_FOLDER):
+                    (root / rel).unlink()
+                del files[rel]
+            wanted = sorted(rel for rel, tag in remote.items() if rel not in files or files[rel][2] != tag)
             for rel in wanted:
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                if not rel.endswith(EMPTY_FOLDER):
-                    tmp = root / ".mirror-part"
-                    fs.get_file(f"{base}/{rel}", str(tmp))
-                    os.replace(tmp, root / rel)
-            for rel in wanted:
-                st = (0, 0) if rel.endswith(EMPTY_FOLDER) else (lambda st: (st.st_size, st.st_mtime_ns))((root / rel).stat())
-                state[rel] = [*st, remote[rel]]
-            local = self._local()
-            for rel in [rel for rel in state if rel not in remote and rel not in local]:
-                del state[rel]
+                if rel.endswith(EMPTY_FOLDER):
+                    files[rel] = [0, 0, remote[rel]]
+                    continue
+                tmp = root / ".mirror-part"
+                fs.get_file(f"{base}/{rel}", str(tmp))
+                os.replace(tmp, root / rel)
+                st = (root / rel).stat()
+                files[rel] = [st.st_size, st.st_mtime_ns, remote[rel]]
             return len(wanted)
 
     def clear(self) -> None:

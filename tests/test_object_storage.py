@@ -469,9 +469,11 @@ def test_mix_refuses_an_output_or_a_release_in_object_storage(local_release_dir,
     assert not (tmp_path / "mixes").exists()
 
 
-def test_work_mirror_moves_only_what_changed_and_a_worker_copy_is_exact(server, tmp_path):
-    """The work folder's copy (curation/workmirror.py) between a driver folder and a worker folder: a file crosses once,
-    again only when it changes; a worker's pull deletes what an earlier run left there; completion markers go last."""
+def test_work_mirror_moves_only_what_changed_and_keeps_a_nodes_unsent_work(server, tmp_path):
+    """The work folder's copy (curation/workmirror.py) between a driver folder and a worker node's folder: a file
+    crosses once, again only when it changes; a node first reached by a run drops an earlier run's leftovers, but a
+    second pull in the same run (a replacement worker while the node's others run) keeps what they wrote and have not
+    sent; completion markers go last; deletions cross."""
     from curation.workmirror import WorkMirror
 
     url = f"s3://{BUCKET}/mirror-unit/demo/0.1.0"
@@ -482,15 +484,19 @@ def test_work_mirror_moves_only_what_changed_and_a_worker_copy_is_exact(server, 
     (driver / "stage1/00000.parquet").write_bytes(b"a" * 100)
     (worker / "stage1").mkdir(parents=True)
     (worker / "stage1/00009.parquet").write_bytes(b"left by an earlier run")
-    d, w = WorkMirror(url, str(driver)), WorkMirror(url, str(worker))
+    d, w = WorkMirror(url, str(driver), "run-1"), WorkMirror(url, str(worker), "run-1")
     d.clear()
     assert d.push() == 2 and d.push() == 0
-    assert w.pull(exact=True) == 2 and w.pull(exact=True) == 0
-    assert sorted(p.relative_to(worker).as_posix() for p in worker.rglob("*") if p.is_file() and not p.name.startswith(".mirror")) == \
-        ["logs/executor.json", "stage1/00000.parquet"]  # the leftover is gone
+    assert w.pull(worker=True) == 2 and w.pull(worker=True) == 0
+
+    def files(folder):
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".mirror"))
+
+    assert files(worker) == ["logs/executor.json", "stage1/00000.parquet"]  # the leftover is gone
     (worker / "stage1/00001.parquet").write_bytes(b"b" * 50)
     (worker / "logs/completions").mkdir()
     (worker / "logs/completions/00001").write_text("")
+    assert w.pull(worker=True) == 0 and (worker / "stage1/00001.parquet").exists()  # not sent yet: kept
     start = len(recorded(server))
     _recorder(server, "start")
     try:
@@ -504,7 +510,10 @@ def test_work_mirror_moves_only_what_changed_and_a_worker_copy_is_exact(server, 
     assert (driver / "logs/executor.json").read_text() == '{"changed": true}'
     (driver / "stage1/00000.parquet").unlink()
     assert d.push() == 1  # the changed executor.json; the deleted shard's copy is removed
-    assert w.pull(exact=True) == 1 and not (worker / "stage1/00000.parquet").exists()
+    assert w.pull(worker=True) == 1 and not (worker / "stage1/00000.parquet").exists()
+    (worker / "stage1/00002.parquet").write_bytes(b"written by a task of run 1, never sent")
+    assert WorkMirror(url, str(worker), "run-2").pull(worker=True) == 3  # a new run: the node starts from the copy alone
+    assert files(worker) == ["logs/completions/00001", "logs/executor.json", "stage1/00001.parquet"]
     d.clear()
     assert not storage.exists(url)
 
