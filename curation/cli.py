@@ -89,6 +89,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
         if not args.dry_run:
             shutil.rmtree(work)
             lock.unlink(missing_ok=True)
+            if job.executor.kind == "ray" and job.executor.work_url:  # and its copy, which --resume would take back
+                from curation.release import ReleaseLayout
+                from curation.pipeline import work_mirror
+
+                work_mirror(job, ReleaseLayout(job.output_dir, job.name, work.name)).clear()
         freed += size
         removed.append(work)
         print(f"{'would remove' if args.dry_run else 'removed'} {work} ({size / 1e6:.1f} MB)")

@@ -72,7 +72,7 @@ class ExecutorConfig(Strict):
     tasks: int = Field(default=1, ge=1)
     workers: int = Field(default=1, ge=1)
     ray_address: str | None = None  # e.g. "ray://head:10001" or "auto"; None starts a local Ray
-    # ray only: an object-storage URL (s3://bucket/prefix) through which workers on nodes that do not see the driver's
+    # ray only: an S3 URL (s3://bucket/prefix) through which workers on nodes that do not see the driver's
     # work folder exchange it (curation/workmirror.py); without one, such a worker stops the run before its first task
     work_url: str | None = None
     cpus_per_task: int = Field(default=1, ge=1)
@@ -86,9 +86,10 @@ class ExecutorConfig(Strict):
     @field_validator("work_url")
     @classmethod
     def _work_url_in_object_storage(cls, v: str | None) -> str | None:
-        if v is not None and not storage.is_url(v):
-            raise ValueError(f"{v!r} is not an object-storage URL (s3://bucket/prefix): the work folder's copy must be "
-                             "somewhere every Ray node reaches")
+        # S3 only: a file's copy is known changed by its ETag, which other fsspec stores name differently or lack
+        if v is not None and not v.startswith("s3://"):
+            raise ValueError(f"{v!r} is not an S3 URL (s3://bucket/prefix, any S3-compatible store): the work folder's "
+                             "copy must be somewhere every Ray node reaches")
         return v
 
 

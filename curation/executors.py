@@ -76,13 +76,16 @@ class _RankRunner:
     def __init__(self, executor: RayPipelineExecutor):
         self.executor = executor
 
-    def sees(self, name: str, token: str) -> tuple[str, bool]:
-        """(this node's host name, whether the stage's log folder, as this node sees it, holds `name` reading `token`)."""
-        folder = self.executor.logging_dir
+    def sees(self, name: str, token: str) -> tuple[str, bool, str]:
+        """(this node's host name, whether the stage's log folder, as this node sees it, holds `name` reading `token`,
+        the Ray node's id)."""
+        import ray
+
+        folder, node = self.executor.logging_dir, ray.get_runtime_context().get_node_id()
         if not folder.exists(name):
-            return socket.gethostname(), False
+            return socket.gethostname(), False, node
         with folder.open(name, "r") as f:
-            return socket.gethostname(), f.read() == token
+            return socket.gethostname(), f.read() == token, node
 
     def pull(self) -> int:
         """Fetches the work folder's copy onto this node (`executor.work_url`); what an earlier run left at the same
@@ -114,12 +117,13 @@ class RayWorkerPool(RayPipelineExecutor):
         super().__init__(*args, **kwargs)
         self.mirror = mirror
 
-    def check_work_folder(self, actors: list) -> list:
+    def check_work_folder(self, actors: list) -> dict:
         """The workers that do not see the job's work folder (which holds the stage's log folder) at the driver's path,
         with the folder's copy fetched onto their nodes when the job names a `work_url`. Without one, such a worker
         stops the stage before any task runs: a task on its node would write its shards, signatures and completion
         marker where the driver never looks, and the run would end in "tasks did not complete" however often it is
-        resumed. The test is a file with a fresh token that the driver writes into the log folder."""
+        resumed. The test is a file with a fresh token that the driver writes into the log folder. Returns
+        {actor: its Ray node id} of the workers that do not see it."""
         import ray
 
         name, token = f"work-folder-check-{uuid.uuid4().hex}", uuid.uuid4().hex
@@ -134,7 +138,7 @@ class RayWorkerPool(RayPipelineExecutor):
         finally:
             if self.logging_dir.exists(name):
                 self.logging_dir.rm(name)
-        blind = sorted({host for host, ok in seen.values() if not ok})
+        blind = sorted({host for host, ok, _ in seen.values() if not ok})
         if blind and self.mirror is None:
             for actor in actors:
                 ray.kill(actor)
@@ -142,7 +146,7 @@ class RayWorkerPool(RayPipelineExecutor):
                               f"(written on {socket.gethostname()}): Ray across nodes needs the work folder on a "
                               "filesystem every node mounts at the same path (set CURATE_STAGING to one), or an "
                               "object-storage URL to exchange it through (executor.work_url)")
-        blind_actors = [actor for actor, (_, ok) in seen.items() if not ok]
+        blind_actors = {actor: node for actor, (_, ok, node) in seen.items() if not ok}
         ray.get([actor.pull.remote() for actor in blind_actors])  # one per node does the work, under a file lock
         return blind_actors
 
@@ -163,7 +167,7 @@ class RayWorkerPool(RayPipelineExecutor):
             num_cpus=self.cpus_per_task, memory=int(self.mem_per_cpu_gb * self.cpus_per_task * 2**30), max_restarts=0)
         me = ray.put(self)
 
-        blind = set()
+        blind, tainted = {}, set()  # workers without the driver's folder -> node; nodes where one of them died
 
         def start(n: int) -> list:
             actors = [runner.remote(me) for _ in range(n)]
@@ -183,6 +187,8 @@ class RayWorkerPool(RayPipelineExecutor):
                     ray.get(ref)
                     idle.append(actor)
                 except ray.exceptions.RayActorError as e:  # the process is gone: a new actor, the rank again
+                    if actor in blind:
+                        tainted.add(blind[actor])
                     tries[rank] += 1
                     if tries[rank] <= MAX_RETRIES:
                         pending.append(rank)
@@ -192,7 +198,11 @@ class RayWorkerPool(RayPipelineExecutor):
                     logger.error(f"rank {rank} failed: {e}")
                     idle.append(actor)
         if self.mirror is not None:  # every task is done: what the workers wrote goes across whole
-            ray.get([actor.push.remote() for actor in idle if actor in blind])
+            # except from a node where a worker died: its task may have left part of a file there, which would replace
+            # the whole one its retry wrote elsewhere; that node's tasks stay incomplete and --resume runs them again
+            for node in tainted:
+                logger.warning(f"a Ray worker died on node {node}: what this stage's tasks wrote there is not sent")
+            ray.get([actor.push.remote() for actor in idle if actor in blind and blind[actor] not in tainted])
             self.mirror.pull()
         for actor in idle:
             ray.kill(actor)

@@ -250,10 +250,13 @@ def run_job(job: JobConfig, force: bool = False, resume: bool = False, quiet: bo
             log.event("stale_lock_taken_over", previous=build.lock.stale_taken_over)
         log.event("start", resume=resume, force=force, config_hash=job.config_hash())
         try:
+            mirror = work_mirror(job, build.layout)
+            if mirror is not None and not resume:  # before the local folder goes: --resume after a stop here must
+                mirror.clear()                     # not take an earlier run's stages back from the copy
             build.prepare()
             if parent_url:
                 fetch_parent(parent_url, since)
-            path = _run_locked(job, build, quiet, log, inputs, since)
+            path = _run_locked(job, build, quiet, log, inputs, since, mirror)
         except BaseException as e:
             log.event("failed", error=f"{type(e).__name__}: {e}")
             raise
@@ -435,15 +438,13 @@ class FinalizeRelease(PipelineStep):
         yield
 
 
-def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: dict[str, list[Path]], since: Path | None) -> Path:
+def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: dict[str, list[Path]], since: Path | None,
+                mirror: WorkMirror | None = None) -> Path:
     from curation.costs import UNTIMED, job_costs, stage_costs
 
     layout, version = build.layout, build.version
     stages, labels = plan_stages(job, layout, inputs, since)
-    mirror = work_mirror(job, layout)
-    if mirror is not None:  # a fresh run starts from an empty copy; --resume takes back what the workers sent
-        if not build.resume:
-            mirror.clear()
+    if mirror is not None:  # --resume takes back what the workers sent (a fresh run's copy was emptied before)
         mirror.pull()
     done, skipped, costs_failed = [], 0, None
     for stage in stages:
@@ -462,7 +463,10 @@ def _run_locked(job: JobConfig, build: ReleaseBuild, quiet: bool, log, inputs: d
     start = time.perf_counter()
     path = finalize_release(job, version, labels, since)
     if mirror is not None:  # published: the work folder and its copy are done with
-        mirror.clear()
+        try:
+            mirror.clear()
+        except Exception as e:  # the release stands; what is left in the bucket is said
+            log.event("work_copy_left", url=mirror.url, error=failure_line(e))
     done.append({"stage": "finalize", "tasks": 1, "seconds": round(time.perf_counter() - start, 3), "workers": 1})
     log.event("stage_done", **done[-1], driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     from manifests import load

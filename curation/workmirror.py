@@ -49,15 +49,19 @@ class WorkMirror:
 
     def _local(self) -> dict[str, tuple[int, int]]:
         """rel -> (size, mtime) of every file, and `<folder>/EMPTY_FOLDER` -> (0, 0) for every empty folder."""
-        root, out = Path(self.root), {}
-        if root.is_dir():
-            for p in root.rglob("*"):
-                rel = p.relative_to(root).as_posix()
-                if p.is_dir() and not any(p.iterdir()):
-                    out[f"{rel}/{EMPTY_FOLDER}"] = (0, 0)
-                elif p.is_file() and not p.name.startswith(".mirror"):
-                    st = p.stat()
-                    out[rel] = (st.st_size, st.st_mtime_ns)
+        out = {}
+        # os.walk passes over what vanishes while it looks (a task elsewhere on the node renaming its .partial file)
+        for folder, dirs, names in os.walk(self.root):
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            if rel != "." and not dirs and not names:
+                out[f"{rel}/{EMPTY_FOLDER}"] = (0, 0)
+            for name in names:
+                if not name.startswith(".mirror"):
+                    try:
+                        st = os.stat(os.path.join(folder, name))
+                    except FileNotFoundError:
+                        continue
+                    out[name if rel == "." else f"{rel}/{name}"] = (st.st_size, st.st_mtime_ns)
         return out
 
     def _remote(self, fs, base: str) -> dict[str, str]:
@@ -109,8 +113,8 @@ class WorkMirror:
             return len(changed)
 
     def pull(self, worker: bool = False) -> int:
-        """Downloads every object that changed there since the last exchange, and deletes here what was deleted there
-        (unless it changed here since). A `worker` node's folder last exchanged by another run, or never, is emptied
+        """Downloads every object that changed there since the last exchange; on a `worker` node, also deletes what was
+        deleted there (unless it changed here since). A `worker` node's folder last exchanged by another run, or never, is emptied
         first, so an earlier run's leftovers at the same path are never read; within a run, what the node's tasks
         wrote and have not sent yet is kept (a replacement worker pulls while others of its node are running).
         Returns how many files came down."""
@@ -125,7 +129,9 @@ class WorkMirror:
             state["run"] = self.run_id
             files, remote, local = state["files"], self._remote(fs, base), self._local()
             for rel in [rel for rel in files if rel not in remote]:
-                if rel in local and local[rel] == tuple(files[rel][:2]) and not rel.endswith(EMPTY_FOLDER):
+                # deleted there: on a worker node too, unless changed here since; the driver's own folder is the
+                # original, which a missing or emptied copy (an edited work_url, an expired bucket rule) never empties
+                if worker and rel in local and local[rel] == tuple(files[rel][:2]) and not rel.endswith(EMPTY_FOLDER):
                     (root / rel).unlink()
                 del files[rel]
             wanted = sorted(rel for rel, tag in remote.items() if rel not in files or files[rel][2] != tag)

@@ -45,7 +45,7 @@ def test_wrong_type_names_key(tmp_path):
 
 def test_work_url_must_be_in_object_storage(tmp_path):
     path = _job(tmp_path, {**BASE, "executor": {"kind": "ray", "work_url": "/mnt/shared/work"}})
-    with pytest.raises(ConfigError, match=r"executor\.work_url.*'/mnt/shared/work' is not an object-storage URL"):
+    with pytest.raises(ConfigError, match=r"executor\.work_url.*'/mnt/shared/work' is not an S3 URL"):
         load_job(path, check_inputs=False)
     ok = _job(tmp_path, {**BASE, "executor": {"kind": "ray", "work_url": "s3://bucket/work"}})
     assert load_job(ok, check_inputs=False).executor.work_url == "s3://bucket/work"

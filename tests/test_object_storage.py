@@ -636,3 +636,30 @@ def test_ray_run_without_a_shared_filesystem_resumes_from_the_copy_after_kill_9(
     costs = [e for e in events if e["event"] == "costs"]
     assert costs and costs[-1]["skipped_tasks"] >= 4, costs
     assert not storage.exists(f"{work}/demo/0.1.0")
+
+
+def test_a_worker_killed_on_a_node_without_the_shared_folder_sends_nothing_of_that_node_then_resume(
+        server, split_ray_cluster, local_release, tmp_path):
+    """kill -9 of a Ray worker process while it runs a task on a node that does not see the driver's folder: the task
+    may have left part of a file there, which that node's send at the end of the stage would carry over the whole one
+    its retry wrote. So nothing of that node is sent: the run stops with "tasks did not complete" (exit 1) and
+    `--resume` runs those tasks again and publishes the uninterrupted run's release."""
+    output, work = f"s3://{BUCKET}/ray-killed-worker", f"s3://{BUCKET}/ray-work"
+    job = ray_job(tmp_path, output, split_ray_cluster, work)
+    proc = curate("run", str(job))
+    killed, deadline = None, time.time() + 300
+    while killed is None and time.time() < deadline and proc.poll() is None:
+        ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+        running = [int(line.split()[0]) for line in ps.splitlines() if "ray::_RankRunner.run" in line]
+        if running:
+            os.kill(running[0], signal.SIGKILL)
+            killed = running[0]
+        time.sleep(0.05)
+    code, out, err = finish(proc)
+    assert killed is not None, "no task was seen running"
+    assert code == 1 and "did not complete" in err, err
+    assert storage.released_versions(output, "demo") == []
+    code, out, err = finish(curate("run", str(job), "--resume"))
+    assert code == 0, err
+    again = manifests.load(f"{output}/demo/0.1.0")
+    assert again.content_hash == local_release.content_hash and again.totals == local_release.totals
