@@ -663,3 +663,18 @@ def test_a_worker_killed_on_a_node_without_the_shared_folder_sends_nothing_of_th
     assert code == 0, err
     again = manifests.load(f"{output}/demo/0.1.0")
     assert again.content_hash == local_release.content_hash and again.totals == local_release.totals
+
+
+def test_curate_clean_deletes_the_work_folders_copy_in_the_bucket(server, tmp_path):
+    """A stopped run's copy would come back with --resume; `curate clean` removes it with the local work folder."""
+    from curation.workmirror import WorkMirror
+
+    job = ray_job(tmp_path, str(tmp_path / "out"), "127.0.0.1:1", f"s3://{BUCKET}/clean-work")
+    work = tmp_path / "out/.work/demo/0.1.0"
+    (work / "logs/completions").mkdir(parents=True)
+    (work / "logs/completions/00000").write_text("")
+    WorkMirror(f"s3://{BUCKET}/clean-work/demo/0.1.0", str(work), "stopped-run").push()
+    assert storage.exists(f"s3://{BUCKET}/clean-work/demo/0.1.0/logs/completions/00000")
+    code, out, err = finish(curate("clean", str(job)))
+    assert code == 0, err
+    assert not work.exists() and not storage.exists(f"s3://{BUCKET}/clean-work/demo/0.1.0")
