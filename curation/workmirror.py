@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class WorkMirror:
         out = {}
         # os.walk passes over what vanishes while it looks (a task elsewhere on the node renaming its .partial file)
         for folder, dirs, names in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(".mirror")]  # a pull's download folder
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
             if rel != "." and not dirs and not names:
                 out[f"{rel}/{EMPTY_FOLDER}"] = (0, 0)
@@ -100,11 +102,16 @@ class WorkMirror:
                 fs.rm([f"{base}/{rel}" for rel in gone])
             for rel in gone:
                 del files[rel]
-            for rel in changed:
-                if rel.endswith(EMPTY_FOLDER):
-                    fs.pipe_file(f"{base}/{rel}", b"")
-                else:
-                    fs.put_file(str(Path(self.root) / rel), f"{base}/{rel}")
+            # many at once (s3fs sends a list concurrently): a stage leaves thousands of small files (132 bucket
+            # runs a first-stage task), which one request after another took minutes to send
+            for group in ([rel for rel in changed if MARKERS not in rel.split("/")[:-1]],
+                          [rel for rel in changed if MARKERS in rel.split("/")[:-1]]):
+                paths = [rel for rel in group if not rel.endswith(EMPTY_FOLDER)]
+                if paths:
+                    fs.put([str(Path(self.root) / rel) for rel in paths], [f"{base}/{rel}" for rel in paths])
+                empty = [rel for rel in group if rel.endswith(EMPTY_FOLDER)]
+                if empty:
+                    fs.pipe({f"{base}/{rel}": b"" for rel in empty})
             if changed:
                 fs.invalidate_cache(base)
                 tags = self._remote(fs, base)
@@ -135,16 +142,23 @@ class WorkMirror:
                     (root / rel).unlink()
                 del files[rel]
             wanted = sorted(rel for rel, tag in remote.items() if rel not in files or files[rel][2] != tag)
+            # all at once into a download folder, then each renamed into place: no file is ever there half-written
+            part = root / ".mirror-part"
+            shutil.rmtree(part, ignore_errors=True)
+            got = [rel for rel in wanted if not rel.endswith(EMPTY_FOLDER)]
+            for folder in {(part / rel).parent for rel in got}:
+                folder.mkdir(parents=True, exist_ok=True)
+            if got:
+                fs.get([f"{base}/{rel}" for rel in got], [str(part / rel) for rel in got])
             for rel in wanted:
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 if rel.endswith(EMPTY_FOLDER):
                     files[rel] = [0, 0, remote[rel]]
                     continue
-                tmp = root / ".mirror-part"
-                fs.get_file(f"{base}/{rel}", str(tmp))
-                os.replace(tmp, root / rel)
+                os.replace(part / rel, root / rel)
                 st = (root / rel).stat()
                 files[rel] = [st.st_size, st.st_mtime_ns, remote[rel]]
+            shutil.rmtree(part, ignore_errors=True)
             return len(wanted)
 
     def clear(self) -> None:
