@@ -111,7 +111,8 @@ class RayWorkerPool(RayPipelineExecutor):
     longer than on the local executor (bench/RESULTS.md, issue 32). Same ranks, same output: a rank that raises stays
     incomplete (the run stops and `--resume` reruns it); a rank whose actor died runs again on a new actor. A worker
     that does not see the work folder stops the stage before its first task (`check_work_folder`), unless the job
-    names a `work_url` (`mirror`): then such workers exchange the work folder through it (curation/workmirror.py)."""
+    names a `work_url` (`mirror`): then such workers exchange the work folder through it (curation/workmirror.py),
+    and only then does anything cross."""
 
     def __init__(self, *args, mirror=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -147,7 +148,9 @@ class RayWorkerPool(RayPipelineExecutor):
                               "filesystem every node mounts at the same path (set CURATE_STAGING to one), or an "
                               "object-storage URL to exchange it through (executor.work_url)")
         blind_actors = {actor: node for actor, (_, ok, node) in seen.items() if not ok}
-        ray.get([actor.pull.remote() for actor in blind_actors])  # one per node does the work, under a file lock
+        if blind_actors:
+            self.mirror.push()  # what the driver's folder gained since the last exchange
+            ray.get([actor.pull.remote() for actor in blind_actors])  # one per node does the work, under a file lock
         return blind_actors
 
     def write_check_file(self, name: str, token: str) -> None:
@@ -161,8 +164,6 @@ class RayWorkerPool(RayPipelineExecutor):
         if not ranks:
             return
         self.save_executor_as_json()
-        if self.mirror is not None:
-            self.mirror.push()  # what the driver wrote since the last stage, for workers that do not see its folder
         runner = ray.remote(_RankRunner).options(
             num_cpus=self.cpus_per_task, memory=int(self.mem_per_cpu_gb * self.cpus_per_task * 2**30), max_restarts=0)
         me = ray.put(self)
@@ -197,7 +198,7 @@ class RayWorkerPool(RayPipelineExecutor):
                 except ray.exceptions.RayTaskError as e:
                     logger.error(f"rank {rank} failed: {e}")
                     idle.append(actor)
-        if self.mirror is not None:  # every task is done: what the workers wrote goes across whole
+        if blind:  # every task is done: what the workers wrote goes across whole (nothing crosses on a shared folder),
             # except from a node where a worker died: its task may have left part of a file there, which would replace
             # the whole one its retry wrote elsewhere; that node's tasks stay incomplete and --resume runs them again
             for node in tainted:

@@ -67,12 +67,10 @@ class WorkMirror:
         return out
 
     def _remote(self, fs, base: str) -> dict[str, str]:
-        """rel -> a version tag of the object (its ETag; size and time where the store has none)."""
+        """rel -> the object's ETag (work_url is S3 only: config.ExecutorConfig)."""
         if not fs.exists(base):
             return {}
-        found = fs.find(base, detail=True)
-        return {p[len(base) + 1:]: str(info.get("ETag") or (info.get("size"), info.get("LastModified") or info.get("mtime")))
-                for p, info in found.items() if p.startswith(base + "/")}
+        return {p[len(base) + 1:]: info["ETag"] for p, info in fs.find(base, detail=True).items() if p.startswith(base + "/")}
 
     @contextmanager
     def _locked_state(self):
@@ -95,8 +93,7 @@ class WorkMirror:
         fs, base = self._fs()
         with self._locked_state() as state:
             files, local = state["files"], self._local()
-            changed = sorted((rel for rel, (size, mtime) in local.items() if files.get(rel, [None, None])[:2] != [size, mtime]),
-                             key=lambda rel: (MARKERS in rel.split("/")[:-1], rel))
+            changed = sorted(rel for rel, (size, mtime) in local.items() if files.get(rel, [None, None])[:2] != [size, mtime])
             gone = [rel for rel in files if rel not in local]
             if gone:
                 fs.rm([f"{base}/{rel}" for rel in gone])
@@ -104,8 +101,8 @@ class WorkMirror:
                 del files[rel]
             # many at once (s3fs sends a list concurrently): a stage leaves thousands of small files (132 bucket
             # runs a first-stage task), which one request after another took minutes to send
-            for group in ([rel for rel in changed if MARKERS not in rel.split("/")[:-1]],
-                          [rel for rel in changed if MARKERS in rel.split("/")[:-1]]):
+            markers = {rel for rel in changed if MARKERS in rel.split("/")[:-1]}
+            for group in ([rel for rel in changed if rel not in markers], sorted(markers)):
                 paths = [rel for rel in group if not rel.endswith(EMPTY_FOLDER)]
                 if paths:
                     fs.put([str(Path(self.root) / rel) for rel in paths], [f"{base}/{rel}" for rel in paths])
